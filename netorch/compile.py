@@ -1,0 +1,221 @@
+"""Compile validated intents + inventory into a vendor-neutral desired state per
+device. Deterministic: objects are processed in name order, never in file order.
+Pure, no I/O."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from ipaddress import IPv4Address, IPv4Network
+
+from netorch.model.desired import (
+    DesiredInterface,
+    DesiredRoute,
+    DesiredState,
+    FilterAction,
+    FilterRule,
+    InterfaceFilter,
+    ServiceBinding,
+)
+from netorch.model.intents import Action, IntentSet, Protocol, ServiceIntent
+from netorch.model.inventory import HostView, InventoryView
+from netorch.model.types import PortRange
+from netorch.platforms import spec
+from netorch.topology import Topology, routes_between
+from netorch.validate import DomainSubnet, domain_subnets, route_hosts
+
+
+def _nets(items: list[DomainSubnet]) -> tuple[IPv4Network, ...]:
+    return tuple(sorted({d.subnet for d in items}, key=lambda n: (int(n.network_address), n.prefixlen)))
+
+
+def _host32(addresses: tuple[IPv4Address, ...]) -> tuple[IPv4Network, ...]:
+    return tuple(IPv4Network(f"{a}/32") for a in sorted(set(addresses)))
+
+
+class Compiler:
+    def __init__(self, inventory: InventoryView, intents: IntentSet) -> None:
+        self.inventory = inventory
+        self.intents = intents
+        self.topo = Topology.build(inventory)
+        self.domains: dict[str, list[DomainSubnet]] = {
+            d.name: domain_subnets(d, self.topo) for d in intents.domains
+        }
+        self.domain_of_if: dict[tuple[str, str], str] = {
+            (n.host, n.interface): name for name, nets in self.domains.items() for n in nets
+        }
+        self.rules = sorted((r.value for r in intents.rules), key=lambda r: r.sequence)
+        self.services = [s.value for s in intents.services]
+
+    def provider_domain(self, address: IPv4Address) -> str | None:
+        for name in sorted(self.domains):
+            if any(address in n.subnet for n in self.domains[name]):
+                return name
+        return None
+
+    # -- routes ---------------------------------------------------------------------------
+    def routes(self) -> dict[str, list[DesiredRoute]]:
+        out: dict[str, list[DesiredRoute]] = defaultdict(list)
+        for item in self.intents.routes:
+            r = item.value
+            for host in route_hosts(r, self.inventory):
+                out[host].append(DesiredRoute(prefix=r.prefix, next_hop=r.next_hop, interface=r.interface,
+                                              distance=r.distance, vrf=r.vrf, origin=f"route:{r.name}"))
+        generated: dict[tuple[str, IPv4Network], DesiredRoute] = {}
+        for svc in self.services:
+            for provider in sorted(set(svc.providers)):
+                located = self.topo.locate(provider)
+                if not located:
+                    continue
+                dst_host = located[0][0]
+                dst = IPv4Network(f"{provider}/32")
+                for consumer in svc.consumers:
+                    for net in self.domains.get(consumer, []):
+                        for g in routes_between(self.topo, net.host, net.subnet, dst_host, dst) or []:
+                            explicit = out.get(g.host, [])
+                            if any(e.vrf is None and g.prefix.subnet_of(e.prefix) for e in explicit):
+                                continue
+                            key = (g.host, g.prefix)
+                            if key not in generated:
+                                generated[key] = DesiredRoute(prefix=g.prefix, next_hop=g.next_hop,
+                                                              distance=1, origin=f"service:{svc.name}")
+        for (host, _), route in generated.items():
+            out[host].append(route)
+        return {h: sorted(rs, key=DesiredRoute.key) for h, rs in out.items()}
+
+    # -- filters --------------------------------------------------------------------------
+    def _flows(self) -> list[tuple[str, str, Protocol, tuple[PortRange, ...], tuple[IPv4Network, ...], str]]:
+        """Allowed flows between domains: (src domain, dst domain, proto, ports, dst nets or (), origin)."""
+        flows = []
+        for rule in self.rules:
+            if rule.action == Action.ALLOW:
+                flows.append((rule.source, rule.destination, rule.protocol, rule.ports, (), f"rule:{rule.name}"))
+        for svc in self.services:
+            for consumer in svc.consumers:
+                for provider in sorted(set(svc.providers)):
+                    pdom = self.provider_domain(provider)
+                    if pdom is None or pdom == consumer:
+                        continue
+                    flows.append((consumer, pdom, svc.protocol, svc.ports, _host32((provider,)),
+                                  f"service:{svc.name}"))
+        return flows
+
+    def _reply_rules(self, flows: list[tuple[str, str, Protocol, tuple[PortRange, ...],
+                                           tuple[IPv4Network, ...], str]],
+                     src_dom: str, dst_dom: str) -> list[FilterRule]:
+        """Rules that let replies of flows dst_dom -> src_dom through a stateless filter."""
+        rules = []
+        for f_src, f_dst, proto, ports, dst_nets, origin in flows:
+            if f_src == dst_dom and f_dst == src_dom:
+                sources = dst_nets or _nets(self.domains[f_dst])
+                rules.append(FilterRule(action=FilterAction.ACCEPT, protocol=proto, sources=sources,
+                                        destinations=_nets(self.domains[f_src]), ports=ports,
+                                        reply=True, origin=origin))
+        return rules
+
+    def _service_rules(self, svc: ServiceIntent, consumer: str, provider_domain: str) -> list[FilterRule]:
+        dests = _host32(tuple(p for p in svc.providers if self.provider_domain(p) == provider_domain))
+        if not dests:
+            return []
+        return [FilterRule(action=FilterAction.ACCEPT, protocol=svc.protocol,
+                           sources=_nets(self.domains[consumer]), destinations=dests,
+                           ports=svc.ports, origin=f"service:{svc.name}")]
+
+    def filter_for(self, host: HostView, ifname: str, domain: str, direction: str,
+                   flows: list[tuple[str, str, Protocol, tuple[PortRange, ...],
+                                     tuple[IPv4Network, ...], str]]) -> InterfaceFilter:
+        stateful = spec(host.platform).stateful_filter
+        own = _nets(self.domains[domain])
+        others = sorted(d for d in self.domains if d != domain)
+        rules: list[FilterRule] = []
+        if direction == "in":
+            if not stateful:
+                for other in others:
+                    rules += self._reply_rules(flows, domain, other)
+            rules.append(FilterRule(action=FilterAction.ACCEPT, sources=own, destinations=own,
+                                    origin=f"domain:{domain}"))
+            for rule in self.rules:
+                if rule.source == domain and rule.destination in self.domains:
+                    rules.append(FilterRule(
+                        action=FilterAction.ACCEPT if rule.action == Action.ALLOW else FilterAction.DROP,
+                        protocol=rule.protocol, sources=own,
+                        destinations=_nets(self.domains[rule.destination]), ports=rule.ports,
+                        origin=f"rule:{rule.name}"))
+            for svc in self.services:
+                if domain in svc.consumers:
+                    for pdom in sorted({self.provider_domain(p) or "" for p in svc.providers} - {"", domain}):
+                        rules += self._service_rules(svc, domain, pdom)
+            for other in others:
+                rules.append(FilterRule(action=FilterAction.DROP, sources=own,
+                                        destinations=_nets(self.domains[other]), origin=f"default:{other}"))
+        else:
+            if not stateful:
+                for other in others:
+                    rules += self._reply_rules(flows, other, domain)
+            rules.append(FilterRule(action=FilterAction.ACCEPT, sources=own, destinations=own,
+                                    origin=f"domain:{domain}"))
+            for rule in self.rules:
+                if rule.destination == domain and rule.source in self.domains:
+                    rules.append(FilterRule(
+                        action=FilterAction.ACCEPT if rule.action == Action.ALLOW else FilterAction.DROP,
+                        protocol=rule.protocol, sources=_nets(self.domains[rule.source]),
+                        destinations=own, ports=rule.ports, origin=f"rule:{rule.name}"))
+            for svc in self.services:
+                for consumer in svc.consumers:
+                    if consumer != domain and consumer in self.domains:
+                        rules += self._service_rules(svc, consumer, domain)
+            for other in others:
+                rules.append(FilterRule(action=FilterAction.DROP, sources=_nets(self.domains[other]),
+                                        destinations=own, origin=f"default:{other}"))
+        safe_if = "".join(ch if ch.isalnum() else "_" for ch in ifname)
+        name = f"netorch_{domain}_{safe_if}_{direction}".replace("-", "_")
+        return InterfaceFilter(name=name, interface=ifname, domain=domain,
+                               direction="in" if direction == "in" else "out", rules=tuple(rules))
+
+    # -- services -------------------------------------------------------------------------
+    def bindings(self, host: str) -> list[ServiceBinding]:
+        out = []
+        for svc in self.services:
+            role = None
+            for provider in svc.providers:
+                if any(h == host for h, _ in self.topo.locate(provider)):
+                    role = "provider-edge"
+            if role is None and any(n.host == host for c in svc.consumers for n in self.domains.get(c, [])):
+                role = "consumer-edge"
+            if role is not None:
+                out.append(ServiceBinding(service=svc.name, role=role,  # type: ignore[arg-type]
+                                          providers=tuple(sorted(set(svc.providers))),
+                                          protocol=svc.protocol, ports=svc.ports,
+                                          consumers=tuple(sorted(svc.consumers))))
+        return out
+
+    def run(self) -> dict[str, DesiredState]:
+        routes = self.routes()
+        flows = self._flows()
+        out: dict[str, DesiredState] = {}
+        for name in sorted(self.inventory.hosts):
+            host = self.inventory.hosts[name]
+            interfaces = []
+            filters = []
+            for ifname in sorted(host.data.interfaces):
+                if ifname == host.data.mgmt_interface:
+                    continue
+                data = host.data.interfaces[ifname]
+                domain = self.domain_of_if.get((name, ifname))
+                interfaces.append(DesiredInterface(name=ifname, address=data.address,
+                                                   description=data.description, enabled=data.enabled,
+                                                   domain=domain))
+                if domain is not None:
+                    filters.append(self.filter_for(host, ifname, domain, "in", flows))
+                    filters.append(self.filter_for(host, ifname, domain, "out", flows))
+            out[name] = DesiredState(
+                host=name, platform=host.platform, mgmt_interface=host.data.mgmt_interface,
+                stateful_filter=spec(host.platform).stateful_filter,
+                interfaces=tuple(interfaces), routes=tuple(routes.get(name, ())),
+                filters=tuple(filters), services=tuple(self.bindings(name)),
+            )
+        return out
+
+
+def compile_intents(inventory: InventoryView, intents: IntentSet) -> dict[str, DesiredState]:
+    """The desired state of every host of the inventory. Intents must be valid."""
+    return Compiler(inventory, intents).run()

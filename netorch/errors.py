@@ -1,0 +1,104 @@
+"""The exception tree of netorch.
+
+    NetorchError                      root: every error netorch raises on purpose
+    ├── SourceError                   a problem in an input file (has file:line)
+    │   ├── YamlSyntaxError           malformed YAML
+    │   └── ValidationFailed          intents/inventory invalid: carries every Problem
+    ├── CredentialsError              credentials missing or unreadable
+    ├── RenderError                   a template failed (names host, template, variable)
+    ├── TransportError                talking to a device failed (names host)
+    │   ├── DeviceUnreachable         connect/auth/timeout
+    │   └── DeviceRejected            the device refused the configuration
+    ├── ApplyFailed                   a transactional apply was rolled back
+    ├── StoreError                    the local store failed
+    └── LabError                      the local lab could not be built or torn down
+
+Per-host outcomes are returned as typed result objects, not raised; exceptions
+are for the caller that asks for them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class NetorchError(Exception):
+    """Root of every error netorch raises on purpose."""
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One problem found in the inputs, located as precisely as possible."""
+
+    file: str
+    line: int
+    path: str
+    message: str
+    code: str = field(default="invalid", compare=False)
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        path = f" [{self.path}]" if self.path else ""
+        return f"{where}:{path} {self.message}"
+
+
+class SourceError(NetorchError):
+    """A problem in one input file."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+class YamlSyntaxError(SourceError):
+    """An input file is not valid YAML."""
+
+
+class ValidationFailed(NetorchError):
+    """The intents or the inventory are invalid; carries every problem found."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems)
+        super().__init__(f"{len(self.problems)} problem(s) found")
+
+
+class CredentialsError(NetorchError):
+    """Credentials are missing, unreadable or malformed."""
+
+
+class RenderError(NetorchError):
+    """A template could not be rendered for a host."""
+
+    def __init__(self, host: str, template: str, message: str) -> None:
+        super().__init__(f"{host}: template {template}: {message}")
+        self.host = host
+        self.template = template
+
+
+class TransportError(NetorchError):
+    """Talking to a device failed."""
+
+    def __init__(self, host: str, message: str) -> None:
+        super().__init__(f"{host}: {message}")
+        self.host = host
+        self.message = message
+
+
+class DeviceUnreachable(TransportError):
+    """The device could not be reached (connect, authentication, timeout)."""
+
+
+class DeviceRejected(TransportError):
+    """The device rejected the configuration."""
+
+
+class ApplyFailed(NetorchError):
+    """A transactional apply failed and was rolled back."""
+
+
+class StoreError(NetorchError):
+    """The local store could not be read or written."""
+
+
+class LabError(NetorchError):
+    """The local lab could not be built, inspected or torn down."""

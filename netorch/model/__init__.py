@@ -1,0 +1,1 @@
+"""Pure models of netorch's inputs (intents, inventory) and of its desired state."""

@@ -1,0 +1,88 @@
+"""The vendor-neutral desired state of one device: what the compiler produces and
+what every template, plan and drift check works from."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from typing import Literal
+
+from netorch.model.intents import Protocol
+from netorch.model.types import Frozen, PortRange
+from netorch.platforms import Platform
+
+
+class FilterAction(StrEnum):
+    ACCEPT = "accept"
+    DROP = "drop"
+
+
+class DesiredInterface(Frozen):
+    name: str
+    address: IPv4Interface | None = None
+    description: str | None = None
+    enabled: bool = True
+    domain: str | None = None
+
+
+class DesiredRoute(Frozen):
+    prefix: IPv4Network
+    next_hop: IPv4Address | None = None
+    interface: str | None = None
+    distance: int = 1
+    vrf: str | None = None
+    origin: str
+
+    def key(self) -> tuple[str, str, int, str, str]:
+        return (
+            self.vrf or "",
+            f"{int(self.prefix.network_address):010d}/{self.prefix.prefixlen:02d}",
+            self.distance,
+            str(self.next_hop or ""),
+            self.interface or "",
+        )
+
+
+class FilterRule(Frozen):
+    """One ordered filter rule. Empty sources/destinations mean any; ports are
+    destination ports, or source ports for a reply rule of a stateless filter."""
+
+    action: FilterAction
+    protocol: Protocol = Protocol.ANY
+    sources: tuple[IPv4Network, ...] = ()
+    destinations: tuple[IPv4Network, ...] = ()
+    ports: tuple[PortRange, ...] = ()
+    reply: bool = False
+    origin: str
+
+
+class InterfaceFilter(Frozen):
+    """The filter of traffic entering ("in": from the domain) or leaving ("out": towards
+    the domain) a domain member interface. Traffic a rule does not match is accepted:
+    the rules end with the drop towards/from every other domain."""
+
+    name: str
+    interface: str
+    domain: str
+    direction: Literal["in", "out"]
+    rules: tuple[FilterRule, ...]
+
+
+class ServiceBinding(Frozen):
+    service: str
+    role: Literal["consumer-edge", "provider-edge", "transit"]
+    providers: tuple[IPv4Address, ...]
+    protocol: Protocol
+    ports: tuple[PortRange, ...]
+    consumers: tuple[str, ...]
+
+
+class DesiredState(Frozen):
+    host: str
+    platform: Platform
+    mgmt_interface: str | None = None
+    stateful_filter: bool
+    interfaces: tuple[DesiredInterface, ...]
+    routes: tuple[DesiredRoute, ...]
+    filters: tuple[InterfaceFilter, ...]
+    services: tuple[ServiceBinding, ...]

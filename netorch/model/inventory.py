@@ -1,0 +1,275 @@
+"""A read-only, validated view of a Nornir SimpleInventory (hosts/groups/defaults.yaml).
+
+Inheritance follows Nornir: a host attribute or data key is taken from the host,
+then from its groups in order (each group before its parents), then from the
+defaults. Credentials are never accepted in these files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError
+
+from netorch.errors import Problem, YamlSyntaxError
+from netorch.model.types import Frozen, HostAddress, IfAddress, IfName, Name, SafeText
+from netorch.platforms import Platform
+from netorch.yamlsrc import LocatedDict, format_loc, line_of, load_file
+
+INVENTORY_FILES = ("hosts.yaml", "groups.yaml", "defaults.yaml")
+SECRET_KEYS = frozenset({"password", "secret", "enable_secret", "private_key", "passphrase"})
+NORNIR_FIELDS = frozenset(
+    {"hostname", "port", "username", "password", "platform", "groups", "data", "connection_options"}
+)
+
+
+class InterfaceData(Frozen):
+    address: IfAddress | None = None
+    description: SafeText | None = None
+    enabled: bool = True
+
+
+class HostData(Frozen):
+    """The data keys netorch understands. Other keys are kept for other tools, never rendered."""
+
+    interfaces: dict[IfName, InterfaceData] = Field(default_factory=dict)
+    mgmt_interface: IfName | None = None
+    deploy: bool = True
+    site: Name | None = None
+    credentials_file: str | None = None
+
+
+class HostView(Frozen):
+    name: Name
+    hostname: HostAddress
+    port: int | None = Field(default=None, ge=1, le=65535)
+    platform: Platform
+    groups: tuple[Name, ...] = ()
+    all_groups: tuple[Name, ...] = ()
+    data: HostData
+
+
+@dataclass(frozen=True)
+class InventoryView:
+    """Hosts (resolved), groups (with their parents), and where each host was declared."""
+
+    hosts: dict[str, HostView]
+    groups: dict[str, tuple[str, ...]]
+    host_lines: dict[str, tuple[str, int]]
+    directory: str
+    raw_hosts: dict[str, Any]
+
+    def members(self, group: str) -> list[str]:
+        return sorted(h.name for h in self.hosts.values() if group in h.all_groups)
+
+    def select(self, limit: str | None) -> list[HostView]:
+        """Hosts named by `limit` (a host, a group, or a comma list of either), sorted."""
+        if not limit:
+            return [self.hosts[n] for n in sorted(self.hosts)]
+        wanted: set[str] = set()
+        for part in (p.strip() for p in limit.split(",")):
+            if part in self.hosts:
+                wanted.add(part)
+            elif part in self.groups:
+                wanted.update(self.members(part))
+            else:
+                from netorch.errors import NetorchError
+
+                raise NetorchError(f"--limit {part!r} matches no host or group of the inventory")
+        return [self.hosts[n] for n in sorted(wanted)]
+
+
+def _walk_secrets(value: Any, loc: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            if isinstance(key, str) and key.lower() in SECRET_KEYS:
+                yield (*loc, key)
+            else:
+                yield from _walk_secrets(sub, (*loc, key))
+    elif isinstance(value, list):
+        for i, sub in enumerate(value):
+            yield from _walk_secrets(sub, (*loc, i))
+
+
+def _entry_problems(
+    file: str, root: Any, name: Any, entry: Any, kind: str, problems: list[Problem]
+) -> bool:
+    loc: tuple[Any, ...] = (name,) if kind != "defaults" else ()
+    if not isinstance(entry, dict):
+        problems.append(Problem(file, line_of(root, loc), format_loc(loc), f"a {kind} entry must be a mapping"))
+        return False
+    ok = True
+    for key in entry:
+        allowed = NORNIR_FIELDS - ({"groups"} if kind == "defaults" else set())
+        if key not in allowed:
+            problems.append(
+                Problem(file, line_of(root, (*loc, key)), format_loc((*loc, key)),
+                        f"unknown field {key!r} (Nornir fields: {', '.join(sorted(allowed))})")
+            )
+            ok = False
+    for secret_loc in _walk_secrets(entry, loc):
+        problems.append(
+            Problem(file, line_of(root, secret_loc), format_loc(secret_loc),
+                    "credentials must not be stored in inventory files: use NETORCH_USERNAME/"
+                    "NETORCH_PASSWORD or a credentials file (NETORCH_CREDENTIALS)", "secret")
+        )
+        ok = False
+    if "username" in entry:
+        pass  # a username is not a secret; accepted
+    if "data" in entry and entry["data"] is not None and not isinstance(entry["data"], dict):
+        problems.append(Problem(file, line_of(root, (*loc, "data")), format_loc((*loc, "data")),
+                                "data must be a mapping"))
+        ok = False
+    if kind != "defaults":
+        groups = entry.get("groups", [])
+        if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
+            problems.append(Problem(file, line_of(root, (*loc, "groups")), format_loc((*loc, "groups")),
+                                    "groups must be a list of group names"))
+            ok = False
+    return ok
+
+
+def _load(path: Path, problems: list[Problem]) -> Any:
+    if not path.exists():
+        return LocatedDict()
+    try:
+        data, found = load_file(path)
+    except YamlSyntaxError as exc:
+        problems.append(exc.problem)
+        return None
+    problems.extend(found)
+    if data is None:
+        return LocatedDict()
+    if not isinstance(data, dict):
+        problems.append(Problem(str(path), getattr(data, "line", 1), "", "the file must hold a mapping"))
+        return None
+    return data
+
+
+def load_inventory(directory: Path) -> tuple[InventoryView | None, list[Problem]]:
+    """Load and validate a SimpleInventory folder. Returns the view (None if unusable) and problems."""
+    problems: list[Problem] = []
+    if not (directory / "hosts.yaml").is_file():
+        return None, [Problem(str(directory / "hosts.yaml"), 0, "", "inventory hosts.yaml not found")]
+    files = {name: directory / name for name in INVENTORY_FILES}
+    hosts_raw = _load(files["hosts.yaml"], problems)
+    groups_raw = _load(files["groups.yaml"], problems)
+    defaults_raw = _load(files["defaults.yaml"], problems)
+    if hosts_raw is None or groups_raw is None or defaults_raw is None:
+        return None, problems
+
+    hfile, gfile, dfile = (str(files[n]) for n in INVENTORY_FILES)
+    good_hosts = {n: e for n, e in hosts_raw.items()
+                  if _entry_problems(hfile, hosts_raw, n, e, "host", problems)}
+    good_groups = {n: e for n, e in groups_raw.items()
+                   if _entry_problems(gfile, groups_raw, n, e, "group", problems)}
+    if defaults_raw:
+        _entry_problems(dfile, defaults_raw, None, defaults_raw, "defaults", problems)
+
+    parents: dict[str, tuple[str, ...]] = {
+        str(n): tuple(e.get("groups") or ()) for n, e in good_groups.items()
+    }
+    for gname, plist in parents.items():
+        for i, parent in enumerate(plist):
+            if parent not in parents:
+                problems.append(Problem(gfile, line_of(groups_raw, (gname, "groups", i)),
+                                        format_loc((gname, "groups", i)), f"unknown group {parent!r}", "reference"))
+
+    def closure(groups: tuple[str, ...]) -> list[str]:
+        order: list[str] = []
+        stack = list(groups)
+        seen: set[str] = set()
+
+        def visit(g: str) -> None:
+            if g in seen:
+                return
+            seen.add(g)
+            order.append(g)
+            for p in parents.get(g, ()):
+                visit(p)
+
+        for g in stack:
+            visit(g)
+        return order
+
+    defaults_data = defaults_raw.get("data") or {}
+    hosts: dict[str, HostView] = {}
+    host_lines: dict[str, tuple[str, int]] = {}
+    for name, entry in good_hosts.items():
+        host_lines[str(name)] = (hfile, line_of(hosts_raw, (name,)))
+        own_groups = tuple(entry.get("groups") or ())
+        bad_group = False
+        for i, g in enumerate(own_groups):
+            if g not in parents:
+                problems.append(Problem(hfile, line_of(hosts_raw, (name, "groups", i)),
+                                        format_loc((name, "groups", i)), f"unknown group {g!r}", "reference"))
+                bad_group = True
+        chain = closure(own_groups)
+        sources: list[tuple[str, Any, tuple[Any, ...]]] = [(hfile, hosts_raw, (name,))]
+        sources += [(gfile, groups_raw, (g,)) for g in chain if g in good_groups]
+        sources.append((dfile, defaults_raw, ()))
+
+        def attr(key: str, sources: list[tuple[str, Any, tuple[Any, ...]]] = sources) -> tuple[Any, tuple[str, Any, tuple[Any, ...]] | None]:
+            for src in sources:
+                _, root, loc = src
+                node = root
+                for part in loc:
+                    node = node[part]
+                if isinstance(node, dict) and key in node and node[key] is not None:
+                    return node[key], (src[0], root, (*loc, key))
+            return None, None
+
+        merged_data: dict[str, Any] = {}
+        data_where: dict[str, tuple[str, Any, tuple[Any, ...]]] = {}
+        for fname, root, loc in reversed(sources):
+            node = root
+            for part in loc:
+                node = node[part]
+            data = node.get("data") if isinstance(node, dict) else None
+            if isinstance(data, dict):
+                for key, value in data.items():
+                    merged_data[key] = value
+                    data_where[key] = (fname, root, (*loc, "data", key))
+        known = {k: v for k, v in merged_data.items() if k in HostData.model_fields}
+        raw: dict[str, Any] = {"name": name, "groups": own_groups, "all_groups": tuple(chain), "data": known}
+        where: dict[str, tuple[str, Any, tuple[Any, ...]]] = {}
+        for key in ("hostname", "port", "platform"):
+            value, src = attr(key)
+            if value is not None and src is not None:
+                raw[key] = value
+                where[key] = src
+        if "hostname" not in raw:
+            raw["hostname"] = str(name)
+        if "platform" not in raw:
+            problems.append(Problem(hfile, line_of(hosts_raw, (name,)), str(name),
+                                    "host has no platform (set it on the host, a group or defaults)", "schema"))
+            continue
+        try:
+            hosts[str(name)] = HostView.model_validate(raw)
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = tuple(err["loc"])
+                if loc and loc[0] == "data" and len(loc) > 1 and loc[1] in data_where:
+                    fname, root, base = data_where[str(loc[1])]
+                    full = (*base, *loc[2:])
+                elif loc and loc[0] in where:
+                    fname, root, full = where[str(loc[0])]
+                else:
+                    fname, root, full = hfile, hosts_raw, (name, *loc)
+                msg = err["msg"].removeprefix("Value error, ")
+                if err["type"] == "enum":
+                    msg = f"unknown platform {err.get('input')!r}; expected one of: " + ", ".join(p.value for p in Platform)
+                problems.append(Problem(fname, line_of(root, full), format_loc(full), msg, "schema"))
+        if bad_group:
+            continue
+    view = InventoryView(
+        hosts=hosts,
+        groups=parents,
+        host_lines=host_lines,
+        directory=str(directory),
+        raw_hosts=dict(hosts_raw),
+    )
+    return view, problems
