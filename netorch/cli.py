@@ -125,8 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:
         # Typer vendors its own click: recognise its exceptions by shape.
-        if callable(getattr(exc, "show", None)) and hasattr(exc, "exit_code"):
-            exc.show()
+        show = getattr(exc, "show", None)
+        if callable(show) and hasattr(exc, "exit_code"):
+            show()
             return EXIT_ERROR
         if type(exc).__name__ == "Abort":
             err.print("aborted")

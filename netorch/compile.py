@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from ipaddress import IPv4Address, IPv4Network
+from typing import Literal
 
 from netorch.model.desired import (
     DesiredInterface,
@@ -22,6 +23,8 @@ from netorch.model.types import PortRange
 from netorch.platforms import spec
 from netorch.topology import Topology, routes_between
 from netorch.validate import DomainSubnet, domain_subnets, route_hosts
+
+Flow = tuple[str, str, Protocol, tuple[PortRange, ...], tuple[IPv4Network, ...], str]
 
 
 def _nets(items: list[DomainSubnet]) -> tuple[IPv4Network, ...]:
@@ -83,9 +86,9 @@ class Compiler:
         return {h: sorted(rs, key=DesiredRoute.key) for h, rs in out.items()}
 
     # -- filters --------------------------------------------------------------------------
-    def _flows(self) -> list[tuple[str, str, Protocol, tuple[PortRange, ...], tuple[IPv4Network, ...], str]]:
+    def _flows(self) -> list[Flow]:
         """Allowed flows between domains: (src domain, dst domain, proto, ports, dst nets or (), origin)."""
-        flows = []
+        flows: list[Flow] = []
         for rule in self.rules:
             if rule.action == Action.ALLOW:
                 flows.append((rule.source, rule.destination, rule.protocol, rule.ports, (), f"rule:{rule.name}"))
@@ -99,9 +102,7 @@ class Compiler:
                                   f"service:{svc.name}"))
         return flows
 
-    def _reply_rules(self, flows: list[tuple[str, str, Protocol, tuple[PortRange, ...],
-                                           tuple[IPv4Network, ...], str]],
-                     src_dom: str, dst_dom: str) -> list[FilterRule]:
+    def _reply_rules(self, flows: list[Flow], src_dom: str, dst_dom: str) -> list[FilterRule]:
         """Rules that let replies of flows dst_dom -> src_dom through a stateless filter."""
         rules = []
         for f_src, f_dst, proto, ports, dst_nets, origin in flows:
@@ -121,8 +122,7 @@ class Compiler:
                            ports=svc.ports, origin=f"service:{svc.name}")]
 
     def filter_for(self, host: HostView, ifname: str, domain: str, direction: str,
-                   flows: list[tuple[str, str, Protocol, tuple[PortRange, ...],
-                                     tuple[IPv4Network, ...], str]]) -> InterfaceFilter:
+                   flows: list[Flow]) -> InterfaceFilter:
         stateful = spec(host.platform).stateful_filter
         own = _nets(self.domains[domain])
         others = sorted(d for d in self.domains if d != domain)
@@ -175,14 +175,14 @@ class Compiler:
     def bindings(self, host: str) -> list[ServiceBinding]:
         out = []
         for svc in self.services:
-            role = None
+            role: Literal["consumer-edge", "provider-edge"] | None = None
             for provider in svc.providers:
                 if any(h == host for h, _ in self.topo.locate(provider)):
                     role = "provider-edge"
             if role is None and any(n.host == host for c in svc.consumers for n in self.domains.get(c, [])):
                 role = "consumer-edge"
             if role is not None:
-                out.append(ServiceBinding(service=svc.name, role=role,  # type: ignore[arg-type]
+                out.append(ServiceBinding(service=svc.name, role=role,
                                           providers=tuple(sorted(set(svc.providers))),
                                           protocol=svc.protocol, ports=svc.ports,
                                           consumers=tuple(sorted(svc.consumers))))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from ipaddress import IPv4Network
+from typing import Any
 
 from netorch.errors import Problem
 from netorch.model.intents import (
@@ -77,7 +78,7 @@ def domain_subnets(
 
 
 def _proto_overlap(a: Protocol, b: Protocol) -> bool:
-    return a == Protocol.ANY or b == Protocol.ANY or a == b
+    return Protocol.ANY in (a, b) or a == b
 
 
 def rule_blocks_service(rule: RuleIntent, service: ServiceIntent) -> bool:
@@ -97,7 +98,7 @@ class Validator:
         self.problems: list[Problem] = []
         self.domain_nets: dict[str, list[DomainSubnet]] = {}
 
-    def add(self, item: Sourced[object], fields: tuple[object, ...], message: str, code: str) -> None:
+    def add(self, item: Sourced[Any], fields: tuple[object, ...], message: str, code: str) -> None:
         self.problems.append(Problem(item.file, item.line(*fields), item.path(*fields), message, code))
 
     def run(self) -> list[Problem]:
@@ -147,11 +148,10 @@ class Validator:
                         self.add(item, ("next_hop",), f"next hop {route.next_hop} is not on the subnet of "
                                  f"{host} {route.interface}", "next-hop")
                         continue
-                elif route.next_hop is not None:
-                    if self.topo.connected_interface(host, route.next_hop) is None:
-                        self.add(item, ("next_hop",), f"next hop {route.next_hop} is on no connected "
-                                 f"subnet of {host}", "next-hop")
-                        continue
+                elif route.next_hop is not None and self.topo.connected_interface(host, route.next_hop) is None:
+                    self.add(item, ("next_hop",), f"next hop {route.next_hop} is on no connected "
+                             f"subnet of {host}", "next-hop")
+                    continue
                 key = (host, route.vrf or "", route.prefix, route.distance)
                 target = f"{route.next_hop or ''} {route.interface or ''}".strip()
                 first = seen.get(key)

@@ -43,7 +43,7 @@ class LocatedList(list[Any]):
         self.item_lines: list[int] = []
 
 
-class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
+class _Loader(_BaseLoader):  # type: ignore[misc]
     def __init__(self, stream: Any, filename: str) -> None:
         super().__init__(stream)
         self.netorch_filename = filename

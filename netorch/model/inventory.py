@@ -19,6 +19,7 @@ from netorch.model.types import Frozen, HostAddress, IfAddress, IfName, Name, Sa
 from netorch.platforms import Platform
 from netorch.yamlsrc import LocatedDict, format_loc, line_of, load_file
 
+Source = tuple[str, Any, tuple[Any, ...]]
 INVENTORY_FILES = ("hosts.yaml", "groups.yaml", "defaults.yaml")
 SECRET_KEYS = frozenset({"password", "secret", "enable_secret", "private_key", "passphrase"})
 NORNIR_FIELDS = frozenset(
@@ -195,7 +196,6 @@ def load_inventory(directory: Path) -> tuple[InventoryView | None, list[Problem]
             visit(g)
         return order
 
-    defaults_data = defaults_raw.get("data") or {}
     hosts: dict[str, HostView] = {}
     host_lines: dict[str, tuple[str, int]] = {}
     for name, entry in good_hosts.items():
@@ -212,7 +212,7 @@ def load_inventory(directory: Path) -> tuple[InventoryView | None, list[Problem]
         sources += [(gfile, groups_raw, (g,)) for g in chain if g in good_groups]
         sources.append((dfile, defaults_raw, ()))
 
-        def attr(key: str, sources: list[tuple[str, Any, tuple[Any, ...]]] = sources) -> tuple[Any, tuple[str, Any, tuple[Any, ...]] | None]:
+        def attr(key: str, sources: list[Source] = sources) -> tuple[Any, Source | None]:
             for src in sources:
                 _, root, loc = src
                 node = root
@@ -261,7 +261,8 @@ def load_inventory(directory: Path) -> tuple[InventoryView | None, list[Problem]
                     fname, root, full = hfile, hosts_raw, (name, *loc)
                 msg = err["msg"].removeprefix("Value error, ")
                 if err["type"] == "enum":
-                    msg = f"unknown platform {err.get('input')!r}; expected one of: " + ", ".join(p.value for p in Platform)
+                    choices = ", ".join(p.value for p in Platform)
+                    msg = f"unknown platform {err.get('input')!r}; expected one of: {choices}"
                 problems.append(Problem(fname, line_of(root, full), format_loc(full), msg, "schema"))
         if bad_group:
             continue

@@ -140,7 +140,7 @@ def _parse_port(value: Any) -> Any:
             start, end = int(lo), int(hi) if sep else int(lo)
             if start > end:
                 raise ValueError(f"invalid port range {value!r}: start is above end")
-            if not (1 <= start and end <= 65535):
+            if not (start >= 1 and end <= 65535):
                 raise ValueError(f"port range {value!r} is out of range 1-65535")
             return {"start": start, "end": end}
         raise ValueError(f"invalid port {value!r}: give a number or a range like 8000-8080")

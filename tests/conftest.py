@@ -1,0 +1,52 @@
+"""Shared fixtures: the repository's example workspace and a scratch copy of it."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from netorch.service import Workspace
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-golden", action="store_true", default=False,
+                     help="rewrite tests/golden/ from the current templates")
+
+
+@pytest.fixture(scope="session")
+def root() -> Path:
+    return ROOT
+
+
+@pytest.fixture()
+def example() -> Workspace:
+    return Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates")
+
+
+@pytest.fixture()
+def scratch(tmp_path: Path) -> Path:
+    """A writable copy of the example inventory and intents."""
+    shutil.copytree(ROOT / "inventory", tmp_path / "inventory")
+    shutil.copytree(ROOT / "intents", tmp_path / "intents")
+    return tmp_path
+
+
+@pytest.fixture()
+def make_ws(scratch: Path) -> Callable[..., Workspace]:
+    """Add intent files (name -> YAML text) to the scratch copy and return its workspace."""
+
+    def make(files: dict[str, str] | None = None, *, replace: bool = False) -> Workspace:
+        intents = scratch / "intents"
+        if replace:
+            for p in intents.glob("*.yaml"):
+                p.unlink()
+        for name, text in (files or {}).items():
+            (intents / name).write_text(text)
+        return Workspace(scratch / "inventory", intents, ROOT / "templates")
+
+    return make
