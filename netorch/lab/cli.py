@@ -1,0 +1,110 @@
+"""`netorch lab up|down|status`: a typer sub-app (mounted by netorch.cli as `lab`)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from netorch.errors import LabError
+from netorch.lab.lifecycle import default_topology_path, down, status, up
+from netorch.lab.state import LabStatus, default_run_dir
+from netorch.lab.topology import Topology, generate, load_topology
+
+app = typer.Typer(
+    name="lab",
+    help="A real network of FRR routers, end hosts and a NETCONF device in Linux namespaces.",
+    no_args_is_help=True,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+RunDirOpt = Annotated[
+    Path | None,
+    typer.Option("--run-dir", help="State dir of the lab [env NETORCH_LAB_DIR, /run/netorch-lab]"),
+]
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+    return typer.Exit(code=1)
+
+
+def _table(st: LabStatus) -> Table:
+    table = Table(title=f"netorch lab: {st.state}  ({st.run_dir})")
+    for col in ("node", "kind", "namespace", "mgmt", "processes", "ok"):
+        table.add_column(col)
+    for node in st.nodes:
+        procs = " ".join(f"{k}={v if v is not None else '-'}" for k, v in node.processes.items())
+        mgmt = f"{node.mgmt}:{node.port}" if node.mgmt else ""
+        table.add_row(node.name, node.kind, node.namespace, mgmt, procs,
+                      "[green]yes[/]" if node.healthy else "[red]no[/]")
+    return table
+
+
+@app.command("up")
+def up_cmd(
+    topology: Annotated[
+        Path | None, typer.Option("--topology", "-t", help="Topology file [lab/topology.yaml]")
+    ] = None,
+    routers: Annotated[
+        int | None,
+        typer.Option("--routers", "-n", help="Instead of a file: a generated ring of N routers"),
+    ] = None,
+    run_dir: RunDirOpt = None,
+) -> None:
+    """Bring the lab up (idempotent); write its Nornir inventory and credentials."""
+    rd = run_dir or default_run_dir()
+    t0 = time.monotonic()
+    try:
+        if routers is not None and topology is not None:
+            raise LabError("give either --topology or --routers, not both")
+        topo: Topology = (
+            generate(routers) if routers is not None
+            else load_topology(topology or default_topology_path())
+        )
+        st = up(topo, rd)
+    except LabError as exc:
+        raise _fail(exc) from None
+    console.print(_table(st))
+    console.print(
+        f"lab {st.state} in {time.monotonic() - t0:.1f}s; inventory: {st.inventory_dir}, "
+        f"credentials: {st.credentials_file}", highlight=False,
+    )
+
+
+@app.command("down")
+def down_cmd(run_dir: RunDirOpt = None) -> None:
+    """Remove every namespace, link, process and file of the lab."""
+    rd = run_dir or default_run_dir()
+    t0 = time.monotonic()
+    try:
+        down(rd)
+    except LabError as exc:
+        raise _fail(exc) from None
+    console.print(f"lab down ({rd}) in {time.monotonic() - t0:.1f}s", highlight=False)
+
+
+@app.command("status")
+def status_cmd(
+    run_dir: RunDirOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+) -> None:
+    """Show the lab's nodes and processes; exit 1 unless it is fully up."""
+    rd = run_dir or default_run_dir()
+    try:
+        st = status(rd)
+    except LabError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        typer.echo(st.model_dump_json(indent=2))
+    elif st.state == "down":
+        console.print(f"no lab in {rd}", highlight=False)
+    else:
+        console.print(_table(st))
+    if st.state != "up":
+        raise typer.Exit(code=1)
