@@ -1,0 +1,87 @@
+"""The device session interface that every transport implements.
+
+A session wraps one open connection to one device (taken from a Nornir host's
+connection cache) and offers the transactional steps the engine needs. Every
+method raises a netorch TransportError subclass (DeviceUnreachable, DeviceRejected,
+TransportError) with a clear message on failure; never a library exception.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from netorch.model.desired import DesiredRoute, DesiredState
+from netorch.platforms import Transport
+
+
+@dataclass(frozen=True)
+class DeviceJob:
+    """Everything a worker needs to act on one device: serialisable, no live objects."""
+
+    host: str
+    platform: str
+    transport: Transport
+    artifacts: dict[str, str]
+    desired: DesiredState
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RouteCheck:
+    """The live state of one intended route."""
+
+    route: DesiredRoute
+    present: bool
+    active: bool
+    detail: str = ""
+
+
+class DeviceSession(ABC):
+    """Transactional operations on one device. Implementations: napalm, netmiko, ncclient."""
+
+    #: True when the device itself reverts an unconfirmed commit (confirmed commit);
+    #: False when netorch emulates it by rolling back from the controller.
+    native_confirm: bool = True
+    #: the Nornir connection plugin name this session uses (host.get_connection(name, config))
+    connection_name: ClassVar[str] = ""
+
+    def __init__(self, host: str, connection: Any, job: DeviceJob) -> None:
+        self.host = host
+        self.connection = connection
+        self.job = job
+
+    @abstractmethod
+    def load(self) -> None:
+        """Load the job's artifacts as the candidate (replace, or merge where the transport only merges).
+        Raises DeviceRejected when the device refuses them; the device is left unchanged."""
+
+    @abstractmethod
+    def diff(self) -> str:
+        """The difference between the live configuration and the candidate; '' when none."""
+
+    @abstractmethod
+    def commit(self, revert_in: int | None = None) -> None:
+        """Make the candidate live. With revert_in, a confirmed commit that reverts after revert_in
+        seconds unless confirm() comes first. On failure the device is restored, then it raises."""
+
+    @abstractmethod
+    def confirm(self) -> None:
+        """Confirm a pending confirmed commit."""
+
+    @abstractmethod
+    def rollback(self) -> None:
+        """Restore the configuration the device had before the last commit."""
+
+    @abstractmethod
+    def discard(self) -> None:
+        """Drop the candidate; the device keeps its live configuration."""
+
+    @abstractmethod
+    def live_config(self) -> dict[str, str]:
+        """The live configuration of what netorch manages, per artifact filename."""
+
+    def check_routes(self) -> list[RouteCheck]:
+        """Where the transport can read the RIB: the live state of every intended route."""
+        return []

@@ -1,0 +1,433 @@
+"""A NAPALM driver for Linux routers running FRR and nftables ("netorch_frr").
+
+The device is a Linux shell reached over SSH (paramiko) where `vtysh`, `nft` and
+FRR's `frr-reload.py` are available. The candidate configuration is one text: the
+FRR configuration, optionally followed by a line `#@netorch-nftables` and an
+nftables ruleset (netorch's own table, replaced atomically with `nft -f`).
+
+Replace semantics come from frr-reload.py (it computes and applies the difference
+between the running configuration and the candidate). A confirmed commit
+(`commit_config(revert_in=N)`) leaves a timer on the device that restores the
+checkpoint taken before the commit unless `confirm_commit()` comes first: the device
+rolls back by itself, even if the controller is gone.
+
+Optional arguments: port, key_file, timeout, state_dir (where candidate and
+checkpoint files live on the device; default /run/frr/netorch, so that a
+reboot forgets a pending commit along with the running state), vtysh, nft,
+frr_reload (path of frr-reload.py), frr_reload_args (e.g. "--vty_socket DIR
+--confdir DIR --rundir DIR" for FRR with private paths), nft_table
+(default "inet netorch").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import shlex
+import socket
+import time
+from typing import Any
+
+import paramiko
+from napalm.base import NetworkDriver
+from napalm.base.exceptions import (
+    CommitConfirmException,
+    CommitError,
+    ConnectAuthError,
+    ConnectionClosedException,
+    ConnectionException,
+    MergeConfigException,
+    ReplaceConfigException,
+)
+
+NFT_MARKER = "#@netorch-nftables"
+HEADER_RE = re.compile(r"\A(Building configuration\.\.\.\s*\n)?\s*(Current configuration:\s*\n)?")
+
+
+def join_candidate(frr_conf: str, nft: str | None) -> str:
+    """One candidate text from the FRR configuration and an optional nftables ruleset."""
+    text = frr_conf if frr_conf.endswith("\n") else frr_conf + "\n"
+    if nft is not None:
+        text += f"{NFT_MARKER}\n{nft}"
+    return text
+
+
+def split_candidate(text: str) -> tuple[str, str | None]:
+    if NFT_MARKER not in text:
+        return text, None
+    frr, _, nft = text.partition(f"{NFT_MARKER}\n")
+    return frr, nft
+
+
+def strip_header(running: str) -> str:
+    return HEADER_RE.sub("", running, count=1)
+
+
+class FrrDriver(NetworkDriver):  # type: ignore[misc]
+    """NAPALM driver for a Linux + FRR + nftables router."""
+
+    platform = "netorch_frr"
+
+    def __init__(self, hostname: str, username: str, password: str, timeout: int = 60,
+                 optional_args: dict[str, Any] | None = None) -> None:
+        args = optional_args or {}
+        self.hostname = hostname
+        self.username = username
+        self.password = password
+        self.timeout = int(args.get("timeout", timeout))
+        self.port = int(args.get("port", 22))
+        self.key_file = args.get("key_file")
+        self.state_dir = str(args.get("state_dir", "/run/frr/netorch"))
+        self.vtysh = str(args.get("vtysh", "vtysh"))
+        self.nft = str(args.get("nft", "nft"))
+        self.frr_reload = str(args.get("frr_reload", "/usr/lib/frr/frr-reload.py"))
+        self.frr_reload_args = str(args.get("frr_reload_args", ""))
+        self.nft_table = str(args.get("nft_table", "inet netorch"))
+        self._ssh: paramiko.SSHClient | None = None
+        self._candidate: str | None = None
+        self._mode: str | None = None  # "replace" or "merge"
+
+    # -- session ------------------------------------------------------------------------
+    def open(self) -> None:
+        client = paramiko.SSHClient()
+        client.set_missing_host_key_policy(paramiko.AutoAddPolicy())  # noqa: S507 - lab and first contact
+        try:
+            client.connect(self.hostname, port=self.port, username=self.username, password=self.password or None,
+                           key_filename=self.key_file, timeout=self.timeout, banner_timeout=self.timeout,
+                           auth_timeout=self.timeout, look_for_keys=False, allow_agent=False)
+        except paramiko.AuthenticationException:
+            raise ConnectAuthError(f"authentication failed for {self.username}@{self.hostname}") from None
+        except (OSError, paramiko.SSHException, socket.timeout) as exc:
+            raise ConnectionException(f"cannot connect to {self.hostname}:{self.port}: {exc}") from None
+        self._ssh = client
+        self._run(f"mkdir -p {self._dir()} && chmod 700 {self._dir()}")
+
+    def close(self) -> None:
+        if self._ssh is not None:
+            self._ssh.close()
+            self._ssh = None
+
+    def is_alive(self) -> dict[str, bool]:
+        transport = self._ssh.get_transport() if self._ssh else None
+        return {"is_alive": bool(transport and transport.is_active())}
+
+    def _dir(self) -> str:
+        return shlex.quote(self.state_dir)
+
+    def _path(self, name: str) -> str:
+        return shlex.quote(f"{self.state_dir}/{name}")
+
+    def _run(self, command: str, stdin: str | None = None, check: bool = True) -> tuple[int, str, str]:
+        if self._ssh is None:
+            raise ConnectionClosedException(f"{self.hostname}: not connected")
+        try:
+            chan_in, chan_out, chan_err = self._ssh.exec_command(command, timeout=self.timeout)
+            if stdin is not None:
+                chan_in.write(stdin)
+                chan_in.channel.shutdown_write()
+            out = chan_out.read().decode("utf-8", "replace")
+            err = chan_err.read().decode("utf-8", "replace")
+            rc = chan_out.channel.recv_exit_status()
+        except (OSError, paramiko.SSHException, socket.timeout) as exc:
+            raise ConnectionClosedException(f"{self.hostname}: {exc}") from None
+        if check and rc != 0:
+            raise CommitError(f"{self.hostname}: `{command.split()[0]}` failed ({rc}): {(err or out).strip()}")
+        return rc, out, err
+
+    def _put(self, name: str, text: str) -> None:
+        self._run(f"umask 077 && cat > {self._path(name)}", stdin=text)
+
+    def cli(self, commands: list[str], encoding: str = "text") -> dict[str, str]:
+        out = {}
+        for command in commands:
+            _, text, err = self._run(f"{self.vtysh} -c {shlex.quote(command)}", check=False)
+            out[command] = text or err
+        return out
+
+    # -- getters ------------------------------------------------------------------------
+    def _running_frr(self) -> str:
+        _, out, _ = self._run(f"{self.vtysh} -c 'show running-config'")
+        return strip_header(out)
+
+    def _running_nft(self) -> str | None:
+        rc, out, _ = self._run(f"{self.nft} list table {self.nft_table}", check=False)
+        return out if rc == 0 else None
+
+    def get_config(self, retrieve: str = "all", full: bool = False, sanitized: bool = False,
+                   format: str = "text") -> dict[str, str]:
+        out = {"running": "", "startup": "", "candidate": ""}
+        if retrieve in ("all", "running"):
+            out["running"] = join_candidate(self._running_frr(), self._running_nft())
+        if retrieve in ("all", "startup"):
+            _, text, _ = self._run(f"{self.vtysh} -c 'show startup-config'", check=False)
+            out["startup"] = strip_header(text)
+        if retrieve in ("all", "candidate"):
+            out["candidate"] = self._candidate or ""
+        return out
+
+    def get_facts(self) -> dict[str, Any]:
+        _, hostname, _ = self._run("hostname")
+        _, version, _ = self._run(f"{self.vtysh} -c 'show version'", check=False)
+        _, uptime, _ = self._run("cat /proc/uptime")
+        _, links, _ = self._run("ip -j link show")
+        first = version.strip().splitlines()[0] if version.strip() else ""
+        return {
+            "hostname": hostname.strip(), "fqdn": hostname.strip(), "vendor": "FRRouting",
+            "model": "Linux", "os_version": first, "serial_number": "",
+            "uptime": float(uptime.split()[0]) if uptime.strip() else -1.0,
+            "interface_list": sorted(link["ifname"] for link in json.loads(links or "[]")),
+        }
+
+    def get_interfaces(self) -> dict[str, dict[str, Any]]:
+        _, links, _ = self._run("ip -j link show")
+        _, frr, _ = self._run(f"{self.vtysh} -c 'show interface json'", check=False)
+        try:
+            frr_data = json.loads(frr) if frr.strip() else {}
+        except json.JSONDecodeError:
+            frr_data = {}
+        out = {}
+        for link in json.loads(links or "[]"):
+            name = link["ifname"]
+            flags = link.get("flags", [])
+            out[name] = {
+                "is_up": "LOWER_UP" in flags and "UP" in flags,
+                "is_enabled": "UP" in flags,
+                "description": str(frr_data.get(name, {}).get("description", "")),
+                "last_flapped": -1.0, "speed": -1.0, "mtu": int(link.get("mtu", 0)),
+                "mac_address": str(link.get("address", "")),
+            }
+        return out
+
+    def get_interfaces_ip(self) -> dict[str, dict[str, Any]]:
+        _, addrs, _ = self._run("ip -j addr show")
+        out: dict[str, dict[str, Any]] = {}
+        for link in json.loads(addrs or "[]"):
+            for addr in link.get("addr_info", []):
+                family = "ipv4" if addr.get("family") == "inet" else "ipv6"
+                out.setdefault(link["ifname"], {}).setdefault(family, {})[addr["local"]] = {
+                    "prefix_length": int(addr["prefixlen"])}
+        return out
+
+    def get_route_to(self, destination: str = "", protocol: str = "", longer: bool = False) -> dict[str, Any]:
+        command = "show ip route"
+        if destination:
+            command += f" {destination}" + (" longer-prefixes" if longer else "")
+        _, text, _ = self._run(f"{self.vtysh} -c {shlex.quote(command + ' json')}")
+        data = json.loads(text) if text.strip() else {}
+        out: dict[str, list[dict[str, Any]]] = {}
+        for prefix, routes in data.items():
+            for route in routes:
+                if protocol and route.get("protocol") != protocol:
+                    continue
+                for hop in route.get("nexthops", [{}]):
+                    out.setdefault(prefix, []).append({
+                        "protocol": route.get("protocol", ""),
+                        "current_active": bool(route.get("selected", False)),
+                        "last_active": bool(route.get("selected", False)),
+                        "age": 0,
+                        "next_hop": hop.get("ip", ""),
+                        "outgoing_interface": hop.get("interfaceName", ""),
+                        "selected_next_hop": bool(hop.get("fib", False)),
+                        "preference": int(route.get("distance", 0)),
+                        "inactive_reason": "" if route.get("selected") else "not selected",
+                        "routing_table": route.get("vrfName", "default"),
+                        "protocol_attributes": {"installed": bool(route.get("installed", False)),
+                                                "active": bool(hop.get("active", False))},
+                    })
+        return out
+
+    def ping(self, destination: str, source: str = "", ttl: int = 255, timeout: int = 2, size: int = 100,
+             count: int = 5, vrf: str = "", source_interface: str = "") -> dict[str, Any]:
+        args = ["ping", "-n", "-c", str(count), "-W", str(timeout), "-s", str(size), "-t", str(ttl), "-i", "0.2"]
+        if source or source_interface:
+            args += ["-I", source or source_interface]
+        args.append(destination)
+        rc, out, err = self._run(" ".join(shlex.quote(a) for a in args), check=False)
+        sent = re.search(r"(\d+) packets transmitted, (\d+) (?:packets )?received", out)
+        if sent is None:
+            return {"error": (err or out).strip() or f"ping exited {rc}"}
+        probes, received = int(sent.group(1)), int(sent.group(2))
+        rtts = [float(x) for x in re.findall(r"time=([\d.]+) ms", out)]
+        stats = re.search(r"= ([\d.]+)/([\d.]+)/([\d.]+)/([\d.]+) ms", out)
+        mn, avg, mx, dev = (float(x) for x in stats.groups()) if stats else (0.0, 0.0, 0.0, 0.0)
+        return {"success": {
+            "probes_sent": probes, "packet_loss": probes - received, "rtt_min": mn, "rtt_max": mx,
+            "rtt_avg": avg, "rtt_stddev": dev,
+            "results": [{"ip_address": destination, "rtt": r} for r in rtts]}}
+
+    # -- candidate ----------------------------------------------------------------------
+    def _load(self, filename: str | None, config: str | None, mode: str, error: type[Exception]) -> None:
+        if config is None:
+            if filename is None:
+                raise error("load needs a filename or a config")
+            with open(filename, encoding="utf-8") as fh:
+                config = fh.read()
+        frr, nft = split_candidate(config)
+        self._put("candidate.frr.conf", frr)
+        rc, out, err = self._run(f"{self.vtysh} --dryrun -f {self._path('candidate.frr.conf')}", check=False)
+        if rc != 0 or "% " in out or "% " in err:
+            self.discard_config()
+            raise error(f"FRR rejected the candidate: {(err + out).strip()}")
+        if nft is not None:
+            self._put("candidate.nft", nft)
+            rc, out, err = self._run(f"{self.nft} -c -f {self._path('candidate.nft')}", check=False)
+            if rc != 0:
+                self.discard_config()
+                raise error(f"nftables rejected the candidate: {(err or out).strip()}")
+        else:
+            self._run(f"rm -f {self._path('candidate.nft')}")
+        self._candidate = config
+        self._mode = mode
+
+    def load_replace_candidate(self, filename: str | None = None, config: str | None = None) -> None:
+        self._load(filename, config, "replace", ReplaceConfigException)
+
+    def load_merge_candidate(self, filename: str | None = None, config: str | None = None) -> None:
+        self._load(filename, config, "merge", MergeConfigException)
+
+    def discard_config(self) -> None:
+        self._candidate = None
+        self._mode = None
+        with contextlib.suppress(ConnectionException, CommitError):
+            self._run(f"rm -f {self._path('candidate.frr.conf')} {self._path('candidate.nft')}")
+
+    def _reload(self, action: str, path: str) -> tuple[int, str, str]:
+        return self._run(f"python3 {shlex.quote(self.frr_reload)} --{action} --stdout {self.frr_reload_args} "
+                         f"{path}", check=False)
+
+    def _canonical_nft(self, path: str) -> str:
+        """The ruleset of a file as nft prints it, by loading it into a scratch network namespace."""
+        table = self.nft_table
+        _, out, err = self._run(f"unshare --net sh -c {shlex.quote(f'{self.nft} -f {path} && {self.nft} list table {table}')}",
+                                check=False)
+        return out if out.strip() else err
+
+    def compare_config(self) -> str:
+        if self._candidate is None:
+            return ""
+        frr, nft = split_candidate(self._candidate)
+        diff: list[str] = []
+        if self._mode == "merge":
+            running = set(self._running_frr().splitlines())
+            diff += [f"+ {line}" for line in frr.splitlines()
+                     if line.strip() and line.strip() not in ("!", "exit", "end") and line not in running]
+        else:
+            rc, out, err = self._reload("test", self._path("candidate.frr.conf"))
+            if rc != 0:
+                raise ReplaceConfigException(f"frr-reload.py --test failed: {(err or out).strip()}")
+            diff += parse_reload_diff(out)
+        if nft is not None:
+            current = (self._running_nft() or "").splitlines()
+            wanted = self._canonical_nft(self._path("candidate.nft")).splitlines()
+            import difflib
+
+            lines = list(difflib.unified_diff(current, wanted, "nftables running", "nftables candidate",
+                                              lineterm="", n=1))
+            if lines:
+                diff += lines
+        return "\n".join(diff)
+
+    # -- commit / confirm / rollback ----------------------------------------------------
+    def _checkpoint(self) -> None:
+        running = self._running_frr()
+        self._put("rollback.frr.conf", running)
+        nft = self._running_nft()
+        table = self.nft_table
+        if nft is None:
+            text = f"table {table}\ndelete table {table}\n"
+        else:
+            text = f"table {table}\ndelete table {table}\n{nft}"
+        self._put("rollback.nft", text)
+        script = (
+            "#!/bin/sh\n"
+            f"cd {self._dir()} || exit 1\n"
+            f"python3 {shlex.quote(self.frr_reload)} --reload --stdout {self.frr_reload_args} "
+            f"{self._path('rollback.frr.conf')} > rollback.log 2>&1\n"
+            f"{self.nft} -f {self._path('rollback.nft')} >> rollback.log 2>&1\n"
+            "rm -f pending\n"
+        )
+        self._put("rollback.sh", script)
+
+    def _restore(self) -> None:
+        self._run(f"sh {self._path('rollback.sh')}", check=False)
+
+    def commit_config(self, message: str = "", revert_in: int | None = None) -> None:
+        if self._candidate is None:
+            raise CommitError(f"{self.hostname}: no candidate loaded")
+        if self.has_pending_commit():
+            raise CommitError(f"{self.hostname}: a confirmed commit is pending; confirm or roll back first")
+        frr, nft = split_candidate(self._candidate)
+        self._checkpoint()
+        try:
+            if self._mode == "merge":
+                rc, out, err = self._run(f"{self.vtysh} -f {self._path('candidate.frr.conf')}", check=False)
+                if rc != 0 or "% " in out:
+                    raise CommitError(f"FRR rejected the configuration: {(err + out).strip()}")
+            else:
+                rc, out, err = self._reload("reload", self._path("candidate.frr.conf"))
+                if rc != 0:
+                    raise CommitError(f"frr-reload.py failed: {(err or out).strip()}")
+            if nft is not None:
+                rc, out, err = self._run(f"{self.nft} -f {self._path('candidate.nft')}", check=False)
+                if rc != 0:
+                    raise CommitError(f"nft rejected the ruleset: {(err or out).strip()}")
+        except Exception:
+            self._restore()
+            raise
+        if revert_in:
+            deadline = time.time() + int(revert_in)
+            self._put("pending", f"{deadline:.0f}\n{message}\n")
+            timer = (f"sleep {int(revert_in)}; [ -f {self._path('pending')} ] && "
+                     f"sh {self._path('rollback.sh')}")
+            self._run(f"cd {self._dir()} && (setsid sh -c {shlex.quote(timer)} </dev/null >/dev/null 2>&1 & "
+                      f"echo $! > {self._path('timer.pid')})")
+        else:
+            self._persist()
+        self._candidate = None
+        self._mode = None
+
+    def _persist(self) -> None:
+        self._run(f"{self.vtysh} -c 'write memory' >/dev/null", check=False)
+
+    def _cancel_timer(self) -> None:
+        self._run(f"if [ -f {self._path('timer.pid')} ]; then kill $(cat {self._path('timer.pid')}) "
+                  f"2>/dev/null; rm -f {self._path('timer.pid')}; fi", check=False)
+
+    def has_pending_commit(self) -> bool:
+        rc, _, _ = self._run(f"test -f {self._path('pending')}", check=False)
+        return rc == 0
+
+    def confirm_commit(self) -> None:
+        if not self.has_pending_commit():
+            raise CommitConfirmException(f"{self.hostname}: no pending commit to confirm (reverted already?)")
+        self._cancel_timer()
+        self._run(f"rm -f {self._path('pending')}")
+        self._persist()
+
+    def rollback(self) -> None:
+        rc, _, _ = self._run(f"test -f {self._path('rollback.sh')}", check=False)
+        if rc != 0:
+            raise CommitError(f"{self.hostname}: nothing to roll back to")
+        self._cancel_timer()
+        self._restore()
+        self._persist()
+
+
+def parse_reload_diff(output: str) -> list[str]:
+    """frr-reload.py --test output as '- line' / '+ line' diff lines."""
+    diff: list[str] = []
+    section = None
+    for raw in output.splitlines():
+        line = raw.rstrip()
+        if line.startswith("Lines To Delete"):
+            section = "-"
+            continue
+        if line.startswith("Lines To Add"):
+            section = "+"
+            continue
+        if not line.strip() or set(line.strip()) <= {"="}:
+            continue
+        if section is not None:
+            diff.append(f"{section} {line}")
+    return diff
