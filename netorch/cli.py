@@ -93,6 +93,161 @@ def render_cmd(
         out.print(f"  {host}: {', '.join(sorted(files))}", highlight=False)
 
 
+def _engine(credentials: Path | None, store: bool = True) -> Any:
+    from netorch.engine import Engine
+    from netorch.store import Store
+
+    return Engine(state.workspace, Store() if store else None, str(credentials) if credentials else None)
+
+
+CredOpt = Annotated[Path | None, typer.Option("--credentials", envvar="NETORCH_CREDENTIALS",
+                                              help="Credentials file (see README).", show_envvar=True)]
+LimitOpt = Annotated[str | None, typer.Option("--limit", "-l", help="Host or group (comma list).")]
+WorkersOpt = Annotated[int, typer.Option("--workers", "-w", min=1, max=500, help="Parallel devices.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+
+STATUS_STYLE = {"unchanged": "green", "changes": "yellow", "changed": "cyan", "failed": "bold red",
+                "unreachable": "bold red", "rolled_back": "magenta", "reverted": "magenta", "skipped": "dim",
+                "in_sync": "green", "drift": "yellow"}
+
+
+def _progress(total: int, enabled: bool) -> Any:
+    from contextlib import nullcontext
+
+    if not enabled or not out.is_terminal:
+        return nullcontext(None)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=err, transient=True)
+
+
+def _run_with_progress(fn: Any, total: int, as_json: bool, **kwargs: Any) -> Any:
+    with _progress(total, not as_json) as bar:
+        if bar is None:
+            return fn(**kwargs)
+        tasks: dict[str, Any] = {}
+
+        def tick(phase: str, host: str, status: str) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(phase, total=total)
+            bar.advance(tasks[phase])
+
+        return fn(progress=tick, **kwargs)
+
+
+def print_report(report: Any, as_json: bool, show_diff: bool = True) -> None:
+    if as_json:
+        out.print_json(json.dumps(report.as_dict()))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"netorch {report.kind}: {report.status}", title_justify="left")
+    for col in ("device", "platform", "via", "status", "detail"):
+        table.add_column(col)
+    for d in report.devices:
+        detail = d.error or (f"{len(d.diff.splitlines())} line(s) of diff" if d.diff else "")
+        table.add_row(d.host, d.platform, d.transport, f"[{STATUS_STYLE.get(d.status, '')}]{d.status}[/]",
+                      detail)
+    out.print(table)
+    if show_diff:
+        for d in report.devices:
+            if d.diff:
+                out.rule(f"{d.host}", style="dim")
+                for line in d.diff.splitlines():
+                    style = "green" if line.startswith("+") else "red" if line.startswith("-") else ""
+                    out.print(line, style=style, markup=False, highlight=False)
+    tail = f" (run {report.run_id})" if report.run_id else ""
+    out.print(f"{report.message}{tail} in {report.duration:.1f}s", highlight=False)
+
+
+@app.command("plan")
+def plan_cmd(
+    limit: LimitOpt = None,
+    as_json: JsonOpt = False,
+    workers: WorkersOpt = 10,
+    credentials: CredOpt = None,
+) -> None:
+    """Show, per device, the diff between live config and desired config.
+
+    Exit 0 when nothing would change, 2 when something would, 1 on error."""
+    engine = _engine(credentials)
+    total = len(state.workspace.select(limit))
+    report = _run_with_progress(engine.plan, total, as_json, limit=limit, workers=workers)
+    print_report(report, as_json)
+    raise typer.Exit(report.exit_code)
+
+
+@app.command("apply")
+def apply_cmd(
+    limit: LimitOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Load and diff only; commit nothing.")] = False,
+    workers: WorkersOpt = 10,
+    confirm_timeout: Annotated[int | None, typer.Option(
+        "--confirm-timeout", min=5, help="Confirmed commits: devices revert by themselves unless every device "
+        "committed and passed its post-checks within S seconds.")] = None,
+    best_effort: Annotated[bool, typer.Option("--best-effort", help="Keep the devices that succeeded; "
+                                              "by default any failure rolls every device back.")] = False,
+    as_json: JsonOpt = False,
+    credentials: CredOpt = None,
+) -> None:
+    """Push the desired configs: load and diff every device first, then commit, verify and
+    confirm; any failure rolls back the devices already committed (unless --best-effort)."""
+    engine = _engine(credentials)
+    total = len(state.workspace.select(limit))
+    report = _run_with_progress(engine.apply, total, as_json, limit=limit, workers=workers, dry_run=dry_run,
+                                confirm_timeout=confirm_timeout, best_effort=best_effort)
+    print_report(report, as_json)
+    raise typer.Exit(report.exit_code)
+
+
+@app.command("history")
+def history_cmd(
+    run_id: Annotated[int | None, typer.Argument(help="Show one run in full.")] = None,
+    limit: Annotated[int, typer.Option("--last", "-n", help="How many runs.")] = 20,
+    kind: Annotated[str | None, typer.Option("--kind", help="apply, plan or drift.")] = None,
+    host: Annotated[str | None, typer.Option("--host", help="Runs that touched this device.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Runs recorded in the local store (who, when, revision, outcome, per-device diffs)."""
+    import datetime
+
+    from netorch.store import Store
+
+    store = Store()
+    if run_id is not None:
+        record = store.run(run_id)
+        if record is None:
+            err.print(f"no run {run_id} in {store.path}")
+            raise typer.Exit(EXIT_ERROR)
+        if as_json:
+            out.print_json(json.dumps(record.as_dict()))
+            return
+        when = datetime.datetime.fromtimestamp(record.started_at).isoformat(timespec="seconds")
+        out.print(f"run {record.id}: {record.kind} by {record.actor} at {when}, revision {record.revision}: "
+                  f"{record.status}", highlight=False)
+        for d in record.devices:
+            out.print(f"  {d.host}: {d.status} {d.error}", highlight=False, markup=False)
+            for line in d.diff.splitlines():
+                out.print(f"    {line}", markup=False, highlight=False)
+        return
+    runs = store.runs(limit=limit, kind=kind, host=host)
+    if as_json:
+        out.print_json(json.dumps([r.as_dict(with_devices=False) for r in runs]))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"netorch history ({store.path})", title_justify="left")
+    for col in ("run", "kind", "started", "actor", "revision", "status", "devices"):
+        table.add_column(col)
+    for r in runs:
+        when = datetime.datetime.fromtimestamp(r.started_at).isoformat(sep=" ", timespec="seconds")
+        counts = r.summary.get("counts", {})
+        table.add_row(str(r.id), r.kind, when, r.actor, r.revision, r.status,
+                      ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+    out.print(table)
+
+
 @app.command("version")
 def version_cmd() -> None:
     """Print netorch's version."""

@@ -16,7 +16,7 @@ from pydantic import Field, ValidationError
 
 from netorch.errors import Problem, YamlSyntaxError
 from netorch.model.types import Frozen, HostAddress, IfAddress, IfName, Name, SafeText
-from netorch.platforms import Platform
+from netorch.platforms import Platform, Transport
 from netorch.yamlsrc import LocatedDict, format_loc, line_of, load_file
 
 Source = tuple[str, Any, tuple[Any, ...]]
@@ -41,6 +41,7 @@ class HostData(Frozen):
     deploy: bool = True
     site: Name | None = None
     credentials_file: str | None = None
+    transport: Transport | None = None
 
 
 class HostView(Frozen):

@@ -25,7 +25,6 @@ import contextlib
 import json
 import re
 import shlex
-import socket
 import time
 from typing import Any
 
@@ -98,7 +97,7 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
                            auth_timeout=self.timeout, look_for_keys=False, allow_agent=False)
         except paramiko.AuthenticationException:
             raise ConnectAuthError(f"authentication failed for {self.username}@{self.hostname}") from None
-        except (OSError, paramiko.SSHException, socket.timeout) as exc:
+        except (TimeoutError, OSError, paramiko.SSHException) as exc:
             raise ConnectionException(f"cannot connect to {self.hostname}:{self.port}: {exc}") from None
         self._ssh = client
         self._run(f"mkdir -p {self._dir()} && chmod 700 {self._dir()}")
@@ -129,10 +128,10 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
             out = chan_out.read().decode("utf-8", "replace")
             err = chan_err.read().decode("utf-8", "replace")
             rc = chan_out.channel.recv_exit_status()
-        except (OSError, paramiko.SSHException, socket.timeout) as exc:
+        except (TimeoutError, OSError, paramiko.SSHException) as exc:
             raise ConnectionClosedException(f"{self.hostname}: {exc}") from None
         if check and rc != 0:
-            raise CommitError(f"{self.hostname}: `{command.split()[0]}` failed ({rc}): {(err or out).strip()}")
+            raise CommitError(f"{self.hostname}: `{command.split(maxsplit=1)[0]}` failed ({rc}): {(err or out).strip()}")
         return rc, out, err
 
     def _put(self, name: str, text: str) -> None:
