@@ -274,7 +274,12 @@ def _users(state: LabState, passwords: dict[str, str]) -> dict[str, int]:
     except KeyError:
         raise LabError("group frrvty not found: is the Debian package frr installed?") from None
     ours = (render.CLI_USER, render.NETCONF_USER)
-    passwd = [ln for ln in Path("/etc/passwd").read_text().splitlines()
+    # root of a router gets a clean home and /bin/sh: the host's dotfiles (a shell rc that
+    # starts tools, for example) must not run on every SSH session to a lab router
+    home = state.run_dir / "home" / "root"
+    home.mkdir(parents=True, mode=0o700)
+    passwd = [ln if ln.split(":")[0] != "root" else f"root:x:0:0:root:{home}:/bin/sh"
+              for ln in Path("/etc/passwd").read_text().splitlines()
               if ln and ln.split(":")[0] not in ours]
     passwd += [
         f"{render.CLI_USER}:x:{uids[render.CLI_USER]}:{frrvty}:netorch lab CLI:/:/usr/bin/vtysh",

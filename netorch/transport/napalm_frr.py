@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import secrets
 import shlex
 import time
 from typing import Any
@@ -39,6 +40,8 @@ from napalm.base.exceptions import (
     MergeConfigException,
     ReplaceConfigException,
 )
+
+from netorch.configtree import diff_frr, diff_nft, render_diffs
 
 NFT_MARKER = "#@netorch-nftables"
 HEADER_RE = re.compile(r"\A(Building configuration\.\.\.\s*\n)?\s*(Current configuration:\s*\n)?")
@@ -134,8 +137,32 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
             raise CommitError(f"{self.hostname}: `{command.split(maxsplit=1)[0]}` failed ({rc}): {(err or out).strip()}")
         return rc, out, err
 
-    def _put(self, name: str, text: str) -> None:
-        self._run(f"umask 077 && cat > {self._path(name)}", stdin=text)
+    def _batch(self, steps: list[tuple[str, str]], files: dict[str, str] | None = None,
+               stop_on_error: bool = False) -> dict[str, tuple[int, str]]:
+        """Write files and run named shell steps in ONE round trip; {name: (rc, combined output)}.
+        With stop_on_error, the steps after a failing one do not run (and are absent from the result)."""
+        token = secrets.token_hex(8)
+        script = [f"umask 077; mkdir -p {self._dir()}; failed=0"]
+        for name, text in (files or {}).items():
+            body = text if text.endswith("\n") else text + "\n"
+            script.append(f"cat > {self._path(name)} <<'NETORCH_{token}'\n{body}NETORCH_{token}")
+        for name, command in steps:
+            guard = 'if [ "$failed" = 0 ]; then ' if stop_on_error else "if true; then "
+            script.append(f"{guard}echo '@@{token} begin {name}'; ( {command} ) 2>&1; rc=$?; "
+                          f"[ $rc -ne 0 ] && failed=1; echo \"@@{token} end {name} $rc\"; fi")
+        _, out, _ = self._run("sh -s", stdin="\n".join(script) + "\n", check=False)
+        results: dict[str, tuple[int, str]] = {}
+        current: str | None = None
+        buf: list[str] = []
+        for line in out.splitlines(keepends=True):
+            if line.startswith(f"@@{token} begin "):
+                current, buf = line.split()[2], []
+            elif line.startswith(f"@@{token} end ") and current is not None:
+                results[current] = (int(line.split()[3]), "".join(buf))
+                current = None
+            elif current is not None:
+                buf.append(line)
+        return results
 
     def cli(self, commands: list[str], encoding: str = "text") -> dict[str, str]:
         out = {}
@@ -145,19 +172,20 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
         return out
 
     # -- getters ------------------------------------------------------------------------
-    def _running_frr(self) -> str:
-        _, out, _ = self._run(f"{self.vtysh} -c 'show running-config'")
-        return strip_header(out)
-
-    def _running_nft(self) -> str | None:
-        rc, out, _ = self._run(f"{self.nft} list table {self.nft_table}", check=False)
-        return out if rc == 0 else None
+    def _running_both(self) -> tuple[str, str | None]:
+        res = self._batch([("frr", f"{self.vtysh} -c 'show running-config'"),
+                           ("nft", f"{self.nft} list table {self.nft_table}")])
+        rc, frr = res.get("frr", (1, ""))
+        if rc != 0:
+            raise CommitError(f"{self.hostname}: show running-config failed: {frr.strip()}")
+        nrc, nft = res.get("nft", (1, ""))
+        return strip_header(frr), (nft if nrc == 0 else None)
 
     def get_config(self, retrieve: str = "all", full: bool = False, sanitized: bool = False,
                    format: str = "text") -> dict[str, str]:
         out = {"running": "", "startup": "", "candidate": ""}
         if retrieve in ("all", "running"):
-            out["running"] = join_candidate(self._running_frr(), self._running_nft())
+            out["running"] = join_candidate(*self._running_both())
         if retrieve in ("all", "startup"):
             _, text, _ = self._run(f"{self.vtysh} -c 'show startup-config'", check=False)
             out["startup"] = strip_header(text)
@@ -263,19 +291,23 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
             with open(filename, encoding="utf-8") as fh:
                 config = fh.read()
         frr, nft = split_candidate(config)
-        self._put("candidate.frr.conf", frr)
-        rc, out, err = self._run(f"{self.vtysh} --dryrun -f {self._path('candidate.frr.conf')}", check=False)
-        if rc != 0 or "% " in out or "% " in err:
-            self.discard_config()
-            raise error(f"FRR rejected the candidate: {(err + out).strip()}")
+        files = {"candidate.frr.conf": frr}
+        steps = [("frr", f"{self.vtysh} --dryrun -f {self._path('candidate.frr.conf')}")]
         if nft is not None:
-            self._put("candidate.nft", nft)
-            rc, out, err = self._run(f"{self.nft} -c -f {self._path('candidate.nft')}", check=False)
+            files["candidate.nft"] = nft
+            steps.append(("nft", f"{self.nft} -c -f {self._path('candidate.nft')}"))
+        else:
+            steps.append(("rmnft", f"rm -f {self._path('candidate.nft')}"))
+        res = self._batch(steps, files)
+        rc, out = res.get("frr", (1, "no answer"))
+        if rc != 0 or re.search(r"^% ", out, re.MULTILINE):
+            self.discard_config()
+            raise error(f"FRR rejected the candidate: {out.strip()}")
+        if nft is not None:
+            rc, out = res.get("nft", (1, "no answer"))
             if rc != 0:
                 self.discard_config()
-                raise error(f"nftables rejected the candidate: {(err or out).strip()}")
-        else:
-            self._run(f"rm -f {self._path('candidate.nft')}")
+                raise error(f"nftables rejected the candidate: {out.strip()}")
         self._candidate = config
         self._mode = mode
 
@@ -291,98 +323,96 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
         with contextlib.suppress(ConnectionException, CommitError):
             self._run(f"rm -f {self._path('candidate.frr.conf')} {self._path('candidate.nft')}")
 
-    def _reload(self, action: str, path: str) -> tuple[int, str, str]:
-        return self._run(f"python3 {shlex.quote(self.frr_reload)} --{action} --stdout {self.frr_reload_args} "
-                         f"{path}", check=False)
-
-    def _canonical_nft(self, path: str) -> str:
-        """The ruleset of a file as nft prints it, by loading it into a scratch network namespace."""
-        table = self.nft_table
-        _, out, err = self._run(f"unshare --net sh -c {shlex.quote(f'{self.nft} -f {path} && {self.nft} list table {table}')}",
-                                check=False)
-        return out if out.strip() else err
+    def _reload(self, action: str, path: str) -> str:
+        return (f"python3 {shlex.quote(self.frr_reload)} --{action} --stdout {self.frr_reload_args} {path}")
 
     def compare_config(self) -> str:
+        """The difference by meaning (FRR line order and unmanaged lines ignored; nftables per chain)."""
         if self._candidate is None:
             return ""
         frr, nft = split_candidate(self._candidate)
-        diff: list[str] = []
+        running_frr, running_nft = self._running_both()
         if self._mode == "merge":
-            running = set(self._running_frr().splitlines())
-            diff += [f"+ {line}" for line in frr.splitlines()
-                     if line.strip() and line.strip() not in ("!", "exit", "end") and line not in running]
+            diffs = [d for d in diff_frr(running_frr, frr) if d.kind != "unexpected"]
         else:
-            rc, out, err = self._reload("test", self._path("candidate.frr.conf"))
-            if rc != 0:
-                raise ReplaceConfigException(f"frr-reload.py --test failed: {(err or out).strip()}")
-            diff += parse_reload_diff(out)
+            diffs = diff_frr(running_frr, frr)
         if nft is not None:
-            current = (self._running_nft() or "").splitlines()
-            wanted = self._canonical_nft(self._path("candidate.nft")).splitlines()
-            import difflib
-
-            lines = list(difflib.unified_diff(current, wanted, "nftables running", "nftables candidate",
-                                              lineterm="", n=1))
-            if lines:
-                diff += lines
-        return "\n".join(diff)
+            diffs += diff_nft(running_nft, nft)
+        return render_diffs(diffs)
 
     # -- commit / confirm / rollback ----------------------------------------------------
-    def _checkpoint(self) -> None:
-        running = self._running_frr()
-        self._put("rollback.frr.conf", running)
-        nft = self._running_nft()
-        table = self.nft_table
-        if nft is None:
-            text = f"table {table}\ndelete table {table}\n"
-        else:
-            text = f"table {table}\ndelete table {table}\n{nft}"
-        self._put("rollback.nft", text)
-        script = (
-            "#!/bin/sh\n"
+    def _rollback_script(self) -> str:
+        return (
             f"cd {self._dir()} || exit 1\n"
-            f"python3 {shlex.quote(self.frr_reload)} --reload --stdout {self.frr_reload_args} "
-            f"{self._path('rollback.frr.conf')} > rollback.log 2>&1\n"
+            f"{self._reload('reload', self._path('rollback.frr.conf'))} > rollback.log 2>&1\n"
             f"{self.nft} -f {self._path('rollback.nft')} >> rollback.log 2>&1\n"
-            "rm -f pending\n"
+            "rm -f pending timer.pid\n"
         )
-        self._put("rollback.sh", script)
 
     def _restore(self) -> None:
         self._run(f"sh {self._path('rollback.sh')}", check=False)
 
     def commit_config(self, message: str = "", revert_in: int | None = None) -> None:
+        """Checkpoint, apply (frr-reload for replace, vtysh for merge; nft -f) and read back the
+        running configuration in one round trip; verify it says what the candidate says (FRR can
+        accept a line and not take it), then persist, or arm a timer that restores the
+        checkpoint unless confirm_commit() comes first. Any failure restores the checkpoint."""
         if self._candidate is None:
             raise CommitError(f"{self.hostname}: no candidate loaded")
-        if self.has_pending_commit():
-            raise CommitError(f"{self.hostname}: a confirmed commit is pending; confirm or roll back first")
         frr, nft = split_candidate(self._candidate)
-        self._checkpoint()
-        try:
-            if self._mode == "merge":
-                rc, out, err = self._run(f"{self.vtysh} -f {self._path('candidate.frr.conf')}", check=False)
-                if rc != 0 or "% " in out:
-                    raise CommitError(f"FRR rejected the configuration: {(err + out).strip()}")
-            else:
-                rc, out, err = self._reload("reload", self._path("candidate.frr.conf"))
-                if rc != 0:
-                    raise CommitError(f"frr-reload.py failed: {(err or out).strip()}")
-            if nft is not None:
-                rc, out, err = self._run(f"{self.nft} -f {self._path('candidate.nft')}", check=False)
-                if rc != 0:
-                    raise CommitError(f"nft rejected the ruleset: {(err or out).strip()}")
-        except Exception:
+        table = self.nft_table
+        cand = self._path("candidate.frr.conf")
+        apply_frr = (f"{self.vtysh} -f {cand} | grep '^% ' && exit 1; exit 0" if self._mode == "merge"
+                     else self._reload("reload", cand))
+        steps = [
+            ("pending", f"test ! -f {self._path('pending')}"),
+            ("checkpoint",
+             f"{self.vtysh} -c 'show running-config' | sed '1,/^Current configuration:/d' "
+             f"> {self._path('rollback.frr.conf')} && "
+             f"{{ printf 'table {table}\\ndelete table {table}\\n'; {self.nft} list table {table} 2>/dev/null; "
+             f"true; }} > {self._path('rollback.nft')}"),
+            ("frr", apply_frr),
+        ]
+        if nft is not None:
+            steps.append(("nft", f"{self.nft} -f {self._path('candidate.nft')}"))
+        steps += [("show", f"{self.vtysh} -c 'show running-config'"),
+                  ("shownft", f"{self.nft} list table {table}")]
+        res = self._batch(steps, {"rollback.sh": self._rollback_script()}, stop_on_error=True)
+        if res.get("pending", (1, ""))[0] != 0:
+            raise CommitError(f"{self.hostname}: a confirmed commit is pending; confirm or roll back first")
+        rc, out = res.get("checkpoint", (1, "no answer"))
+        if rc != 0:
+            raise CommitError(f"{self.hostname}: cannot take a checkpoint: {out.strip()}")
+        for name, what in (("frr", "FRR rejected the configuration"), ("nft", "nft rejected the ruleset")):
+            if name == "nft" and nft is None:
+                continue
+            rc, out = res.get(name, (1, "the device did not answer"))
+            if rc != 0:
+                self._restore()
+                raise CommitError(f"{self.hostname}: {what}: {out.strip()[-2000:]}")
+        running_frr = strip_header(res.get("show", (1, ""))[1])
+        nrc, running_nft = res.get("shownft", (1, ""))
+        left = diff_frr(running_frr, frr)
+        if self._mode == "merge":
+            left = [d for d in left if d.kind != "unexpected"]
+        if nft is not None:
+            left += diff_nft(running_nft if nrc == 0 else None, nft)
+        if left:
             self._restore()
-            raise
+            raise CommitError(f"{self.hostname}: the device did not take the configuration: "
+                              + "; ".join(str(d) for d in left[:10]))
         if revert_in:
             deadline = time.time() + int(revert_in)
-            self._put("pending", f"{deadline:.0f}\n{message}\n")
-            timer = (f"sleep {int(revert_in)}; [ -f {self._path('pending')} ] && "
-                     f"sh {self._path('rollback.sh')}")
-            self._run(f"cd {self._dir()} && (setsid sh -c {shlex.quote(timer)} </dev/null >/dev/null 2>&1 & "
-                      f"echo $! > {self._path('timer.pid')})")
+            timer = f"sleep {int(revert_in)}; [ -f {self._path('pending')} ] && sh {self._path('rollback.sh')}"
+            final = ("arm", f"printf '%s\\n' {int(deadline)} > {self._path('pending')} && "
+                            f"(setsid sh -c {shlex.quote(timer)} </dev/null >/dev/null 2>&1 & "
+                            f"echo $! > {self._path('timer.pid')})")
         else:
-            self._persist()
+            final = ("persist", f"{self.vtysh} -c 'write memory' >/dev/null")
+        rc, out = self._batch([final]).get(final[0], (1, "the device did not answer"))
+        if rc != 0:
+            self._restore()
+            raise CommitError(f"{self.hostname}: {final[0]} failed: {out.strip()}")
         self._candidate = None
         self._mode = None
 
@@ -411,22 +441,3 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
         self._cancel_timer()
         self._restore()
         self._persist()
-
-
-def parse_reload_diff(output: str) -> list[str]:
-    """frr-reload.py --test output as '- line' / '+ line' diff lines."""
-    diff: list[str] = []
-    section = None
-    for raw in output.splitlines():
-        line = raw.rstrip()
-        if line.startswith("Lines To Delete"):
-            section = "-"
-            continue
-        if line.startswith("Lines To Add"):
-            section = "+"
-            continue
-        if not line.strip() or set(line.strip()) <= {"="}:
-            continue
-        if section is not None:
-            diff.append(f"{section} {line}")
-    return diff

@@ -52,8 +52,19 @@ def alt_topology() -> Topology:
 
 @pytest.fixture(scope="session")
 def lab() -> Iterator[LabStatus]:
-    """The default lab, up once per session in a temporary run dir, down at the end."""
+    """The default lab, up once per session in a temporary run dir, down at the end.
+
+    NETORCH_TEST_LAB_DIR=DIR uses a default lab that is already up in DIR instead (for
+    development: the lab is left up, but tests do change its routers' configuration)."""
     require_lab()
+    existing = os.environ.get("NETORCH_TEST_LAB_DIR")
+    if existing:
+        from netorch.lab import status
+
+        current = status(Path(existing))
+        assert current.state == "up", f"no lab up in {existing}"
+        yield current
+        return
     run_dir = make_run_dir("lab")
     try:
         status = up(load_topology(default_topology_path()), run_dir)
