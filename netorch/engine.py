@@ -15,6 +15,7 @@ committed and the run fails with a per-device report.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import threading
@@ -186,10 +187,8 @@ class Engine:
         return session
 
     def _close(self, nr: Nornir) -> None:
-        try:
+        with contextlib.suppress(Exception):  # closing a broken session must never fail a run
             nr.close_connections(on_good=True, on_failed=True)
-        except Exception:  # noqa: S110 - closing a broken session must never fail a run
-            pass
 
     def _record(self, kind: str, report: RunReport, creds: CredentialStore | None, actor: str) -> RunReport:
         secrets = creds.secrets() if creds else set()

@@ -134,7 +134,8 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
         except (TimeoutError, OSError, paramiko.SSHException) as exc:
             raise ConnectionClosedException(f"{self.hostname}: {exc}") from None
         if check and rc != 0:
-            raise CommitError(f"{self.hostname}: `{command.split(maxsplit=1)[0]}` failed ({rc}): {(err or out).strip()}")
+            what = command.split(maxsplit=1)[0]
+            raise CommitError(f"{self.hostname}: `{what}` failed ({rc}): {(err or out).strip()}")
         return rc, out, err
 
     def _batch(self, steps: list[tuple[str, str]], files: dict[str, str] | None = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import Any
 
@@ -67,10 +68,8 @@ class NapalmSession(DeviceSession):
         self._call("rollback", self.connection.rollback)
 
     def discard(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # best effort on a possibly dead session
             self.connection.discard_config()
-        except Exception:  # noqa: S110 - best effort on a possibly dead session
-            pass
 
     def live_config(self) -> dict[str, str]:
         running = str(self._call("get_config", self.connection.get_config, retrieve="running")["running"])

@@ -59,9 +59,10 @@ def build_nornir(inventory: InventoryView, hosts: list[str], workers: int, creds
         view = inventory.hosts[name]
         pspec = spec(view.platform)
         base = creds.resolve(name, view.platform.value, view.all_groups)
-        host.username = base.username
-        host.password = base.password
-        key = base.ssh_key_file
+        if base.username:
+            host.username = base.username
+        if base.password:
+            host.password = base.password
         nap = creds.resolve(name, view.platform.value, view.all_groups, "napalm")
         napalm_args: dict[str, Any] = {"timeout": timeout}
         if nap.ssh_key_file:
@@ -82,5 +83,4 @@ def build_nornir(inventory: InventoryView, hosts: list[str], workers: int, creds
         if nc.ssh_key_file and not nc.password:
             nc_extras["key_filename"] = nc.ssh_key_file
         host.connection_options["netorch_ncclient"] = _options(view, creds, "netorch_ncclient", None, nc_extras)
-        del key
     return nr.filter(filter_func=lambda h: h.name in wanted)
