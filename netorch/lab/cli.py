@@ -108,3 +108,37 @@ def status_cmd(
         console.print(_table(st))
     if st.state != "up":
         raise typer.Exit(code=1)
+
+
+@app.command("probe")
+def probe_cmd(
+    run_dir: RunDirOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Send real traffic between the lab's hosts and compare it with what the intents allow.
+
+    Exit 0 when every flow behaves as the intents say, 1 otherwise."""
+    import json
+
+    from netorch.cli import state as cli_state
+    from netorch.lab.probe import probe
+
+    try:
+        results = probe(cli_state.workspace, run_dir or default_run_dir())
+    except LabError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        console.print_json(json.dumps([p.as_dict() for p in results]))
+    else:
+        table = Table(title="netorch lab probe: real traffic against the intents", title_justify="left")
+        for col in ("flow", "intents say", "network does", "", "why (from the intents)"):
+            table.add_column(col)
+        for p in results:
+            table.add_row(p.flow(), "allow" if p.expected else "deny",
+                          "passes" if p.observed else "blocked",
+                          "[green]ok[/]" if p.ok else "[bold red]MISMATCH[/]", p.reason)
+        console.print(table)
+        bad = sum(1 for p in results if not p.ok)
+        console.print(f"{len(results) - bad}/{len(results)} flows behave as the intents say", highlight=False)
+    if any(not p.ok for p in results):
+        raise typer.Exit(1)

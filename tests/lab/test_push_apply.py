@@ -258,3 +258,12 @@ def _clear_template_cache() -> Iterator[None]:
     _environment.cache_clear()
     yield
     _environment.cache_clear()
+
+
+def test_probe_agrees_with_the_intents_after_apply(applied: Engine, lab: LabStatus) -> None:
+    from netorch.lab.probe import probe
+
+    results = probe(applied.ws, lab.run_dir)
+    assert results and all(p.ok for p in results), [p.as_dict() for p in results if not p.ok]
+    assert any(p.expected for p in results) and any(not p.expected for p in results)
+    assert any(p.protocol == "tcp" and p.port == 8080 for p in results)

@@ -1,0 +1,112 @@
+"""`netorch lab probe`: real traffic between the lab's end hosts, compared with what the
+intents say it should do (netorch.simulate computes the expectation from the desired state).
+
+Probes: ping between every ordered pair of hosts; a TCP connect to every TCP port of a
+service or a rule whose destination is a lab host, from every other host (listeners are
+started on the destination host for the duration)."""
+
+from __future__ import annotations
+
+import contextlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+from pathlib import Path
+
+from netorch.lab.nodes import listening, ping, tcp_connect
+from netorch.lab.state import LabState
+from netorch.model.intents import Protocol
+from netorch.service import Workspace
+from netorch.simulate import expect
+from netorch.topology import Topology
+
+
+@dataclass(frozen=True)
+class Probe:
+    src: str
+    dst: str
+    dst_ip: str
+    protocol: str
+    port: int | None
+    expected: bool
+    reason: str
+    observed: bool | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.observed == self.expected
+
+    def flow(self) -> str:
+        what = "ping" if self.protocol == "icmp" else f"{self.protocol}/{self.port}"
+        return f"{self.src}->{self.dst} {what}"
+
+    def as_dict(self) -> dict[str, object]:
+        return {"src": self.src, "dst": self.dst, "dst_ip": self.dst_ip, "protocol": self.protocol,
+                "port": self.port, "expected": self.expected, "observed": self.observed, "ok": self.ok,
+                "reason": self.reason}
+
+
+def plan_probes(ws: Workspace, state: LabState) -> list[Probe]:
+    desired = ws.compile()
+    topo = Topology.build(ws.inventory())
+    hosts = {name: h.address.ip for name, h in sorted(state.topology.hosts.items())}
+    by_ip = {ip: name for name, ip in hosts.items()}
+    ports: dict[str, set[int]] = {name: set() for name in hosts}
+    _, intents, _ = ws.load()
+    for svc in intents.services:
+        if svc.value.protocol == Protocol.TCP:
+            for provider in svc.value.providers:
+                if provider in by_ip:
+                    ports[by_ip[provider]].update(p.start for p in svc.value.ports)
+    for rule in intents.rules:
+        if rule.value.protocol == Protocol.TCP and rule.value.ports:
+            for name, ip in hosts.items():
+                if any(ip in n.subnet for d in intents.domains if d.name == rule.value.destination
+                       for n in _domain_nets(d, topo)):
+                    ports[name].update(p.start for p in rule.value.ports)
+    probes = []
+    for src, src_ip in hosts.items():
+        for dst, dst_ip in hosts.items():
+            if src == dst:
+                continue
+            v = expect(desired, topo, src_ip, dst_ip, "icmp")
+            probes.append(Probe(src, dst, str(dst_ip), "icmp", None, v.allowed, v.reason))
+            for port in sorted(ports[dst]):
+                v = expect(desired, topo, src_ip, dst_ip, "tcp", port)
+                probes.append(Probe(src, dst, str(dst_ip), "tcp", port, v.allowed, v.reason))
+    return probes
+
+
+def _domain_nets(domain: object, topo: Topology) -> list[object]:
+    from netorch.validate import domain_subnets
+
+    return list(domain_subnets(domain, topo))  # type: ignore[arg-type]
+
+
+def run_probes(run_dir: Path, probes: list[Probe], timeout: float = 1.5) -> list[Probe]:
+    listeners = sorted({(p.dst, p.port) for p in probes if p.protocol == "tcp" and p.port is not None})
+    with contextlib.ExitStack() as stack:
+        for node, port in listeners:
+            stack.enter_context(listening(run_dir, node, int(port)))
+
+        def one(p: Probe) -> Probe:
+            if p.protocol == "icmp":
+                seen = ping(run_dir, p.src, p.dst_ip, count=1, timeout=timeout)
+            else:
+                seen = tcp_connect(run_dir, p.src, p.dst_ip, int(p.port or 0), timeout=timeout)
+            return Probe(p.src, p.dst, p.dst_ip, p.protocol, p.port, p.expected, p.reason, seen)
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            return list(pool.map(one, probes))
+
+
+def probe(ws: Workspace, run_dir: Path) -> list[Probe]:
+    state = LabState.load(run_dir)
+    if state is None:
+        from netorch.errors import LabError
+
+        raise LabError(f"no lab in {run_dir}: run `netorch lab up` first")
+    return run_probes(run_dir, plan_probes(ws, state))
+
+
+__all__ = ["IPv4Address", "Probe", "plan_probes", "probe", "run_probes"]

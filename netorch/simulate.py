@@ -1,0 +1,136 @@
+"""What the desired state says traffic will do: forwarding hop by hop over the desired
+routes and connected subnets, through the domain filters at the edges. Pure, no I/O.
+
+This is the expectation that `netorch lab probe` and the end-to-end tests compare real
+traffic against: it is computed from the intents, never written by hand."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network
+
+from netorch.model.desired import DesiredState, FilterAction, InterfaceFilter
+from netorch.topology import Topology
+
+MAX_HOPS = 32
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    reason: str
+    path: tuple[str, ...] = ()
+
+
+def _matches(rule_nets: tuple[IPv4Network, ...], address: IPv4Address) -> bool:
+    return not rule_nets or any(address in n for n in rule_nets)
+
+
+def filter_verdict(flt: InterfaceFilter, src: IPv4Address, dst: IPv4Address, protocol: str,
+                   port: int | None) -> tuple[bool, str]:
+    """First match wins; traffic no rule matches is accepted (filters end with their drops)."""
+    for rule in flt.rules:
+        if rule.reply:
+            continue
+        if rule.protocol.value not in ("any", protocol):
+            continue
+        if not (_matches(rule.sources, src) and _matches(rule.destinations, dst)):
+            continue
+        if rule.ports and (port is None or not any(p.start <= port <= p.end for p in rule.ports)):
+            continue
+        return rule.action == FilterAction.ACCEPT, rule.origin
+    return True, "no rule matched"
+
+
+def _filter(state: DesiredState, interface: str, direction: str) -> InterfaceFilter | None:
+    return next((f for f in state.filters if f.interface == interface and f.direction == direction), None)
+
+
+def _lookup(state: DesiredState, topo: Topology, dst: IPv4Address) -> tuple[str, IPv4Address | None] | None:
+    """(egress interface, next hop or None when dst is connected) by longest prefix match."""
+    for ifname, iface in topo.addresses.get(state.host, {}).items():
+        if dst in iface.network and iface.network.prefixlen < 32:
+            return ifname, None
+    candidates = [r for r in state.routes if r.vrf is None and dst in r.prefix]
+    if not candidates:
+        return None
+    longest = max(r.prefix.prefixlen for r in candidates)
+    best = min((r for r in candidates if r.prefix.prefixlen == longest), key=lambda r: r.distance)
+    if best.next_hop is not None:
+        ifname = topo.connected_interface(state.host, best.next_hop)
+        return (ifname or best.interface or "?"), best.next_hop
+    return best.interface or "?", None
+
+
+def forward(desired: dict[str, DesiredState], topo: Topology, src: IPv4Address, dst: IPv4Address,
+            protocol: str = "icmp", port: int | None = None) -> Verdict:
+    """Follow a packet from the router attached to src to the subnet of dst."""
+    located = [(h, i) for h, i in topo.locate(src) if h in desired]
+    if not located:
+        return Verdict(False, f"{src} is on no subnet of a managed router")
+    router, in_if = located[0]
+    path = [router]
+    for _ in range(MAX_HOPS):
+        state = desired[router]
+        if in_if is not None:
+            flt = _filter(state, in_if, "in")
+            if flt is not None:
+                ok, why = filter_verdict(flt, src, dst, protocol, port)
+                if not ok:
+                    return Verdict(False, f"dropped entering {router} {in_if} by {why}", tuple(path))
+        hop = _lookup(state, topo, dst)
+        if hop is None:
+            return Verdict(False, f"{router} has no route to {dst}", tuple(path))
+        out_if, next_hop = hop
+        flt = _filter(state, out_if, "out")
+        if flt is not None:
+            ok, why = filter_verdict(flt, src, dst, protocol, port)
+            if not ok:
+                return Verdict(False, f"dropped leaving {router} {out_if} by {why}", tuple(path))
+        if next_hop is None:
+            return Verdict(True, f"delivered by {router} {out_if}", tuple(path))
+        owners = [(h, i) for h, i in topo.locate(next_hop) if topo.addresses.get(h, {}).get(i) is not None
+                  and topo.addresses[h][i].ip == next_hop]
+        if not owners or owners[0][0] not in desired:
+            return Verdict(False, f"next hop {next_hop} of {router} is no managed router", tuple(path))
+        router, in_if = owners[0]
+        if router in path:
+            return Verdict(False, f"routing loop through {router}", (*path, router))
+        path.append(router)
+    return Verdict(False, "too many hops", tuple(path))
+
+
+def expect(desired: dict[str, DesiredState], topo: Topology, src: IPv4Address, dst: IPv4Address,
+           protocol: str, port: int | None = None) -> Verdict:
+    """Whether a connection (or ping) from src to dst works: forward path allowed and a route back."""
+    there = forward(desired, topo, src, dst, protocol, port)
+    if not there.allowed:
+        return there
+    # replies: stateful filters (nftables) pass them; the way back only needs routes
+    back = _route_only(desired, topo, dst, src)
+    if back is not None:
+        return Verdict(False, f"reply cannot come back: {back}", there.path)
+    return there
+
+
+def _route_only(desired: dict[str, DesiredState], topo: Topology, src: IPv4Address,
+                dst: IPv4Address) -> str | None:
+    located = [(h, i) for h, i in topo.locate(src) if h in desired]
+    if not located:
+        return f"{src} is on no subnet of a managed router"
+    router = located[0][0]
+    seen = {router}
+    for _ in range(MAX_HOPS):
+        hop = _lookup(desired[router], topo, dst)
+        if hop is None:
+            return f"{router} has no route to {dst}"
+        if hop[1] is None:
+            return None
+        owners = [h for h, i in topo.locate(hop[1]) if topo.addresses[h][i].ip == hop[1]]
+        if not owners or owners[0] not in desired:
+            return f"next hop {hop[1]} of {router} is no managed router"
+        router = owners[0]
+        if router in seen:
+            return f"routing loop through {router}"
+        seen.add(router)
+    return "too many hops"

@@ -1,0 +1,60 @@
+"""The behaviour simulator over the example intents: the specification of the example network."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address
+
+import pytest
+
+from netorch.service import Workspace
+from netorch.simulate import expect, filter_verdict
+from netorch.topology import Topology
+
+H1, H2, H3 = IPv4Address("10.1.0.10"), IPv4Address("10.2.0.10"), IPv4Address("10.3.0.10")
+
+
+@pytest.fixture(scope="module")
+def world() -> tuple[dict, Topology]:  # type: ignore[type-arg]
+    ws = Workspace()
+    return ws.compile(), Topology.build(ws.inventory())
+
+
+@pytest.mark.parametrize("src,dst,proto,port,allowed,why", [
+    (H1, H2, "icmp", None, True, "delivered by r4 eth3"),
+    (H1, H2, "tcp", 8080, True, "delivered by r4 eth3"),
+    (H1, H2, "tcp", 22, True, "delivered"),
+    (H1, H2, "tcp", 8081, False, "default:servers"),
+    (H3, H2, "tcp", 8081, True, "delivered"),
+    (H3, H2, "tcp", 8080, False, "default:servers"),
+    (H3, H1, "icmp", None, False, "rule:guests-never-reach-users"),
+    (H2, H1, "icmp", None, False, "default:users"),
+])
+def test_example_behaviour(world: tuple[dict, Topology], src: IPv4Address, dst: IPv4Address,  # type: ignore[type-arg]
+                           proto: str, port: int | None, allowed: bool, why: str) -> None:
+    desired, topo = world
+    verdict = expect(desired, topo, src, dst, proto, port)
+    assert verdict.allowed is allowed
+    assert why in verdict.reason
+
+
+def test_users_take_the_primary_path_through_r2(world: tuple[dict, Topology]) -> None:  # type: ignore[type-arg]
+    desired, topo = world
+    assert expect(desired, topo, H1, H2, "icmp").path == ("r1", "r2", "r4")
+
+
+def test_without_routes_nothing_is_reachable(tmp_path: object) -> None:
+    ws = Workspace()
+    desired = ws.compile()
+    topo = Topology.build(ws.inventory())
+    bare = {h: s.model_copy(update={"routes": ()}) for h, s in desired.items()}
+    verdict = expect(bare, topo, H1, H2, "icmp")
+    assert not verdict.allowed and "has no route" in verdict.reason
+
+
+def test_first_match_wins(world: tuple[dict, Topology]) -> None:  # type: ignore[type-arg]
+    desired, _ = world
+    flt = next(f for f in desired["r4"].filters if f.direction == "out")
+    ok, origin = filter_verdict(flt, H1, H2, "tcp", 22)
+    assert ok and origin == "rule:users-ssh-to-servers"
+    ok, origin = filter_verdict(flt, IPv4Address("192.0.2.1"), H2, "tcp", 22)
+    assert ok and origin == "no rule matched"
