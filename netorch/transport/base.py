@@ -29,6 +29,22 @@ class DeviceJob:
 
 
 @dataclass(frozen=True)
+class InterfaceState:
+    name: str
+    is_up: bool
+    is_enabled: bool
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Live configuration (per artifact) and live state of one device."""
+
+    config: dict[str, str]
+    routes: list[RouteCheck] | None
+    interfaces: dict[str, InterfaceState] | None
+
+
+@dataclass(frozen=True)
 class RouteCheck:
     """The live state of one intended route."""
 
@@ -85,3 +101,17 @@ class DeviceSession(ABC):
     def check_routes(self) -> list[RouteCheck]:
         """Where the transport can read the RIB: the live state of every intended route."""
         return []
+
+    def interfaces(self) -> dict[str, InterfaceState] | None:
+        """Live interface state, where the transport can read it; None otherwise."""
+        return None
+
+    def reach(self, destination: str, protocol: str = "icmp", port: int | None = None,
+              source: str | None = None) -> bool | None:
+        """Whether the network carries traffic from the device to destination (a ping, or a TCP
+        connection that is accepted or refused: a refusal still came back); None when unsupported."""
+        return None
+
+    def snapshot(self) -> Snapshot:
+        """Live config and state in as few round trips as the transport allows."""
+        return Snapshot(self.live_config(), self.check_routes() or None, self.interfaces())

@@ -207,25 +207,25 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
             "interface_list": sorted(link["ifname"] for link in json.loads(links or "[]")),
         }
 
+    def get_snapshot(self) -> dict[str, Any]:
+        """netorch's one-round-trip read of everything drift detection needs: running FRR config,
+        the nftables table, the RIB (as get_route_to) and the interfaces (as get_interfaces)."""
+        res = self._batch([("frr", f"{self.vtysh} -c 'show running-config'"),
+                           ("nft", f"{self.nft} list table {self.nft_table}"),
+                           ("rib", f"{self.vtysh} -c 'show ip route json'"),
+                           ("links", "ip -j link show")])
+        rc, frr = res.get("frr", (1, ""))
+        if rc != 0:
+            raise CommitError(f"{self.hostname}: show running-config failed: {frr.strip()}")
+        nrc, nft = res.get("nft", (1, ""))
+        return {"frr": strip_header(frr), "nft": nft if nrc == 0 else None,
+                "routes": _route_table(res.get("rib", (1, "{}"))[1], ""),
+                "interfaces": _interfaces(res.get("links", (1, "[]"))[1], "")}
+
     def get_interfaces(self) -> dict[str, dict[str, Any]]:
         _, links, _ = self._run("ip -j link show")
         _, frr, _ = self._run(f"{self.vtysh} -c 'show interface json'", check=False)
-        try:
-            frr_data = json.loads(frr) if frr.strip() else {}
-        except json.JSONDecodeError:
-            frr_data = {}
-        out = {}
-        for link in json.loads(links or "[]"):
-            name = link["ifname"]
-            flags = link.get("flags", [])
-            out[name] = {
-                "is_up": "LOWER_UP" in flags and "UP" in flags,
-                "is_enabled": "UP" in flags,
-                "description": str(frr_data.get(name, {}).get("description", "")),
-                "last_flapped": -1.0, "speed": -1.0, "mtu": int(link.get("mtu", 0)),
-                "mac_address": str(link.get("address", "")),
-            }
-        return out
+        return _interfaces(links, frr)
 
     def get_interfaces_ip(self) -> dict[str, dict[str, Any]]:
         _, addrs, _ = self._run("ip -j addr show")
@@ -242,28 +242,7 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
         if destination:
             command += f" {destination}" + (" longer-prefixes" if longer else "")
         _, text, _ = self._run(f"{self.vtysh} -c {shlex.quote(command + ' json')}")
-        data = json.loads(text) if text.strip() else {}
-        out: dict[str, list[dict[str, Any]]] = {}
-        for prefix, routes in data.items():
-            for route in routes:
-                if protocol and route.get("protocol") != protocol:
-                    continue
-                for hop in route.get("nexthops", [{}]):
-                    out.setdefault(prefix, []).append({
-                        "protocol": route.get("protocol", ""),
-                        "current_active": bool(route.get("selected", False)),
-                        "last_active": bool(route.get("selected", False)),
-                        "age": 0,
-                        "next_hop": hop.get("ip", ""),
-                        "outgoing_interface": hop.get("interfaceName", ""),
-                        "selected_next_hop": bool(hop.get("fib", False)),
-                        "preference": int(route.get("distance", 0)),
-                        "inactive_reason": "" if route.get("selected") else "not selected",
-                        "routing_table": route.get("vrfName", "default"),
-                        "protocol_attributes": {"installed": bool(route.get("installed", False)),
-                                                "active": bool(hop.get("active", False))},
-                    })
-        return out
+        return _route_table(text, protocol)
 
     def ping(self, destination: str, source: str = "", ttl: int = 255, timeout: int = 2, size: int = 100,
              count: int = 5, vrf: str = "", source_interface: str = "") -> dict[str, Any]:
@@ -283,6 +262,23 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
             "probes_sent": probes, "packet_loss": probes - received, "rtt_min": mn, "rtt_max": mx,
             "rtt_avg": avg, "rtt_stddev": dev,
             "results": [{"ip_address": destination, "rtt": r} for r in rtts]}}
+
+    def probe_tcp(self, destination: str, port: int, source: str = "", timeout: float = 2.0) -> str:
+        """A TCP connection attempt from the router: "open", "refused" (the path works, nothing
+        listens), "timeout" (filtered or no route) or "error: ..."."""
+        script = (
+            "import socket,sys\n"
+            "s=socket.socket(); s.settimeout(float(sys.argv[4]))\n"
+            "src=sys.argv[3]\n"
+            "s.bind((src,0)) if src else None\n"
+            "try:\n s.connect((sys.argv[1],int(sys.argv[2]))); print('open')\n"
+            "except ConnectionRefusedError: print('refused')\n"
+            "except (TimeoutError, socket.timeout): print('timeout')\n"
+            "except OSError as e: print('error: %s' % e)\n"
+        )
+        args = " ".join(shlex.quote(a) for a in (destination, str(int(port)), source, str(timeout)))
+        _, out, _ = self._run(f"python3 -c {shlex.quote(script)} {args}", check=False)
+        return out.strip() or "error: no answer"
 
     # -- candidate ----------------------------------------------------------------------
     def _load(self, filename: str | None, config: str | None, mode: str, error: type[Exception]) -> None:
@@ -442,3 +438,49 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
         self._cancel_timer()
         self._restore()
         self._persist()
+
+
+def _interfaces(links: str, frr: str) -> dict[str, dict[str, Any]]:
+    """NAPALM get_interfaces from `ip -j link` (state) and FRR's `show interface json` (descriptions)."""
+    try:
+        frr_data = json.loads(frr) if frr.strip() else {}
+    except json.JSONDecodeError:
+        frr_data = {}
+    out: dict[str, dict[str, Any]] = {}
+    for link in json.loads(links or "[]"):
+        name = link["ifname"]
+        flags = link.get("flags", [])
+        out[name] = {
+            "is_up": "LOWER_UP" in flags and "UP" in flags,
+            "is_enabled": "UP" in flags,
+            "description": str(frr_data.get(name, {}).get("description", "")),
+            "last_flapped": -1.0, "speed": -1.0, "mtu": int(link.get("mtu", 0)),
+            "mac_address": str(link.get("address", "")),
+        }
+    return out
+
+
+def _route_table(text: str, protocol: str) -> dict[str, Any]:
+    """NAPALM get_route_to from FRR's `show ip route json`."""
+    data = json.loads(text) if text.strip() else {}
+    out: dict[str, list[dict[str, Any]]] = {}
+    for prefix, routes in data.items():
+        for route in routes:
+            if protocol and route.get("protocol") != protocol:
+                continue
+            for hop in route.get("nexthops", [{}]):
+                out.setdefault(prefix, []).append({
+                    "protocol": route.get("protocol", ""),
+                    "current_active": bool(route.get("selected", False)),
+                    "last_active": bool(route.get("selected", False)),
+                    "age": 0,
+                    "next_hop": hop.get("ip", ""),
+                    "outgoing_interface": hop.get("interfaceName", ""),
+                    "selected_next_hop": bool(hop.get("fib", False)),
+                    "preference": int(route.get("distance", 0)),
+                    "inactive_reason": "" if route.get("selected") else "not selected",
+                    "routing_table": route.get("vrfName", "default"),
+                    "protocol_attributes": {"installed": bool(route.get("installed", False)),
+                                            "active": bool(hop.get("active", False))},
+                })
+    return out

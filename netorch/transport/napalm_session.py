@@ -18,7 +18,7 @@ from napalm.base.exceptions import (
 from netorch.errors import DeviceRejected, DeviceUnreachable, TransportError
 from netorch.platforms import Platform
 from netorch.transport import napalm_frr
-from netorch.transport.base import DeviceSession, RouteCheck
+from netorch.transport.base import DeviceSession, InterfaceState, RouteCheck, Snapshot
 
 # NAPALM finds community drivers as modules named napalm_<name>: make netorch's FRR
 # driver importable under the name its platform table uses ("netorch_frr").
@@ -82,6 +82,34 @@ class NapalmSession(DeviceSession):
     def check_routes(self) -> list[RouteCheck]:
         table: dict[str, list[dict[str, Any]]] = self._call("get_route_to", self.connection.get_route_to)
         return route_checks(self.job.desired.routes, table)
+
+    def interfaces(self) -> dict[str, InterfaceState]:
+        data: dict[str, dict[str, Any]] = self._call("get_interfaces", self.connection.get_interfaces)
+        return {name: InterfaceState(name, bool(v.get("is_up")), bool(v.get("is_enabled")))
+                for name, v in data.items()}
+
+    def reach(self, destination: str, protocol: str = "icmp", port: int | None = None,
+              source: str | None = None) -> bool | None:
+        probe_tcp = getattr(self.connection, "probe_tcp", None)
+        if protocol == "tcp" and port is not None and probe_tcp is not None:
+            answer = str(self._call("probe_tcp", probe_tcp, destination, port, source=source or "", timeout=2))
+            return answer in ("open", "refused")
+        result: dict[str, Any] = self._call("ping", self.connection.ping, destination, source=source or "",
+                                            count=2, timeout=1)
+        ok = result.get("success")
+        if not ok:
+            return False
+        return int(ok.get("packet_loss", 1)) < int(ok.get("probes_sent", 0))
+
+    def snapshot(self) -> Snapshot:
+        bundle = getattr(self.connection, "get_snapshot", None)
+        if bundle is None:
+            return super().snapshot()
+        data: dict[str, Any] = self._call("snapshot", bundle)
+        config = {"frr.conf": data["frr"], "nftables.nft": data["nft"] or ""}
+        interfaces = {name: InterfaceState(name, bool(v["is_up"]), bool(v["is_enabled"]))
+                      for name, v in data["interfaces"].items()}
+        return Snapshot(config, route_checks(self.job.desired.routes, data["routes"]), interfaces)
 
 
 def route_checks(routes: Any, table: dict[str, list[dict[str, Any]]]) -> list[RouteCheck]:

@@ -1,0 +1,338 @@
+"""Drift: the live configuration and live state of each device against the desired state.
+
+Config drift is compared by meaning (netorch.configtree for FRR and nftables, hier_config
+for IOS-style CLIs, canonical XML for NETCONF) and classified missing / unexpected /
+changed; parts of a configuration netorch does not manage are ignored (reportable).
+State drift is reported apart: intended static routes missing or not active in the RIB,
+interfaces that intents use being down, and services unreachable from the device the
+service intent names in `probe_from`. Remediation is shown per device and, with
+--remediate, applied through the apply path (same transactions, same records).
+"""
+
+from __future__ import annotations
+
+import difflib
+import time
+from typing import Literal
+
+from nornir.core.task import Task
+from pydantic import BaseModel, ConfigDict, Field
+
+from netorch.configtree import Difference, diff_frr, diff_nft, frr_remediation, parse_frr, render_diffs
+from netorch.engine import Engine, ProgressFn, RunReport, actor_name
+from netorch.errors import DeviceUnreachable, TransportError
+from netorch.model.desired import DesiredState
+from netorch.store import DeviceRecord
+from netorch.transport.base import DeviceJob, DeviceSession, Snapshot
+
+DriftStatus = Literal["in_sync", "drift", "unreachable", "error", "skipped"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ConfigDifference(_Model):
+    """One difference of configuration, by meaning."""
+
+    artifact: str = Field(description="the rendered artifact it belongs to, e.g. frr.conf")
+    kind: Literal["missing", "unexpected", "changed"] = Field(
+        description="missing: intended, absent; unexpected: present, not intended, in a managed part; "
+                    "changed: both present, different")
+    path: list[str] = Field(description="the line and its parents (block header, chain)")
+    detail: str = ""
+
+
+class StateIssue(_Model):
+    """One difference of live state."""
+
+    kind: Literal["route_missing", "route_inactive", "interface_down", "service_unreachable"]
+    subject: str
+    detail: str = ""
+
+
+class DeviceDrift(_Model):
+    host: str
+    platform: str
+    transport: str
+    status: DriftStatus
+    config: list[ConfigDifference] = Field(default_factory=list)
+    state: list[StateIssue] = Field(default_factory=list)
+    unmanaged: list[str] = Field(default_factory=list, description="live lines netorch does not manage "
+                                 "(only with --show-unmanaged)")
+    remediation: str = Field("", description="what brings the device back to intent")
+    error: str = ""
+    duration: float = 0.0
+
+    @property
+    def drifted(self) -> bool:
+        return bool(self.config or self.state)
+
+
+class DriftReport(_Model):
+    """The result of `netorch drift --json`."""
+
+    kind: Literal["drift"] = "drift"
+    run_id: int | None = None
+    revision: str
+    status: Literal["in_sync", "drift", "error"]
+    exit_code: int
+    duration: float
+    devices: list[DeviceDrift]
+    remediation_run: dict[str, object] | None = Field(
+        None, description="with --remediate: the apply report of the remediation")
+
+
+# -- comparison ---------------------------------------------------------------------------------
+def compare_artifact(platform: str, name: str, live: str, desired: str) -> list[Difference]:
+    if name == "frr.conf":
+        return diff_frr(live, desired)
+    if name == "nftables.nft":
+        return diff_nft(live or None, desired)
+    if name.endswith(".xml"):
+        return diff_xml(live, desired)
+    from netorch.transport.netmiko_cli import structured_diff
+
+    out = []
+    for kind, path in structured_diff(live, desired, platform):
+        out.append(Difference("missing" if kind == "missing" else "unexpected", tuple(path.split(" > "))))
+    return out
+
+
+def diff_xml(live: str, desired: str) -> list[Difference]:
+    from netorch.transport.netconf import canonical_xml
+
+    have = canonical_xml(live).splitlines() if live.strip() else []
+    want = canonical_xml(desired).splitlines()
+    out: list[Difference] = []
+    matcher = difflib.SequenceMatcher(a=have, b=want, autojunk=False)
+    for op, a1, a2, b1, b2 in matcher.get_opcodes():
+        if op in ("delete", "replace"):
+            out += [Difference("unexpected", (line.strip(),)) for line in have[a1:a2]]
+        if op in ("insert", "replace"):
+            out += [Difference("missing", (line.strip(),)) for line in want[b1:b2]]
+    return out
+
+
+def remediation_text(job: DeviceJob, snapshot: Snapshot, diffs: dict[str, list[Difference]]) -> str:
+    parts: list[str] = []
+    for name, found in diffs.items():
+        if not found:
+            continue
+        if name == "frr.conf":
+            if job.transport.value == "netmiko":
+                from netorch.transport.netmiko_cli import remediation
+
+                lines = remediation(snapshot.config.get(name, ""), job.artifacts[name], job.platform)
+            else:
+                lines = frr_remediation(found)
+            parts.append("! vtysh: configure terminal\n" + "\n".join(lines))
+        elif name == "nftables.nft":
+            parts.append("# nft -f (replaces table inet netorch atomically)\n" + job.artifacts[name].rstrip())
+        elif name.endswith(".xml"):
+            parts.append("<!-- edit-config on candidate, then commit -->\n" + job.artifacts[name].rstrip())
+        else:
+            from netorch.transport.netmiko_cli import remediation
+
+            parts.append("\n".join(remediation(snapshot.config.get(name, ""), job.artifacts[name], job.platform)))
+    return "\n".join(parts)
+
+
+def state_issues(desired: DesiredState, snapshot: Snapshot) -> list[StateIssue]:
+    issues: list[StateIssue] = []
+    for check in snapshot.routes or []:
+        subject = f"{check.route.prefix} via {check.route.next_hop or check.route.interface}"
+        if not check.present:
+            issues.append(StateIssue(kind="route_missing", subject=subject, detail=check.detail))
+        elif check.detail:
+            issues.append(StateIssue(kind="route_inactive", subject=subject, detail=check.detail))
+    if snapshot.interfaces is not None:
+        used = _used_interfaces(desired)
+        for name in sorted(used):
+            live = snapshot.interfaces.get(name)
+            if live is None:
+                issues.append(StateIssue(kind="interface_down", subject=name, detail="interface does not exist"))
+            elif not (live.is_up and live.is_enabled):
+                issues.append(StateIssue(kind="interface_down", subject=name,
+                                         detail="administratively down" if not live.is_enabled else "link down"))
+    return issues
+
+
+def _used_interfaces(desired: DesiredState) -> set[str]:
+    """Interfaces the intents use: next-hop subnets of routes, domain members, explicit route interfaces."""
+    used = {f.interface for f in desired.filters}
+    for route in desired.routes:
+        if route.interface:
+            used.add(route.interface)
+        for iface in desired.interfaces:
+            if route.next_hop and iface.address and route.next_hop in iface.address.network \
+                    and iface.address.network.prefixlen < 32:
+                used.add(iface.name)
+    enabled = {i.name for i in desired.interfaces if i.enabled}
+    return used & enabled
+
+
+# -- the run ----------------------------------------------------------------------------------
+class DriftChecker:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def check(self, limit: str | None = None, workers: int = 10, show_unmanaged: bool = False,
+              allow_unreachable: bool = False, remediate: bool = False, actor: str | None = None,
+              progress: ProgressFn | None = None, sessions: dict[str, DeviceSession] | None = None,
+              nornir: object | None = None, record: bool = True) -> DriftReport:
+        started = time.perf_counter()
+        eng = self.engine
+        jobs, skipped = eng.jobs(limit)
+        revision = eng.ws.revision()
+        results: dict[str, DeviceDrift] = {}
+        snapshots: dict[str, Snapshot] = {}
+        own_sessions = sessions is None
+        sessions = {} if sessions is None else sessions
+        creds = None
+        if jobs:
+            if nornir is None:
+                nr, creds = eng._nornir(jobs, workers)
+            else:
+                nr = nornir  # type: ignore[assignment]
+            by_host = {j.host: j for j in jobs}
+
+            def collect(task: Task) -> None:
+                job = by_host[task.host.name]
+                start = time.perf_counter()
+                result = DeviceDrift(host=job.host, platform=job.platform, transport=job.transport.value,
+                                     status="in_sync")
+                try:
+                    session = eng._session(task, job, sessions)
+                    snap = session.snapshot()
+                    snapshots[job.host] = snap
+                    diffs: dict[str, list[Difference]] = {}
+                    for name, desired_text in job.artifacts.items():
+                        if name not in snap.config:
+                            continue  # this transport cannot see that artifact (netmiko: nftables)
+                        diffs[name] = compare_artifact(job.platform, name, snap.config[name], desired_text)
+                        result.config += [ConfigDifference(artifact=name, kind=d.kind, path=list(d.path),
+                                                           detail=d.detail) for d in diffs[name]]
+                        if show_unmanaged and name == "frr.conf":
+                            result.unmanaged += parse_frr(snap.config[name]).ignored
+                    result.state = state_issues(job.desired, snap)
+                    result.remediation = remediation_text(job, snap, diffs)
+                    result.status = "drift" if result.drifted else "in_sync"
+                except DeviceUnreachable as exc:
+                    sessions.pop(job.host, None)
+                    result.status, result.error = "unreachable", exc.message
+                except TransportError as exc:
+                    sessions.pop(job.host, None)
+                    result.status, result.error = "error", exc.message
+                except Exception as exc:
+                    sessions.pop(job.host, None)
+                    result.status, result.error = "error", f"{type(exc).__name__}: {exc}"
+                result.duration = time.perf_counter() - start
+                results[job.host] = result
+
+            try:
+                eng._phase(nr, "drift", set(by_host), collect, progress)  # type: ignore[arg-type]
+                self._probe_services(nr, jobs, results, sessions, progress)
+            finally:
+                if own_sessions:
+                    eng._close(nr)  # type: ignore[arg-type]
+        devices = sorted(results.values(), key=lambda d: d.host)
+        devices += [DeviceDrift(host=s.host, platform=s.platform, transport=s.transport, status="skipped",
+                                error=s.error) for s in skipped]
+        report = self._report(devices, revision, started, allow_unreachable)
+        if record:
+            report = self._record(report, actor or actor_name(), creds)
+        if remediate and any(d.status == "drift" for d in devices):
+            drifted = ",".join(d.host for d in devices if d.status == "drift")
+            fix: RunReport = eng.apply(limit=drifted, workers=workers, actor=actor, progress=progress)
+            report.remediation_run = fix.as_dict()
+            if fix.exit_code != 0:
+                report.exit_code = 1
+        return report
+
+    def _probe_services(self, nr: object, jobs: list[DeviceJob], results: dict[str, DeviceDrift],
+                        sessions: dict[str, DeviceSession], progress: ProgressFn | None) -> None:
+        """Ping each service provider from the device its intent names in probe_from, sourced from
+        that device's address in a consumer domain."""
+        _, intents, _ = self.engine.ws.load()
+        selected = {j.host: j for j in jobs}
+        probes: dict[str, list[tuple[str, str, str, str, int | None]]] = {}
+        for item in intents.services:
+            svc = item.value
+            if svc.probe_from is None or svc.probe_from not in selected:
+                continue
+            job = selected[svc.probe_from]
+            source = _consumer_source(job.desired, svc.consumers)
+            for provider in svc.providers:
+                port = svc.ports[0].start if svc.ports else None
+                probes.setdefault(svc.probe_from, []).append(
+                    (svc.name, str(provider), source or "", svc.protocol.value, port))
+        if not probes:
+            return
+
+        def probe(task: Task) -> None:
+            host = task.host.name
+            session = sessions.get(host)
+            result = results.get(host)
+            if session is None or result is None or result.status in ("unreachable", "error"):
+                return
+            for name, provider, source, protocol, port in probes[host]:
+                try:
+                    ok = session.reach(provider, protocol if protocol == "tcp" else "icmp", port, source or None)
+                except Exception as exc:
+                    ok = False
+                    detail = f"ping failed: {exc}"
+                else:
+                    what = f"tcp/{port}" if protocol == "tcp" else "ping"
+                    detail = f"{what} to {provider} gets no answer" + (f" (source {source})" if source else "")
+                if ok is False:
+                    result.state.append(StateIssue(kind="service_unreachable", subject=f"{name} {provider}",
+                                                   detail=detail))
+                    result.status = "drift"
+
+        self.engine._phase(nr, "probe", set(probes), probe, progress)  # type: ignore[arg-type]
+
+    @staticmethod
+    def _report(devices: list[DeviceDrift], revision: str, started: float, allow_unreachable: bool) -> DriftReport:
+        errors = [d for d in devices if d.status == "error" or (d.status == "unreachable" and not allow_unreachable)]
+        drifted = [d for d in devices if d.status == "drift"]
+        status: Literal["in_sync", "drift", "error"] = "error" if errors else ("drift" if drifted else "in_sync")
+        code = 1 if errors else (2 if drifted else 0)
+        return DriftReport(revision=revision, status=status, exit_code=code,
+                           duration=round(time.perf_counter() - started, 3), devices=devices)
+
+    def _record(self, report: DriftReport, actor: str, creds: object) -> DriftReport:
+        store = self.engine.store
+        if store is None:
+            return report
+        run_id = store.start_run("drift", actor, report.revision, {})
+        for d in report.devices:
+            diff = render_diffs([Difference(c.kind, tuple(c.path), c.detail) for c in d.config])
+            if d.state:
+                diff += ("\n" if diff else "") + "\n".join(f"! state {s.kind}: {s.subject} {s.detail}".rstrip()
+                                                           for s in d.state)
+            store.record_device(run_id, DeviceRecord(
+                d.host, d.status, d.drifted, diff, d.error,
+                {"config": [c.model_dump() for c in d.config], "state": [s.model_dump() for s in d.state],
+                 "remediation": d.remediation}, d.duration))
+        counts: dict[str, int] = {}
+        for d in report.devices:
+            counts[d.status] = counts.get(d.status, 0) + 1
+        store.finish_run(run_id, report.status, {"counts": counts, "duration": report.duration})
+        report.run_id = run_id
+        return report
+
+
+def _consumer_source(desired: DesiredState, consumers: tuple[str, ...]) -> str | None:
+    for iface in desired.interfaces:
+        if iface.domain in consumers and iface.address is not None:
+            return str(iface.address.ip)
+    return None
+
+
+def schema() -> dict[str, object]:
+    return DriftReport.model_json_schema()
+
+
+__all__ = ["ConfigDifference", "DeviceDrift", "DriftChecker", "DriftReport", "StateIssue", "compare_artifact",
+           "schema"]
