@@ -94,10 +94,10 @@ def _opens_block(line: str) -> bool:
 
 def _route_key(line: str) -> str | None:
     """`ip route P NH [distance]` -> 'ip route P NH' so a changed distance reads as changed."""
-    m = re.match(r"^(ip route \S+ \S+(?: \S+)?)(?: (\d+))?$", line)
-    if m and m.group(2):
+    m = re.match(r"^(ip route \S+ \S+(?: (?!\d+$)\S+)?)(?: (\d+))?$", line)
+    if m:
         return m.group(1)
-    return line if line.startswith("ip route ") else None
+    return None
 
 
 def diff_frr(running: str, desired: str) -> list[Difference]:
