@@ -272,6 +272,17 @@ def drift_cmd(
     raise typer.Exit(report.exit_code)
 
 
+@app.command("daemon")
+def daemon_cmd(
+    config: Annotated[Path | None, typer.Option("--config", "-c", envvar="NETORCH_DAEMON_CONFIG",
+                                                help="Daemon config (YAML); see README.")] = None,
+) -> None:
+    """Run the daemon in the foreground: scheduled drift checks and the HTTP API."""
+    from netorch.daemon.main import serve
+
+    raise typer.Exit(serve(config))
+
+
 @app.command("history")
 def history_cmd(
     run_id: Annotated[int | None, typer.Argument(help="Show one run in full.")] = None,

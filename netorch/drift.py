@@ -203,8 +203,17 @@ class DriftChecker:
                 result = DeviceDrift(host=job.host, platform=job.platform, transport=job.transport.value,
                                      status="in_sync")
                 try:
+                    warm = job.host in sessions
                     session = eng._session(task, job, sessions)
-                    snap = session.snapshot()
+                    try:
+                        snap = session.snapshot()
+                    except (DeviceUnreachable, TransportError):
+                        if not warm:
+                            raise
+                        # a warm session may have gone stale (device restarted): reconnect once
+                        eng._drop(task, job, sessions)
+                        session = eng._session(task, job, sessions)
+                        snap = session.snapshot()
                     snapshots[job.host] = snap
                     diffs: dict[str, list[Difference]] = {}
                     for name, desired_text in job.artifacts.items():
@@ -219,23 +228,23 @@ class DriftChecker:
                     result.remediation = remediation_text(job, snap, diffs)
                     result.status = "drift" if result.drifted else "in_sync"
                 except DeviceUnreachable as exc:
-                    sessions.pop(job.host, None)
+                    eng._drop(task, job, sessions)
                     result.status, result.error = "unreachable", exc.message
                 except TransportError as exc:
-                    sessions.pop(job.host, None)
+                    eng._drop(task, job, sessions)
                     result.status, result.error = "error", exc.message
                 except Exception as exc:
-                    sessions.pop(job.host, None)
+                    eng._drop(task, job, sessions)
                     result.status, result.error = "error", f"{type(exc).__name__}: {exc}"
                 result.duration = time.perf_counter() - start
                 results[job.host] = result
 
             try:
-                eng._phase(nr, "drift", set(by_host), collect, progress)  # type: ignore[arg-type]
+                eng._phase(nr, "drift", set(by_host), collect, progress)
                 self._probe_services(nr, jobs, results, sessions, progress)
             finally:
                 if own_sessions:
-                    eng._close(nr)  # type: ignore[arg-type]
+                    eng._close(nr)
         devices = sorted(results.values(), key=lambda d: d.host)
         devices += [DeviceDrift(host=s.host, platform=s.platform, transport=s.transport, status="skipped",
                                 error=s.error) for s in skipped]

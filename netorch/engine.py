@@ -172,6 +172,7 @@ class Engine:
     def _session(self, task: Task, job: DeviceJob, sessions: dict[str, DeviceSession]) -> DeviceSession:
         existing = sessions.get(job.host)
         if existing is not None:
+            existing.job = job  # a warm session serves the current intents
             return existing
         cls = session_class(job.transport)
         try:
@@ -185,6 +186,13 @@ class Engine:
         with self._lock:
             sessions[job.host] = session
         return session
+
+    def _drop(self, task: Task, job: DeviceJob, sessions: dict[str, DeviceSession]) -> None:
+        """Forget a broken session so that the next run reconnects."""
+        with self._lock:
+            sessions.pop(job.host, None)
+        with contextlib.suppress(Exception):
+            task.host.close_connection(session_class(job.transport).connection_name)
 
     def _close(self, nr: Nornir) -> None:
         with contextlib.suppress(Exception):  # closing a broken session must never fail a run

@@ -1,0 +1,1 @@
+"""netorch as a daemon: scheduled drift checks, an authenticated HTTP API, metrics, webhooks."""

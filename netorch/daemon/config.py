@@ -1,0 +1,107 @@
+"""The daemon's configuration file (YAML), validated like intents: unknown keys are errors."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import Field, ValidationError, model_validator
+
+from netorch.errors import NetorchError
+from netorch.model.types import Frozen
+
+
+class Schedule(Frozen):
+    """A drift check over `limit` (hosts/groups; all deployable hosts when empty), every
+    `interval` seconds or on a `cron` expression (crontab syntax, five fields)."""
+
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,47}$")
+    limit: str | None = None
+    interval: float | None = Field(default=None, gt=0)
+    cron: str | None = None
+    remediate: bool = False
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> Schedule:
+        if (self.interval is None) == (self.cron is None):
+            raise ValueError("a schedule has exactly one of interval or cron")
+        return self
+
+
+class Token(Frozen):
+    """A bearer token: the secret comes from the file (`token`) or an environment variable (`env`)."""
+
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_.@-]{0,63}$")
+    role: Literal["read", "operate"]
+    token: str | None = Field(default=None, min_length=16, repr=False)
+    env: str | None = None
+
+    def secret(self) -> str | None:
+        if self.env:
+            return os.environ.get(self.env) or None
+        return self.token
+
+
+class Webhook(Frozen):
+    url: str = Field(pattern=r"^https?://")
+    timeout: float = Field(default=5.0, gt=0, le=60)
+    retries: int = Field(default=3, ge=0, le=10)
+
+
+class DaemonConfig(Frozen):
+    listen: str = "127.0.0.1"
+    port: int = Field(default=8040, ge=0, le=65535)
+    inventory: Path = Path("inventory")
+    intents: Path = Path("intents")
+    templates: Path = Path("templates")
+    credentials: Path | None = None
+    store: Path = Path(".netorch/netorch.db")
+    workers: int = Field(default=20, ge=1, le=500)
+    schedules: tuple[Schedule, ...] = ()
+    tokens: tuple[Token, ...] = ()
+    webhook: Webhook | None = None
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    warm_connections: int = Field(default=1000, ge=0, description="device sessions kept open between checks")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @model_validator(mode="after")
+    def _tokens(self) -> DaemonConfig:
+        names = [t.name for t in self.tokens]
+        if len(names) != len(set(names)):
+            raise ValueError("token names must be unique")
+        return self
+
+
+def load_config(path: Path | None) -> DaemonConfig:
+    """The config file, or defaults; tokens may also come from NETORCH_API_TOKENS
+    ("name:role:secret,name:role:secret")."""
+    data: dict[str, object] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except OSError as exc:
+            raise NetorchError(f"cannot read daemon config {path}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise NetorchError(f"daemon config {path} is not valid YAML: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise NetorchError(f"daemon config {path} must hold a mapping")
+        data = loaded
+    env_tokens = os.environ.get("NETORCH_API_TOKENS", "")
+    if env_tokens:
+        extra = []
+        for item in env_tokens.split(","):
+            parts = item.strip().split(":", 2)
+            if len(parts) != 3:
+                raise NetorchError("NETORCH_API_TOKENS: give name:role:secret, comma separated")
+            extra.append({"name": parts[0], "role": parts[1], "token": parts[2]})
+        data["tokens"] = [*list(data.get("tokens") or []), *extra]  # type: ignore[call-overload]
+    try:
+        return DaemonConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"])
+            lines.append(f"  {where}: {err['msg']}")
+        raise NetorchError(f"invalid daemon config {path or '(defaults)'}:\n" + "\n".join(lines)) from None

@@ -1,0 +1,197 @@
+"""The daemon's engine room: runs (scheduled or asked for through the API) with per-device
+exclusion, warm device sessions, metrics and drift notifications."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from nornir.core import Nornir
+
+from netorch.daemon.config import DaemonConfig
+from netorch.daemon.metrics import Metrics
+from netorch.daemon.notify import Notifier
+from netorch.drift import DriftChecker, DriftReport
+from netorch.engine import Engine, RunReport
+from netorch.errors import NetorchError
+from netorch.service import Workspace
+from netorch.store import Store
+from netorch.transport.base import DeviceSession
+
+log = logging.getLogger("netorch.daemon")
+
+
+class Busy(NetorchError):
+    """Some of the devices are in another run (apply and drift exclude each other per device)."""
+
+
+class DeviceLocks:
+    """All-or-nothing, non-blocking reservation of devices for one run."""
+
+    def __init__(self) -> None:
+        self._busy: set[str] = set()
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def hold(self, hosts: list[str]) -> Iterator[None]:
+        with self._lock:
+            taken = sorted(self._busy.intersection(hosts))
+            if taken:
+                raise Busy(f"device(s) busy in another run: {', '.join(taken)}")
+            self._busy.update(hosts)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._busy.difference_update(hosts)
+
+    def busy(self) -> list[str]:
+        with self._lock:
+            return sorted(self._busy)
+
+
+class WarmPool:
+    """Device sessions kept open between drift checks (bounded; rebuilt when the inventory
+    changes; a broken session is dropped and reconnected by the next check)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.nornir: Nornir | None = None
+        self.sessions: dict[str, DeviceSession] = {}
+        self.key: str | None = None
+        self.lock = threading.Lock()
+
+    def get(self, engine: Engine, hosts: list[str], workers: int) -> tuple[Nornir, dict[str, DeviceSession]] | None:
+        if len(hosts) > self.limit:
+            return None
+        inventory = engine.ws.inventory()
+        key = f"{inventory.directory}:{engine.ws.revision()}:{workers}"
+        with self.lock:
+            wanted = set(hosts)
+            if self.nornir is not None and (self.key != key or not wanted <= set(self.nornir.inventory.hosts)):
+                self.close()
+            if self.nornir is None:
+                all_hosts = sorted(h.name for h in inventory.hosts.values() if h.data.deploy)[: self.limit]
+                jobs_hosts = sorted(set(all_hosts) | wanted)
+                from netorch.transport.nornir_setup import build_nornir, credential_store
+
+                creds = credential_store(inventory, engine.credentials_path)
+                self.nornir = build_nornir(inventory, jobs_hosts, workers, creds, engine.timeout)
+                self.key = key
+            return self.nornir, self.sessions
+
+    def close(self) -> None:
+        if self.nornir is not None:
+            with contextlib.suppress(Exception):
+                self.nornir.close_connections(on_good=True, on_failed=True)
+        self.nornir = None
+        self.sessions = {}
+        self.key = None
+
+
+class Runtime:
+    def __init__(self, config: DaemonConfig) -> None:
+        self.config = config
+        self.store = Store(config.store)
+        self.locks = DeviceLocks()
+        self.pool = WarmPool(config.warm_connections)
+        self.metrics = Metrics()
+        self.notifier = Notifier(config.webhook)
+        self.stop_event = threading.Event()
+        self.started = time.time()
+        self._last_status: dict[str, str] = {
+            host: rec.status for host, (_, rec) in self.store.latest_by_host("drift").items()}
+
+    def workspace(self) -> Workspace:
+        """A fresh workspace per run: intent edits are picked up without a restart."""
+        c = self.config
+        return Workspace(c.inventory, c.intents, c.templates)
+
+    def engine(self) -> Engine:
+        c = self.config
+        return Engine(self.workspace(), self.store, str(c.credentials) if c.credentials else None)
+
+    def _hosts(self, engine: Engine, limit: str | None) -> list[str]:
+        return [h.name for h in engine.ws.select(limit) if h.data.deploy]
+
+    def drift(self, limit: str | None = None, actor: str = "scheduler", remediate: bool = False,
+              warm: bool = True) -> DriftReport:
+        engine = self.engine()
+        hosts = self._hosts(engine, limit)
+        with self.locks.hold(hosts):
+            started = time.perf_counter()
+            pooled = self.pool.get(engine, hosts, self.config.workers) if warm else None
+            checker = DriftChecker(engine)
+            try:
+                if pooled is None:
+                    report = checker.check(limit=limit, workers=self.config.workers, actor=actor,
+                                           remediate=False)
+                else:
+                    nr, sessions = pooled
+                    with self.pool.lock:
+                        report = checker.check(limit=limit, workers=self.config.workers, actor=actor,
+                                               remediate=False, nornir=nr, sessions=sessions)
+                if remediate and not self.stop_event.is_set() and any(d.status == "drift" for d in report.devices):
+                    drifted = ",".join(d.host for d in report.devices if d.status == "drift")
+                    fix = engine.apply(limit=drifted, workers=self.config.workers, actor=actor,
+                                       stop=self.stop_event)
+                    report.remediation_run = fix.as_dict()
+            finally:
+                self.metrics.run_duration.labels("drift").observe(time.perf_counter() - started)
+            self.metrics.runs.labels("drift", report.status).inc()
+            self._after_drift(report)
+            return report
+
+    def _after_drift(self, report: DriftReport) -> None:
+        for d in report.devices:
+            if d.status == "skipped":
+                continue
+            value = {"in_sync": 0, "drift": 1}.get(d.status, -1)
+            self.metrics.drift.labels(d.host).set(value)
+            if d.status in ("unreachable", "error"):
+                self.metrics.device_errors.labels(d.host, d.status).inc()
+            before = self._last_status.get(d.host)
+            first_and_fine = before is None and d.status == "in_sync"
+            if d.status in ("in_sync", "drift") and before != d.status and not first_and_fine:
+                self.notifier.send({
+                    "event": "drift" if d.status == "drift" else "in_sync",
+                    "host": d.host, "run_id": report.run_id, "previous": before,
+                    "config_differences": len(d.config), "state_issues": len(d.state),
+                    "summary": [f"{c.kind}: {' / '.join(c.path)}" for c in d.config][:20]
+                    + [f"{s.kind}: {s.subject}" for s in d.state][:20],
+                    "time": time.time(),
+                })
+            if d.status in ("in_sync", "drift"):
+                self._last_status[d.host] = d.status
+        self.metrics.last_run.labels("drift").set(time.time())
+
+    def apply(self, actor: str, **options: Any) -> RunReport:
+        engine = self.engine()
+        hosts = self._hosts(engine, options.get("limit"))
+        with self.locks.hold(hosts):
+            started = time.perf_counter()
+            report = engine.apply(workers=self.config.workers, actor=actor, stop=self.stop_event, **options)
+            self.metrics.run_duration.labels("apply").observe(time.perf_counter() - started)
+            self.metrics.runs.labels("apply", report.status).inc()
+            for d in report.devices:
+                if d.status in ("failed", "unreachable"):
+                    self.metrics.device_errors.labels(d.host, d.status).inc()
+            self.metrics.last_run.labels("apply").set(time.time())
+            return report
+
+    def plan(self, actor: str, **options: Any) -> RunReport:
+        engine = self.engine()
+        hosts = self._hosts(engine, options.get("limit"))
+        with self.locks.hold(hosts):
+            return engine.plan(workers=self.config.workers, actor=actor, record=True, **options)
+
+    def close(self) -> None:
+        self.stop_event.set()
+        with self.pool.lock:
+            self.pool.close()
+        self.notifier.close()
+        self.store.close()
