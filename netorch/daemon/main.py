@@ -6,9 +6,11 @@ transaction), a running drift check (read-only) finishes, connections are closed
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -101,12 +103,25 @@ def build(config: DaemonConfig) -> tuple[FastAPI, Runtime]:
 
 
 def serve(config_path: Path | None) -> int:
+    """Run until SIGTERM/SIGINT; exit 0 after a clean shutdown (a second SIGINT forces it)."""
     import uvicorn
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            # like uvicorn's, but without re-raising the signal after a graceful shutdown,
+            # so that a clean stop exits 0
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
 
     config = load_config(config_path)
     setup_logging(config.log_level)
     app, _ = build(config)
-    server = uvicorn.Server(uvicorn.Config(app, host=config.listen, port=config.port, log_config=None,
-                                           access_log=False, lifespan="on", timeout_graceful_shutdown=60))
+    server = Server(uvicorn.Config(app, host=config.listen, port=config.port, log_config=None,
+                                   access_log=False, lifespan="on", timeout_graceful_shutdown=60))
     server.run()
-    return 0
+    return 0 if server.started else 1

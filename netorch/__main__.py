@@ -1,0 +1,7 @@
+"""python -m netorch: the netorch command line."""
+
+import sys
+
+from netorch.cli import main
+
+sys.exit(main())
