@@ -146,15 +146,18 @@ def drift_runs(daemon: Daemon) -> list[dict[str, Any]]:
 
 def test_scheduled_check_runs_by_itself_and_catches_an_out_of_band_change(
         setup: tuple[Daemon, Receiver, Path], lab: LabStatus) -> None:
-    daemon, receiver, tmp = setup
+    daemon, receiver, _ = setup
     first = wait_for(lambda: [r for r in drift_runs(daemon) if r["actor"] == "schedule:lab"], 4 * INTERVAL,
                      "a scheduled drift run")
     assert first[0]["status"] == "in_sync"
     exec_in(lab.run_dir, "r1", ["vtysh", "-c", "configure terminal", "-c", "ip route 10.70.0.0/16 10.0.12.2"],
             check=True)
     changed_at = time.monotonic()
-    status = wait_for(lambda: (lambda s: s if s["r1"]["status"] == "drift" else None)(
-        daemon.get("/drift/status").json()), 3 * INTERVAL + 10, "r1 in drift through the API")
+    def r1_in_drift() -> dict[str, Any] | None:
+        current: dict[str, Any] = daemon.get("/drift/status").json()
+        return current if current["r1"]["status"] == "drift" else None
+
+    status = wait_for(r1_in_drift, 3 * INTERVAL + 10, "r1 in drift through the API")
     assert status["r1"]["config_differences"] == 1
     assert time.monotonic() - changed_at < 3 * INTERVAL + 10
     event = wait_for(lambda: [e for e in receiver.events if e["host"] == "r1" and e["event"] == "drift"], 15,
