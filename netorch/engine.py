@@ -126,8 +126,9 @@ class Engine:
     """Plan and apply over a workspace, recording every run in the store."""
 
     def __init__(self, workspace: Workspace, store: Store | None = None, credentials: str | None = None,
-                 timeout: int = 30) -> None:
+                 timeout: int = 30, verify_timeout: float = 5.0) -> None:
         self.ws = workspace
+        self.verify_timeout = verify_timeout
         self.store = store
         self.credentials_path = credentials
         self.timeout = timeout
@@ -358,8 +359,15 @@ class Engine:
             start = time.perf_counter()
             out.phase = "verify"
             try:
-                checks = sessions[host].check_routes()
-                problems = [c.detail for c in checks if c.detail]
+                # routes reach the RIB asynchronously after a commit: poll until every intended
+                # route is there (and the preferred ones active), or the deadline passes
+                deadline = time.monotonic() + self.verify_timeout
+                while True:
+                    checks = sessions[host].check_routes()
+                    problems = [c.detail for c in checks if c.detail]
+                    if not problems or time.monotonic() >= deadline:
+                        break
+                    time.sleep(0.1)
                 out.checks = [f"{c.route.prefix} via {c.route.next_hop or c.route.interface}: "
                               f"{'active' if c.active else 'present' if c.present else 'missing'}" for c in checks]
                 if problems:

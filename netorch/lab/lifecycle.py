@@ -74,6 +74,7 @@ RUN_DIR_ENTRIES = (
     "etc",
     "nodes",
     "listeners",
+    "home",
 )
 FIRST_LAB_UID = 64000
 ALIAS_TAG = "netorch-lab:"

@@ -41,10 +41,19 @@ from napalm.base.exceptions import (
     ReplaceConfigException,
 )
 
-from netorch.configtree import diff_frr, diff_nft, render_diffs
+from netorch.configtree import diff_frr, diff_nft, frr_remediation, managed, render_diffs
 
 NFT_MARKER = "#@netorch-nftables"
+NO_TABLE = "NETORCH_NO_NFT_TABLE"
+CLI_ERROR = re.compile(r"^% (?!Warning)", re.MULTILINE)
+PROMPT_HEAD = re.compile(r"\A[\w.-]+(\([\w-]+\))?# ")
+PROMPT_TAIL = re.compile(r"[\w.-]+(\([\w-]+\))?# \Z")
 HEADER_RE = re.compile(r"\A(Building configuration\.\.\.\s*\n)?\s*(Current configuration:\s*\n)?")
+
+
+def _nft_out(res: dict[str, tuple[int, str]], key: str) -> str | None:
+    rc, out = res.get(key, (1, ""))
+    return None if rc != 0 or NO_TABLE in out else out
 
 
 def join_candidate(frr_conf: str, nft: str | None) -> str:
@@ -87,8 +96,12 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
         self.frr_reload_args = str(args.get("frr_reload_args", ""))
         self.nft_table = str(args.get("nft_table", "inet netorch"))
         self._ssh: paramiko.SSHClient | None = None
+        self._chan: paramiko.Channel | None = None  # a long-lived sh
+        self._vtyc: paramiko.Channel | None = None  # a long-lived vtysh
         self._candidate: str | None = None
         self._mode: str | None = None  # "replace" or "merge"
+        self._running: tuple[str, str | None] | None = None  # read with the candidate's load
+        self._rib: str | None = None  # static routes (`show ip route static json`) read right after a commit
 
     # -- session ------------------------------------------------------------------------
     def open(self) -> None:
@@ -103,16 +116,111 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
         except (TimeoutError, OSError, paramiko.SSHException) as exc:
             raise ConnectionException(f"cannot connect to {self.hostname}:{self.port}: {exc}") from None
         self._ssh = client
-        self._run(f"mkdir -p {self._dir()} && chmod 700 {self._dir()}")
+        # the state dir is created by the first batch (umask 077; mkdir -p): no round trip here
 
     def close(self) -> None:
+        for chan in (self._chan, self._vtyc):
+            if chan is not None:
+                with contextlib.suppress(Exception):
+                    chan.close()
+        self._chan = self._vtyc = None
         if self._ssh is not None:
             self._ssh.close()
             self._ssh = None
 
+    def _vty(self, commands: list[str]) -> list[str]:
+        """Outputs of vtysh commands, through one long-lived vtysh per connection: starting vtysh
+        costs more CPU on the router than most commands, so a session starts it once. Each command
+        is followed by a unique unknown command whose error marks the end of the output."""
+        token = secrets.token_hex(6)
+        marks = [f"netorch-mark-{token}-{i}" for i in range(len(commands))]
+        script = "".join(f"{cmd}\n{mark}\n" for cmd, mark in zip(commands, marks, strict=True))
+        last = f"% Unknown command: {marks[-1]}\n"
+        text = ""
+        for attempt in (1, 2):
+            try:
+                if self._vtyc is None or self._vtyc.closed or self._vtyc.exit_status_ready():
+                    chan = self._open_channel(self.vtysh, pty=True)
+                    # wait until vtysh reads its terminal itself: what is typed before that is
+                    # echoed by the terminal too, which would confuse the parsing below
+                    ready = f"netorch-ready-{token}"
+                    chan.sendall(f"terminal length 0\n{ready}\n".encode())
+                    seen = b""
+                    while f"% Unknown command: {ready}".encode() not in seen:
+                        chunk = chan.recv(65536)
+                        if not chunk:
+                            raise ConnectionClosedException(f"{self.hostname}: vtysh ended")
+                        seen += chunk
+                    self._vtyc = chan
+                self._vtyc.sendall(script.encode())
+                data = b""
+                while last not in (text := data.decode("utf-8", "replace").replace("\r\n", "\n")):
+                    chunk = self._vtyc.recv(65536)
+                    if not chunk:
+                        raise ConnectionClosedException(f"{self.hostname}: vtysh ended")
+                    data += chunk
+                break
+            except (OSError, paramiko.SSHException, ConnectionClosedException) as exc:
+                self._vtyc = None
+                if attempt == 2:
+                    raise ConnectionClosedException(f"{self.hostname}: vtysh: {exc}") from None
+        # with the terminal's echo off, each command gives: prompt, output, prompt, mark error
+        outputs: list[str] = []
+        rest = text
+        for mark in marks:
+            segment, _, rest = rest.partition(f"% Unknown command: {mark}\n")
+            segment = PROMPT_HEAD.sub("", segment, count=1)
+            outputs.append(PROMPT_TAIL.sub("", segment, count=1))
+        return outputs
+
+    def _open_channel(self, command: str, pty: bool = False) -> paramiko.Channel:
+        if self._ssh is None:
+            raise ConnectionClosedException(f"{self.hostname}: not connected")
+        transport = self._ssh.get_transport()
+        if transport is None or not transport.is_active():
+            raise ConnectionClosedException(f"{self.hostname}: connection lost")
+        chan = transport.open_session(timeout=self.timeout)
+        chan.settimeout(self.timeout)
+        chan.set_combine_stderr(True)
+        if pty:
+            # vtysh buffers its output unless it talks to a terminal; the terminal must not echo
+            # what is typed ahead while a command runs (vtysh itself echoes each line it reads)
+            chan.get_pty(term="dumb", width=65535, height=0)
+            command = f"stty -echo; exec {command}"
+        else:
+            command = f"exec {command}"
+        chan.exec_command(command)
+        return chan
+
+    def _shell(self, script: str, done: str) -> str:
+        """Run a script in the session's long-lived `sh` (one per connection: no SSH session set up
+        per batch) and return its output up to the `done` marker line."""
+        for attempt in (1, 2):
+            try:
+                if self._chan is None or self._chan.closed or self._chan.exit_status_ready():
+                    self._chan = self._open_channel("sh")
+                self._chan.sendall(script.encode())
+                data = b""
+                marker = (done + "\n").encode()
+                while not data.endswith(marker):
+                    chunk = self._chan.recv(65536)
+                    if not chunk:
+                        raise ConnectionClosedException(f"{self.hostname}: the device closed the session")
+                    data += chunk
+                return data[: -len(marker)].decode("utf-8", "replace")
+            except (TimeoutError, OSError, paramiko.SSHException) as exc:
+                self._chan = None
+                if attempt == 2:
+                    raise ConnectionClosedException(f"{self.hostname}: {exc}") from None
+        raise ConnectionClosedException(f"{self.hostname}: no shell")  # pragma: no cover
+
     def is_alive(self) -> dict[str, bool]:
         transport = self._ssh.get_transport() if self._ssh else None
         return {"is_alive": bool(transport and transport.is_active())}
+
+    def _list_nft(self) -> str:
+        """List netorch's table; never fails (an absent table prints a marker instead)."""
+        return f"{self.nft} list table {self.nft_table} 2>/dev/null || echo {NO_TABLE}"
 
     def _dir(self) -> str:
         return shlex.quote(self.state_dir)
@@ -149,9 +257,10 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
             script.append(f"cat > {self._path(name)} <<'NETORCH_{token}'\n{body}NETORCH_{token}")
         for name, command in steps:
             guard = 'if [ "$failed" = 0 ]; then ' if stop_on_error else "if true; then "
-            script.append(f"{guard}echo '@@{token} begin {name}'; ( {command} ) 2>&1; rc=$?; "
+            script.append(f"{guard}echo '@@{token} begin {name}'; ( {command} ) </dev/null 2>&1; rc=$?; "
                           f"[ $rc -ne 0 ] && failed=1; echo \"@@{token} end {name} $rc\"; fi")
-        _, out, _ = self._run("sh -s", stdin="\n".join(script) + "\n", check=False)
+        script.append(f"echo '@@{token} done'")
+        out = self._shell("\n".join(script) + "\n", f"@@{token} done")
         results: dict[str, tuple[int, str]] = {}
         current: str | None = None
         buf: list[str] = []
@@ -174,13 +283,8 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
 
     # -- getters ------------------------------------------------------------------------
     def _running_both(self) -> tuple[str, str | None]:
-        res = self._batch([("frr", f"{self.vtysh} -c 'show running-config'"),
-                           ("nft", f"{self.nft} list table {self.nft_table}")])
-        rc, frr = res.get("frr", (1, ""))
-        if rc != 0:
-            raise CommitError(f"{self.hostname}: show running-config failed: {frr.strip()}")
-        nrc, nft = res.get("nft", (1, ""))
-        return strip_header(frr), (nft if nrc == 0 else None)
+        res = self._batch([("nft", self._list_nft())])
+        return strip_header(self._vty(["show running-config"])[0]), _nft_out(res, "nft")
 
     def get_config(self, retrieve: str = "all", full: bool = False, sanitized: bool = False,
                    format: str = "text") -> dict[str, str]:
@@ -210,16 +314,9 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
     def get_snapshot(self) -> dict[str, Any]:
         """netorch's one-round-trip read of everything drift detection needs: running FRR config,
         the nftables table, the RIB (as get_route_to) and the interfaces (as get_interfaces)."""
-        res = self._batch([("frr", f"{self.vtysh} -c 'show running-config'"),
-                           ("nft", f"{self.nft} list table {self.nft_table}"),
-                           ("rib", f"{self.vtysh} -c 'show ip route json'"),
-                           ("links", "ip -j link show")])
-        rc, frr = res.get("frr", (1, ""))
-        if rc != 0:
-            raise CommitError(f"{self.hostname}: show running-config failed: {frr.strip()}")
-        nrc, nft = res.get("nft", (1, ""))
-        return {"frr": strip_header(frr), "nft": nft if nrc == 0 else None,
-                "routes": _route_table(res.get("rib", (1, "{}"))[1], ""),
+        running, rib = self._vty(["show running-config", "show ip route static json"])
+        res = self._batch([("nft", self._list_nft()), ("links", "ip -j link show")])
+        return {"frr": strip_header(running), "nft": _nft_out(res, "nft"), "routes": _route_table(rib, ""),
                 "interfaces": _interfaces(res.get("links", (1, "[]"))[1], "")}
 
     def get_interfaces(self) -> dict[str, dict[str, Any]]:
@@ -238,6 +335,10 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
         return out
 
     def get_route_to(self, destination: str = "", protocol: str = "", longer: bool = False) -> dict[str, Any]:
+        if not destination and self._rib is not None:
+            # the RIB read in the same round trip as the commit (post-checks need no other)
+            rib, self._rib = self._rib, None
+            return _route_table(rib, protocol)
         command = "show ip route"
         if destination:
             command += f" {destination}" + (" longer-prefixes" if longer else "")
@@ -295,6 +396,7 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
             steps.append(("nft", f"{self.nft} -c -f {self._path('candidate.nft')}"))
         else:
             steps.append(("rmnft", f"rm -f {self._path('candidate.nft')}"))
+        steps.append(("shownft", self._list_nft()))
         res = self._batch(steps, files)
         rc, out = res.get("frr", (1, "no answer"))
         if rc != 0 or re.search(r"^% ", out, re.MULTILINE):
@@ -307,6 +409,7 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
                 raise error(f"nftables rejected the candidate: {out.strip()}")
         self._candidate = config
         self._mode = mode
+        self._running = (strip_header(self._vty(["show running-config"])[0]), _nft_out(res, "shownft"))
 
     def load_replace_candidate(self, filename: str | None = None, config: str | None = None) -> None:
         self._load(filename, config, "replace", ReplaceConfigException)
@@ -317,6 +420,7 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
     def discard_config(self) -> None:
         self._candidate = None
         self._mode = None
+        self._running = None
         with contextlib.suppress(ConnectionException, CommitError):
             self._run(f"rm -f {self._path('candidate.frr.conf')} {self._path('candidate.nft')}")
 
@@ -328,7 +432,7 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
         if self._candidate is None:
             return ""
         frr, nft = split_candidate(self._candidate)
-        running_frr, running_nft = self._running_both()
+        running_frr, running_nft = self._running or self._running_both()
         if self._mode == "merge":
             diffs = [d for d in diff_frr(running_frr, frr) if d.kind != "unexpected"]
         else:
@@ -350,68 +454,90 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
         self._run(f"sh {self._path('rollback.sh')}", check=False)
 
     def commit_config(self, message: str = "", revert_in: int | None = None) -> None:
-        """Checkpoint, apply (frr-reload for replace, vtysh for merge; nft -f) and read back the
-        running configuration in one round trip; verify it says what the candidate says (FRR can
-        accept a line and not take it), then persist, or arm a timer that restores the
-        checkpoint unless confirm_commit() comes first. Any failure restores the checkpoint."""
+        """Replace (or merge) in one round trip: take a checkpoint, apply the FRR difference computed
+        from the running config read at load time (vtysh), replace the nftables table (nft -f), arm
+        the revert timer or persist, and read the running config back. If the read-back does not
+        say what the candidate says (the running config changed since the load, or a construct
+        netorch's diff does not model), frr-reload.py makes the replace, and the result is read back
+        again. Any failure restores the checkpoint."""
         if self._candidate is None:
             raise CommitError(f"{self.hostname}: no candidate loaded")
         frr, nft = split_candidate(self._candidate)
         table = self.nft_table
-        cand = self._path("candidate.frr.conf")
-        apply_frr = (f"{self.vtysh} -f {cand} | grep '^% ' && exit 1; exit 0" if self._mode == "merge"
-                     else self._reload("reload", cand))
-        steps = [
-            ("pending", f"test ! -f {self._path('pending')}"),
-            ("checkpoint",
-             f"{self.vtysh} -c 'show running-config' | sed '1,/^Current configuration:/d' "
-             f"> {self._path('rollback.frr.conf')} && "
-             f"{{ printf 'table {table}\\ndelete table {table}\\n'; {self.nft} list table {table} 2>/dev/null; "
-             f"true; }} > {self._path('rollback.nft')}"),
-            ("frr", apply_frr),
-        ]
+        running_frr = (self._running or self._running_both())[0]
+        if self._mode == "merge":
+            # every line of the candidate, as configuration commands (no comments, no `end`, nothing
+            # FRR only takes at start-up)
+            lines = [line for line in frr.splitlines()
+                     if line.strip() and not line.strip().startswith("!") and line.strip() != "end"
+                     and (line[0] in " \t" or managed(line) or line.strip() in ("exit", "exit-vrf"))]
+        else:
+            lines = frr_remediation(diff_frr(running_frr, frr))
+        files = {"rollback.sh": self._rollback_script()}
+        # the checkpoint is the running config read at load time, written back from here: the
+        # read-back below catches a device that changed in between (and the fallback handles it)
+        running_nft = (self._running or self._running_both())[1]
+        files["rollback.frr.conf"] = running_frr
+        files["rollback.nft"] = (f"table {table}\ndelete table {table}\n"
+                                 + (running_nft if running_nft is not None else ""))
+        steps = [("pending", f"test ! -f {self._path('pending')}")]
         if nft is not None:
             steps.append(("nft", f"{self.nft} -f {self._path('candidate.nft')}"))
-        steps += [("show", f"{self.vtysh} -c 'show running-config'"),
-                  ("shownft", f"{self.nft} list table {table}")]
-        res = self._batch(steps, {"rollback.sh": self._rollback_script()}, stop_on_error=True)
+        if revert_in:
+            timer = f"sleep {int(revert_in)}; [ -f {self._path('pending')} ] && sh {self._path('rollback.sh')}"
+            steps.append(("arm", f"printf '%s\\n' {int(time.time()) + int(revert_in)} > {self._path('pending')} && "
+                                 f"(setsid sh -c {shlex.quote(timer)} </dev/null >/dev/null 2>&1 & "
+                                 f"echo $! > {self._path('timer.pid')})"))
+        steps.append(("shownft", self._list_nft()))
+        res = self._batch(steps, files, stop_on_error=True)
         if res.get("pending", (1, ""))[0] != 0:
             raise CommitError(f"{self.hostname}: a confirmed commit is pending; confirm or roll back first")
-        rc, out = res.get("checkpoint", (1, "no answer"))
-        if rc != 0:
-            raise CommitError(f"{self.hostname}: cannot take a checkpoint: {out.strip()}")
-        for name, what in (("frr", "FRR rejected the configuration"), ("nft", "nft rejected the ruleset")):
-            if name == "nft" and nft is None:
-                continue
-            rc, out = res.get(name, (1, "the device did not answer"))
-            if rc != 0:
-                self._restore()
-                raise CommitError(f"{self.hostname}: {what}: {out.strip()[-2000:]}")
-        running_frr = strip_header(res.get("show", (1, ""))[1])
-        nrc, running_nft = res.get("shownft", (1, ""))
-        left = diff_frr(running_frr, frr)
+        for name, what in (("nft", "nft rejected the ruleset"), ("arm", "cannot arm the confirm timer")):
+            if name in (n for n, _ in steps):
+                rc, out = res.get(name, (1, "the device did not answer"))
+                if rc != 0:
+                    self._fail(f"{what}: {out.strip()[-2000:]}")
+        # FRR through the session's vtysh: the difference, then persist (unless confirmed commit),
+        # then read the running config and the static routes back
+        config = ["configure terminal", *lines, "end"]
+        tail = ([] if revert_in else ["write memory"]) + ["show running-config", "show ip route static json"]
+        outputs = self._vty(config + tail)
+        errors = [f"{cmd.strip()!r}: {out.strip()}" for cmd, out in zip(config, outputs, strict=False)
+                  if CLI_ERROR.search(out)]
+        if errors:
+            self._fail("FRR rejected the configuration: " + "; ".join(errors)[:2000])
+        res["show"] = (0, strip_header(outputs[-2]))
+        self._rib = outputs[-1]
+        left = self._residual(res, frr, nft)
+        if left and self._mode != "merge":
+            # the slow, thorough way: frr-reload.py computes the replace against the live config
+            rc, out = self._batch([("reload", self._reload("reload", self._path("candidate.frr.conf")))]).get(
+                "reload", (1, "no answer"))
+            again = self._batch([("shownft", self._list_nft())])
+            again["show"] = (0, strip_header(self._vty(([] if revert_in else ["write memory"])
+                                                       + ["show running-config"])[-1]))
+            left = self._residual(again, frr, nft)
+        if left:
+            self._fail("the device did not take the configuration: " + "; ".join(str(d) for d in left[:10]))
+        self._candidate = None
+        self._mode = None
+        self._running = None
+
+    def _residual(self, res: dict[str, tuple[int, str]], frr: str, nft: str | None) -> list[Any]:
+        running = strip_header(res.get("show", (1, ""))[1])
+        running_nft = _nft_out(res, "shownft")
+        left = diff_frr(running, frr)
         if self._mode == "merge":
             left = [d for d in left if d.kind != "unexpected"]
         if nft is not None:
-            left += diff_nft(running_nft if nrc == 0 else None, nft)
-        if left:
-            self._restore()
-            raise CommitError(f"{self.hostname}: the device did not take the configuration: "
-                              + "; ".join(str(d) for d in left[:10]))
-        if revert_in:
-            deadline = time.time() + int(revert_in)
-            timer = f"sleep {int(revert_in)}; [ -f {self._path('pending')} ] && sh {self._path('rollback.sh')}"
-            final = ("arm", f"printf '%s\\n' {int(deadline)} > {self._path('pending')} && "
-                            f"(setsid sh -c {shlex.quote(timer)} </dev/null >/dev/null 2>&1 & "
-                            f"echo $! > {self._path('timer.pid')})")
-        else:
-            final = ("persist", f"{self.vtysh} -c 'write memory' >/dev/null")
-        rc, out = self._batch([final]).get(final[0], (1, "the device did not answer"))
-        if rc != 0:
-            self._restore()
-            raise CommitError(f"{self.hostname}: {final[0]} failed: {out.strip()}")
-        self._candidate = None
-        self._mode = None
+            left += diff_nft(running_nft, nft)
+        return left
+
+    def _fail(self, message: str) -> None:
+        self._cancel_timer()
+        self._restore()
+        self._persist()
+        raise CommitError(f"{self.hostname}: {message}")
 
     def _persist(self) -> None:
         self._run(f"{self.vtysh} -c 'write memory' >/dev/null", check=False)

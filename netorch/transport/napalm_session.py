@@ -130,9 +130,11 @@ def route_checks(routes: Any, table: dict[str, list[dict[str, Any]]]) -> list[Ro
         present = bool(match)
         active = any(e.get("current_active") for e in match)
         detail = ""
-        if not present:
+        preferred = route.distance == best[(route.vrf or "", str(route.prefix))]
+        if not present and preferred:
+            # (a backup whose next hop is down is legitimately absent: drift reports it as state)
             detail = f"static route {route.prefix} via {route.next_hop or route.interface} is not in the RIB"
-        elif not active and route.distance == best[(route.vrf or '', str(route.prefix))]:
+        elif present and not active and preferred:
             detail = f"static route {route.prefix} via {route.next_hop or route.interface} is not active"
         out.append(RouteCheck(route=route, present=present, active=active, detail=detail))
     return out
