@@ -272,7 +272,8 @@ def main() -> int:
         print(f"push   {p['routers']} routers x {p['routes_per_router']} routes, {p['workers']} workers: "
               f"baseline (nornir_netmiko send_config) {p['baseline_wall_s']} s, netorch apply {p['netorch_wall_s']} s "
               f"({p['netorch_changed']} changed) -> ratio {p['ratio']}x (target <= 1.5x); per-device overhead "
-              f"{p['per_device_overhead_ms']} ms; no-op re-apply {p['second_apply_wall_s']} s ({p['second_apply_status']})")
+              f"{p['per_device_overhead_ms']} ms; no-op re-apply {p['second_apply_wall_s']} s "
+              f"({p['second_apply_status']})")
     if "drift" in results:
         d = results["drift"]
         print(f"drift  {d['routers']} routers, {d['workers']} workers: baseline (show running-config) "

@@ -57,8 +57,8 @@ def _lookup(state: DesiredState, topo: Topology, dst: IPv4Address) -> tuple[str,
     longest = max(r.prefix.prefixlen for r in candidates)
     best = min((r for r in candidates if r.prefix.prefixlen == longest), key=lambda r: r.distance)
     if best.next_hop is not None:
-        ifname = topo.connected_interface(state.host, best.next_hop)
-        return (ifname or best.interface or "?"), best.next_hop
+        connected = topo.connected_interface(state.host, best.next_hop)
+        return (connected or best.interface or "?"), best.next_hop
     return best.interface or "?", None
 
 

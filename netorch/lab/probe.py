@@ -15,10 +15,11 @@ from pathlib import Path
 
 from netorch.lab.nodes import listening, ping, tcp_connect
 from netorch.lab.state import LabState
-from netorch.model.intents import Protocol
+from netorch.model.intents import DomainIntent, Protocol, Sourced
 from netorch.service import Workspace
 from netorch.simulate import expect
 from netorch.topology import Topology
+from netorch.validate import DomainSubnet, domain_subnets
 
 
 @dataclass(frozen=True)
@@ -77,10 +78,8 @@ def plan_probes(ws: Workspace, state: LabState) -> list[Probe]:
     return probes
 
 
-def _domain_nets(domain: object, topo: Topology) -> list[object]:
-    from netorch.validate import domain_subnets
-
-    return list(domain_subnets(domain, topo))  # type: ignore[arg-type]
+def _domain_nets(domain: Sourced[DomainIntent], topo: Topology) -> list[DomainSubnet]:
+    return domain_subnets(domain, topo)
 
 
 def run_probes(run_dir: Path, probes: list[Probe], timeout: float = 1.5) -> list[Probe]:
