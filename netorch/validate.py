@@ -111,6 +111,7 @@ class Validator:
     # -- routes ---------------------------------------------------------------------------
     def check_routes(self) -> None:
         seen: dict[tuple[str, str, IPv4Network, int], tuple[Sourced[RouteIntent], str]] = {}
+        seen_target: dict[tuple[str, str, IPv4Network, str], tuple[Sourced[RouteIntent], int]] = {}
         for item in self.intents.routes:
             route = item.value
             for i, host in enumerate(route.hosts):
@@ -154,6 +155,15 @@ class Validator:
                     continue
                 key = (host, route.vrf or "", route.prefix, route.distance)
                 target = f"{route.next_hop or ''} {route.interface or ''}".strip()
+                same_target = seen_target.get((host, route.vrf or "", route.prefix, target))
+                if same_target is not None and same_target[1] != route.distance:
+                    other = same_target[0]
+                    self.add(item, ("distance",), f"conflicting routes on {host}: {route.prefix} via {target} "
+                             f"has distance {route.distance} here and {same_target[1]} in route {other.name!r} "
+                             f"({other.file}:{other.line('distance')}); a device keeps one route per prefix "
+                             "and next hop", "conflict")
+                    continue
+                seen_target[(host, route.vrf or "", route.prefix, target)] = (item, route.distance)
                 first = seen.get(key)
                 if first is None:
                     seen[key] = (item, target)

@@ -89,10 +89,17 @@ def test_duplicate_names_across_files(make_ws: MakeWs) -> None:
 
 def test_conflicting_routes(make_ws: MakeWs) -> None:
     ws = make_ws({"x.yaml": "routes:\n  - name: zz-other\n    prefix: 10.2.0.0/24\n"
-                  "    next_hop: 10.0.13.2\n    hosts: [r1]\n"})
+                  "    next_hop: 10.1.0.99\n    hosts: [r1]\n"})
     p = only(problems_of(ws), "conflicting routes on r1")
     assert p.file.endswith("x.yaml") and p.line == 3
     assert "r1-servers-via-r2" in p.message
+
+
+def test_same_next_hop_at_two_distances_is_a_conflict(make_ws: MakeWs) -> None:
+    ws = make_ws({"x.yaml": "routes:\n  - name: zz-other\n    prefix: 10.2.0.0/24\n"
+                  "    next_hop: 10.0.12.2\n    distance: 50\n    hosts: [r1]\n"})
+    p = only(problems_of(ws), "one route per prefix and next hop")
+    assert p.file.endswith("x.yaml") and p.line == 5
 
 
 def test_same_prefix_other_distance_is_a_backup_not_a_conflict(example: Workspace) -> None:
