@@ -85,7 +85,7 @@ def render_cmd(
     limit: Annotated[str | None, typer.Option("--limit", "-l", help="Host or group (comma list).")] = None,
 ) -> None:
     """Compile the intents and render every host's config artifacts into DIR/<host>/."""
-    rendered = state.workspace.render(limit)
+    rendered = state.workspace.render(limit, processes=os.cpu_count() or 1)
     written = write_rendered(rendered, out_dir)
     out.print(f"rendered {len(written)} artifact(s) for {len(rendered)} host(s) into {out_dir}/",
               highlight=False)

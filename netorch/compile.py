@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from ipaddress import IPv4Address, IPv4Network
-from typing import Literal
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel
 
 from netorch.model.desired import (
     DesiredInterface,
@@ -24,6 +26,20 @@ from netorch.platforms import spec
 from netorch.topology import Topology, routes_between
 from netorch.validate import DomainSubnet, domain_subnets, route_hosts
 
+M = TypeVar("M", bound=BaseModel)
+
+
+def trusted(cls: type[M], **values: Any) -> M:
+    """A model built from values that were validated already (every field given): the compiler
+    makes hundreds of thousands of these, and validating them again would dominate its time."""
+    obj = cls.__new__(cls)
+    object.__setattr__(obj, "__dict__", values)
+    object.__setattr__(obj, "__pydantic_fields_set__", set(values))
+    object.__setattr__(obj, "__pydantic_extra__", None)
+    object.__setattr__(obj, "__pydantic_private__", None)
+    return obj
+
+
 Flow = tuple[str, str, Protocol, tuple[PortRange, ...], tuple[IPv4Network, ...], str]
 
 
@@ -36,24 +52,36 @@ def _host32(addresses: tuple[IPv4Address, ...]) -> tuple[IPv4Network, ...]:
 
 
 class Compiler:
-    def __init__(self, inventory: InventoryView, intents: IntentSet) -> None:
+    def __init__(self, inventory: InventoryView, intents: IntentSet, topo: Topology | None = None) -> None:
         self.inventory = inventory
         self.intents = intents
-        self.topo = Topology.build(inventory)
+        self.topo = topo or Topology.build(inventory)
         self.domains: dict[str, list[DomainSubnet]] = {
             d.name: domain_subnets(d, self.topo) for d in intents.domains
         }
+        self._nets_of: dict[str, tuple[IPv4Network, ...]] = {name: _nets(nets) for name, nets in self.domains.items()}
         self.domain_of_if: dict[tuple[str, str], str] = {
             (n.host, n.interface): name for name, nets in self.domains.items() for n in nets
         }
         self.rules = sorted((r.value for r in intents.rules), key=lambda r: r.sequence)
         self.services = [s.value for s in intents.services]
+        self._provider_domain: dict[IPv4Address, str | None] = {}
+        # per service: the hosts its providers are attached to, and the hosts of its consumer domains
+        self._provider_hosts = {svc.name: {h for p in svc.providers for h, _ in self.topo.locate(p)}
+                                for svc in self.services}
+        self._consumer_hosts = {svc.name: {n.host for c in svc.consumers for n in self.domains.get(c, [])}
+                                for svc in self.services}
 
     def provider_domain(self, address: IPv4Address) -> str | None:
+        if address in self._provider_domain:
+            return self._provider_domain[address]
+        found = None
         for name in sorted(self.domains):
             if any(address in n.subnet for n in self.domains[name]):
-                return name
-        return None
+                found = name
+                break
+        self._provider_domain[address] = found
+        return found
 
     # -- routes ---------------------------------------------------------------------------
     def routes(self) -> dict[str, list[DesiredRoute]]:
@@ -61,9 +89,25 @@ class Compiler:
         for item in self.intents.routes:
             r = item.value
             for host in route_hosts(r, self.inventory):
-                out[host].append(DesiredRoute(prefix=r.prefix, next_hop=r.next_hop, interface=r.interface,
-                                              distance=r.distance, vrf=r.vrf, origin=f"route:{r.name}"))
+                # values come from validated intents: construct without validating again
+                out[host].append(trusted(DesiredRoute, prefix=r.prefix, next_hop=r.next_hop, interface=r.interface,
+                                         distance=r.distance, vrf=r.vrf, origin=f"route:{r.name}"))
         generated: dict[tuple[str, IPv4Network], DesiredRoute] = {}
+        covering: dict[str, set[tuple[int, int]]] = {}
+
+        def covered(host: str, prefix: IPv4Network) -> bool:
+            """Whether an explicit (default VRF) route of host covers prefix."""
+            if host not in covering:
+                covering[host] = {(int(e.prefix.network_address), e.prefix.prefixlen)
+                                  for e in out.get(host, []) if e.vrf is None}
+            have = covering[host]
+            value = int(prefix.network_address)
+            for plen in range(prefix.prefixlen + 1):
+                mask = (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF if plen else 0
+                if (value & mask, plen) in have:
+                    return True
+            return False
+
         for svc in self.services:
             for provider in sorted(set(svc.providers)):
                 located = self.topo.locate(provider)
@@ -74,8 +118,7 @@ class Compiler:
                 for consumer in svc.consumers:
                     for net in self.domains.get(consumer, []):
                         for g in routes_between(self.topo, net.host, net.subnet, dst_host, dst) or []:
-                            explicit = out.get(g.host, [])
-                            if any(e.vrf is None and g.prefix.subnet_of(e.prefix) for e in explicit):
+                            if covered(g.host, g.prefix):
                                 continue
                             key = (g.host, g.prefix)
                             if key not in generated:
@@ -107,9 +150,9 @@ class Compiler:
         rules = []
         for f_src, f_dst, proto, ports, dst_nets, origin in flows:
             if f_src == dst_dom and f_dst == src_dom:
-                sources = dst_nets or _nets(self.domains[f_dst])
+                sources = dst_nets or self._nets_of[f_dst]
                 rules.append(FilterRule(action=FilterAction.ACCEPT, protocol=proto, sources=sources,
-                                        destinations=_nets(self.domains[f_src]), ports=ports,
+                                        destinations=self._nets_of[f_src], ports=ports,
                                         reply=True, origin=origin))
         return rules
 
@@ -118,13 +161,13 @@ class Compiler:
         if not dests:
             return []
         return [FilterRule(action=FilterAction.ACCEPT, protocol=svc.protocol,
-                           sources=_nets(self.domains[consumer]), destinations=dests,
+                           sources=self._nets_of[consumer], destinations=dests,
                            ports=svc.ports, origin=f"service:{svc.name}")]
 
     def filter_for(self, host: HostView, ifname: str, domain: str, direction: str,
                    flows: list[Flow]) -> InterfaceFilter:
         stateful = spec(host.platform).stateful_filter
-        own = _nets(self.domains[domain])
+        own = self._nets_of[domain]
         others = sorted(d for d in self.domains if d != domain)
         rules: list[FilterRule] = []
         if direction == "in":
@@ -138,7 +181,7 @@ class Compiler:
                     rules.append(FilterRule(
                         action=FilterAction.ACCEPT if rule.action == Action.ALLOW else FilterAction.DROP,
                         protocol=rule.protocol, sources=own,
-                        destinations=_nets(self.domains[rule.destination]), ports=rule.ports,
+                        destinations=self._nets_of[rule.destination], ports=rule.ports,
                         origin=f"rule:{rule.name}"))
             for svc in self.services:
                 if domain in svc.consumers:
@@ -146,7 +189,7 @@ class Compiler:
                         rules += self._service_rules(svc, domain, pdom)
             for other in others:
                 rules.append(FilterRule(action=FilterAction.DROP, sources=own,
-                                        destinations=_nets(self.domains[other]), origin=f"default:{other}"))
+                                        destinations=self._nets_of[other], origin=f"default:{other}"))
         else:
             if not stateful:
                 for other in others:
@@ -157,14 +200,14 @@ class Compiler:
                 if rule.destination == domain and rule.source in self.domains:
                     rules.append(FilterRule(
                         action=FilterAction.ACCEPT if rule.action == Action.ALLOW else FilterAction.DROP,
-                        protocol=rule.protocol, sources=_nets(self.domains[rule.source]),
+                        protocol=rule.protocol, sources=self._nets_of[rule.source],
                         destinations=own, ports=rule.ports, origin=f"rule:{rule.name}"))
             for svc in self.services:
                 for consumer in svc.consumers:
                     if consumer != domain and consumer in self.domains:
                         rules += self._service_rules(svc, consumer, domain)
             for other in others:
-                rules.append(FilterRule(action=FilterAction.DROP, sources=_nets(self.domains[other]),
+                rules.append(FilterRule(action=FilterAction.DROP, sources=self._nets_of[other],
                                         destinations=own, origin=f"default:{other}"))
         safe_if = "".join(ch if ch.isalnum() else "_" for ch in ifname)
         name = f"netorch_{domain}_{safe_if}_{direction}".replace("-", "_")
@@ -176,10 +219,9 @@ class Compiler:
         out = []
         for svc in self.services:
             role: Literal["consumer-edge", "provider-edge"] | None = None
-            for provider in svc.providers:
-                if any(h == host for h, _ in self.topo.locate(provider)):
-                    role = "provider-edge"
-            if role is None and any(n.host == host for c in svc.consumers for n in self.domains.get(c, [])):
+            if host in self._provider_hosts[svc.name]:
+                role = "provider-edge"
+            elif host in self._consumer_hosts[svc.name]:
                 role = "consumer-edge"
             if role is not None:
                 out.append(ServiceBinding(service=svc.name, role=role,
@@ -216,6 +258,7 @@ class Compiler:
         return out
 
 
-def compile_intents(inventory: InventoryView, intents: IntentSet) -> dict[str, DesiredState]:
+def compile_intents(inventory: InventoryView, intents: IntentSet,
+                    topo: Topology | None = None) -> dict[str, DesiredState]:
     """The desired state of every host of the inventory. Intents must be valid."""
-    return Compiler(inventory, intents).run()
+    return Compiler(inventory, intents, topo).run()

@@ -20,6 +20,7 @@ from netorch.model.types import PortRange
 from netorch.platforms import spec
 
 
+@lru_cache(maxsize=65536)
 def ios_net(net: IPv4Network) -> str:
     """An address/wildcard pair as IOS ACLs write it."""
     if net.prefixlen == 32:
@@ -29,12 +30,14 @@ def ios_net(net: IPv4Network) -> str:
     return f"{net.network_address} {net.hostmask}"
 
 
+@lru_cache(maxsize=65536)
 def ip_mask(value: IPv4Interface | IPv4Network) -> str:
     if isinstance(value, IPv4Interface):
         return f"{value.ip} {value.netmask}"
     return f"{value.network_address} {value.netmask}"
 
 
+@lru_cache(maxsize=65536)
 def nft_addr(net: Any) -> str:
     """A prefix as nft prints it: host routes without /32."""
     if isinstance(net, IPv4Network) and net.prefixlen == 32:
@@ -59,6 +62,7 @@ def expand(rule: FilterRule) -> Iterator[tuple[IPv4Network | None, IPv4Network |
     yield from itertools.product(sources, dests, ports)
 
 
+@lru_cache(maxsize=65536)
 def ios_port(port: PortRange | None) -> str:
     if port is None:
         return ""

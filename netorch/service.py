@@ -6,6 +6,7 @@ Offline part (this module): load, validate, compile and render. Device work
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from netorch.model.intents import IntentSet
 from netorch.model.inventory import HostView, InventoryView, load_inventory
 from netorch.model.loader import load_intents
 from netorch.render import render_state
+from netorch.topology import Topology
 from netorch.validate import validate
 
 DEFAULT_INVENTORY = "inventory"
@@ -49,6 +51,7 @@ class Workspace:
     intents_dir: Path = field(default_factory=lambda: Path(os.environ.get("NETORCH_INTENTS", DEFAULT_INTENTS)))
     templates_dir: Path = field(default_factory=lambda: Path(os.environ.get("NETORCH_TEMPLATES", DEFAULT_TEMPLATES)))
     _loaded: tuple[InventoryView | None, IntentSet, list[Problem]] | None = field(default=None, repr=False)
+    _topology: Topology | None = field(default=None, repr=False)
 
     def load(self) -> tuple[InventoryView | None, IntentSet, list[Problem]]:
         if self._loaded is None:
@@ -61,9 +64,15 @@ class Workspace:
         inventory, intents, problems = self.load()
         found = list(problems)
         if inventory is not None:
-            found += validate(inventory, intents)
+            found += validate(inventory, intents, self.topology())
         return Validation(tuple(sorted(set(found))), len(inventory.hosts) if inventory else 0,
                           intents.counts(), len(intents.files))
+
+    def topology(self) -> Topology:
+        """Connected subnets and adjacency of the inventory, built once per workspace."""
+        if self._topology is None:
+            self._topology = Topology.build(self.inventory())
+        return self._topology
 
     def inventory(self) -> InventoryView:
         inventory, _, problems = self.load()
@@ -78,17 +87,21 @@ class Workspace:
             raise ValidationFailed(list(result.problems))
         inventory, intents, _ = self.load()
         assert inventory is not None
-        return compile_intents(inventory, intents)
+        return compile_intents(inventory, intents, self.topology())
 
     def select(self, limit: str | None) -> list[HostView]:
         return self.inventory().select(limit)
 
-    def render(self, limit: str | None = None) -> dict[str, dict[str, str]]:
-        """{host: {artifact filename: text}} for the selected hosts."""
+    def render(self, limit: str | None = None, processes: int = 1) -> dict[str, dict[str, str]]:
+        """{host: {artifact filename: text}} for the selected hosts. With processes > 1 (and many
+        hosts) rendering is shared among forked worker processes; keep 1 in threaded programs."""
         desired = self.compile()
         if not self.templates_dir.is_dir():
             raise NetorchError(f"templates folder {self.templates_dir} not found")
-        return {h.name: render_state(desired[h.name], self.templates_dir) for h in self.select(limit)}
+        names = [h.name for h in self.select(limit)]
+        if processes > 1 and len(names) >= 200 and "fork" in multiprocessing.get_all_start_methods():
+            return _render_forked(desired, names, self.templates_dir, processes)
+        return {name: render_state(desired[name], self.templates_dir) for name in names}
 
     def revision(self) -> str:
         """A hash of every intent and inventory file: what a run was made from."""
@@ -101,6 +114,31 @@ class Workspace:
                 digest.update(str(path.name).encode())
                 digest.update(path.read_bytes())
         return digest.hexdigest()[:12]
+
+
+_FORK_JOB: tuple[dict[str, DesiredState], Path] | None = None
+
+
+def _render_chunk(names: list[str]) -> dict[str, dict[str, str]]:
+    assert _FORK_JOB is not None
+    desired, templates = _FORK_JOB
+    return {name: render_state(desired[name], templates) for name in names}
+
+
+def _render_forked(desired: dict[str, DesiredState], names: list[str], templates: Path,
+                   processes: int) -> dict[str, dict[str, str]]:
+    global _FORK_JOB  # noqa: PLW0603 - handed to forked children by inheritance, not pickling
+    _FORK_JOB = (desired, templates)
+    try:
+        chunks = [names[i::processes * 4] for i in range(processes * 4)]
+        with multiprocessing.get_context("fork").Pool(processes) as pool:
+            parts = pool.map(_render_chunk, chunks)
+    finally:
+        _FORK_JOB = None
+    merged: dict[str, dict[str, str]] = {}
+    for part in parts:
+        merged.update(part)
+    return {name: merged[name] for name in names}
 
 
 def write_rendered(rendered: dict[str, dict[str, str]], out: Path) -> list[Path]:

@@ -20,7 +20,7 @@ from netorch.model.intents import (
 )
 from netorch.model.inventory import InventoryView
 from netorch.platforms import spec
-from netorch.topology import Topology, routes_between
+from netorch.topology import Topology
 
 
 @dataclass(frozen=True)
@@ -32,10 +32,17 @@ class DomainSubnet:
 
 
 def route_hosts(route: RouteIntent, inventory: InventoryView) -> list[str]:
-    hosts = {h for h in route.hosts if h in inventory.hosts}
-    for group in route.groups:
-        hosts.update(inventory.members(group))
-    return sorted(hosts)
+    """The hosts a route binds to (known hosts, members of its groups), sorted; memoised per
+    inventory, since many routes share the same hosts and groups."""
+    memo: dict[tuple[tuple[str, ...], tuple[str, ...]], list[str]] = inventory.__dict__.setdefault("_binds", {})
+    key = (route.hosts, route.groups)
+    found = memo.get(key)
+    if found is None:
+        hosts = {h for h in route.hosts if h in inventory.hosts}
+        for group in route.groups:
+            hosts.update(inventory.members(group))
+        found = memo[key] = sorted(hosts)
+    return found
 
 
 def domain_subnets(
@@ -91,10 +98,10 @@ def rule_blocks_service(rule: RuleIntent, service: ServiceIntent) -> bool:
 
 
 class Validator:
-    def __init__(self, inventory: InventoryView, intents: IntentSet) -> None:
+    def __init__(self, inventory: InventoryView, intents: IntentSet, topo: Topology | None = None) -> None:
         self.inventory = inventory
         self.intents = intents
-        self.topo = Topology.build(inventory)
+        self.topo = topo or Topology.build(inventory)
         self.problems: list[Problem] = []
         self.domain_nets: dict[str, list[DomainSubnet]] = {}
 
@@ -110,10 +117,16 @@ class Validator:
 
     # -- routes ---------------------------------------------------------------------------
     def check_routes(self) -> None:
-        seen: dict[tuple[str, str, IPv4Network, int], tuple[Sourced[RouteIntent], str]] = {}
-        seen_target: dict[tuple[str, str, IPv4Network, str], tuple[Sourced[RouteIntent], int]] = {}
+        seen: dict[tuple[str, str, int, int], tuple[Sourced[RouteIntent], str]] = {}
+        seen_target: dict[tuple[str, str, str], tuple[Sourced[RouteIntent], int]] = {}
+        hosts = self.inventory.hosts
         for item in self.intents.routes:
             route = item.value
+            # per route, not per host: these are the same for every host the route binds to
+            vrf = route.vrf or ""
+            prefix_key = f"{vrf}|{route.prefix}"
+            target = f"{route.next_hop or ''} {route.interface or ''}".strip()
+            target_key = f"{prefix_key}|{target}"
             for i, host in enumerate(route.hosts):
                 if host not in self.inventory.hosts:
                     self.add(item, ("hosts", i), f"unknown host {host!r}", "reference")
@@ -123,7 +136,7 @@ class Validator:
                 elif not self.inventory.members(group):
                     self.add(item, ("groups", i), f"group {group!r} has no hosts", "reference")
             for host in route_hosts(route, self.inventory):
-                hv = self.inventory.hosts[host]
+                hv = hosts[host]
                 caps = spec(hv.platform)
                 if route.distance != 1 and not caps.route_distance:
                     self.add(item, ("distance",), f"platform {hv.platform.value} of {host} cannot "
@@ -153,9 +166,8 @@ class Validator:
                     self.add(item, ("next_hop",), f"next hop {route.next_hop} is on no connected "
                              f"subnet of {host}", "next-hop")
                     continue
-                key = (host, route.vrf or "", route.prefix, route.distance)
-                target = f"{route.next_hop or ''} {route.interface or ''}".strip()
-                same_target = seen_target.get((host, route.vrf or "", route.prefix, target))
+                key = (host, prefix_key, route.distance, 0)
+                same_target = seen_target.get((host, target_key, ""))
                 if same_target is not None and same_target[1] != route.distance:
                     other = same_target[0]
                     self.add(item, ("distance",), f"conflicting routes on {host}: {route.prefix} via {target} "
@@ -163,7 +175,7 @@ class Validator:
                              f"({other.file}:{other.line('distance')}); a device keeps one route per prefix "
                              "and next hop", "conflict")
                     continue
-                seen_target[(host, route.vrf or "", route.prefix, target)] = (item, route.distance)
+                seen_target[(host, target_key, "")] = (item, route.distance)
                 first = seen.get(key)
                 if first is None:
                     seen[key] = (item, target)
@@ -253,11 +265,10 @@ class Validator:
                             break
                     dst_host = located[0][0]
                     for net in self.domain_nets[consumer]:
-                        if routes_between(self.topo, net.host, net.subnet, dst_host,
-                                          IPv4Network(f"{provider}/32")) is None:
+                        if not self.topo.reachable(net.host, dst_host):
                             self.add(item, ("consumers", c_index), f"no path from {consumer!r} "
                                      f"({net.host}) to provider {provider} ({dst_host})", "path")
 
 
-def validate(inventory: InventoryView, intents: IntentSet) -> list[Problem]:
-    return Validator(inventory, intents).run()
+def validate(inventory: InventoryView, intents: IntentSet, topo: Topology | None = None) -> list[Problem]:
+    return Validator(inventory, intents, topo).run()

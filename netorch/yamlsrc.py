@@ -7,6 +7,7 @@ reported with file and line. Duplicate keys are reported, not silently merged.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Hashable, Iterable
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,8 @@ def load_text(text: str, filename: str) -> tuple[Any, list[Problem]]:
     Malformed YAML raises YamlSyntaxError with the line of the fault.
     """
     loader = _Loader(text, filename)
+    collecting = gc.isenabled()
+    gc.disable()  # building many small objects triggers full collections that find nothing to free
     try:
         data = loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
@@ -108,6 +111,8 @@ def load_text(text: str, filename: str) -> tuple[Any, list[Problem]]:
         raise YamlSyntaxError(Problem(filename, 0, "", f"YAML error: {exc}", "yaml")) from None
     finally:
         loader.dispose()
+        if collecting:
+            gc.enable()
     return data, loader.netorch_problems
 
 

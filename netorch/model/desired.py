@@ -33,12 +33,14 @@ class DesiredRoute(Frozen):
     vrf: str | None = None
     origin: str
 
-    def key(self) -> tuple[str, str, int, str, str]:
+    def key(self) -> tuple[str, int, int, int, int, str]:
+        """Sort order in rendered configs: VRF, prefix (numerically), distance, next hop, interface."""
         return (
             self.vrf or "",
-            f"{int(self.prefix.network_address):010d}/{self.prefix.prefixlen:02d}",
+            int(self.prefix.network_address),
+            self.prefix.prefixlen,
             self.distance,
-            str(self.next_hop or ""),
+            int(self.next_hop) if self.next_hop is not None else -1,
             self.interface or "",
         )
 

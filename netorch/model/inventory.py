@@ -65,7 +65,15 @@ class InventoryView:
     raw_hosts: dict[str, Any]
 
     def members(self, group: str) -> list[str]:
-        return sorted(h.name for h in self.hosts.values() if group in h.all_groups)
+        index = self.__dict__.get("_members")
+        if index is None:
+            index = {}
+            for host in self.hosts.values():
+                for g in host.all_groups:
+                    index.setdefault(g, []).append(host.name)
+            index = {g: sorted(names) for g, names in index.items()}
+            object.__setattr__(self, "_members", index)
+        return list(index.get(group, []))
 
     def select(self, limit: str | None) -> list[HostView]:
         """Hosts named by `limit` (a host, a group, or a comma list of either), sorted."""
