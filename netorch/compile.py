@@ -209,10 +209,33 @@ class Compiler:
             for other in others:
                 rules.append(FilterRule(action=FilterAction.DROP, sources=self._nets_of[other],
                                         destinations=own, origin=f"default:{other}"))
+        rules = self._localise(rules, direction, own, self._local_nets(host.name, ifname, domain))
         safe_if = "".join(ch if ch.isalnum() else "_" for ch in ifname)
         name = f"netorch_{domain}_{safe_if}_{direction}".replace("-", "_")
         return InterfaceFilter(name=name, interface=ifname, domain=domain,
                                direction="in" if direction == "in" else "out", rules=tuple(rules))
+
+    def _local_nets(self, host: str, ifname: str, domain: str) -> tuple[IPv4Network, ...]:
+        return tuple(sorted({n.subnet for n in self.domains[domain] if n.host == host and n.interface == ifname},
+                            key=lambda n: (int(n.network_address), n.prefixlen)))
+
+    @staticmethod
+    def _localise(rules: list[FilterRule], direction: str, own: tuple[IPv4Network, ...],
+                  local: tuple[IPv4Network, ...]) -> list[FilterRule]:
+        """A member interface only carries its own subnets: the domain side of each rule (sources
+        entering, destinations leaving) narrows from the whole domain to the interface's subnets."""
+        field = "sources" if direction == "in" else "destinations"
+        out = []
+        for rule in rules:
+            nets: tuple[IPv4Network, ...] = getattr(rule, field)
+            if nets == own:
+                narrowed = local
+            else:
+                narrowed = tuple(n for n in nets if any(n.overlaps(m) for m in local))
+                if not narrowed:
+                    continue  # e.g. a provider address on another member subnet
+            out.append(rule if narrowed == nets else rule.model_copy(update={field: narrowed}))
+        return out
 
     # -- services -------------------------------------------------------------------------
     def bindings(self, host: str) -> list[ServiceBinding]:

@@ -19,6 +19,7 @@ from netorch.model.inventory import HostView, InventoryView, load_inventory
 from netorch.model.loader import load_intents
 from netorch.render import render_state
 from netorch.topology import Topology
+from netorch.util import paused_gc
 from netorch.validate import validate
 
 DEFAULT_INVENTORY = "inventory"
@@ -45,28 +46,36 @@ class Validation:
 
 @dataclass
 class Workspace:
-    """Where intents, inventory and templates live."""
+    """Where intents, inventory and templates live. A workspace reads its files once: loading,
+    validation and compilation are memoised (make a new Workspace to see edited files)."""
 
     inventory_dir: Path = field(default_factory=lambda: Path(os.environ.get("NETORCH_INVENTORY", DEFAULT_INVENTORY)))
     intents_dir: Path = field(default_factory=lambda: Path(os.environ.get("NETORCH_INTENTS", DEFAULT_INTENTS)))
     templates_dir: Path = field(default_factory=lambda: Path(os.environ.get("NETORCH_TEMPLATES", DEFAULT_TEMPLATES)))
     _loaded: tuple[InventoryView | None, IntentSet, list[Problem]] | None = field(default=None, repr=False)
     _topology: Topology | None = field(default=None, repr=False)
+    _desired: dict[str, DesiredState] | None = field(default=None, repr=False)
+    _validation: Validation | None = field(default=None, repr=False)
 
     def load(self) -> tuple[InventoryView | None, IntentSet, list[Problem]]:
         if self._loaded is None:
-            inventory, inv_problems = load_inventory(self.inventory_dir)
-            intents, int_problems = load_intents(self.intents_dir)
+            with paused_gc():
+                inventory, inv_problems = load_inventory(self.inventory_dir)
+                intents, int_problems = load_intents(self.intents_dir)
             self._loaded = (inventory, intents, inv_problems + int_problems)
         return self._loaded
 
     def validate(self) -> Validation:
+        if self._validation is not None:
+            return self._validation
         inventory, intents, problems = self.load()
         found = list(problems)
         if inventory is not None:
-            found += validate(inventory, intents, self.topology())
-        return Validation(tuple(sorted(set(found))), len(inventory.hosts) if inventory else 0,
-                          intents.counts(), len(intents.files))
+            with paused_gc():
+                found += validate(inventory, intents, self.topology())
+        self._validation = Validation(tuple(sorted(set(found))), len(inventory.hosts) if inventory else 0,
+                                      intents.counts(), len(intents.files))
+        return self._validation
 
     def topology(self) -> Topology:
         """Connected subnets and adjacency of the inventory, built once per workspace."""
@@ -85,9 +94,13 @@ class Workspace:
         result = self.validate()
         if not result.ok:
             raise ValidationFailed(list(result.problems))
+        if self._desired is not None:
+            return self._desired
         inventory, intents, _ = self.load()
         assert inventory is not None
-        return compile_intents(inventory, intents, self.topology())
+        with paused_gc():
+            self._desired = compile_intents(inventory, intents, self.topology())
+        return self._desired
 
     def select(self, limit: str | None) -> list[HostView]:
         return self.inventory().select(limit)
@@ -101,7 +114,8 @@ class Workspace:
         names = [h.name for h in self.select(limit)]
         if processes > 1 and len(names) >= 200 and "fork" in multiprocessing.get_all_start_methods():
             return _render_forked(desired, names, self.templates_dir, processes)
-        return {name: render_state(desired[name], self.templates_dir) for name in names}
+        with paused_gc():
+            return {name: render_state(desired[name], self.templates_dir) for name in names}
 
     def revision(self) -> str:
         """A hash of every intent and inventory file: what a run was made from."""
@@ -122,7 +136,8 @@ _FORK_JOB: tuple[dict[str, DesiredState], Path] | None = None
 def _render_chunk(names: list[str]) -> dict[str, dict[str, str]]:
     assert _FORK_JOB is not None
     desired, templates = _FORK_JOB
-    return {name: render_state(desired[name], templates) for name in names}
+    with paused_gc():
+        return {name: render_state(desired[name], templates) for name in names}
 
 
 def _render_forked(desired: dict[str, DesiredState], names: list[str], templates: Path,

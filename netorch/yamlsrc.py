@@ -7,7 +7,6 @@ reported with file and line. Duplicate keys are reported, not silently merged.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Hashable, Iterable
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import yaml
 
 from netorch.errors import Problem, YamlSyntaxError
+from netorch.util import paused_gc
 
 try:
     _BaseLoader: type[Any] = yaml.CSafeLoader
@@ -96,8 +96,11 @@ def load_text(text: str, filename: str) -> tuple[Any, list[Problem]]:
     Malformed YAML raises YamlSyntaxError with the line of the fault.
     """
     loader = _Loader(text, filename)
-    collecting = gc.isenabled()
-    gc.disable()  # building many small objects triggers full collections that find nothing to free
+    with paused_gc():  # building many small objects triggers full collections that free nothing
+        return _load(loader, filename)
+
+
+def _load(loader: _Loader, filename: str) -> tuple[Any, list[Problem]]:
     try:
         data = loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
@@ -111,8 +114,6 @@ def load_text(text: str, filename: str) -> tuple[Any, list[Problem]]:
         raise YamlSyntaxError(Problem(filename, 0, "", f"YAML error: {exc}", "yaml")) from None
     finally:
         loader.dispose()
-        if collecting:
-            gc.enable()
     return data, loader.netorch_problems
 
 
