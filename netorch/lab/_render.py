@@ -18,6 +18,7 @@ YANG_MODULES = (
     "ietf-routing",
     "ietf-ipv4-unicast-routing",
 )
+POLICY_YANG = Path(__file__).resolve().parents[2] / "templates" / "netconf" / "netorch-policy.yang"
 # Where Debian (and upstream) install netconfd SIL libraries. Each netconfd gets an
 # empty directory mounted over every one of these in its private mount namespace, so
 # no SIL code (which would act on the host) can ever be loaded: plain YANG only.
@@ -145,6 +146,8 @@ def netconf_start(state: LabState, node: str) -> str:
     mgmt_len = state.topology.mgmt_gateway.network.prefixlen
     sock = d / "ncxserver.sock"
     modules = " ".join(f"--module={m}" for m in YANG_MODULES)
+    if POLICY_YANG.is_file():  # netorch's own module for domain filters on NETCONF devices
+        modules += f" --module={q(POLICY_YANG)}"
     lines = [
         "#!/bin/sh",
         f"# netorch lab: start NETCONF device {node}",

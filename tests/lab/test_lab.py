@@ -157,8 +157,8 @@ def test_listener_and_connect(lab_dir: Path) -> None:
     with listening(lab_dir, "h2", 8080) as listener:
         assert listener.running
         assert tcp_connect(lab_dir, "r4", "10.2.0.10", 8080)
-        # no route from h1's router to the servers subnet yet: nothing is configured
-        assert not tcp_connect(lab_dir, "h1", "10.2.0.10", 8080, timeout=1)
+        # nothing listens on another port: the connection is refused
+        assert not tcp_connect(lab_dir, "r4", "10.2.0.10", 8089, timeout=1)
     assert not listener.running
     assert not listener.pidfile.exists()
 
