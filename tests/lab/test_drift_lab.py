@@ -167,3 +167,37 @@ def test_drift_is_recorded_in_history(checker: DriftChecker, lab: LabStatus) -> 
     assert r1.details["config"][0]["kind"] == "unexpected"
     kinds = [r.kind for r in store.runs()]
     assert kinds[:2] == ["apply", "drift"]  # the remediation is an apply run, recorded after
+
+
+def test_route_edited_on_the_netconf_device(checker: DriftChecker, lab: LabStatus) -> None:
+    """Another client edits a static route on nc1 through ncclient: drift names the change."""
+    if "netconf" not in LAB_HOSTS and "nc1" not in LAB_HOSTS:
+        pytest.skip("nc1 not in the hosts under test")
+    import yaml
+    from ncclient import manager
+
+    creds = yaml.safe_load(Path(lab.credentials_file or "").read_text())["platforms"]["netconf"]
+    edit = """<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0">
+  <routing xmlns="urn:ietf:params:xml:ns:yang:ietf-routing"><control-plane-protocols><control-plane-protocol>
+    <type>static</type><name>netorch</name><static-routes>
+      <ipv4 xmlns="urn:ietf:params:xml:ns:yang:ietf-ipv4-unicast-routing"><route>
+        <destination-prefix>10.0.0.0/8</destination-prefix>
+        <next-hop><next-hop-address>10.9.0.3</next-hop-address></next-hop>
+      </route></ipv4>
+    </static-routes></control-plane-protocol></control-plane-protocols></routing>
+</config>"""
+    with manager.connect(host="198.18.0.21", port=830, username=creds["username"], password=creds["password"],
+                         hostkey_verify=False, look_for_keys=False, allow_agent=False, timeout=30) as m, \
+            m.locked("candidate"):
+        m.discard_changes()
+        m.edit_config(target="candidate", config=edit)
+        m.commit()
+
+    def expect(d: DeviceDrift) -> None:
+        assert {c.artifact for c in d.config} == {"config.xml"}
+        text = "\n".join(" ".join(c.path) for c in d.config)
+        assert "10.9.0.3" in text and "10.9.0.2" in text
+        assert {c.kind for c in d.config} >= {"missing", "unexpected"}
+        assert [(s.kind, s.subject) for s in d.state] == [("route_missing", "10.0.0.0/8 via 10.9.0.2")]
+
+    check_and_fix(checker, "nc1", expect)

@@ -267,3 +267,24 @@ def test_probe_agrees_with_the_intents_after_apply(applied: Engine, lab: LabStat
     assert results and all(p.ok for p in results), [p.as_dict() for p in results if not p.ok]
     assert any(p.expected for p in results) and any(not p.expected for p in results)
     assert any(p.protocol == "tcp" and p.port == 8080 for p in results)
+
+
+def test_wrong_credentials_give_a_clear_per_device_error(applied: Engine, lab: LabStatus, tmp_path: Path) -> None:
+    import yaml
+
+    creds = yaml.safe_load(Path(lab.credentials_file or "").read_text())
+    creds["default"]["password"] = "wrong-password-123"
+    creds["default"].pop("ssh_key_file", None)
+    creds["connections"]["netmiko"]["password"] = "wrong-password-123"
+    creds["platforms"]["netconf"]["password"] = "wrong-password-123"
+    bad = tmp_path / "bad-credentials.yaml"
+    bad.write_text(yaml.safe_dump(creds))
+    engine = Engine(applied.ws, Store(tmp_path / "s.db"), credentials=str(bad), timeout=10)
+    report = engine.apply(limit=LAB_HOSTS)
+    assert report.exit_code == 1 and "nothing was committed" in report.message
+    for d in report.devices:
+        if d.status == "skipped":
+            continue
+        assert d.status == "unreachable", (d.host, d.status, d.error)
+        assert "Traceback" not in d.error and "wrong-password-123" not in d.error
+        assert "auth" in d.error.lower()
