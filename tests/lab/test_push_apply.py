@@ -154,7 +154,7 @@ def _bad_templates(tmp_path: Path, host: str, line: str) -> Path:
     return templates
 
 
-def test_a_rejected_line_is_reported_and_nothing_is_committed(applied: Engine, lab: LabStatus,
+def test_a_rejected_line_is_reported_and_the_network_is_left_as_it_was(applied: Engine, lab: LabStatus,
                                                              tmp_path: Path) -> None:
     before = {h: running(applied, h) for h in ("r1", "r2", "r4")}
     from netorch.render import _environment
