@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -106,6 +107,12 @@ LimitOpt = Annotated[str | None, typer.Option("--limit", "-l", help="Host or gro
 WorkersOpt = Annotated[int, typer.Option("--workers", "-w", min=1, max=500, help="Parallel devices.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 
+class RunKind(StrEnum):
+    APPLY = "apply"
+    PLAN = "plan"
+    DRIFT = "drift"
+
+
 STATUS_STYLE = {"unchanged": "green", "changes": "yellow", "changed": "cyan", "failed": "bold red",
                 "unreachable": "bold red", "rolled_back": "magenta", "reverted": "magenta", "skipped": "dim",
                 "in_sync": "green", "drift": "yellow"}
@@ -173,7 +180,7 @@ def plan_cmd(
     Exit 0 when nothing would change, 2 when something would, 1 on error."""
     engine = _engine(credentials)
     total = len(state.workspace.select(limit))
-    report = _run_with_progress(engine.plan, total, as_json, limit=limit, workers=workers)
+    report = _run_with_progress(engine.plan, total, as_json, limit=limit, workers=workers, record=True)
     print_report(report, as_json)
     raise typer.Exit(report.exit_code)
 
@@ -287,7 +294,7 @@ def daemon_cmd(
 def history_cmd(
     run_id: Annotated[int | None, typer.Argument(help="Show one run in full.")] = None,
     limit: Annotated[int, typer.Option("--last", "-n", help="How many runs.")] = 20,
-    kind: Annotated[str | None, typer.Option("--kind", help="apply, plan or drift.")] = None,
+    kind: Annotated[RunKind | None, typer.Option("--kind", help="apply, plan or drift.")] = None,
     host: Annotated[str | None, typer.Option("--host", help="Runs that touched this device.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -313,7 +320,7 @@ def history_cmd(
             for line in d.diff.splitlines():
                 out.print(f"    {line}", markup=False, highlight=False)
         return
-    runs = store.runs(limit=limit, kind=kind, host=host)
+    runs = store.runs(limit=limit, kind=kind.value if kind else None, host=host)
     if as_json:
         out.print_json(json.dumps([r.as_dict(with_devices=False) for r in runs]))
         return

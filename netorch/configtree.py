@@ -77,7 +77,8 @@ def parse_frr(text: str) -> FrrConfig:
             continue
         current = None
         if not managed(line):
-            config.ignored.append(line)
+            if line.strip() != "!":
+                config.ignored.append(line)
             continue
         if _opens_block(line):
             current = line
@@ -100,7 +101,9 @@ def _route_key(line: str) -> str | None:
     return None
 
 
-def diff_frr(running: str, desired: str) -> list[Difference]:
+def diff_frr(running: str, desired: str, ignore_interfaces: tuple[str, ...] = ()) -> list[Difference]:
+    """Differences by meaning; interfaces in ignore_interfaces (the management interface) are
+    not netorch's and never count."""
     have, want = parse_frr(running), parse_frr(desired)
     out: list[Difference] = []
     have_leaves, want_leaves = set(have.leaves), set(want.leaves)
@@ -121,13 +124,19 @@ def diff_frr(running: str, desired: str) -> list[Difference]:
         if line not in changed_from:
             out.append(Difference("unexpected", (line,)))
     for header in sorted(set(want.blocks) | set(have.blocks)):
+        if header.startswith("interface ") and header.split(" ", 1)[1] in ignore_interfaces:
+            continue
         if header not in have.blocks:
             out.append(Difference("missing", (header,), f"{len(want.blocks[header])} line(s)"))
             out += [Difference("missing", (header, c)) for c in want.blocks[header]]
             continue
         if header not in want.blocks:
-            if header.startswith("interface ") and not have.blocks[header]:
-                continue  # an interface FRR knows but netorch does not configure
+            if header.startswith("interface "):
+                if header.split(" ", 1)[1] in ignore_interfaces:
+                    continue  # the management interface: not netorch's
+                # an interface cannot be removed: what is configured on it is unexpected
+                out += [Difference("unexpected", (header, c)) for c in have.blocks[header]]
+                continue
             out.append(Difference("unexpected", (header,), f"{len(have.blocks[header])} line(s)"))
             continue
         h, w = set(have.blocks[header]), set(want.blocks[header])
@@ -139,25 +148,42 @@ def diff_frr(running: str, desired: str) -> list[Difference]:
 
 
 def frr_remediation(diffs: list[Difference]) -> list[str]:
-    """vtysh configuration commands that bring the running config to the desired one."""
+    """vtysh configuration commands that bring the running config to the desired one.
+
+    FRR specifics: `description` is single-valued (setting one replaces the other, and only a
+    bare `no description` removes it); an interface block cannot be removed (`no interface X`
+    is refused for a kernel interface), so its lines are removed one by one; inside a block,
+    removals come before additions (an address can move)."""
     lines: list[str] = []
-    blocks: dict[str, list[str]] = {}
+    removals: dict[str, list[str]] = {}
+    additions: dict[str, list[str]] = {}
     for d in diffs:
         if len(d.path) == 1:
             line = d.path[0]
             if d.kind in ("missing", "changed"):
                 if d.kind == "changed" and not line.startswith("hostname"):
                     lines.append(f"no {d.detail.removeprefix('running: ')}")
-                if not (d.kind == "missing" and d.detail.endswith("line(s)")):
-                    lines.append(line)
+                if d.kind == "missing" and d.detail.endswith("line(s)"):
+                    additions.setdefault(line, [])
                 else:
-                    blocks.setdefault(line, [])
+                    lines.append(line)
             elif d.kind == "unexpected":
                 lines.append(_negate(line))
         else:
             header, child = d.path
-            blocks.setdefault(header, []).append(child if d.kind == "missing" else _negate(child))
-    for header, children in blocks.items():
+            target = additions if d.kind == "missing" else removals
+            target.setdefault(header, []).append(child)
+    for header in [*removals, *(h for h in additions if h not in removals)]:
+        adding = additions.get(header, [])
+        sets_description = any(c.startswith("description ") for c in adding)
+        children = []
+        for child in removals.get(header, []):
+            if child.startswith("description "):
+                if not sets_description:
+                    children.append("no description")
+            else:
+                children.append(_negate(child))
+        children += adding
         lines.append(header)
         lines += [f" {c}" for c in children]
         lines.append("exit-vrf" if header.startswith("vrf ") else "exit")
@@ -197,11 +223,12 @@ def diff_nft(running: str | None, desired: str | None) -> list[Difference]:
     have = parse_nft(running or "")
     want = parse_nft(desired or "")
     out: list[Difference] = []
-    if desired is not None and running is None:
-        return [Difference("missing", ("table inet netorch",), f"{len(want)} chain(s)")]
     for chain in sorted(set(want) | set(have)):
         if chain not in have:
-            out.append(Difference("missing", (f"chain {chain}",), f"{len(want[chain])} statement(s)"))
+            # a missing chain (or table) is shown with what it should hold
+            out += [Difference("missing", (f"chain {chain}", stmt)) for stmt in want[chain]]
+            if not want[chain]:
+                out.append(Difference("missing", (f"chain {chain}",)))
             continue
         if chain not in want:
             out.append(Difference("unexpected", (f"chain {chain}",), f"{len(have[chain])} statement(s)"))

@@ -12,6 +12,7 @@ service intent names in `probe_from`. Remediation is shown per device and, with
 from __future__ import annotations
 
 import difflib
+import threading
 import time
 from typing import Literal
 
@@ -81,12 +82,15 @@ class DriftReport(_Model):
     devices: list[DeviceDrift]
     remediation_run: dict[str, object] | None = Field(
         None, description="with --remediate: the apply report of the remediation")
+    recheck: DriftReport | None = Field(
+        None, description="with --remediate: the drift check of the remediated devices, right after")
 
 
 # -- comparison ---------------------------------------------------------------------------------
-def compare_artifact(platform: str, name: str, live: str, desired: str) -> list[Difference]:
+def compare_artifact(platform: str, name: str, live: str, desired: str,
+                     ignore_interfaces: tuple[str, ...] = ()) -> list[Difference]:
     if name == "frr.conf":
-        return diff_frr(live, desired)
+        return diff_frr(live, desired, ignore_interfaces)
     if name == "nftables.nft":
         return diff_nft(live or None, desired)
     if name.endswith(".xml"):
@@ -219,7 +223,8 @@ class DriftChecker:
                     for name, desired_text in job.artifacts.items():
                         if name not in snap.config:
                             continue  # this transport cannot see that artifact (netmiko: nftables)
-                        diffs[name] = compare_artifact(job.platform, name, snap.config[name], desired_text)
+                        mgmt = (job.desired.mgmt_interface,) if job.desired.mgmt_interface else ()
+                        diffs[name] = compare_artifact(job.platform, name, snap.config[name], desired_text, mgmt)
                         result.config += [ConfigDifference(artifact=name, kind=d.kind, path=list(d.path),
                                                            detail=d.detail) for d in diffs[name]]
                         if show_unmanaged and name == "frr.conf":
@@ -252,12 +257,22 @@ class DriftChecker:
         if record:
             report = self._record(report, actor or actor_name(), creds)
         if remediate and any(d.status == "drift" for d in devices):
-            drifted = ",".join(d.host for d in devices if d.status == "drift")
-            fix: RunReport = eng.apply(limit=drifted, workers=workers, actor=actor, progress=progress)
-            report.remediation_run = fix.as_dict()
-            if fix.exit_code != 0:
-                report.exit_code = 1
+            self.remediate(report, workers, actor, progress, sessions, nornir, record)
         return report
+
+    def remediate(self, report: DriftReport, workers: int, actor: str | None, progress: ProgressFn | None,
+                  sessions: dict[str, DeviceSession] | None = None, nornir: object | None = None,
+                  record: bool = True, stop: threading.Event | None = None) -> None:
+        """Apply the intents to the drifted devices (same transaction and records as apply), then
+        check them again so that the report, the store and the daemon see the result."""
+        eng = self.engine
+        drifted = ",".join(d.host for d in report.devices if d.status == "drift")
+        fix: RunReport = eng.apply(limit=drifted, workers=workers, actor=actor, progress=progress, stop=stop)
+        report.remediation_run = fix.as_dict()
+        report.recheck = self.check(limit=drifted, workers=workers, actor=actor, progress=progress,
+                                    sessions=sessions, nornir=nornir, record=record)
+        if fix.exit_code != 0 or report.recheck.exit_code == 1:
+            report.exit_code = 1
 
     def _probe_services(self, nr: object, jobs: list[DeviceJob], results: dict[str, DeviceDrift],
                         sessions: dict[str, DeviceSession], progress: ProgressFn | None) -> None:

@@ -181,8 +181,11 @@ class Engine:
         except DeviceUnreachable:
             raise
         except Exception as exc:  # any library's connect failure
+            hint = ""
+            if not (task.host.username or task.host.password):
+                hint = " (no credentials: set NETORCH_CREDENTIALS, --credentials or NETORCH_USERNAME/PASSWORD)"
             raise DeviceUnreachable(job.host, f"cannot connect over {job.transport.value}: "
-                                    f"{type(exc).__name__}: {exc}") from None
+                                    f"{type(exc).__name__}: {exc}{hint}") from None
         session = cls(job.host, conn, job)
         with self._lock:
             sessions[job.host] = session
@@ -263,9 +266,13 @@ class Engine:
         devices = sorted(outcomes.values(), key=lambda d: d.host) + skipped
         failed = any(d.status in ("failed", "unreachable") for d in devices)
         changes = sum(1 for d in devices if d.changed)
+        bad = sum(1 for d in devices if d.status in ("failed", "unreachable"))
+        message = f"{changes} device(s) would change" if changes else "no changes"
+        if bad:
+            others = message.replace("no changes", "no changes on the others")
+            message = f"{bad} device(s) could not be planned; {others}"
         report = RunReport("plan", "failed" if failed else ("changes" if changes else "unchanged"), devices,
-                           revision, duration=time.perf_counter() - started,
-                           message=f"{changes} device(s) would change" if changes else "no changes",
+                           revision, duration=time.perf_counter() - started, message=message,
                            options={"limit": limit, "workers": workers})
         if record:
             return self._record("plan", report, creds, actor or actor_name())

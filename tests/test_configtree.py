@@ -105,11 +105,19 @@ def apply_vtysh(running: str, commands: list[str]) -> str:
             current = None
             continue
         if raw.startswith(" ") and current is not None:
-            if line.startswith("no "):
+            if line.startswith("no description "):
+                raise AssertionError(f"FRR refuses {line!r}: only a bare `no description` exists")
+            if line == "no description":
+                blocks[current] = [c for c in blocks[current] if not c.startswith("description ")]
+            elif line.startswith("no "):
                 blocks[current] = [c for c in blocks[current] if c != line[3:]]
+            elif line.startswith("description "):  # single-valued: replaces
+                blocks[current] = [c for c in blocks[current] if not c.startswith("description ")] + [line]
             elif line not in blocks[current]:
                 blocks[current].append(line)
             continue
+        if line.startswith("no interface "):
+            raise AssertionError(f"FRR refuses {line!r} for an interface the kernel has")
         if line.split(" ", 1)[0] in ("interface", "vrf"):
             current = line
             blocks.setdefault(line, [])

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from netorch import __version__
 from netorch.daemon.runtime import Busy, Runtime
@@ -82,6 +83,9 @@ def create_app(runtime: Runtime) -> FastAPI:
         secret = t.secret()
         if secret:
             tokens.append((t.name, t.role, secret))
+        else:
+            log.warning("token %r has no secret (environment variable %s is not set): it is disabled",
+                        t.name, t.env)
     if not tokens:
         log.warning("no API tokens configured: every endpoint but /health answers 401")
 
@@ -106,9 +110,10 @@ def create_app(runtime: Runtime) -> FastAPI:
             request = Request(request.scope, receive)
         return await call_next(request)
 
-    @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
-        return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": exc.detail}, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -153,18 +158,21 @@ def create_app(runtime: Runtime) -> FastAPI:
             for p in result.problems]}
 
     @app.post("/plan")
-    async def plan(body: PlanBody, who: Operator) -> dict[str, Any]:
+    async def plan(who: Operator, body: PlanBody | None = None) -> dict[str, Any]:
+        body = body or PlanBody()
         report = await run_in_threadpool(runtime.plan, who.name, limit=body.limit)
         return report.as_dict()
 
     @app.post("/apply")
-    async def apply(body: ApplyBody, who: Operator) -> dict[str, Any]:
+    async def apply(who: Operator, body: ApplyBody | None = None) -> dict[str, Any]:
+        body = body or ApplyBody()
         log.info("apply requested by %s (limit=%s dry_run=%s)", who.name, body.limit, body.dry_run)
         report = await run_in_threadpool(runtime.apply, who.name, **body.model_dump())
         return report.as_dict()
 
     @app.post("/drift")
-    async def drift(body: DriftBody, who: Operator) -> dict[str, Any]:
+    async def drift(who: Operator, body: DriftBody | None = None) -> dict[str, Any]:
+        body = body or DriftBody()
         report = await run_in_threadpool(runtime.drift, body.limit, who.name, body.remediate)
         return report.model_dump(mode="json")
 

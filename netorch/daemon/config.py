@@ -27,6 +27,13 @@ class Schedule(Frozen):
     def _one_trigger(self) -> Schedule:
         if (self.interval is None) == (self.cron is None):
             raise ValueError("a schedule has exactly one of interval or cron")
+        if self.cron is not None:
+            from apscheduler.triggers.cron import CronTrigger
+
+            try:
+                CronTrigger.from_crontab(self.cron)
+            except ValueError as exc:
+                raise ValueError(f"invalid cron expression {self.cron!r}: {exc}") from None
         return self
 
 

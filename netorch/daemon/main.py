@@ -87,7 +87,7 @@ def build(config: DaemonConfig) -> tuple[FastAPI, Runtime]:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         scheduler.start()
-        log.info("netorch daemon listening on %s:%s, %d schedule(s), store %s", config.listen, config.port,
+        log.info("netorch daemon starting on %s:%s, %d schedule(s), store %s", config.listen, config.port,
                  len(config.schedules), config.store)
         try:
             yield
@@ -123,5 +123,9 @@ def serve(config_path: Path | None) -> int:
     app, _ = build(config)
     server = Server(uvicorn.Config(app, host=config.listen, port=config.port, log_config=None,
                                    access_log=False, lifespan="on", timeout_graceful_shutdown=60))
-    server.run()
+    try:
+        server.run()
+    except SystemExit as exc:  # uvicorn exits 3 when it cannot bind: netorch's errors exit 1
+        log.error("the daemon could not start (exit %s)", exc.code)
+        return 1
     return 0 if server.started else 1

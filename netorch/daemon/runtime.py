@@ -136,14 +136,17 @@ class Runtime:
                         report = checker.check(limit=limit, workers=self.config.workers, actor=actor,
                                                remediate=False, nornir=nr, sessions=sessions)
                 if remediate and not self.stop_event.is_set() and any(d.status == "drift" for d in report.devices):
-                    drifted = ",".join(d.host for d in report.devices if d.status == "drift")
-                    fix = engine.apply(limit=drifted, workers=self.config.workers, actor=actor,
-                                       stop=self.stop_event)
-                    report.remediation_run = fix.as_dict()
+                    kwargs: dict[str, Any] = {}
+                    if pooled is not None:
+                        kwargs = {"nornir": pooled[0], "sessions": pooled[1]}
+                    with self.pool.lock:
+                        checker.remediate(report, self.config.workers, actor, None, stop=self.stop_event, **kwargs)
             finally:
                 self.metrics.run_duration.labels("drift").observe(time.perf_counter() - started)
             self.metrics.runs.labels("drift", report.status).inc()
             self._after_drift(report)
+            if report.recheck is not None:
+                self._after_drift(report.recheck)
             return report
 
     def _after_drift(self, report: DriftReport) -> None:

@@ -16,7 +16,8 @@ checkpoint files live on the device; default /run/frr/netorch, so that a
 reboot forgets a pending commit along with the running state), vtysh, nft,
 frr_reload (path of frr-reload.py), frr_reload_args (e.g. "--vty_socket DIR
 --confdir DIR --rundir DIR" for FRR with private paths), nft_table
-(default "inet netorch"), dryrun (default False: also check the FRR candidate with
+(default "inet netorch"), ignore_interfaces (interfaces netorch does not manage, e.g. the
+management interface), dryrun (default False: also check the FRR candidate with
 `vtysh --dryrun` at load time; it costs a vtysh start per device, and a line FRR rejects is
 caught at commit anyway, where the device is restored and the transaction rolled back).
 """
@@ -98,6 +99,7 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
         self.frr_reload_args = str(args.get("frr_reload_args", ""))
         self.nft_table = str(args.get("nft_table", "inet netorch"))
         self.dryrun = bool(args.get("dryrun", False))
+        self.ignore_interfaces = tuple(str(i) for i in args.get("ignore_interfaces", ()))
         self._ssh: paramiko.SSHClient | None = None
         self._chan: paramiko.Channel | None = None  # a long-lived sh
         self._vtyc: paramiko.Channel | None = None  # a long-lived vtysh
@@ -439,9 +441,9 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
         frr, nft = split_candidate(self._candidate)
         running_frr, running_nft = self._running or self._running_both()
         if self._mode == "merge":
-            diffs = [d for d in diff_frr(running_frr, frr) if d.kind != "unexpected"]
+            diffs = [d for d in diff_frr(running_frr, frr, self.ignore_interfaces) if d.kind != "unexpected"]
         else:
-            diffs = diff_frr(running_frr, frr)
+            diffs = diff_frr(running_frr, frr, self.ignore_interfaces)
         if nft is not None:
             diffs += diff_nft(running_nft, nft)
         return render_diffs(diffs)
@@ -477,7 +479,7 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
                      if line.strip() and not line.strip().startswith("!") and line.strip() != "end"
                      and (line[0] in " \t" or managed(line) or line.strip() in ("exit", "exit-vrf"))]
         else:
-            lines = frr_remediation(diff_frr(running_frr, frr))
+            lines = frr_remediation(diff_frr(running_frr, frr, self.ignore_interfaces))
         files = {"rollback.sh": self._rollback_script()}
         # the checkpoint is the running config read at load time, written back from here: the
         # read-back below catches a device that changed in between (and the fallback handles it)
@@ -531,7 +533,7 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
     def _residual(self, res: dict[str, tuple[int, str]], frr: str, nft: str | None) -> list[Any]:
         running = strip_header(res.get("show", (1, ""))[1])
         running_nft = _nft_out(res, "shownft")
-        left = diff_frr(running, frr)
+        left = diff_frr(running, frr, self.ignore_interfaces)
         if self._mode == "merge":
             left = [d for d in left if d.kind != "unexpected"]
         if nft is not None:

@@ -65,6 +65,8 @@ def build_nornir(inventory: InventoryView, hosts: list[str], workers: int, creds
             host.password = base.password
         nap = creds.resolve(name, view.platform.value, view.all_groups, "napalm")
         napalm_args: dict[str, Any] = {"timeout": timeout}
+        if view.data.mgmt_interface and view.platform.value == "frr":
+            napalm_args["ignore_interfaces"] = [view.data.mgmt_interface]
         if nap.ssh_key_file:
             napalm_args["key_file"] = nap.ssh_key_file
         host.connection_options["napalm"] = _options(

@@ -166,7 +166,8 @@ def test_drift_is_recorded_in_history(checker: DriftChecker, lab: LabStatus) -> 
     assert "- ip route 10.67.0.0/16 10.0.12.2" in r1.diff
     assert r1.details["config"][0]["kind"] == "unexpected"
     kinds = [r.kind for r in store.runs()]
-    assert kinds[:2] == ["apply", "drift"]  # the remediation is an apply run, recorded after
+    assert kinds[:3] == ["drift", "apply", "drift"]  # newest first: the check, its remediation, the recheck
+    assert report.recheck is not None and report.recheck.status == "in_sync"
 
 
 def test_route_edited_on_the_netconf_device(checker: DriftChecker, lab: LabStatus) -> None:
@@ -201,3 +202,14 @@ def test_route_edited_on_the_netconf_device(checker: DriftChecker, lab: LabStatu
         assert [(s.kind, s.subject) for s in d.state] == [("route_missing", "10.0.0.0/8 via 10.9.0.2")]
 
     check_and_fix(checker, "nc1", expect)
+
+
+def test_description_changed_out_of_band(checker: DriftChecker, lab: LabStatus) -> None:
+    vtysh(lab, "r1", "interface eth3", "description hacked", "exit")
+
+    def expect(d: DeviceDrift) -> None:
+        assert sorted((c.kind, tuple(c.path)) for c in d.config) == [
+            ("missing", ("interface eth3", "description users subnet")),
+            ("unexpected", ("interface eth3", "description hacked"))]
+
+    check_and_fix(checker, "r1", expect)
