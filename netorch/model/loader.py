@@ -29,6 +29,10 @@ def _message(err: Any) -> str:
         return f"missing required field {err['loc'][-1]!r}"
     if kind == "enum":
         return f"{msg} (got {err.get('input')!r})"
+    if kind in ("tuple_type", "list_type"):
+        return f"expected a list, e.g. [a, b] (got {type(err.get('input')).__name__} {err.get('input')!r})"
+    if kind == "dict_type":
+        return f"expected a mapping (got {type(err.get('input')).__name__})"
     return msg
 
 
