@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -263,6 +264,7 @@ def main() -> int:
     finally:
         if not args.keep:
             down(run_dir)
+            shutil.rmtree(base, ignore_errors=True)
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
