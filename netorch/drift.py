@@ -326,6 +326,13 @@ class DriftChecker:
                            duration=round(time.perf_counter() - started, 3), devices=devices)
 
     def _record(self, report: DriftReport, actor: str, creds: object) -> DriftReport:
+        # passwords never reach a report or the store, whatever a device or a library printed
+        from netorch.credentials import scrub
+        from netorch.transport.nornir_setup import credential_store
+
+        secrets = credential_store(self.engine.ws.inventory(), self.engine.credentials_path).secrets()
+        for d in report.devices:
+            d.error = scrub(d.error, secrets)
         store = self.engine.store
         if store is None:
             return report
