@@ -203,10 +203,7 @@ class Engine:
             nr.close_connections(on_good=True, on_failed=True)
 
     def _record(self, kind: str, report: RunReport, creds: CredentialStore | None, actor: str) -> RunReport:
-        secrets = creds.secrets() if creds else set()
-        for d in report.devices:
-            d.error = scrub(d.error, secrets)
-            d.diff = scrub(d.diff, secrets)
+        _scrubbed(report, creds)
         if self.store is None:
             return report
         run_id = self.store.start_run(kind, actor, report.revision, report.options)
@@ -264,14 +261,13 @@ class Engine:
             finally:
                 self._close(nr)
         devices = sorted(outcomes.values(), key=lambda d: d.host) + skipped
-        failed = any(d.status in ("failed", "unreachable") for d in devices)
         changes = sum(1 for d in devices if d.changed)
         bad = sum(1 for d in devices if d.status in ("failed", "unreachable"))
         message = f"{changes} device(s) would change" if changes else "no changes"
         if bad:
             others = message.replace("no changes", "no changes on the others")
             message = f"{bad} device(s) could not be planned; {others}"
-        report = RunReport("plan", "failed" if failed else ("changes" if changes else "unchanged"), devices,
+        report = RunReport("plan", "failed" if bad else ("changes" if changes else "unchanged"), devices,
                            revision, duration=time.perf_counter() - started, message=message,
                            options={"limit": limit, "workers": workers})
         if record:

@@ -439,13 +439,7 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
         if self._candidate is None:
             return ""
         frr, nft = split_candidate(self._candidate)
-        running_frr, running_nft = self._running or self._running_both()
-        if self._mode == "merge":
-            diffs = [d for d in diff_frr(running_frr, frr, self.ignore_interfaces) if d.kind != "unexpected"]
-        else:
-            diffs = diff_frr(running_frr, frr, self.ignore_interfaces)
-        if nft is not None:
-            diffs += diff_nft(running_nft, nft)
+        diffs = self._differences(*(self._running or self._running_both()), frr, nft)
         return render_diffs(diffs)
 
     # -- commit / confirm / rollback ----------------------------------------------------
@@ -530,15 +524,18 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
         self._mode = None
         self._running = None
 
-    def _residual(self, res: dict[str, tuple[int, str]], frr: str, nft: str | None) -> list[Any]:
-        running = strip_header(res.get("show", (1, ""))[1])
-        running_nft = _nft_out(res, "shownft")
-        left = diff_frr(running, frr, self.ignore_interfaces)
+    def _differences(self, running_frr: str, running_nft: str | None, frr: str, nft: str | None) -> list[Any]:
+        """What separates the running config from the candidate (a merge only adds: what is running
+        and not in the candidate does not count)."""
+        diffs = diff_frr(running_frr, frr, self.ignore_interfaces)
         if self._mode == "merge":
-            left = [d for d in left if d.kind != "unexpected"]
+            diffs = [d for d in diffs if d.kind != "unexpected"]
         if nft is not None:
-            left += diff_nft(running_nft, nft)
-        return left
+            diffs += diff_nft(running_nft, nft)
+        return diffs
+
+    def _residual(self, res: dict[str, tuple[int, str]], frr: str, nft: str | None) -> list[Any]:
+        return self._differences(strip_header(res.get("show", (1, ""))[1]), _nft_out(res, "shownft"), frr, nft)
 
     def _fail(self, message: str) -> None:
         self._cancel_timer()
