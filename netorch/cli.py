@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from netorch import __version__
 from netorch.errors import NetorchError, Problem, ValidationFailed
@@ -106,14 +107,18 @@ CredOpt = Annotated[Path | None, typer.Option("--credentials", envvar="NETORCH_C
 LimitOpt = Annotated[str | None, typer.Option("--limit", "-l", help="Host or group (comma list).")]
 WorkersOpt = Annotated[int, typer.Option("--workers", "-w", min=1, max=500, help="Parallel devices.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+LockWaitOpt = Annotated[float, typer.Option("--lock-wait", min=0, max=3600, help="Seconds to wait for devices "
+                                            "another run holds before giving up.")]
 
 class RunKind(StrEnum):
     APPLY = "apply"
     PLAN = "plan"
     DRIFT = "drift"
+    RECOVER = "recover"
 
 
 STATUS_STYLE = {"unchanged": "green", "changes": "yellow", "changed": "cyan", "failed": "bold red",
+                "interrupted": "bold red", "recovered": "magenta",
                 "unreachable": "bold red", "rolled_back": "magenta", "reverted": "magenta", "skipped": "dim",
                 "in_sync": "green", "drift": "yellow"}
 
@@ -150,12 +155,12 @@ def print_report(report: Any, as_json: bool, show_diff: bool = True) -> None:
     from rich.table import Table
 
     table = Table(title=f"netorch {report.kind}: {report.status}", title_justify="left")
-    for col in ("device", "platform", "via", "status", "detail"):
+    for col in ("device", "platform", "via", "status", "now", "detail"):
         table.add_column(col)
     for d in report.devices:
         detail = d.error or (f"{len(d.diff.splitlines())} line(s) of diff" if d.diff else "")
         table.add_row(d.host, d.platform, d.transport, f"[{STATUS_STYLE.get(d.status, '')}]{d.status}[/]",
-                      detail)
+                      d.final, Text(detail))
     out.print(table)
     if show_diff:
         for d in report.devices:
@@ -179,6 +184,7 @@ def plan_cmd(
 
     Exit 0 when nothing would change, 2 when something would, 1 on error."""
     engine = _engine(credentials)
+    _notice_interrupted(engine)
     total = len(state.workspace.select(limit))
     report = _run_with_progress(engine.plan, total, as_json, limit=limit, workers=workers, record=True)
     print_report(report, as_json)
@@ -191,21 +197,50 @@ def apply_cmd(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Load and diff only; commit nothing.")] = False,
     workers: WorkersOpt = 10,
     confirm_timeout: Annotated[int | None, typer.Option(
-        "--confirm-timeout", min=5, help="Confirmed commits: devices revert by themselves unless every device "
-        "committed and passed its post-checks within S seconds.")] = None,
+        "--confirm-timeout", min=5, max=3600, help="Devices with a revert timer of their own (FRR, NETCONF) "
+        "always commit confirmed: they revert by themselves unless the run confirms within S seconds "
+        "(default 120; netorch re-arms the timer when a slow device needs more).")] = None,
     best_effort: Annotated[bool, typer.Option("--best-effort", help="Keep the devices that succeeded; "
                                               "by default any failure rolls every device back.")] = False,
+    lock_wait: LockWaitOpt = 30.0,
     as_json: JsonOpt = False,
     credentials: CredOpt = None,
 ) -> None:
     """Push the desired configs: load and diff every device first, then commit, verify and
-    confirm; any failure rolls back the devices already committed (unless --best-effort)."""
+    confirm; any failure rolls back the devices already committed (unless --best-effort).
+    Every touched device is read back at the end: the report says what it is now."""
     engine = _engine(credentials)
+    _notice_interrupted(engine)
     total = len(state.workspace.select(limit))
     report = _run_with_progress(engine.apply, total, as_json, limit=limit, workers=workers, dry_run=dry_run,
-                                confirm_timeout=confirm_timeout, best_effort=best_effort)
+                                confirm_timeout=confirm_timeout, best_effort=best_effort, lock_wait=lock_wait)
     print_report(report, as_json)
     raise typer.Exit(report.exit_code)
+
+
+@app.command("recover")
+def recover_cmd(
+    workers: WorkersOpt = 10,
+    lock_wait: LockWaitOpt = 30.0,
+    as_json: JsonOpt = False,
+    credentials: CredOpt = None,
+) -> None:
+    """Finish interrupted runs (a killed or crashed apply) from the store's journal: every device
+    such a run may have changed is rolled back to its configuration from before the run."""
+    from netorch.recover import recover
+
+    engine = _engine(credentials)
+    report = _run_with_progress(recover, 0, as_json, engine=engine, workers=workers, lock_wait=lock_wait)
+    print_report(report, as_json, show_diff=False)
+    raise typer.Exit(report.exit_code)
+
+
+def _notice_interrupted(engine: Any) -> None:
+    from netorch.recover import pending_notice
+
+    if engine.store is not None:
+        for line in pending_notice(engine.store):
+            err.print(f"warning: {line}", style="yellow", markup=False, highlight=False)
 
 
 @app.command("drift")
@@ -229,7 +264,9 @@ def drift_cmd(
     if show_schema:
         out.print_json(json.dumps(schema()))
         return
-    checker = DriftChecker(_engine(credentials))
+    engine = _engine(credentials)
+    _notice_interrupted(engine)
+    checker = DriftChecker(engine)
     total = len(state.workspace.select(limit))
     report = _run_with_progress(checker.check, total, as_json, limit=limit, workers=workers,
                                 remediate=remediate, allow_unreachable=allow_unreachable,
@@ -304,6 +341,7 @@ def history_cmd(
     from netorch.store import Store
 
     store = Store()
+    store.interrupted_runs()  # a run whose process is gone shows as interrupted
     if run_id is not None:
         record = store.run(run_id)
         if record is None:
@@ -316,9 +354,15 @@ def history_cmd(
         out.print(f"run {record.id}: {record.kind} by {record.actor} at {when}, revision {record.revision}: "
                   f"{record.status}", highlight=False)
         for d in record.devices:
-            out.print(f"  {d.host}: {d.status} {d.error}", highlight=False, markup=False)
+            final = f" (now {d.details['final']})" if d.details.get("final") else ""
+            out.print(f"  {d.host}: {d.status}{final} {d.error}", highlight=False, markup=False)
             for line in d.diff.splitlines():
                 out.print(f"    {line}", markup=False, highlight=False)
+        if not record.devices or record.status in ("interrupted", "running"):
+            for e in store.journal_entries(record.id):
+                out.print(f"  {e.host}: last phase {e.phase}", highlight=False, markup=False)
+        if record.status == "interrupted":
+            out.print("  interrupted: run `netorch recover` to roll its devices back", highlight=False)
         return
     runs = store.runs(limit=limit, kind=kind.value if kind else None, host=host)
     if as_json:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import getpass
 import os
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -28,11 +29,12 @@ from nornir.core import Nornir
 from nornir.core.task import Result, Task
 
 from netorch.credentials import CredentialStore, scrub
-from netorch.errors import DeviceRejected, DeviceUnreachable, NetorchError, TransportError
+from netorch.errors import DeviceBusy, DeviceRejected, DeviceUnreachable, NetorchError, StoreError, TransportError
 from netorch.model.inventory import HostView
 from netorch.platforms import Transport, spec
 from netorch.service import Workspace
 from netorch.store import DeviceRecord, Store
+from netorch.transaction import DEFAULT_CONFIRM_TIMEOUT, Heartbeat, Transaction, error_text, summarise
 from netorch.transport.base import DeviceJob, DeviceSession
 from netorch.transport.nornir_setup import build_nornir, credential_store
 
@@ -52,6 +54,10 @@ class DeviceOutcome:
     phase: str = ""
     duration: float = 0.0
     checks: list[str] = field(default_factory=list)
+    #: what the device reads back as after the run: new, old, diverged, unknown ('' untouched)
+    final: str = ""
+    #: what was sent to the device (the diff committed), kept when its state is unknown
+    sent: str = ""
 
     @property
     def changed(self) -> bool:
@@ -60,7 +66,7 @@ class DeviceOutcome:
     def as_dict(self) -> dict[str, Any]:
         return {"host": self.host, "platform": self.platform, "transport": self.transport, "status": self.status,
                 "changed": self.changed, "diff": self.diff, "error": self.error, "phase": self.phase,
-                "duration": round(self.duration, 3), "checks": self.checks}
+                "final": self.final, "sent": self.sent, "duration": round(self.duration, 3), "checks": self.checks}
 
 
 @dataclass
@@ -76,8 +82,9 @@ class RunReport:
 
     @property
     def exit_code(self) -> int:
-        if any(d.status in ("failed", "unreachable", "rolled_back", "reverted") for d in self.devices) \
-                or self.status == "failed":
+        bad = ("failed", "unreachable") if self.kind == "recover" else ("failed", "unreachable", "rolled_back",
+                                                                       "reverted")
+        if any(d.status in bad for d in self.devices) or self.status == "failed":
             return 1
         if self.kind == "plan" and any(d.changed for d in self.devices):
             return 2
@@ -114,12 +121,6 @@ def actor_name() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
-
-
-def _error_text(exc: BaseException) -> str:
-    if isinstance(exc, TransportError):
-        return exc.message
-    return f"{type(exc).__name__}: {exc}"
 
 
 class Engine:
@@ -234,11 +235,11 @@ class Engine:
                 out.diff = session.diff()
                 out.status = "changes" if out.diff else "unchanged"
             except DeviceUnreachable as exc:
-                out.status, out.error = "unreachable", _error_text(exc)
+                out.status, out.error = "unreachable", error_text(exc)
             except (DeviceRejected, TransportError, NetorchError) as exc:
-                out.status, out.error = "failed", _error_text(exc)
+                out.status, out.error = "failed", error_text(exc)
             except Exception as exc:
-                out.status, out.error = "failed", _error_text(exc)
+                out.status, out.error = "failed", error_text(exc)
             out.duration += time.perf_counter() - start
 
         self._phase(nr, "prepare", set(by_host), prepare, progress)
@@ -278,150 +279,151 @@ class Engine:
     def apply(self, limit: str | None = None, workers: int = 10, dry_run: bool = False,
               confirm_timeout: int | None = None, best_effort: bool = False,
               progress: ProgressFn | None = None, actor: str | None = None,
-              stop: threading.Event | None = None) -> RunReport:
+              stop: threading.Event | None = None, lock_wait: float = 30.0) -> RunReport:
+        """A transactional apply (see netorch.transaction): journalled before any device is
+        touched, under a lease on every device, every device read back at the end."""
         started = time.perf_counter()
         actor = actor or actor_name()
         jobs, skipped = self.jobs(limit)
         revision = self.ws.revision()
-        options = {"limit": limit, "workers": workers, "dry_run": dry_run, "confirm_timeout": confirm_timeout,
+        timeout = int(confirm_timeout or DEFAULT_CONFIRM_TIMEOUT)
+        options = {"limit": limit, "workers": workers, "dry_run": dry_run, "confirm_timeout": timeout,
                    "best_effort": best_effort}
         outcomes = {j.host: DeviceOutcome(j.host, j.platform, j.transport.value) for j in jobs}
-        sessions: dict[str, DeviceSession] = {}
         if not jobs:
             return RunReport("apply", "unchanged", skipped, revision, options=options, message="no devices")
-        nr, creds = self._nornir(jobs, workers)
+
+        def refused(message: str, run_id: int | None = None) -> RunReport:
+            for out in outcomes.values():
+                out.status, out.error = "failed", message
+            report = RunReport("apply", "failed", sorted(outcomes.values(), key=lambda d: d.host) + skipped,
+                               revision, run_id=run_id, duration=time.perf_counter() - started, message=message,
+                               options=options)
+            return report
+
+        store = self.store if self.store is not None else Store(":memory:")
+        hosts = sorted(outcomes)
+        # the journal first: a run the store cannot record touches no device
+        try:
+            pending = [r for r in store.interrupted_runs() if r.kind == "apply"]
+            blocking = {r.id: sorted({e.host for e in store.journal_entries(r.id)} & set(hosts)) for r in pending}
+            blocking = {k: v for k, v in blocking.items() if v}
+            if blocking:
+                first = min(blocking)
+                return refused(f"run {first} was interrupted on {', '.join(blocking[first])}: run `netorch recover` "
+                               "first; nothing was pushed")
+            run_id = store.start_run("apply", actor, revision, options)
+            store.journal(run_id, [(j.host, j.platform, j.transport.value, "planned", {}) for j in jobs])
+        except StoreError as exc:
+            return refused(f"the store cannot be written ({exc}): nothing was pushed")
+        try:
+            holder = store.acquire(hosts, run_id, actor, "apply", wait=lock_wait)
+        except DeviceBusy as exc:
+            report = refused(f"{exc}; nothing was pushed", run_id)
+            return self._finish("apply", report, None, store, run_id)
+        except StoreError as exc:
+            report = refused(f"the store cannot be written ({exc}): nothing was pushed", run_id)
+            return self._finish("apply", report, None, store, run_id)
+        beat = Heartbeat(store, run_id, holder)
+        beat.start()
+        sessions: dict[str, DeviceSession] = {}
+        creds: CredentialStore | None = None
         committed: set[str] = set()
         message = ""
+        nr = None
         try:
+            nr, creds = self._nornir(jobs, workers)
+            nonce = secrets.token_hex(3)
+            for job in jobs:
+                job.options.update(run_id=run_id, run_nonce=nonce)
             self._prepare(nr, jobs, outcomes, sessions, progress)
             bad = {h for h, o in outcomes.items() if o.status in ("failed", "unreachable")}
             to_commit = {h for h, o in outcomes.items() if o.status == "changes"}
-            if dry_run or (bad and not best_effort) or (stop is not None and stop.is_set()):
+            try:
+                store.journal(run_id, [(h, outcomes[h].platform, outcomes[h].transport, "prepared",
+                                        {"status": outcomes[h].status}) for h in hosts])
+                trouble = beat.failed
+            except StoreError as exc:
+                trouble = str(exc)
+            if dry_run or (bad and not best_effort) or (stop is not None and stop.is_set()) or trouble \
+                    or not to_commit:
                 for session in sessions.values():
                     session.discard()
-                if bad and not best_effort:
+                if trouble:
+                    message = f"the store cannot be written ({trouble}): nothing was committed"
+                    for h in to_commit:
+                        outcomes[h].status, outcomes[h].error = "failed", message
+                elif bad and not best_effort:
                     message = f"{len(bad)} device(s) failed to prepare: nothing was committed"
                 elif stop is not None and stop.is_set():
                     message = "stopped before commit: nothing was committed"
-                else:
+                elif dry_run:
                     message = f"dry run: {len(to_commit)} device(s) would change"
             else:
-                committed = self._commit_phases(nr, sessions, outcomes, to_commit, confirm_timeout,
-                                                best_effort, progress)
-                failed = [h for h, o in outcomes.items() if o.status in ("failed", "unreachable")]
-                rolled = [h for h, o in outcomes.items() if o.status == "rolled_back"]
-                if rolled:
-                    message = (f"{len(failed)} device(s) failed; {len(rolled)} committed device(s) rolled back: "
-                               "the network is as it was before the run")
-                elif failed:
-                    message = f"{len(failed)} device(s) failed ({'best effort' if best_effort else 'rolled back'})"
-                elif committed:
-                    message = f"{len(committed)} device(s) changed"
-                else:
-                    message = "no changes: the network already matches the intents"
+                tx = Transaction(nr, jobs, outcomes, sessions, store, run_id, self._phase, progress, timeout,
+                                 self.verify_timeout, beat)
+                tx.execute(to_commit, best_effort)
+                committed = tx.committed
+                message = summarise(list(outcomes.values()), committed, timeout)
+            if not committed and not message:
+                message = self._state_message(nr, outcomes, sessions, progress)
         finally:
-            self._close(nr)
+            beat.stop()
+            if nr is not None:
+                self._close(nr)
+            with contextlib.suppress(StoreError):
+                store.release(holder)
         devices = sorted(outcomes.values(), key=lambda d: d.host) + skipped
-        if dry_run:
-            for d in devices:
-                if d.status == "changed":
-                    d.status = "changes"
         failed_any = any(d.status in ("failed", "unreachable", "rolled_back", "reverted") for d in devices)
-        status = "failed" if failed_any else ("changed" if committed else ("dry_run" if dry_run else "unchanged"))
+        changed = any(d.status == "changed" for d in devices)
+        status = "failed" if failed_any else ("changed" if changed else ("dry_run" if dry_run else "unchanged"))
         report = RunReport("apply", status, devices, revision, duration=time.perf_counter() - started,
                            message=message, options=options)
-        return self._record("apply", report, creds, actor)
+        return self._finish("apply", report, creds, store, run_id)
 
-    def _commit_phases(self, nr: Nornir, sessions: dict[str, DeviceSession], outcomes: dict[str, DeviceOutcome],
-                       to_commit: set[str], confirm_timeout: int | None, best_effort: bool,
-                       progress: ProgressFn | None) -> set[str]:
-        committed: set[str] = set()
-        lock = threading.Lock()
+    def _state_message(self, nr: Nornir, outcomes: dict[str, DeviceOutcome], sessions: dict[str, DeviceSession],
+                       progress: ProgressFn | None) -> str:
+        """No config changes: say so only when the live state matches too (intended routes in
+        the RIB); otherwise name what still differs."""
+        hosts = {h for h, o in outcomes.items() if o.status == "unchanged" and h in sessions}
+        problems: dict[str, list[str]] = {}
 
-        def commit(task: Task) -> None:
+        def check(task: Task) -> None:
             host = task.host.name
-            out = outcomes[host]
-            start = time.perf_counter()
-            out.phase = "commit"
             try:
-                sessions[host].commit(revert_in=confirm_timeout)
-                with lock:
-                    committed.add(host)
-                out.status = "changed"
-            except DeviceUnreachable as exc:
-                out.status, out.error = "unreachable", _error_text(exc)
+                found = [c.detail for c in sessions[host].check_routes() if c.detail]
             except Exception as exc:
-                out.status, out.error = "failed", _error_text(exc)
-            out.duration += time.perf_counter() - start
+                found = [f"state not readable: {error_text(exc)}"]
+            if found:
+                problems[host] = found
+                outcomes[host].status = "failed"
+                outcomes[host].error = "config matches the intents, state does not: " + "; ".join(found)
 
-        self._phase(nr, "commit", to_commit, commit, progress)
+        self._phase(nr, "state", hosts, check, progress)
+        if problems:
+            return (f"no config changes, but the live state differs on {len(problems)} device(s): "
+                    + "; ".join(f"{h}: {p[0]}" for h, p in sorted(problems.items())))
+        return "no changes: the network already matches the intents"
 
-        def verify(task: Task) -> None:
-            host = task.host.name
-            out = outcomes[host]
-            start = time.perf_counter()
-            out.phase = "verify"
-            try:
-                # routes reach the RIB asynchronously after a commit: poll until every intended
-                # route is there (and the preferred ones active), or the deadline passes
-                deadline = time.monotonic() + self.verify_timeout
-                while True:
-                    checks = sessions[host].check_routes()
-                    problems = [c.detail for c in checks if c.detail]
-                    if not problems or time.monotonic() >= deadline:
-                        break
-                    time.sleep(0.1)
-                out.checks = [f"{c.route.prefix} via {c.route.next_hop or c.route.interface}: "
-                              f"{'active' if c.active else 'present' if c.present else 'missing'}" for c in checks]
-                if problems:
-                    out.status, out.error = "failed", "post-check failed: " + "; ".join(problems)
-            except Exception as exc:
-                out.status, out.error = "failed", f"post-check failed: {_error_text(exc)}"
-            out.duration += time.perf_counter() - start
-
-        failed_commit = any(o.status in ("failed", "unreachable") for o in outcomes.values())
-        if not failed_commit or best_effort:
-            self._phase(nr, "verify", set(committed), verify, progress)
-        failed = {h for h, o in outcomes.items() if o.status in ("failed", "unreachable")}
-
-        if failed and not best_effort:
-            self._rollback(nr, sessions, outcomes, committed - failed, progress, reason="another device failed")
-            self._rollback(nr, sessions, outcomes, committed & failed, progress, reason=None)
-            return committed
-
-        if confirm_timeout:
-            def confirm(task: Task) -> None:
-                host = task.host.name
-                out = outcomes[host]
-                out.phase = "confirm"
-                try:
-                    sessions[host].confirm()
-                except Exception as exc:
-                    out.status, out.error = "reverted", f"confirm failed: {_error_text(exc)}"
-
-            self._phase(nr, "confirm", committed - failed, confirm, progress)
-            if any(outcomes[h].status == "reverted" for h in committed) and not best_effort:
-                ok = {h for h in committed if outcomes[h].status == "changed"}
-                self._rollback(nr, sessions, outcomes, ok, progress, reason="another device did not confirm")
-        return committed
-
-    def _rollback(self, nr: Nornir, sessions: dict[str, DeviceSession], outcomes: dict[str, DeviceOutcome],
-                  hosts: set[str], progress: ProgressFn | None, reason: str | None) -> None:
-        def rollback(task: Task) -> None:
-            host = task.host.name
-            out = outcomes[host]
-            try:
-                sessions[host].rollback()
-                if reason is not None:
-                    out.status = "rolled_back"
-                    out.error = f"rolled back: {reason}"
-                else:
-                    out.error += " (rolled back)"
-            except Exception as exc:
-                out.status = "failed"
-                out.error = (out.error + "; " if out.error else "") + f"ROLLBACK FAILED: {_error_text(exc)}"
-
-        self._phase(nr, "rollback", hosts, rollback, progress)
+    def _finish(self, kind: str, report: RunReport, creds: CredentialStore | None, store: Store,
+                run_id: int) -> RunReport:
+        """Record the devices' results and close the run (its journal stays)."""
+        _scrubbed(report, creds)
+        report.run_id = run_id
+        try:
+            for d in report.devices:
+                store.record_device(run_id, DeviceRecord(d.host, d.status, d.changed, d.diff, d.error,
+                                                         {"phase": d.phase, "checks": d.checks, "final": d.final,
+                                                          "transport": d.transport}, d.duration))
+            counts: dict[str, int] = {}
+            for d in report.devices:
+                counts[d.status] = counts.get(d.status, 0) + 1
+            store.finish_run(run_id, report.status, {"counts": counts, "message": report.message,
+                                                     "duration": round(report.duration, 3)})
+        except StoreError as exc:
+            report.message += f" (the store could not record the result: {exc})"
+            report.status = "failed"
+        return report
 
 
 def _scrubbed(report: RunReport, creds: CredentialStore | None) -> RunReport:

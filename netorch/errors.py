@@ -8,8 +8,10 @@
     ├── RenderError                   a template failed (names host, template, variable)
     ├── TransportError                talking to a device failed (names host)
     │   ├── DeviceUnreachable         connect/auth/timeout
-    │   └── DeviceRejected            the device refused the configuration
+    │   ├── DeviceRejected            the device refused the configuration
+    │   └── ConfirmExpired            a confirmed commit's timer fired first: the device reverted
     ├── ApplyFailed                   a transactional apply was rolled back
+    ├── DeviceBusy                    a device is leased by another run
     ├── StoreError                    the local store failed
     └── LabError                      the local lab could not be built or torn down
 
@@ -92,8 +94,23 @@ class DeviceRejected(TransportError):
     """The device rejected the configuration."""
 
 
+class ConfirmExpired(TransportError):
+    """The device's revert timer fired before the confirm: it restored its previous config."""
+
+
 class ApplyFailed(NetorchError):
     """A transactional apply failed and was rolled back."""
+
+
+class DeviceBusy(NetorchError):
+    """A device is in another run (its lease is held by another process)."""
+
+    def __init__(self, host: str, run_id: int, actor: str, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.host = host
+        self.run_id = run_id
+        self.actor = actor
+        self.kind = kind
 
 
 class StoreError(NetorchError):

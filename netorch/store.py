@@ -1,10 +1,22 @@
 """The local store: runs (apply, plan, drift), per-device results, diffs and the audit
-trail, in SQLite by default. Created and migrated automatically; thread-safe."""
+trail, in SQLite by default. Created and migrated automatically; thread-safe.
+
+It is also what makes runs safe across processes:
+
+* the write-ahead journal: an apply is in the store (revision, devices, each device's
+  phase) before any device is touched, and each device's phase is written before the
+  device enters it; a run whose process died shows as ``interrupted`` with each device's
+  last phase, and ``netorch recover`` finishes it from the journal;
+* per-device leases (holder, pid, actor, expiry), taken before prepare: runs that touch
+  the same device never interleave, whichever process they come from. A lease held by a
+  process of this machine that is gone, or one past its expiry, is stale and taken over.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import threading
 import time
@@ -14,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from netorch.errors import StoreError
+from netorch.errors import DeviceBusy, StoreError
 
 DEFAULT_STORE = ".netorch/netorch.db"
 
@@ -45,7 +57,36 @@ MIGRATIONS: list[str] = [
     CREATE INDEX device_results_host ON device_results(host, run_id);
     CREATE INDEX runs_kind ON runs(kind, id);
     """,
+    """
+    ALTER TABLE runs ADD COLUMN process TEXT NOT NULL DEFAULT '';
+    ALTER TABLE runs ADD COLUMN heartbeat REAL;
+    CREATE TABLE journal (
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        host TEXT NOT NULL,
+        platform TEXT NOT NULL,
+        transport TEXT NOT NULL,
+        phase TEXT NOT NULL,
+        data TEXT NOT NULL DEFAULT '{}',
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (run_id, host)
+    );
+    CREATE TABLE leases (
+        host TEXT PRIMARY KEY,
+        run_id INTEGER NOT NULL,
+        holder TEXT NOT NULL,
+        process TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        acquired_at REAL NOT NULL,
+        expires_at REAL NOT NULL
+    );
+    """,
 ]
+
+#: a lease lives this long unless its holder renews it (the engine renews every third of it)
+LEASE_TTL = 60.0
+#: a run whose heartbeat is older than this (and whose process cannot be checked) is interrupted
+STALE_AFTER = 3 * LEASE_TTL
 
 
 @dataclass(frozen=True)
@@ -83,8 +124,64 @@ class RunRecord:
         return out
 
 
+@dataclass(frozen=True)
+class JournalEntry:
+    """One device's last recorded phase in a run, and what the run needs to finish it."""
+
+    run_id: int
+    host: str
+    platform: str
+    transport: str
+    phase: str
+    data: dict[str, Any]
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class Lease:
+    host: str
+    run_id: int
+    holder: str
+    process: str
+    actor: str
+    kind: str
+    acquired_at: float
+    expires_at: float
+
+
 def default_path() -> Path:
     return Path(os.environ.get("NETORCH_STORE", DEFAULT_STORE))
+
+
+def _start_time(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    if not fields or fields[0] == "Z":
+        return None
+    return fields[19] if len(fields) > 19 else ""
+
+
+def this_process() -> str:
+    """machine:pid:start-time of this process: a pid reused by another process does not match."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{_start_time(pid) or ''}"
+
+
+def process_alive(token: str) -> bool | None:
+    """Whether the process a token names still runs; None when it runs on another machine."""
+    machine, _, rest = token.partition(":")
+    pid_text, _, start = rest.partition(":")
+    if machine != socket.gethostname():
+        return None
+    try:
+        pid = int(pid_text)
+    except ValueError:
+        return False
+    current = _start_time(pid)
+    return current is not None and (not start or current == start)
 
 
 class Store:
@@ -124,10 +221,122 @@ class Store:
 
     def start_run(self, kind: str, actor: str, revision: str, options: dict[str, Any] | None = None) -> int:
         with self._tx() as db:
+            now = time.time()
             cur = db.execute(
-                "INSERT INTO runs (kind, started_at, actor, revision, status, options) VALUES (?,?,?,?,?,?)",
-                (kind, time.time(), actor, revision, "running", json.dumps(options or {}, sort_keys=True)))
+                "INSERT INTO runs (kind, started_at, actor, revision, status, options, process, heartbeat)"
+                " VALUES (?,?,?,?,?,?,?,?)",
+                (kind, now, actor, revision, "running", json.dumps(options or {}, sort_keys=True),
+                 this_process(), now))
             return int(cur.lastrowid or 0)
+
+    # -- the journal ------------------------------------------------------------------------
+    def journal(self, run_id: int, entries: list[tuple[str, str, str, str, dict[str, Any] | None]]) -> None:
+        """Record (host, platform, transport, phase, data) for devices of a run, in one transaction;
+        data None keeps what was recorded before (data given is merged into it)."""
+        if not entries:
+            return
+        now = time.time()
+        with self._tx() as db:
+            for host, platform, transport, phase, data in entries:
+                row = db.execute("SELECT data FROM journal WHERE run_id=? AND host=?", (run_id, host)).fetchone()
+                merged: dict[str, Any] = json.loads(row[0]) if row else {}
+                merged.update(data or {})
+                db.execute("INSERT OR REPLACE INTO journal (run_id, host, platform, transport, phase, data, updated_at)"
+                           " VALUES (?,?,?,?,?,?,?)",
+                           (run_id, host, platform, transport, phase, json.dumps(merged, sort_keys=True), now))
+            db.execute("UPDATE runs SET heartbeat=? WHERE id=?", (now, run_id))
+
+    def journal_entries(self, run_id: int) -> list[JournalEntry]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT run_id, host, platform, transport, phase, data, updated_at FROM journal WHERE run_id=?"
+                " ORDER BY host", (run_id,)).fetchall()
+        return [JournalEntry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6]) for r in rows]
+
+    def heartbeat(self, run_id: int) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE runs SET heartbeat=? WHERE id=?", (time.time(), run_id))
+
+    def interrupted_runs(self) -> list[RunRecord]:
+        """Runs still marked running whose process is gone (or silent for too long): marked
+        interrupted here, and returned with every interrupted run not yet recovered."""
+        with self._lock:
+            rows = self._db.execute("SELECT id, process, heartbeat FROM runs WHERE status = 'running'").fetchall()
+        dead = []
+        for run_id, process, beat in rows:
+            alive = process_alive(process) if process else False
+            if alive is False or (alive is None and (beat or 0) < time.time() - STALE_AFTER):
+                dead.append(run_id)
+        if dead:
+            with self._tx() as db:
+                for run_id in dead:
+                    db.execute("UPDATE runs SET status='interrupted' WHERE id=? AND status='running'", (run_id,))
+        with self._lock:
+            ids = [r[0] for r in self._db.execute(
+                "SELECT id FROM runs WHERE status = 'interrupted' ORDER BY id").fetchall()]
+        return [rec for rec in (self.run(i) for i in ids) if rec is not None]
+
+    def set_status(self, run_id: int, status: str, summary: dict[str, Any] | None = None) -> None:
+        with self._tx() as db:
+            if summary is None:
+                db.execute("UPDATE runs SET status=? WHERE id=?", (status, run_id))
+            else:
+                db.execute("UPDATE runs SET status=?, summary=?, finished_at=? WHERE id=?",
+                           (status, json.dumps(summary, sort_keys=True, default=str), time.time(), run_id))
+
+    # -- leases -----------------------------------------------------------------------------
+    def acquire(self, hosts: list[str], run_id: int, actor: str, kind: str, wait: float = 0.0,
+                ttl: float = LEASE_TTL, holder: str | None = None) -> str:
+        """Take a lease on every host, all or none, waiting up to `wait` seconds for busy ones;
+        DeviceBusy names the first busy host, its run, actor and since when. Returns the holder."""
+        holder = holder or f"run{run_id}:{this_process()}"
+        deadline = time.monotonic() + max(0.0, wait)
+        while True:
+            busy = self._try_acquire(sorted(set(hosts)), run_id, holder, actor, kind, ttl)
+            if busy is None:
+                return holder
+            if time.monotonic() >= deadline:
+                since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(busy.acquired_at))
+                raise DeviceBusy(busy.host, busy.run_id, busy.actor, busy.kind,
+                                 f"{busy.host} is busy in run {busy.run_id} ({busy.kind} by {busy.actor}, "
+                                 f"since {since})")
+            time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+
+    def _try_acquire(self, hosts: list[str], run_id: int, holder: str, actor: str, kind: str,
+                     ttl: float) -> Lease | None:
+        now = time.time()
+        with self._tx() as db:
+            if not db.in_transaction:
+                db.execute("BEGIN IMMEDIATE")  # read and write the leases atomically across processes
+            placeholders = ",".join("?" for _ in hosts)
+            rows = db.execute(f"SELECT host, run_id, holder, process, actor, kind, acquired_at, expires_at"  # noqa: S608
+                              f" FROM leases WHERE host IN ({placeholders})", hosts).fetchall() if hosts else []
+            for row in rows:
+                lease = Lease(*row)
+                if lease.holder == holder:
+                    continue
+                if lease.expires_at > now and process_alive(lease.process) is not False:
+                    return lease
+            for host in hosts:
+                db.execute("INSERT OR REPLACE INTO leases (host, run_id, holder, process, actor, kind, acquired_at,"
+                           " expires_at) VALUES (?,?,?,?,?,?,?,?)",
+                           (host, run_id, holder, this_process(), actor, kind, now, now + ttl))
+        return None
+
+    def renew(self, holder: str, ttl: float = LEASE_TTL) -> int:
+        with self._tx() as db:
+            cur = db.execute("UPDATE leases SET expires_at=? WHERE holder=?", (time.time() + ttl, holder))
+            return cur.rowcount
+
+    def release(self, holder: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM leases WHERE holder=?", (holder,))
+
+    def leases(self) -> list[Lease]:
+        with self._lock:
+            rows = self._db.execute("SELECT host, run_id, holder, process, actor, kind, acquired_at, expires_at"
+                                    " FROM leases ORDER BY host").fetchall()
+        return [Lease(*r) for r in rows]
 
     def record_device(self, run_id: int, record: DeviceRecord) -> None:
         with self._tx() as db:

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from netorch.credentials import CredentialStore, scrub
-from netorch.store import DeviceRecord, Store
+from netorch.store import MIGRATIONS, DeviceRecord, Store
 
 
 def test_store_records_runs_and_survives_reopen(tmp_path: Path) -> None:
@@ -26,7 +26,7 @@ def test_store_records_runs_and_survives_reopen(tmp_path: Path) -> None:
     assert record.devices[0].diff == "+ip route x" and record.devices[0].changed
     assert [r.id for r in again.runs(host="r2")] == [run]
     assert again.runs(kind="drift") == []
-    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == 1
+    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
 
 
 def test_latest_by_host(tmp_path: Path) -> None:

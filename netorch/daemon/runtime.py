@@ -105,6 +105,25 @@ class Runtime:
         self.started = time.time()
         self._last_status: dict[str, str] = {
             host: rec.status for host, (_, rec) in self.store.latest_by_host("drift").items()}
+        self.recover_interrupted()
+
+    def recover_interrupted(self) -> RunReport | None:
+        """At start-up: finish the runs a previous process left interrupted (journal), so that no
+        device stays half-way through a transaction of a controller that is gone."""
+        from netorch.recover import pending_notice, recover
+
+        notices = pending_notice(self.store)
+        if not notices:
+            return None
+        for line in notices:
+            log.warning("%s", line)
+        try:
+            report = recover(self.engine(), workers=self.config.workers, actor="daemon")
+        except NetorchError as exc:
+            log.error("recovery of interrupted runs failed: %s", exc)
+            return None
+        log.warning("recovery: %s", report.message)
+        return report
 
     def workspace(self) -> Workspace:
         """A fresh workspace per run: intent edits are picked up without a restart."""

@@ -84,7 +84,27 @@ class DeviceSession(ABC):
 
     @abstractmethod
     def confirm(self) -> None:
-        """Confirm a pending confirmed commit."""
+        """Confirm a pending confirmed commit: one atomic step on the device that also tells
+        whether its revert timer had already fired (then ConfirmExpired: the device reverted)."""
+
+    def extend(self, revert_in: int) -> bool:
+        """Re-arm a pending confirmed commit's timer to revert_in seconds from now: True when
+        re-armed, False when the timer had already fired (the device reverted)."""
+        return not self.native_confirm
+
+    def before(self) -> dict[str, str]:
+        """The live configuration (per artifact) read at load(): the state rollback restores."""
+        return {}
+
+    def journal_data(self) -> dict[str, Any]:
+        """What a recovery needs to finish this device's transaction from another process
+        (plain data, no secrets): e.g. the confirmed commit's persist id, the restore point."""
+        return {}
+
+    def recover(self, data: dict[str, Any]) -> str:
+        """Finish an interrupted transaction from its journal data: bring the device back to
+        the configuration it had before that run. Returns what was done, in words."""
+        raise NotImplementedError
 
     @abstractmethod
     def rollback(self) -> None:

@@ -100,6 +100,10 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
         self.nft_table = str(args.get("nft_table", "inet netorch"))
         self.dryrun = bool(args.get("dryrun", False))
         self.ignore_interfaces = tuple(str(i) for i in args.get("ignore_interfaces", ()))
+        self.flock = str(args.get("flock", "flock"))
+        #: the run this session works for (set by netorch's session; random otherwise)
+        self.run_tag: str = str(args.get("run_tag", ""))
+        self._persisted = False  # the last commit reached the startup config
         self._ssh: paramiko.SSHClient | None = None
         self._chan: paramiko.Channel | None = None  # a long-lived sh
         self._vtyc: paramiko.Channel | None = None  # a long-lived vtysh
@@ -387,6 +391,18 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
         return out.strip() or "error: no answer"
 
     # -- candidate ----------------------------------------------------------------------
+    @property
+    def tag(self) -> str:
+        """The run this session works for: every file it leaves on the device carries it."""
+        if not self.run_tag:
+            self.run_tag = f"s{secrets.token_hex(4)}"
+        return self.run_tag
+
+    def _f(self, name: str, tag: str | None = None) -> str:
+        """A state file of a run, e.g. rollback.<tag>.sh (quoted for the shell)."""
+        stem, dot, ext = name.partition(".")
+        return self._path(f"{stem}.{tag or self.tag}{dot}{ext}")
+
     def _load(self, filename: str | None, config: str | None, mode: str, error: type[Exception]) -> None:
         if config is None:
             if filename is None:
@@ -394,15 +410,15 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
             with open(filename, encoding="utf-8") as fh:
                 config = fh.read()
         frr, nft = split_candidate(config)
-        files = {"candidate.frr.conf": frr}
+        files = {f"candidate.{self.tag}.frr.conf": frr}
         steps: list[tuple[str, str]] = []
         if self.dryrun:
-            steps.append(("frr", f"{self.vtysh} --dryrun -f {self._path('candidate.frr.conf')}"))
+            steps.append(("frr", f"{self.vtysh} --dryrun -f {self._f('candidate.frr.conf')}"))
         if nft is not None:
-            files["candidate.nft"] = nft
-            steps.append(("nft", f"{self.nft} -c -f {self._path('candidate.nft')}"))
+            files[f"candidate.{self.tag}.nft"] = nft
+            steps.append(("nft", f"{self.nft} -c -f {self._f('candidate.nft')}"))
         else:
-            steps.append(("rmnft", f"rm -f {self._path('candidate.nft')}"))
+            steps.append(("rmnft", f"rm -f {self._f('candidate.nft')}"))
         steps.append(("shownft", self._list_nft()))
         res = self._batch(steps, files)
         rc, out = res.get("frr", (0, "")) if self.dryrun else (0, "")
@@ -429,7 +445,7 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
         self._mode = None
         self._running = None
         with contextlib.suppress(ConnectionException, CommitError):
-            self._run(f"rm -f {self._path('candidate.frr.conf')} {self._path('candidate.nft')}")
+            self._run(f"rm -f {self._f('candidate.frr.conf')} {self._f('candidate.nft')}")
 
     def _reload(self, action: str, path: str) -> str:
         return (f"python3 {shlex.quote(self.frr_reload)} --{action} --stdout {self.frr_reload_args} {path}")
@@ -442,30 +458,63 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
         diffs = self._differences(*(self._running or self._running_both()), frr, nft)
         return render_diffs(diffs)
 
-    # -- commit / confirm / rollback ----------------------------------------------------
+    @property
+    def checkpoint(self) -> tuple[str, str | None] | None:
+        """The running FRR config and nftables table read at load: what rollback restores."""
+        return self._running
+
+    # -- the revert timer: every step on it is atomic on the device (flock) ------------------
+    def _locked(self, script: str) -> str:
+        """A shell script run under the state dir's lock (its children do not hold the lock)."""
+        return f"cd {self._dir()} && {self.flock} -o {self._path('lock')} sh -c {shlex.quote(script)}"
+
+    def _is_mine(self, tag: str | None = None) -> str:
+        return f'[ "$(cat pending 2>/dev/null)" = {shlex.quote(tag or self.tag)} ]'
+
+    def _timer(self, seconds: int, tag: str | None = None) -> str:
+        """Start the revert timer (the caller holds the lock): after `seconds`, unless the commit
+        was confirmed or rolled back meanwhile, restore the checkpoint and note it."""
+        t = tag or self.tag
+        fire = self._locked(f"if {self._is_mine(t)}; then sh rollback.{t}.sh > rollback.{t}.log 2>&1; "
+                            f"rm -f pending timer.{t}.pid; echo reverted > outcome.{t}; fi")
+        timer = f"sleep {int(seconds)}; {fire}"
+        return (f"printf '%s\\n' {int(time.time()) + int(seconds)} > deadline.{t}; "
+                f"setsid sh -c {shlex.quote(timer)} </dev/null >/dev/null 2>&1 & echo $! > timer.{t}.pid")
+
+    def _kill_timer(self, tag: str | None = None) -> str:
+        t = tag or self.tag
+        return f"if [ -f timer.{t}.pid ]; then kill $(cat timer.{t}.pid) 2>/dev/null; rm -f timer.{t}.pid; fi"
+
     def _rollback_script(self) -> str:
+        t = self.tag
         return (
             f"cd {self._dir()} || exit 1\n"
-            f"{self._reload('reload', self._path('rollback.frr.conf'))} > rollback.log 2>&1\n"
-            f"{self.nft} -f {self._path('rollback.nft')} >> rollback.log 2>&1\n"
-            "rm -f pending timer.pid\n"
+            f"{self._reload('reload', self._path(f'rollback.{t}.frr.conf'))} > restore.{t}.log 2>&1\n"
+            f"{self.nft} -f {self._path(f'rollback.{t}.nft')} >> restore.{t}.log 2>&1\n"
         )
 
-    def _restore(self) -> None:
-        self._run(f"sh {self._path('rollback.sh')}", check=False)
+    def _cleanup_others(self) -> str:
+        """Remove the files earlier runs left in the state dir, except a pending commit's."""
+        t = shlex.quote(self.tag)
+        return (f"cd {self._dir()} || exit 1; p=$(cat pending 2>/dev/null); for f in *; do "
+                "case \"$f\" in lock|pending|\\*) continue;; esac; "
+                f"case \"$f\" in *.{t}.*|*.{t}) continue;; esac; "
+                "if [ -n \"$p\" ]; then case \"$f\" in *.\"$p\".*|*.\"$p\") continue;; esac; fi; "
+                "rm -f -- \"$f\"; done; true")
 
     def commit_config(self, message: str = "", revert_in: int | None = None) -> None:
-        """Replace (or merge) in one round trip: take a checkpoint, apply the FRR difference computed
-        from the running config read at load time (vtysh), replace the nftables table (nft -f), arm
-        the revert timer or persist, and read the running config back. If the read-back does not
-        say what the candidate says (the running config changed since the load, or a construct
-        netorch's diff does not model), frr-reload.py makes the replace, and the result is read back
-        again. Any failure restores the checkpoint."""
+        """Replace (or merge) as one unit: take a checkpoint, replace the nftables table (nft -f),
+        arm the revert timer, apply the FRR difference computed from the running config read at
+        load time (vtysh), read the running config back, and start the timer afresh once all of it
+        is in place. If the read-back does not say what the candidate says (the running config
+        changed since the load, or a construct netorch's diff does not model), frr-reload.py makes
+        the replace. Any failure restores the checkpoint (and never writes the startup config).
+        Without revert_in the result is persisted (write memory) once it reads back right."""
         if self._candidate is None:
             raise CommitError(f"{self.hostname}: no candidate loaded")
         frr, nft = split_candidate(self._candidate)
         table = self.nft_table
-        running_frr = (self._running or self._running_both())[0]
+        running_frr, running_nft = self._running or self._running_both()
         if self._mode == "merge":
             # every line of the candidate, as configuration commands (no comments, no `end`, nothing
             # FRR only takes at start-up)
@@ -474,37 +523,37 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
                      and (line[0] in " \t" or managed(line) or line.strip() in ("exit", "exit-vrf"))]
         else:
             lines = frr_remediation(diff_frr(running_frr, frr, self.ignore_interfaces))
-        files = {"rollback.sh": self._rollback_script()}
+        t = self.tag
         # the checkpoint is the running config read at load time, written back from here: the
         # read-back below catches a device that changed in between (and the fallback handles it)
-        running_nft = (self._running or self._running_both())[1]
-        files["rollback.frr.conf"] = running_frr
-        files["rollback.nft"] = (f"table {table}\ndelete table {table}\n"
-                                 + (running_nft if running_nft is not None else ""))
-        steps = [("pending", f"test ! -f {self._path('pending')}")]
-        if nft is not None:
-            steps.append(("nft", f"{self.nft} -f {self._path('candidate.nft')}"))
-        if revert_in:
-            timer = f"sleep {int(revert_in)}; [ -f {self._path('pending')} ] && sh {self._path('rollback.sh')}"
-            steps.append(("arm", f"printf '%s\\n' {int(time.time()) + int(revert_in)} > {self._path('pending')} && "
-                                 f"(setsid sh -c {shlex.quote(timer)} </dev/null >/dev/null 2>&1 & "
-                                 f"echo $! > {self._path('timer.pid')})"))
-        steps.append(("shownft", self._list_nft()))
+        files = {f"rollback.{t}.sh": self._rollback_script(), f"rollback.{t}.frr.conf": running_frr,
+                 f"rollback.{t}.nft": (f"table {table}\ndelete table {table}\n"
+                                       + (running_nft if running_nft is not None else ""))}
+        # one locked step: no other commit pending, the timer armed first (a controller lost from
+        # here on leaves a device that reverts by itself), then the nftables table
+        seconds = int(revert_in) if revert_in else 0
+        start = (f"p=$(cat pending 2>/dev/null); if [ -n \"$p\" ] && [ \"$p\" != {shlex.quote(t)} ]; then "
+                 "echo \"PENDING $p\"; exit 3; fi; "
+                 + (f"echo {shlex.quote(t)} > pending; {self._timer(seconds)}; " if seconds else "")
+                 + (f"{self.nft} -f candidate.{t}.nft || {{ rc=$?; "
+                    + (f"rm -f pending; {self._kill_timer()}; " if seconds else "")
+                    + "exit $rc; }; " if nft is not None else "")
+                 + "true")
+        steps = [("clean", self._cleanup_others()), ("start", self._locked(start)), ("shownft", self._list_nft())]
         res = self._batch(steps, files, stop_on_error=True)
-        if res.get("pending", (1, ""))[0] != 0:
-            raise CommitError(f"{self.hostname}: a confirmed commit is pending; confirm or roll back first")
-        for name, what in (("nft", "nft rejected the ruleset"), ("arm", "cannot arm the confirm timer")):
-            if name in (n for n, _ in steps):
-                rc, out = res.get(name, (1, "the device did not answer"))
-                if rc != 0:
-                    self._fail(f"{what}: {out.strip()[-2000:]}")
-        # FRR through the session's vtysh: the difference, then persist (unless confirmed commit),
-        # then read the running config and the static routes back
+        rc, out = res.get("start", (1, "the device did not answer"))
+        if rc == 3:
+            raise CommitError(f"{self.hostname}: a confirmed commit of another run ({out.split()[-1]}) is pending "
+                              "on the device: it reverts by itself at its timeout, or run `netorch recover`")
+        if rc != 0:
+            # nothing changed on the device (nft -f is atomic), but restore anyway in case
+            self._fail(f"nft rejected the ruleset: {out.strip()[-2000:]}")
+        # FRR through the session's vtysh: the difference, then read the running config and the
+        # static routes back
         config = ["configure terminal", *lines, "end"]
-        tail = ([] if revert_in else ["write memory"]) + ["show running-config", "show ip route static json"]
-        outputs = self._vty(config + tail)
-        errors = [f"{cmd.strip()!r}: {out.strip()}" for cmd, out in zip(config, outputs, strict=False)
-                  if CLI_ERROR.search(out)]
+        outputs = self._vty([*config, "show running-config", "show ip route static json"])
+        errors = [f"{cmd.strip()!r}: {o.strip()}" for cmd, o in zip(config, outputs, strict=False)
+                  if CLI_ERROR.search(o)]
         if errors:
             self._fail("FRR rejected the configuration: " + "; ".join(errors)[:2000])
         res["show"] = (0, strip_header(outputs[-2]))
@@ -512,17 +561,22 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
         left = self._residual(res, frr, nft)
         if left and self._mode != "merge":
             # the slow, thorough way: frr-reload.py computes the replace against the live config
-            rc, out = self._batch([("reload", self._reload("reload", self._path("candidate.frr.conf")))]).get(
-                "reload", (1, "no answer"))
+            self._batch([("reload", self._reload("reload", self._f("candidate.frr.conf")))])
             again = self._batch([("shownft", self._list_nft())])
-            again["show"] = (0, strip_header(self._vty(([] if revert_in else ["write memory"])
-                                                       + ["show running-config"])[-1]))
+            again["show"] = (0, strip_header(self._vty(["show running-config"])[-1]))
             left = self._residual(again, frr, nft)
         if left:
             self._fail("the device did not take the configuration: " + "; ".join(str(d) for d in left[:10]))
+        if seconds:
+            # the whole commit is in place: the timer counts from now
+            if not self.extend_commit(seconds):
+                raise CommitConfirmException(f"{self.hostname}: the revert timer fired during the commit: "
+                                             "the device restored its previous configuration")
+        else:
+            self._persist()
         self._candidate = None
         self._mode = None
-        self._running = None
+        self._persisted = not seconds
 
     def _differences(self, running_frr: str, running_nft: str | None, frr: str, nft: str | None) -> list[Any]:
         """What separates the running config from the candidate (a merge only adds: what is running
@@ -538,36 +592,79 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
         return self._differences(strip_header(res.get("show", (1, ""))[1]), _nft_out(res, "shownft"), frr, nft)
 
     def _fail(self, message: str) -> None:
-        self._cancel_timer()
-        self._restore()
-        self._persist()
+        """Restore the checkpoint (cancelling the timer) and raise; the startup config is left alone."""
+        self._restore_run(self.tag)
+        self._candidate = None
+        self._mode = None
         raise CommitError(f"{self.hostname}: {message}")
 
+    def _restore_run(self, tag: str) -> str:
+        """Under the lock: cancel the run's pending commit and restore its checkpoint."""
+        script = (f"if {self._is_mine(tag)}; then rm -f pending; fi; {self._kill_timer(tag)}; "
+                  f"if [ -f rollback.{tag}.sh ]; then sh rollback.{tag}.sh; echo RESTORED; else echo NOCHECKPOINT; fi")
+        return self._batch([("restore", self._locked(script))]).get("restore", (1, ""))[1]
+
     def _persist(self) -> None:
-        self._run(f"{self.vtysh} -c 'write memory' >/dev/null", check=False)
+        """write memory, through the session's vtysh."""
+        out = self._vty(["write memory"])[0]
+        if CLI_ERROR.search(out):
+            raise CommitError(f"{self.hostname}: write memory failed: {out.strip()[:500]}")
 
     def _cancel_timer(self) -> None:
-        self._run(f"if [ -f {self._path('timer.pid')} ]; then kill $(cat {self._path('timer.pid')}) "
-                  f"2>/dev/null; rm -f {self._path('timer.pid')}; fi", check=False)
+        self._batch([("cancel", self._locked(self._kill_timer()))])
 
     def has_pending_commit(self) -> bool:
-        rc, _, _ = self._run(f"test -f {self._path('pending')}", check=False)
+        rc, _ = self._batch([("pending", f"test -s {self._path('pending')}")]).get("pending", (1, ""))
         return rc == 0
 
+    def extend_commit(self, revert_in: int) -> bool:
+        """Start the pending commit's timer afresh (revert_in seconds from now), atomically: False
+        when it had fired already (the device reverted)."""
+        script = (f"if {self._is_mine()}; then {self._kill_timer()}; {self._timer(revert_in)}; echo REARMED; "
+                  "else echo EXPIRED; fi")
+        out = self._batch([("rearm", self._locked(script))]).get("rearm", (1, ""))[1]
+        return "REARMED" in out
+
     def confirm_commit(self) -> None:
-        if not self.has_pending_commit():
-            raise CommitConfirmException(f"{self.hostname}: no pending commit to confirm (reverted already?)")
-        self._cancel_timer()
-        self._run(f"rm -f {self._path('pending')}")
+        """Confirm in one atomic step on the device, which also tells whether the timer had fired
+        (CommitConfirmException: the device reverted); then persist what reads back as the candidate."""
+        script = (f"if {self._is_mine()}; then rm -f pending; {self._kill_timer()}; echo CONFIRMED; "
+                  f"elif [ -f outcome.{self.tag} ]; then echo EXPIRED; else echo NONE; fi")
+        out = self._batch([("confirm", self._locked(script))]).get("confirm", (1, ""))[1]
+        if "CONFIRMED" not in out:
+            why = "its revert timer fired: the device restored its previous configuration" if "EXPIRED" in out \
+                else "no commit of this run is pending on the device"
+            raise CommitConfirmException(f"{self.hostname}: cannot confirm: {why}")
         self._persist()
+        self._persisted = True
+        self._running = None
 
     def rollback(self) -> None:
-        rc, _, _ = self._run(f"test -f {self._path('rollback.sh')}", check=False)
-        if rc != 0:
-            raise CommitError(f"{self.hostname}: nothing to roll back to")
-        self._cancel_timer()
-        self._restore()
-        self._persist()
+        """Restore the checkpoint of this session's last commit (cancelling a pending one); the
+        startup config is written only if the commit had been persisted and the restore reads
+        back as the checkpoint, so a restore the device could not take never reaches it."""
+        self.recover_run(self.tag, self._persisted, self._running)
+
+    def recover_run(self, tag: str, persist: bool, checkpoint: tuple[str, str | None] | None = None) -> str:
+        """Roll back the run `tag` from the files it left on the device (also from another
+        process, after a crash): RESTORED, NOCHECKPOINT; raises CommitError when the device does
+        not read back as the checkpoint."""
+        out = self._restore_run(tag)
+        if "NOCHECKPOINT" in out:
+            raise CommitError(f"{self.hostname}: nothing to roll back to (no checkpoint of run {tag} on the device)")
+        res = self._batch([("frr", f"cat {self._f('rollback.frr.conf', tag)}"), ("nft", self._list_nft())])
+        saved_frr = res.get("frr", (1, ""))[1]
+        frr_now = strip_header(self._vty(["show running-config"])[0])
+        left = diff_frr(frr_now, saved_frr, self.ignore_interfaces)
+        if checkpoint is not None:
+            left += diff_nft(_nft_out(res, "nft"), checkpoint[1] or "") if checkpoint[1] is not None else []
+        if left:
+            raise CommitError(f"{self.hostname}: rollback incomplete, the device still differs from its checkpoint by: "
+                              + "; ".join(str(d) for d in left[:10]) + " (the startup config was not written)")
+        if persist:
+            self._persist()
+        self._persisted = False
+        return "RESTORED"
 
 
 def _interfaces(links: str, frr: str) -> dict[str, dict[str, Any]]:

@@ -15,7 +15,7 @@ from napalm.base.exceptions import (
     ReplaceConfigException,
 )
 
-from netorch.errors import DeviceRejected, DeviceUnreachable, TransportError
+from netorch.errors import ConfirmExpired, DeviceRejected, DeviceUnreachable, TransportError
 from netorch.platforms import Platform
 from netorch.transport import napalm_frr
 from netorch.transport.base import DeviceSession, InterfaceState, RouteCheck, Snapshot
@@ -49,7 +49,14 @@ class NapalmSession(DeviceSession):
         except OSError as exc:
             raise DeviceUnreachable(self.host, f"{what}: {exc}") from None
 
+    def _frr(self) -> bool:
+        return isinstance(self.connection, napalm_frr.FrrDriver)
+
     def load(self) -> None:
+        if self._frr():
+            run = self.job.options.get("run_id")
+            # every file this run leaves on the device carries the run's id
+            self.connection.run_tag = f"run{run}-{self.job.options.get('run_nonce', '')}" if run else ""
         self._call("load", self.connection.load_replace_candidate, config=self._candidate())
 
     def diff(self) -> str:
@@ -62,7 +69,38 @@ class NapalmSession(DeviceSession):
             self._call("commit", self.connection.commit_config)
 
     def confirm(self) -> None:
-        self._call("confirm", self.connection.confirm_commit)
+        try:
+            self._call("confirm", self.connection.confirm_commit)
+        except TransportError as exc:
+            if "timer fired" in exc.message:
+                raise ConfirmExpired(self.host, exc.message) from None
+            raise
+
+    def extend(self, revert_in: int) -> bool:
+        extend = getattr(self.connection, "extend_commit", None)
+        if extend is None:
+            return True  # a core driver's own timer: the controller cannot re-arm it
+        return bool(self._call("re-arm", extend, revert_in))
+
+    def before(self) -> dict[str, str]:
+        checkpoint = getattr(self.connection, "checkpoint", None)
+        if checkpoint is None:
+            return {}
+        frr, nft = checkpoint
+        return {"frr.conf": frr, "nftables.nft": nft or ""}
+
+    def journal_data(self) -> dict[str, Any]:
+        if not self._frr():
+            return {}
+        return {"tag": self.connection.tag, "persisted": bool(self.connection._persisted)}
+
+    def recover(self, data: dict[str, Any]) -> str:
+        if not self._frr() or not data.get("tag"):
+            raise TransportError(self.host, "this device keeps no checkpoint netorch can restore from another run")
+        tag = str(data["tag"])
+        self._call("recover", self.connection.recover_run, tag, bool(data.get("persisted")) or
+                   bool(data.get("confirming")))
+        return f"restored the checkpoint of {tag}"
 
     def rollback(self) -> None:
         self._call("rollback", self.connection.rollback)

@@ -66,7 +66,7 @@ from xml.sax.saxutils import escape
 
 from lxml import etree
 
-from netorch.errors import DeviceRejected, DeviceUnreachable, TransportError
+from netorch.errors import ConfirmExpired, DeviceRejected, DeviceUnreachable, TransportError
 from netorch.model.desired import DesiredRoute
 from netorch.transport.base import DeviceJob, DeviceSession, RouteCheck, Snapshot
 
@@ -814,6 +814,7 @@ class NcclientSession(DeviceSession):
         self._persist_id: str | None = None
         self._caps: list[str] | None = None
         self._desired_cache: tuple[str, XNode] | None = None
+        self._next_persist = ""
 
     # -- plumbing -------------------------------------------------------------------------
     @property
@@ -931,6 +932,8 @@ class NcclientSession(DeviceSession):
         if self._locked:
             self._abort()
         self._loaded, self._before, self._state, self._persist_id, self._own = False, None, None, None, None
+        # known before the commit, so that the journal has it even if the controller dies during it
+        self._next_persist = f"netorch-{secrets.token_hex(8)}"
         if not self._has("candidate:1.0"):
             raise TransportError(self.host, "the device has no candidate datastore (:candidate): "
                                  "netorch needs it for transactional changes")
@@ -983,7 +986,7 @@ class NcclientSession(DeviceSession):
                 options: dict[str, Any] = {"confirmed": True, "timeout": str(int(revert_in))}
                 persist = None
                 if self._has("confirmed-commit:1.1"):
-                    persist = f"netorch-{secrets.token_hex(8)}"
+                    persist = self._next_persist
                     options["persist"] = persist
                 self._call("commit", self.connection.commit, **options)
                 self._state, self._persist_id = "pending", persist
@@ -1013,10 +1016,55 @@ class NcclientSession(DeviceSession):
         except RpcFailed as exc:
             self._state = None
             self._release()
-            raise TransportError(self.host, f"confirm failed: {exc.text}: the confirmed commit is not pending "
+            raise ConfirmExpired(self.host, f"confirm failed: {exc.text}: the confirmed commit is not pending "
                                  "any more (its confirm timeout passed and the device reverted it)") from None
         self._state = "committed"
         self._release()
+
+    def extend(self, revert_in: int) -> bool:
+        """A follow-up confirmed commit (RFC 6241 8.4.5.1) restarts the device's timer; False when
+        nothing is pending any more (the device reverted)."""
+        if self._state != "pending":
+            return self._state == "committed"
+        options: dict[str, Any] = {"confirmed": True, "timeout": str(int(revert_in))}
+        if self._persist_id:
+            options["persist_id"] = self._persist_id
+        try:
+            self._call("commit", self.connection.commit, **options)
+        except RpcFailed:
+            self._state = None
+            self._release()
+            return False
+        return True
+
+    def before(self) -> dict[str, str]:
+        return {ARTIFACT: serialize(self._before)} if self._before is not None else {}
+
+    def journal_data(self) -> dict[str, Any]:
+        persist = self._persist_id or (self._next_persist if self._has("confirmed-commit:1.1") else None)
+        return {"persist_id": persist, "before": serialize(self._before) if self._before is not None else None}
+
+    def recover(self, data: dict[str, Any]) -> str:
+        """Finish another process's transaction: cancel its confirmed commit while it is pending
+        (its persist id), else put the owned subtrees back as they were before it."""
+        persist = data.get("persist_id")
+        before_text = data.get("before")
+        if persist:
+            try:
+                self._call("cancel-commit", self.connection.cancel_commit, persist_id=str(persist))
+                return "cancelled the pending confirmed commit"
+            except RpcFailed:
+                pass  # not pending any more: the device reverted it, or it was confirmed
+        if not before_text:
+            return "nothing to restore (no commit recorded)"
+        desired = self._desired()
+        own = self._ownership(desired)
+        before = canonical_tree(str(before_text))
+        if serialize(self._running_owned(own)) == serialize(before):
+            return "already as before the run"
+        self._restore(before, own)
+        self._release()
+        return "restored the configuration from before the run"
 
     def rollback(self) -> None:
         """Undo the last commit: cancel-commit while a confirmed commit is pending; after a

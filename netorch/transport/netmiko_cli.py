@@ -634,6 +634,28 @@ class NetmikoSession(DeviceSession):
         self._desired = None
         self._remediation, self._rollback, self._diff = [], [], ""
 
+    def before(self) -> dict[str, str]:
+        return {config_artifact(self.job.platform): strip_header(self._before)} if self._before is not None else {}
+
+    def journal_data(self) -> dict[str, Any]:
+        """The managed part of the configuration from before the run: without a timer of its own,
+        this device is brought back from the journal if the controller dies mid-transaction."""
+        if self._before is None:
+            return {}
+        tree = parse(self._before, self.job.platform, ignore_interfaces=self.ignore_interfaces)
+        return {"before": "\n".join(tree.lines()) + "\n"}
+
+    def recover(self, data: dict[str, Any]) -> str:
+        before = data.get("before")
+        if not before:
+            return "nothing to restore (no configuration recorded before the run)"
+        self._before = str(before)
+        left = self._restore()
+        if left:
+            raise TransportError(self.host, "recovery incomplete, still differs by: " + " | ".join(left))
+        self._write_memory()
+        return "restored the configuration from before the run"
+
     def live_config(self) -> dict[str, str]:
         return {config_artifact(self.job.platform): strip_header(self._show_running())}
 
