@@ -152,8 +152,9 @@ def load_config(path: Path | None) -> DaemonConfig:
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            lines.append(f"  {where}: {err['msg']}")
+            where = ".".join(str(p) for p in err["loc"])
+            message = err["msg"].removeprefix("Value error, ")
+            lines.append(f"  {where}: {message}" if where else f"  {message}")
         raise NetorchError(f"invalid daemon config {path or '(defaults)'}:\n" + "\n".join(lines)) from None
     if config.tls is not None:
         check_tls(config.tls, path)
@@ -170,5 +171,5 @@ def check_tls(tls: Tls, path: Path | None) -> None:
     try:
         context.load_cert_chain(tls.cert, tls.key)
     except OSError as exc:  # ssl.SSLError is an OSError
-        reason = getattr(exc, "reason", None) or exc.strerror or str(exc)
-        raise NetorchError(f"{where}: cannot load tls.cert {tls.cert} with tls.key {tls.key}: {reason}") from None
+        raise NetorchError(f"{where}: cannot load tls.cert {tls.cert} with tls.key {tls.key}: not a PEM "
+                           f"certificate chain and its private key ({exc})") from None
