@@ -1,29 +1,43 @@
-"""The HTTP API (FastAPI; OpenAPI at /docs and /openapi.json).
+"""The HTTP API (FastAPI; OpenAPI at /openapi.json, Swagger UI at /docs, ReDoc at /redoc).
 
 Bearer tokens with two roles: `read` (GET endpoints, validate) and `operate` (plan, apply,
-drift). Tokens are compared in constant time and never logged; errors are JSON; request
-bodies are size-limited; no stack trace ever reaches a client."""
+drift). The Guard middleware (guard.py) authenticates and checks the role before any body is
+read, then receives the body under a size limit and a deadline. Tokens are compared in
+constant time and never logged; errors are JSON; no stack trace ever reaches a client. The
+documentation pages load Swagger UI and ReDoc from local assets and need a read token too."""
 
 from __future__ import annotations
 
-import hmac
 import logging
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from pathlib import Path as FilePath
+from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+import fastapi_offline
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+from starlette.types import Scope
 
 from netorch import __version__
+from netorch.daemon.guard import SCOPE_KEY, Caller, Guard, Role, Sessions, Tokens
 from netorch.daemon.runtime import Busy, Runtime
 from netorch.errors import NetorchError, ValidationFailed
 
 log = logging.getLogger("netorch.daemon.api")
-bearer = HTTPBearer(auto_error=False)
+bearer = HTTPBearer(auto_error=False)  # documents the scheme (Swagger UI's Authorize); the Guard decides
+DOCS_ASSETS = FilePath(fastapi_offline.__file__).parent / "static"  # swagger-ui and redoc dist files
+ASSETS_URL = "/docs/assets"
+RUN_ID_MAX = 2**63 - 1  # SQLite's INTEGER
 
 
 class _Body(BaseModel):
@@ -46,22 +60,11 @@ class DriftBody(_Body):
     remediate: bool = False
 
 
-class Caller(BaseModel):
-    name: str
-    role: Literal["read", "operate"]
-
-
 def caller(request: Request,
-           credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller:
-    if credentials is None or credentials.scheme.lower() != "bearer":
+           _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller:
+    found = request.scope.get(SCOPE_KEY)
+    if not isinstance(found, Caller):  # the Guard answers first; this only holds if it is missing
         raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
-    given = credentials.credentials.encode()
-    found: Caller | None = None
-    for name, role, secret in request.app.state.tokens:
-        if hmac.compare_digest(given, secret.encode()):  # every token is compared: constant time
-            found = Caller.model_validate({"name": name, "role": role})
-    if found is None:
-        raise HTTPException(401, "invalid bearer token", headers={"WWW-Authenticate": "Bearer"})
     return found
 
 
@@ -71,14 +74,30 @@ def operator(who: Annotated[Caller, Depends(caller)]) -> Caller:
     return who
 
 
+def _depends_on(dependant: Dependant, call: Any) -> bool:
+    return dependant.call is call or any(_depends_on(d, call) for d in dependant.dependencies)
+
+
+def role_table(app: FastAPI) -> Callable[[Scope], Role]:
+    """role_for(scope) for the Guard: operate for the routes that depend on `operator`, read
+    for everything else (unknown paths included: they are 404 only for a valid token)."""
+    operate = [r for r in app.routes if isinstance(r, APIRoute) and _depends_on(r.dependant, operator)]
+
+    def role_for(scope: Scope) -> Role:
+        return "operate" if any(r.matches(scope)[0] is Match.FULL for r in operate) else "read"
+
+    return role_for
+
+
 Reader = Annotated[Caller, Depends(caller)]
 Operator = Annotated[Caller, Depends(operator)]
 
 
 def create_app(runtime: Runtime) -> FastAPI:
     app = FastAPI(title="netorch", version=__version__,
-                  description="Intent-based network orchestration: validate, plan, apply, drift.")
-    tokens: list[tuple[str, str, str]] = []
+                  description="Intent-based network orchestration: validate, plan, apply, drift.",
+                  docs_url=None, redoc_url=None, swagger_ui_oauth2_redirect_url=None)
+    tokens: list[tuple[str, Role, str]] = []
     for t in runtime.config.tokens:
         secret = t.secret()
         if secret:
@@ -88,27 +107,6 @@ def create_app(runtime: Runtime) -> FastAPI:
                         t.name, t.env)
     if not tokens:
         log.warning("no API tokens configured: every endpoint but /health answers 401")
-
-    app.state.tokens = tokens
-
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next: Any) -> Any:
-        size = request.headers.get("content-length")
-        limit = runtime.config.max_body_bytes
-        if size is not None and (not size.isdigit() or int(size) > limit):
-            return JSONResponse({"error": f"request body larger than {limit} bytes"}, status_code=413)
-        if size is None and request.method in ("POST", "PUT", "PATCH"):
-            body = b""
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > limit:
-                    return JSONResponse({"error": f"request body larger than {limit} bytes"}, status_code=413)
-
-            async def receive() -> dict[str, Any]:
-                return {"type": "http.request", "body": body, "more_body": False}
-
-            request = Request(request.scope, receive)
-        return await call_next(request)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -139,9 +137,30 @@ def create_app(runtime: Runtime) -> FastAPI:
         log.error("internal error: %s", type(exc).__name__)
         return JSONResponse({"error": "internal error"}, status_code=500)
 
+    config = runtime.config
+    warnings = [f"insecure_http: plain HTTP on {config.listen}, tokens cross the network in clear"] \
+        if config.exposed_in_clear else []
+
     @app.get("/health")
     def health() -> dict[str, Any]:
-        return {"status": "ok", "version": __version__, "busy": runtime.locks.busy()}
+        return {"status": "ok", "version": __version__, "busy": runtime.locks.busy(),
+                "tls": config.tls is not None, "warnings": warnings}
+
+    app.mount(ASSETS_URL, StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(_: Reader) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="netorch API",
+                                   swagger_js_url=f"{ASSETS_URL}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{ASSETS_URL}/swagger-ui.css",
+                                   swagger_favicon_url=f"{ASSETS_URL}/favicon.png", oauth2_redirect_url=None,
+                                   swagger_ui_parameters={"validatorUrl": None})
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc(_: Reader) -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title="netorch API",
+                              redoc_js_url=f"{ASSETS_URL}/redoc.standalone.js",
+                              redoc_favicon_url=f"{ASSETS_URL}/favicon.png", with_google_fonts=False)
 
     @app.get("/inventory")
     def inventory(_: Reader) -> dict[str, Any]:
@@ -183,7 +202,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         return [r.as_dict(with_devices=False) for r in runtime.store.runs(limit=limit, kind=kind, host=host)]
 
     @app.get("/runs/{run_id}")
-    def run(run_id: int, _: Reader) -> dict[str, Any]:
+    def run(run_id: Annotated[int, Path(ge=1, le=RUN_ID_MAX)], _: Reader) -> dict[str, Any]:
         record = runtime.store.run(run_id)
         if record is None:
             raise HTTPException(404, f"no run {run_id}")
@@ -200,4 +219,6 @@ def create_app(runtime: Runtime) -> FastAPI:
     def metrics(_: Reader) -> Response:
         return Response(runtime.metrics.render(), media_type="text/plain; version=0.0.4")
 
+    app.add_middleware(Guard, tokens=Tokens(tokens), sessions=Sessions(), role_for=role_table(app),
+                       max_body=config.max_body_bytes, body_timeout=config.body_timeout)
     return app

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import ssl
 from pathlib import Path
 from typing import Literal
 
@@ -57,6 +59,23 @@ class Webhook(Frozen):
     retries: int = Field(default=3, ge=0, le=10)
 
 
+class Tls(Frozen):
+    """The API's certificate chain and private key (PEM files), passed to uvicorn."""
+
+    cert: Path
+    key: Path
+
+
+def is_loopback(listen: str) -> bool:
+    """True for a loopback address (127.0.0.0/8, ::1) or the name localhost."""
+    if listen.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(listen.strip("[]")).is_loopback
+    except ValueError:
+        return False  # any other host name may resolve to a routable address
+
+
 class DaemonConfig(Frozen):
     listen: str = "127.0.0.1"
     port: int = Field(default=8040, ge=0, le=65535)
@@ -72,6 +91,12 @@ class DaemonConfig(Frozen):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     warm_connections: int = Field(default=1000, ge=0, description="device sessions kept open between checks")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    tls: Tls | None = None
+    insecure_http: bool = Field(default=False, description="serve plain HTTP on a non-loopback address")
+    body_timeout: float = Field(default=30.0, gt=0, le=600, description="seconds to receive a whole request body")
+    header_timeout: float = Field(default=10.0, gt=0, le=600, description="seconds to receive a request's head")
+    keep_alive_timeout: int = Field(default=5, ge=1, le=300, description="idle seconds before a connection closes")
+    max_connections: int = Field(default=200, ge=1, le=10_000, description="beyond it, requests get 503")
 
     @model_validator(mode="after")
     def _tokens(self) -> DaemonConfig:
@@ -79,6 +104,24 @@ class DaemonConfig(Frozen):
         if len(names) != len(set(names)):
             raise ValueError("token names must be unique")
         return self
+
+    @model_validator(mode="after")
+    def _exposure(self) -> DaemonConfig:
+        if self.tls is None and not self.insecure_http and not self.loopback:
+            raise ValueError(
+                f"listen {self.listen!r} is not a loopback address: the API then needs TLS "
+                "(tls: {cert: FILE, key: FILE}), or insecure_http: true to serve plain HTTP "
+                "(tokens and reports then cross the network in clear)")
+        return self
+
+    @property
+    def loopback(self) -> bool:
+        return is_loopback(self.listen)
+
+    @property
+    def exposed_in_clear(self) -> bool:
+        """Plain HTTP on a non-loopback address (the insecure_http opt-out)."""
+        return self.tls is None and not self.loopback
 
 
 def load_config(path: Path | None) -> DaemonConfig:
@@ -105,10 +148,28 @@ def load_config(path: Path | None) -> DaemonConfig:
             extra.append({"name": parts[0], "role": parts[1], "token": parts[2]})
         data["tokens"] = [*list(data.get("tokens") or []), *extra]  # type: ignore[call-overload]
     try:
-        return DaemonConfig.model_validate(data)
+        config = DaemonConfig.model_validate(data)
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
             where = ".".join(str(p) for p in err["loc"])
-            lines.append(f"  {where}: {err['msg']}")
+            message = err["msg"].removeprefix("Value error, ")
+            lines.append(f"  {where}: {message}" if where else f"  {message}")
         raise NetorchError(f"invalid daemon config {path or '(defaults)'}:\n" + "\n".join(lines)) from None
+    if config.tls is not None:
+        check_tls(config.tls, path)
+    return config
+
+
+def check_tls(tls: Tls, path: Path | None) -> None:
+    """Load the certificate and key once, so that a wrong file is an error at start-up, not a traceback."""
+    where = f"daemon config {path or '(defaults)'}"
+    for what, file in (("cert", tls.cert), ("key", tls.key)):
+        if not file.is_file():
+            raise NetorchError(f"{where}: tls.{what} {file} is not a readable file")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(tls.cert, tls.key)
+    except OSError as exc:  # ssl.SSLError is an OSError
+        raise NetorchError(f"{where}: cannot load tls.cert {tls.cert} with tls.key {tls.key}: not a PEM "
+                           f"certificate chain and its private key ({exc})") from None

@@ -193,7 +193,8 @@ def test_authentication_and_roles(setup: tuple[Daemon, Receiver, Path]) -> None:
     assert "Traceback" not in unknown.text
     dry = daemon.post("/apply", {"limit": LAB_HOSTS, "dry_run": True})
     assert dry.status_code == 200 and dry.json()["status"] in ("dry_run", "unchanged")
-    assert daemon.get("/openapi.json", token=None).status_code == 200
+    assert daemon.get("/openapi.json", token=None).status_code == 401
+    assert daemon.get("/openapi.json").status_code == 200
     log = (setup[2] / "daemon.log").read_text()
     assert READ not in log and OPERATE not in log
 
