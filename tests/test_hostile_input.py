@@ -383,3 +383,20 @@ def test_ordinary_keys_are_not_taken_for_secrets(tmp_path: Path) -> None:
                     "  site_passage: north\n  keyboard: us\n")
     view, problems = load_inventory(inv)
     assert problems == [] and view is not None
+
+
+@pytest.mark.parametrize("limit", ["", " , "])
+def test_an_empty_limit_in_the_api_is_an_error(root: Path, tmp_path: Path, limit: str) -> None:
+    from fastapi.testclient import TestClient
+
+    from netorch.daemon.app import create_app
+    from netorch.daemon.config import DaemonConfig, Token
+    from netorch.daemon.runtime import Runtime
+
+    secret = "operate-token-0123456789"
+    config = DaemonConfig(inventory=root / "inventory", intents=root / "intents", templates=root / "templates",
+                          store=tmp_path / "netorch.db", tokens=(Token(name="ci", role="operate", token=secret),))
+    with TestClient(create_app(Runtime(config))) as client:
+        reply = client.post("/plan", json={"limit": limit}, headers={"Authorization": f"Bearer {secret}"})
+    assert reply.status_code == 400
+    assert "--limit is empty" in reply.json()["error"]
