@@ -90,7 +90,7 @@ def _hint(value: Any) -> str:
     if _SEXAGESIMAL_RE.fullmatch(text):
         return " (YAML 1.1 reads it as a base-60 number; netorch does not)"
     if text.lower() in _YAML11_BOOLS:
-        return " (YAML 1.1 reads it as a boolean; netorch takes only true or false)"
+        return " (YAML 1.1 reads it as a boolean; to netorch it is text, and a boolean is true or false)"
     return ""
 
 
