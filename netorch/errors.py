@@ -17,6 +17,11 @@
 
 Per-host outcomes are returned as typed result objects, not raised; exceptions
 are for the caller that asks for them.
+
+Text that quotes input is echoed to terminals, logs and API clients: `printable`
+shows control characters, bidirectional overrides and other invisible characters
+as escapes (\x1b, \u202e), so input can neither drive a terminal nor forge a line.
+A Problem applies it to its fields when it is made.
 """
 
 from __future__ import annotations
@@ -28,15 +33,44 @@ class NetorchError(Exception):
     """Root of every error netorch raises on purpose."""
 
 
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(ch: str) -> str:
+    if ch in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[ch]
+    code = ord(ch)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def printable(text: str) -> str:
+    """`text` with every non-printable character (C0 and C1 controls, DEL, ESC, newlines,
+    bidirectional overrides and isolates, zero-width and other format characters) escaped."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else _escape(ch) for ch in text)
+
+
 @dataclass(frozen=True, order=True)
 class Problem:
-    """One problem found in the inputs, located as precisely as possible."""
+    """One problem found in the inputs, located as precisely as possible. Its text fields are
+    stored printable(): a value quoted in a message cannot reach a terminal raw."""
 
     file: str
     line: int
     path: str
     message: str
     code: str = field(default="invalid", compare=False)
+
+    def __post_init__(self) -> None:
+        for name in ("file", "path", "message"):
+            value = getattr(self, name)
+            if isinstance(value, str) and not value.isprintable():
+                object.__setattr__(self, name, printable(value))
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file

@@ -23,6 +23,7 @@ from netorch.model.types import (
     PortRange,
     Prefix,
     SafeText,
+    Sequence,
 )
 from netorch.yamlsrc import LocatedDict, line_of
 
@@ -94,7 +95,7 @@ class RuleIntent(Frozen):
 
     name: Name
     description: SafeText | None = None
-    sequence: int = Field(ge=1, le=65000)
+    sequence: Sequence
     source: Name = Field(alias="from")
     destination: Name = Field(alias="to")
     protocol: Protocol = Protocol.ANY

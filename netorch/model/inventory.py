@@ -2,11 +2,15 @@
 
 Inheritance follows Nornir: a host attribute or data key is taken from the host,
 then from its groups in order (each group before its parents), then from the
-defaults. Credentials are never accepted in these files.
+defaults. Credentials are never accepted in these files: a key that looks like a
+secret (SECRET_KEY_RE: password, passwd, passphrase, secret, token, community,
+api_key, private_key, pre-shared keys, any case, anywhere in an entry) is refused.
 """
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,14 +18,19 @@ from typing import Any
 
 from pydantic import Field, ValidationError
 
-from netorch.errors import Problem, YamlSyntaxError
-from netorch.model.types import Frozen, HostAddress, IfAddress, IfName, Name, SafeText
+from netorch.errors import NetorchError, Problem, YamlSyntaxError
+from netorch.model.types import Bool, Frozen, HostAddress, IfAddress, IfName, Name, SafeText, TcpPort
 from netorch.platforms import Platform, Transport
 from netorch.yamlsrc import LocatedDict, format_loc, line_of, load_file
 
 Source = tuple[str, Any, tuple[Any, ...]]
 INVENTORY_FILES = ("hosts.yaml", "groups.yaml", "defaults.yaml")
-SECRET_KEYS = frozenset({"password", "secret", "enable_secret", "private_key", "passphrase"})
+SECRET_KEY_RE = re.compile(
+    r"pass(?:word|wd|phrase)|secret|token|community|api[_-]?key|private[_-]?key|pre[_-]?shared"
+    r"|(?:^|[_-])psk(?:$|[_-])",
+    re.IGNORECASE,
+)
+"""Mapping keys that name a secret, searched anywhere in the key: enable_password, snmp_community..."""
 NORNIR_FIELDS = frozenset(
     {"hostname", "port", "username", "password", "platform", "groups", "data", "connection_options"}
 )
@@ -30,7 +39,7 @@ NORNIR_FIELDS = frozenset(
 class InterfaceData(Frozen):
     address: IfAddress | None = None
     description: SafeText | None = None
-    enabled: bool = True
+    enabled: Bool = True
 
 
 class HostData(Frozen):
@@ -38,7 +47,7 @@ class HostData(Frozen):
 
     interfaces: dict[IfName, InterfaceData] = Field(default_factory=dict)
     mgmt_interface: IfName | None = None
-    deploy: bool = True
+    deploy: Bool = True
     site: Name | None = None
     credentials_file: str | None = None
     transport: Transport | None = None
@@ -47,7 +56,7 @@ class HostData(Frozen):
 class HostView(Frozen):
     name: Name
     hostname: HostAddress
-    port: int | None = Field(default=None, ge=1, le=65535)
+    port: TcpPort | None = None
     platform: Platform
     groups: tuple[Name, ...] = ()
     all_groups: tuple[Name, ...] = ()
@@ -76,18 +85,21 @@ class InventoryView:
         return list(index.get(group, []))
 
     def select(self, limit: str | None) -> list[HostView]:
-        """Hosts named by `limit` (a host, a group, or a comma list of either), sorted."""
-        if not limit:
+        """Hosts named by `limit` (a host, a group, or a comma list of either), sorted; every host
+        when `limit` is None. A limit that names nothing ("", " , ") is an error, never every host."""
+        if limit is None:
             return [self.hosts[n] for n in sorted(self.hosts)]
+        parts = [p for p in (p.strip() for p in limit.split(",")) if p]
+        if not parts:
+            raise NetorchError(f"--limit is empty ({limit!r}): name hosts or groups, or leave it out "
+                               "for every host")
         wanted: set[str] = set()
-        for part in (p.strip() for p in limit.split(",")):
+        for part in parts:
             if part in self.hosts:
                 wanted.add(part)
             elif part in self.groups:
                 wanted.update(self.members(part))
             else:
-                from netorch.errors import NetorchError
-
                 raise NetorchError(f"--limit {part!r} matches no host or group of the inventory")
         return [self.hosts[n] for n in sorted(wanted)]
 
@@ -95,7 +107,7 @@ class InventoryView:
 def _walk_secrets(value: Any, loc: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
     if isinstance(value, dict):
         for key, sub in value.items():
-            if isinstance(key, str) and key.lower() in SECRET_KEYS:
+            if isinstance(key, str) and SECRET_KEY_RE.search(key):
                 yield (*loc, key)
             else:
                 yield from _walk_secrets(sub, (*loc, key))
@@ -123,12 +135,11 @@ def _entry_problems(
     for secret_loc in _walk_secrets(entry, loc):
         problems.append(
             Problem(file, line_of(root, secret_loc), format_loc(secret_loc),
-                    "credentials must not be stored in inventory files: use NETORCH_USERNAME/"
-                    "NETORCH_PASSWORD or a credentials file (NETORCH_CREDENTIALS)", "secret")
+                    f"{secret_loc[-1]!r} looks like a secret: credentials must not be stored in inventory "
+                    "files: use NETORCH_USERNAME/NETORCH_PASSWORD or a credentials file "
+                    "(NETORCH_CREDENTIALS, data.credentials_file)", "secret")
         )
         ok = False
-    if "username" in entry:
-        pass  # a username is not a secret; accepted
     if "data" in entry and entry["data"] is not None and not isinstance(entry["data"], dict):
         problems.append(Problem(file, line_of(root, (*loc, "data")), format_loc((*loc, "data")),
                                 "data must be a mapping"))
@@ -143,7 +154,7 @@ def _entry_problems(
 
 
 def _load(path: Path, problems: list[Problem]) -> Any:
-    if not path.exists():
+    if not os.path.lexists(path):  # a dangling link is not an absent file: the reader refuses it
         return LocatedDict()
     try:
         data, found = load_file(path)
@@ -162,7 +173,7 @@ def _load(path: Path, problems: list[Problem]) -> Any:
 def load_inventory(directory: Path) -> tuple[InventoryView | None, list[Problem]]:
     """Load and validate a SimpleInventory folder. Returns the view (None if unusable) and problems."""
     problems: list[Problem] = []
-    if not (directory / "hosts.yaml").is_file():
+    if not os.path.lexists(directory / "hosts.yaml"):
         return None, [Problem(str(directory / "hosts.yaml"), 0, "", "inventory hosts.yaml not found")]
     files = {name: directory / name for name in INVENTORY_FILES}
     hosts_raw = _load(files["hosts.yaml"], problems)

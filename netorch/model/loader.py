@@ -1,7 +1,21 @@
-"""Load intents/*.yaml into an IntentSet, reporting every schema problem with file and line."""
+"""Load intents/*.yaml into an IntentSet, reporting every schema problem with file and line.
+
+The intents folder is walked with bounds, so that a wrong `--intents /` stops early
+instead of walking the whole machine (Problem code "limit"):
+
+- MAX_INTENT_TREE_ENTRIES: directory entries of any kind looked at while walking;
+- MAX_INTENT_FILES: intent files (*.yaml, *.yml) found;
+- MAX_INTENT_BYTES: their total size (each file also obeys yamlsrc.MAX_YAML_FILE_BYTES).
+
+Nothing is skipped silently: a dangling, unreadable or special (FIFO, device) file named
+*.yaml, and a symbolic link to a folder, are errors, since a missing intents file would
+otherwise read as fewer intents and apply would remove them from the devices.
+"""
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +26,71 @@ from netorch.model.intents import KINDS, IntentFile, IntentSet, Sourced
 from netorch.yamlsrc import format_loc, line_of, load_file
 
 INTENT_SUFFIXES = (".yaml", ".yml")
+MAX_INTENT_TREE_ENTRIES = 100_000
+"""Most directory entries (files, folders, anything) looked at under the intents folder."""
+MAX_INTENT_FILES = 10_000
+"""Most intent files under the intents folder."""
+MAX_INTENT_BYTES = 256 * 1024 * 1024
+"""Most bytes of intent files under the intents folder, all files together."""
 
 
-def intent_files(directory: Path) -> list[Path]:
-    if directory.is_file():
-        return [directory]
-    return sorted(p for p in directory.rglob("*") if p.suffix in INTENT_SUFFIXES and p.is_file())
+def intent_files(directory: Path) -> tuple[list[Path], list[Problem]]:
+    """The intent files under `directory` (or `directory` itself if it is not a folder), sorted,
+    and the problems of the walk. Past a bound the walk stops and returns no files."""
+    name = str(directory)
+    try:
+        is_dir = stat.S_ISDIR(os.stat(directory).st_mode)
+    except OSError:
+        is_dir = False
+    if not is_dir:
+        # a file, or something that is not one: the reader refuses what it cannot read
+        return ([directory], []) if os.path.lexists(directory) else \
+            ([], [Problem(name, 0, "", "intents folder or file not found", "io")])
+    files: list[Path] = []
+    problems: list[Problem] = []
+    entries = 0
+    total = 0
+    pending = [directory]
+    while pending:
+        folder = pending.pop()
+        try:
+            listing = os.scandir(folder)
+        except OSError as exc:
+            problems.append(Problem(str(folder), 0, "", f"cannot read folder: {exc.strerror or exc}", "io"))
+            continue
+        with listing:
+            for entry in listing:
+                entries += 1
+                if entries > MAX_INTENT_TREE_ENTRIES:
+                    return [], [_too_many(name, f"more than {MAX_INTENT_TREE_ENTRIES:,} entries",
+                                          "MAX_INTENT_TREE_ENTRIES")]
+                path = Path(entry.path)
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(path)
+                    continue
+                if not entry.name.endswith(INTENT_SUFFIXES):
+                    if entry.is_symlink() and os.path.isdir(path):
+                        problems.append(Problem(entry.path, 0, "", "symbolic link to a folder: not followed; "
+                                                "name the folder itself, or move its files here", "io"))
+                    continue
+                files.append(path)
+                if len(files) > MAX_INTENT_FILES:
+                    return [], [_too_many(name, f"more than {MAX_INTENT_FILES:,} intent files",
+                                          "MAX_INTENT_FILES")]
+                try:
+                    info = entry.stat()
+                except OSError:
+                    continue  # the reader reports it (dangling link, no permission)
+                if stat.S_ISREG(info.st_mode):
+                    total += info.st_size
+                if total > MAX_INTENT_BYTES:
+                    return [], [_too_many(name, f"more than {MAX_INTENT_BYTES:,} bytes of intent files",
+                                          "MAX_INTENT_BYTES")]
+    return sorted(files), problems
+
+
+def _too_many(name: str, what: str, bound: str) -> Problem:
+    return Problem(name, 0, "", f"{what} under {name} ({bound}): is this the intents folder?", "limit")
 
 
 def _message(err: Any) -> str:
@@ -42,9 +115,8 @@ def _alias_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 def load_intents(directory: Path) -> tuple[IntentSet, list[Problem]]:
-    problems: list[Problem] = []
-    files = intent_files(directory)
-    if not files:
+    files, problems = intent_files(directory)
+    if not files and not problems:
         problems.append(Problem(str(directory), 0, "", "no intent files (*.yaml) found", "io"))
     collected: dict[str, list[Sourced[Any]]] = {kind: [] for kind in KINDS}
     for path in files:
