@@ -101,9 +101,13 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
         self.dryrun = bool(args.get("dryrun", False))
         self.ignore_interfaces = tuple(str(i) for i in args.get("ignore_interfaces", ()))
         self.flock = str(args.get("flock", "flock"))
+        found = re.search(r"--confdir[ =](\S+)", self.frr_reload_args)
+        #: where FRR keeps its saved config (frr.conf): the one file write memory changes
+        self.confdir = str(args.get("confdir", found.group(1) if found else "/etc/frr"))
         #: the run this session works for (set by netorch's session; random otherwise)
         self.run_tag: str = str(args.get("run_tag", ""))
         self._persisted = False  # the last commit reached the startup config
+        self._committed: str | None = None  # the FRR part of the last commit's candidate
         self._ssh: paramiko.SSHClient | None = None
         self._chan: paramiko.Channel | None = None  # a long-lived sh
         self._vtyc: paramiko.Channel | None = None  # a long-lived vtysh
@@ -448,7 +452,15 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
             self._run(f"rm -f {self._f('candidate.frr.conf')} {self._f('candidate.nft')}")
 
     def _reload(self, action: str, path: str) -> str:
-        return (f"python3 {shlex.quote(self.frr_reload)} --{action} --stdout {self.frr_reload_args} {path}")
+        """frr-reload.py, which saves the running config (`write`) after a reload: the saved config
+        is put back as it was, so that only a confirmed commit ever reaches it."""
+        reload = f"python3 {shlex.quote(self.frr_reload)} --{action} --stdout {self.frr_reload_args} {path}"
+        if action != "reload":
+            return reload
+        conf = shlex.quote(f"{self.confdir}/frr.conf")
+        keep = shlex.quote(f"{self.state_dir}/saved.{self.tag}.conf")
+        return (f"if [ -f {conf} ]; then cp {conf} {keep}; else rm -f {keep}; fi; {reload}; rc=$?; "
+                f"if [ -f {keep} ]; then cat {keep} > {conf}; rm -f {keep}; else rm -f {conf}; fi; exit $rc")
 
     def compare_config(self) -> str:
         """The difference by meaning (FRR line order and unmanaged lines ignored; nftables per chain)."""
@@ -489,7 +501,7 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
         t = self.tag
         return (
             f"cd {self._dir()} || exit 1\n"
-            f"{self._reload('reload', self._path(f'rollback.{t}.frr.conf'))} > restore.{t}.log 2>&1\n"
+            f"( {self._reload('reload', self._path(f'rollback.{t}.frr.conf'))} ) > restore.{t}.log 2>&1\n"
             f"{self.nft} -f {self._path(f'rollback.{t}.nft')} >> restore.{t}.log 2>&1\n"
         )
 
@@ -567,6 +579,7 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
             left = self._residual(again, frr, nft)
         if left:
             self._fail("the device did not take the configuration: " + "; ".join(str(d) for d in left[:10]))
+        self._committed = frr
         if seconds:
             # the whole commit is in place: the timer counts from now
             if not self.extend_commit(seconds):
@@ -635,9 +648,15 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
             why = "its revert timer fired: the device restored its previous configuration" if "EXPIRED" in out \
                 else "no commit of this run is pending on the device"
             raise CommitConfirmException(f"{self.hostname}: cannot confirm: {why}")
+        # save exactly the candidate: a running config that lost part of it meanwhile (a routing
+        # daemon that died drops its lines) never replaces the saved one
+        frr_now = strip_header(self._vty(["show running-config"])[0])
+        left = diff_frr(frr_now, self._committed or "", self.ignore_interfaces)
+        if left:
+            raise CommitError(f"{self.hostname}: confirmed, but not saved: the running config differs from the "
+                              "candidate by: " + "; ".join(str(d) for d in left[:10]))
         self._persist()
         self._persisted = True
-        self._running = None
 
     def rollback(self) -> None:
         """Restore the checkpoint of this session's last commit (cancelling a pending one); the

@@ -67,17 +67,8 @@ def live(lab: LabStatus, host: str) -> str:
 
 
 def startup(lab: LabStatus, host: str) -> str:
-    from netorch.transport.napalm_frr import FrrDriver
-
-    creds = _creds(lab)["default"]
-    view = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates").inventory().hosts[host]
-    drv = FrrDriver(view.hostname, creds["username"], creds["password"],
-                    optional_args={"key_file": creds["ssh_key_file"]})
-    drv.open()
-    try:
-        return str(drv.get_config(retrieve="startup")["startup"])
-    finally:
-        drv.close()
+    """The router's saved configuration (its /etc/frr/frr.conf, which `write memory` writes)."""
+    return (lab.run_dir / "nodes" / host / "etc" / "frr.conf").read_text()
 
 
 def pending_commit(lab: LabStatus, host: str) -> bool:
