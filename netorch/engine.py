@@ -21,7 +21,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -244,9 +244,23 @@ class Engine:
 
         self._phase(nr, "prepare", set(by_host), prepare, progress)
 
+    @contextlib.contextmanager
+    def leased(self, hosts: list[str], kind: str, actor: str, wait: float) -> Iterator[None]:
+        """Hold a lease on these devices in the store (exclusion across processes) meanwhile;
+        DeviceBusy when another run holds one of them past `wait` seconds."""
+        if self.store is None or not hosts:
+            yield
+            return
+        holder = self.store.acquire(hosts, 0, actor, kind, wait=wait)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(StoreError):
+                self.store.release(holder)
+
     # -- plan ---------------------------------------------------------------------------
     def plan(self, limit: str | None = None, workers: int = 10, progress: ProgressFn | None = None,
-             actor: str | None = None, record: bool = False) -> RunReport:
+             actor: str | None = None, record: bool = False, lock_wait: float = 30.0) -> RunReport:
         started = time.perf_counter()
         jobs, skipped = self.jobs(limit)
         revision = self.ws.revision()
@@ -254,13 +268,20 @@ class Engine:
         sessions: dict[str, DeviceSession] = {}
         creds = None
         if jobs:
-            nr, creds = self._nornir(jobs, workers)
+            # a plan loads candidates on the devices (a NETCONF candidate lock, FRR candidate files):
+            # it waits for a run that holds them, and no run starts on them meanwhile
             try:
-                self._prepare(nr, jobs, outcomes, sessions, progress)
-                for session in sessions.values():
-                    session.discard()
-            finally:
-                self._close(nr)
+                with self.leased(sorted(outcomes), "plan", actor or actor_name(), lock_wait):
+                    nr, creds = self._nornir(jobs, workers)
+                    try:
+                        self._prepare(nr, jobs, outcomes, sessions, progress)
+                        for session in sessions.values():
+                            session.discard()
+                    finally:
+                        self._close(nr)
+            except DeviceBusy as exc:
+                for out in outcomes.values():
+                    out.status, out.error = "failed", str(exc)
         devices = sorted(outcomes.values(), key=lambda d: d.host) + skipped
         changes = sum(1 for d in devices if d.changed)
         bad = sum(1 for d in devices if d.status in ("failed", "unreachable"))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 import sqlite3
 import threading
@@ -289,7 +290,7 @@ class Store:
                 ttl: float = LEASE_TTL, holder: str | None = None) -> str:
         """Take a lease on every host, all or none, waiting up to `wait` seconds for busy ones;
         DeviceBusy names the first busy host, its run, actor and since when. Returns the holder."""
-        holder = holder or f"run{run_id}:{this_process()}"
+        holder = holder or f"{kind}{run_id or ''}:{this_process()}:{secrets.token_hex(4)}"
         deadline = time.monotonic() + max(0.0, wait)
         while True:
             busy = self._try_acquire(sorted(set(hosts)), run_id, holder, actor, kind, ttl)
@@ -297,9 +298,9 @@ class Store:
                 return holder
             if time.monotonic() >= deadline:
                 since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(busy.acquired_at))
+                where = f"run {busy.run_id}" if busy.run_id else f"a {busy.kind}"
                 raise DeviceBusy(busy.host, busy.run_id, busy.actor, busy.kind,
-                                 f"{busy.host} is busy in run {busy.run_id} ({busy.kind} by {busy.actor}, "
-                                 f"since {since})")
+                                 f"{busy.host} is busy in {where} ({busy.kind} by {busy.actor}, since {since})")
             time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
 
     def _try_acquire(self, hosts: list[str], run_id: int, holder: str, actor: str, kind: str,

@@ -199,6 +199,12 @@ class Transaction:
                     time.sleep(0.1)
                 out.checks += [f"{c.route.prefix} via {c.route.next_hop or c.route.interface}: "
                                f"{'active' if c.active else 'present' if c.present else 'missing'}" for c in checks]
+                if not session.checks_commit:
+                    # the transport does not read its commit back itself: the device must now say
+                    # what the candidate says
+                    state = classify(self.jobs[host], session.live_config(), {})
+                    if state != "new":
+                        problems.append("the device does not read back as the candidate after the commit")
                 self._keep_armed(host)
                 if problems:
                     out.status, out.error = "failed", "post-check failed: " + "; ".join(problems)

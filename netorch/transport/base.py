@@ -62,6 +62,9 @@ class DeviceSession(ABC):
     native_confirm: bool = True
     #: the Nornir connection plugin name this session uses (host.get_connection(name, config))
     connection_name: ClassVar[str] = ""
+    #: True when commit() itself reads the result back and fails unless the device says what the
+    #: candidate says; otherwise the engine reads it back in the verify phase
+    checks_commit: ClassVar[bool] = False
 
     def __init__(self, host: str, connection: Any, job: DeviceJob) -> None:
         self.host = host

@@ -27,6 +27,7 @@ sys.modules.setdefault("napalm_netorch_frr", napalm_frr)
 
 class NapalmSession(DeviceSession):
     connection_name = "napalm"
+    checks_commit = True
     native_confirm = True
 
     def _candidate(self) -> str:

@@ -470,6 +470,7 @@ class NetmikoSession(DeviceSession):
     ineffective push costs 2 more `show running-config` and the restoring config session."""
 
     connection_name = "netmiko"
+    checks_commit = True
     native_confirm = False
 
     def __init__(self, host: str, connection: Any, job: DeviceJob) -> None:
