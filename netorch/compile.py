@@ -25,8 +25,7 @@ from netorch.model.intents import Action, IntentSet, Protocol, ServiceIntent
 from netorch.model.inventory import HostView, InventoryView
 from netorch.model.types import PortRange
 from netorch.platforms import spec
-from netorch.topology import Topology, routes_between
-from netorch.validate import DomainSubnet, domain_subnets, route_hosts
+from netorch.topology import DomainSubnet, Topology, domain_subnets, route_hosts, routes_between
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -118,6 +117,16 @@ class Compiler:
 
     # -- routes ---------------------------------------------------------------------------
     def routes(self) -> dict[str, list[DesiredRoute]]:
+        """Every host's routes: the intents' and those services generate, sorted. Memoised on the
+        topology for this intent set (validation follows them, compilation renders them)."""
+        memo = self.topo.compiled_routes
+        if memo is not None and memo[0] is self.intents:
+            return memo[1]
+        found = self._routes()
+        self.topo.compiled_routes = (self.intents, found)
+        return found
+
+    def _routes(self) -> dict[str, list[DesiredRoute]]:
         out: dict[str, list[DesiredRoute]] = defaultdict(list)
         for item in self.intents.routes:
             r = item.value

@@ -52,15 +52,18 @@ def test_random_valid_routes_render_deterministically(routes: list[tuple[str, in
                                                       split: int) -> None:
     items = []
     for i, (host, octet, plen, hop, distance) in enumerate(routes):
-        prefix = IPv4Network(f"172.{16 + octet % 16}.{octet}.0/{plen}", strict=False)
+        # each router its own /16: routes of two routers never overlap, so they cannot loop
+        prefix = IPv4Network(f"172.{16 + sorted(NEXT_HOPS).index(host)}.{octet}.0/{plen}", strict=False)
         items.append({"name": f"p{i}", "prefix": str(prefix), "next_hop": NEXT_HOPS[host][hop],
                       "distance": distance, "hosts": [host]})
     # drop conflicting duplicates (same host/prefix/distance) the way an operator would have to
+    # and same host/prefix/next hop with two distances (a device keeps one)
     seen, unique = set(), []
     for item in items:
-        key = (item["hosts"][0], item["prefix"], item["distance"])
-        if key not in seen:
-            seen.add(key)
+        keys = {(item["hosts"][0], item["prefix"], item["distance"]),
+                (item["hosts"][0], item["prefix"], item["next_hop"])}
+        if not keys & seen:
+            seen |= keys
             unique.append(item)
     with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
         one = _workspace(Path(a), {"all.yaml": json.dumps({"routes": unique})})
