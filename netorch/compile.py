@@ -4,6 +4,7 @@ Pure, no I/O."""
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any, Literal, TypeVar
@@ -17,14 +18,14 @@ from netorch.model.desired import (
     FilterAction,
     FilterRule,
     InterfaceFilter,
+    Ipv6Drop,
     ServiceBinding,
 )
 from netorch.model.intents import Action, IntentSet, Protocol, ServiceIntent
 from netorch.model.inventory import HostView, InventoryView
 from netorch.model.types import PortRange
 from netorch.platforms import spec
-from netorch.topology import Topology, routes_between
-from netorch.validate import DomainSubnet, domain_subnets, route_hosts
+from netorch.topology import DomainSubnet, Topology, domain_subnets, route_hosts, routes_between
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -41,6 +42,37 @@ def trusted(cls: type[M], **values: Any) -> M:
 
 
 Flow = tuple[str, str, Protocol, tuple[PortRange, ...], tuple[IPv4Network, ...], str]
+
+# Filter names are "netorch_<domain>_<interface>_<direction>", each part escaped so that it holds
+# no "_": "-" becomes "--", "_" "-u", "." "-d", "/" "-s", ":" "-c", anything else "-x" and four hex
+# digits. Splitting at "_" and unescaping gives the parts back, so distinct inputs never share a
+# name (two domains' rules never merge into one chain). A name longer than the platform allows
+# becomes "netorch_<domain>_<interface>_<direction>_<hash>" with truncated parts and 16 hex digits
+# of the SHA-256 of the exact original parts: five "_"-separated parts, never four, so it cannot
+# equal an escaped name either.
+_ESCAPES = {"-": "--", "_": "-u", ".": "-d", "/": "-s", ":": "-c"}
+_HASH_DIGITS = 16
+# three "_"-separated parts: never equal to a name made by filter_name()
+IPV6_FILTER_NAME = "netorch_ipv6_drop"
+
+
+def escape_name_part(text: str) -> str:
+    return "".join(ch if ch.isascii() and ch.isalnum() else _ESCAPES.get(ch, f"-x{ord(ch):04x}")
+                   for ch in text)
+
+
+def filter_name(domain: str, interface: str, direction: str, max_length: int) -> str:
+    """The name of the filter of `interface` (a member of `domain`) for `direction`: injective,
+    at most `max_length` characters of [A-Za-z0-9_-]."""
+    dom, ifname = escape_name_part(domain), escape_name_part(interface)
+    name = f"netorch_{dom}_{ifname}_{direction}"
+    if len(name) <= max_length:
+        return name
+    digest = hashlib.sha256(f"{domain}\0{interface}\0{direction}".encode()).hexdigest()[:_HASH_DIGITS]
+    budget = max_length - len(f"netorch___{direction}_{digest}")
+    keep_dom = min(len(dom), max(budget // 2, budget - len(ifname)))
+    keep_if = budget - keep_dom
+    return f"netorch_{dom[:keep_dom]}_{ifname[:keep_if]}_{direction}_{digest}"
 
 
 def _nets(items: list[DomainSubnet]) -> tuple[IPv4Network, ...]:
@@ -85,6 +117,16 @@ class Compiler:
 
     # -- routes ---------------------------------------------------------------------------
     def routes(self) -> dict[str, list[DesiredRoute]]:
+        """Every host's routes: the intents' and those services generate, sorted. Memoised on the
+        topology for this intent set (validation follows them, compilation renders them)."""
+        memo = self.topo.compiled_routes
+        if memo is not None and memo[0] is self.intents:
+            return memo[1]
+        found = self._routes()
+        self.topo.compiled_routes = (self.intents, found)
+        return found
+
+    def _routes(self) -> dict[str, list[DesiredRoute]]:
         out: dict[str, list[DesiredRoute]] = defaultdict(list)
         for item in self.intents.routes:
             r = item.value
@@ -210,8 +252,7 @@ class Compiler:
                 rules.append(FilterRule(action=FilterAction.DROP, sources=self._nets_of[other],
                                         destinations=own, origin=f"default:{other}"))
         rules = self._localise(rules, direction, own, self._local_nets(host.name, ifname, domain))
-        safe_if = "".join(ch if ch.isalnum() else "_" for ch in ifname)
-        name = f"netorch_{domain}_{safe_if}_{direction}".replace("-", "_")
+        name = filter_name(domain, ifname, direction, spec(host.platform).filter_names.max_length)
         return InterfaceFilter(name=name, interface=ifname, domain=domain,
                                direction="in" if direction == "in" else "out", rules=tuple(rules))
 
@@ -277,6 +318,9 @@ class Compiler:
                 stateful_filter=spec(host.platform).stateful_filter,
                 interfaces=tuple(interfaces), routes=tuple(routes.get(name, ())),
                 filters=tuple(filters), services=tuple(self.bindings(name)),
+                ipv6_drop=Ipv6Drop(name=IPV6_FILTER_NAME,
+                                   interfaces=tuple(dict.fromkeys(f.interface for f in filters)))
+                if filters else None,
             )
         return out
 

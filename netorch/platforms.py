@@ -34,6 +34,16 @@ class Artifact:
 
 
 @dataclass(frozen=True)
+class NameLimits:
+    """What a platform accepts as the name of a filter (nftables chain, ACL, firewall filter):
+    at most `max_length` characters, each in `charset` (a regular expression character class).
+    netorch's generated names use letters, digits, '_' and '-' only."""
+
+    max_length: int
+    charset: str = "A-Za-z0-9_-"
+
+
+@dataclass(frozen=True)
 class PlatformSpec:
     platform: Platform
     artifacts: tuple[Artifact, ...]
@@ -42,6 +52,7 @@ class PlatformSpec:
     netmiko_device_type: str | None
     stateful_filter: bool
     comment_prefix: str
+    filter_names: NameLimits
     route_distance: bool = True
     vrf_routes: bool = True
 
@@ -58,6 +69,8 @@ PLATFORMS: dict[Platform, PlatformSpec] = {
         "cisco_ios",
         stateful_filter=True,
         comment_prefix="!",
+        # nftables: NFT_NAME_MAXLEN is 256 bytes with the terminating NUL (Linux >= 4.14)
+        filter_names=NameLimits(255),
     ),
     Platform.NETCONF: PlatformSpec(
         Platform.NETCONF,
@@ -67,6 +80,7 @@ PLATFORMS: dict[Platform, PlatformSpec] = {
         None,
         stateful_filter=False,
         comment_prefix="",
+        filter_names=NameLimits(80),  # netorch-policy.yang: leaf name { length "1..80" }
         route_distance=False,
         vrf_routes=False,
     ),
@@ -78,6 +92,7 @@ PLATFORMS: dict[Platform, PlatformSpec] = {
         "cisco_ios",
         stateful_filter=False,
         comment_prefix="!",
+        filter_names=NameLimits(64),  # named ACLs; 64 is the conservative bound across IOS trains
     ),
     Platform.ARISTA_EOS: PlatformSpec(
         Platform.ARISTA_EOS,
@@ -87,6 +102,7 @@ PLATFORMS: dict[Platform, PlatformSpec] = {
         "arista_eos",
         stateful_filter=False,
         comment_prefix="!",
+        filter_names=NameLimits(64),  # ACL names, kept to the same conservative bound
     ),
     Platform.JUNIPER_JUNOS: PlatformSpec(
         Platform.JUNIPER_JUNOS,
@@ -96,6 +112,7 @@ PLATFORMS: dict[Platform, PlatformSpec] = {
         "juniper_junos",
         stateful_filter=False,
         comment_prefix="#",
+        filter_names=NameLimits(64),  # firewall filter names: up to 64 characters
     ),
 }
 

@@ -1,12 +1,18 @@
 """Facts derived from the inventory that validation and compilation share:
-connected subnets, adjacency between hosts, group membership. Pure, no I/O."""
+connected subnets, adjacency between hosts, group membership, domain members, and the
+forwarding that a set of routes makes hop by hop. Pure, no I/O."""
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from typing import Literal
 
+from netorch.errors import Problem
+from netorch.model.desired import DesiredRoute
+from netorch.model.intents import DomainIntent, RouteIntent, Sourced
 from netorch.model.inventory import HostView, InventoryView
 
 
@@ -37,6 +43,8 @@ class Topology:
     _connected: dict[tuple[str, int], str | None] = field(default_factory=dict)
     _by_key: dict[tuple[str, str, int, int], Link] = field(default_factory=dict)
     _component: dict[str, int] = field(default_factory=dict)
+    # the routes compiled for one intent set (validation follows them, compilation renders them)
+    compiled_routes: tuple[object, dict[str, list[DesiredRoute]]] | None = None
 
     @classmethod
     def build(cls, inventory: InventoryView) -> Topology:
@@ -186,3 +194,174 @@ def routes_between(
         back = topo.reverse(lk)
         out.append(GeneratedRoute(back.local, src_subnet, back.peer_address, back.interface))
     return out
+
+
+@dataclass(frozen=True)
+class DomainSubnet:
+    domain: str
+    host: str
+    interface: str
+    subnet: IPv4Network
+
+
+def route_hosts(route: RouteIntent, inventory: InventoryView) -> list[str]:
+    """The hosts a route binds to (known hosts, members of its groups), sorted; memoised per
+    inventory, since many routes share the same hosts and groups."""
+    memo: dict[tuple[tuple[str, ...], tuple[str, ...]], list[str]] = inventory.__dict__.setdefault("_binds", {})
+    key = (route.hosts, route.groups)
+    found = memo.get(key)
+    if found is None:
+        hosts = {h for h in route.hosts if h in inventory.hosts}
+        for group in route.groups:
+            hosts.update(inventory.members(group))
+        found = memo[key] = sorted(hosts)
+    return found
+
+
+def domain_subnets(
+    domain: Sourced[DomainIntent], topo: Topology, problems: list[Problem] | None = None
+) -> list[DomainSubnet]:
+    """Resolve a domain's members to (host, interface, subnet); report bad members."""
+
+    def bad(index: int, field: str, message: str) -> None:
+        if problems is not None:
+            problems.append(Problem(domain.file, domain.line("members", index, field),
+                                    domain.path("members", index, field), message, "reference"))
+
+    out: list[DomainSubnet] = []
+    inventory = topo.inventory
+    for i, member in enumerate(domain.value.members):
+        host = inventory.hosts.get(member.host)
+        if host is None:
+            bad(i, "host", f"unknown host {member.host!r}")
+            continue
+        if member.interface is not None:
+            if member.interface == host.data.mgmt_interface:
+                bad(i, "interface", f"{member.interface} is the management interface of "
+                    f"{member.host}; netorch does not manage it")
+                continue
+            data = host.data.interfaces.get(member.interface)
+            if data is None:
+                bad(i, "interface", f"host {member.host} has no interface {member.interface!r}")
+                continue
+            if data.address is None:
+                bad(i, "interface", f"interface {member.host} {member.interface} has no address")
+                continue
+            out.append(DomainSubnet(domain.name, member.host, member.interface, data.address.network))
+        elif member.subnet is not None:
+            ifname = topo.interface_for_subnet(member.host, member.subnet)
+            if ifname is None:
+                bad(i, "subnet", f"subnet {member.subnet} is connected to no interface of {member.host}")
+                continue
+            out.append(DomainSubnet(domain.name, member.host, ifname, member.subnet))
+    return out
+
+
+# -- forwarding, hop by hop ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Hop:
+    """A router on a packet's way and the route it used ("route:NAME", "service:NAME")."""
+
+    host: str
+    origin: str
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Where a packet goes: delivered (onto a connected subnet or an interface route's link),
+    dropped (`host` has no route), out (a next hop outside the inventory) or a loop (the hops
+    from the first visit of `host` on form the cycle)."""
+
+    outcome: Literal["delivered", "no-route", "out", "loop"]
+    hops: tuple[Hop, ...]
+    host: str
+
+    def cycle(self) -> tuple[Hop, ...]:
+        first = next(i for i, hop in enumerate(self.hops) if hop.host == self.host)
+        return self.hops[first:]
+
+
+class Forwarding:
+    """Longest-prefix-match forwarding over connected subnets and per-host routes (per VRF;
+    interfaces are in the default VRF in netorch's model, their subnets are connected in every
+    table). Traces are memoised per (host, VRF, destination)."""
+
+    def __init__(self, topo: Topology, routes: Mapping[str, Iterable[DesiredRoute]]) -> None:
+        self.topo = topo
+        # host -> vrf -> prefix length -> network (int) -> best route (lowest distance)
+        self.tables: dict[str, dict[str, dict[int, dict[int, DesiredRoute]]]] = {}
+        for host, rs in routes.items():
+            tables = self.tables.setdefault(host, {})
+            for r in rs:
+                by_len = tables.setdefault(r.vrf or "", {}).setdefault(r.prefix.prefixlen, {})
+                key = int(r.prefix.network_address)
+                best = by_len.get(key)
+                if best is None or r.distance < best.distance:
+                    by_len[key] = r
+        self._lengths = {(h, v): sorted(t, reverse=True) for h, vt in self.tables.items() for v, t in vt.items()}
+        self.owner = {iface.ip: host for host, addrs in topo.addresses.items() for iface in addrs.values()}
+        self._subnets = {host: [(int(i.network.network_address), int(i.network.netmask)) for i in addrs.values()]
+                         for host, addrs in topo.addresses.items()}
+        self._memo: dict[tuple[str, str, int], Trace] = {}
+
+    def lookup(self, host: str, vrf: str, dst: IPv4Address) -> DesiredRoute | None:
+        table = self.tables.get(host, {}).get(vrf)
+        if not table:
+            return None
+        value = int(dst)
+        for plen in self._lengths[(host, vrf)]:
+            mask = (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF if plen else 0
+            found = table[plen].get(value & mask)
+            if found is not None:
+                return found
+        return None
+
+    def connected(self, host: str, dst: IPv4Address) -> bool:
+        value = int(dst)
+        return any(value & mask == net for net, mask in self._subnets.get(host, ()))
+
+    def next_host(self, host: str, route: DesiredRoute) -> str | None:
+        """The inventory host a route hands packets to; None when it hands them to the link
+        (an interface route) or to an address outside the inventory."""
+        if route.next_hop is None or self.topo.connected_interface(host, route.next_hop) is None:
+            return None
+        return self.owner.get(route.next_hop)
+
+    def trace(self, host: str, dst: IPv4Address, vrf: str = "", first: DesiredRoute | None = None) -> Trace:
+        """Follow a packet for `dst` that is at `host`, which uses route `first` when given
+        (e.g. a backup) and its best route otherwise; every later router uses its best route."""
+        hops: list[Hop] = []
+        seen: set[str] = set()
+        node, route = host, first
+        while True:
+            if node in seen:
+                return Trace("loop", tuple(hops), node)
+            if route is None:
+                memo = self._memo.get((node, vrf, int(dst)))
+                if memo is not None:
+                    back = next((i for i, h in enumerate(memo.hops) if h.host in seen), None)
+                    if back is not None:
+                        return Trace("loop", (*hops, *memo.hops[:back]), memo.hops[back].host)
+                    result = Trace(memo.outcome, (*hops, *memo.hops), memo.host)
+                    break
+                if self.connected(node, dst):
+                    result = Trace("delivered", tuple(hops), node)
+                    break
+                route = self.lookup(node, vrf, dst)
+                if route is None:
+                    result = Trace("no-route", tuple(hops), node)
+                    break
+            seen.add(node)
+            hops.append(Hop(node, route.origin))
+            nxt = self.next_host(node, route)
+            if nxt is None:
+                result = Trace("delivered" if route.next_hop is None else "out", tuple(hops), node)
+                break
+            node, route = nxt, None
+        # every router on the way used its best route (the first one too, unless told otherwise)
+        for i in range(0 if first is None else 1, len(result.hops)):
+            self._memo.setdefault((result.hops[i].host, vrf, int(dst)),
+                                  Trace(result.outcome, result.hops[i:], result.host))
+        if first is None and not result.hops:
+            self._memo.setdefault((host, vrf, int(dst)), result)
+        return result

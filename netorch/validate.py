@@ -3,11 +3,12 @@ once, each located at the file, line and field that caused it. Pure, no I/O."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from ipaddress import IPv4Network
+from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
+from netorch.compile import Compiler
 from netorch.errors import Problem
+from netorch.model.desired import DesiredRoute
 from netorch.model.intents import (
     Action,
     DomainIntent,
@@ -19,69 +20,10 @@ from netorch.model.intents import (
     Sourced,
 )
 from netorch.model.inventory import InventoryView
-from netorch.platforms import spec
-from netorch.topology import Topology
+from netorch.platforms import Transport, spec
+from netorch.topology import DomainSubnet, Forwarding, Topology, Trace, domain_subnets, route_hosts
 
-
-@dataclass(frozen=True)
-class DomainSubnet:
-    domain: str
-    host: str
-    interface: str
-    subnet: IPv4Network
-
-
-def route_hosts(route: RouteIntent, inventory: InventoryView) -> list[str]:
-    """The hosts a route binds to (known hosts, members of its groups), sorted; memoised per
-    inventory, since many routes share the same hosts and groups."""
-    memo: dict[tuple[tuple[str, ...], tuple[str, ...]], list[str]] = inventory.__dict__.setdefault("_binds", {})
-    key = (route.hosts, route.groups)
-    found = memo.get(key)
-    if found is None:
-        hosts = {h for h in route.hosts if h in inventory.hosts}
-        for group in route.groups:
-            hosts.update(inventory.members(group))
-        found = memo[key] = sorted(hosts)
-    return found
-
-
-def domain_subnets(
-    domain: Sourced[DomainIntent], topo: Topology, problems: list[Problem] | None = None
-) -> list[DomainSubnet]:
-    """Resolve a domain's members to (host, interface, subnet); report bad members."""
-
-    def bad(index: int, field: str, message: str) -> None:
-        if problems is not None:
-            problems.append(Problem(domain.file, domain.line("members", index, field),
-                                    domain.path("members", index, field), message, "reference"))
-
-    out: list[DomainSubnet] = []
-    inventory = topo.inventory
-    for i, member in enumerate(domain.value.members):
-        host = inventory.hosts.get(member.host)
-        if host is None:
-            bad(i, "host", f"unknown host {member.host!r}")
-            continue
-        if member.interface is not None:
-            if member.interface == host.data.mgmt_interface:
-                bad(i, "interface", f"{member.interface} is the management interface of "
-                    f"{member.host}; netorch does not manage it")
-                continue
-            data = host.data.interfaces.get(member.interface)
-            if data is None:
-                bad(i, "interface", f"host {member.host} has no interface {member.interface!r}")
-                continue
-            if data.address is None:
-                bad(i, "interface", f"interface {member.host} {member.interface} has no address")
-                continue
-            out.append(DomainSubnet(domain.name, member.host, member.interface, data.address.network))
-        elif member.subnet is not None:
-            ifname = topo.interface_for_subnet(member.host, member.subnet)
-            if ifname is None:
-                bad(i, "subnet", f"subnet {member.subnet} is connected to no interface of {member.host}")
-                continue
-            out.append(DomainSubnet(domain.name, member.host, ifname, member.subnet))
-    return out
+__all__ = ["DomainSubnet", "Validator", "domain_subnets", "route_hosts", "validate"]
 
 
 def _proto_overlap(a: Protocol, b: Protocol) -> bool:
@@ -104,6 +46,8 @@ class Validator:
         self.topo = topo or Topology.build(inventory)
         self.problems: list[Problem] = []
         self.domain_nets: dict[str, list[DomainSubnet]] = {}
+        self._own: dict[IPv4Address, tuple[str, str]] | None = None
+        self._special: dict[str, dict[int, str]] = {}
 
     def add(self, item: Sourced[Any], fields: tuple[object, ...], message: str, code: str) -> None:
         self.problems.append(Problem(item.file, item.line(*fields), item.path(*fields), message, code))
@@ -113,12 +57,15 @@ class Validator:
         self.check_domains()
         self.check_rules()
         self.check_services()
+        self.check_forwarding()
         return sorted(self.problems)
 
     # -- routes ---------------------------------------------------------------------------
     def check_routes(self) -> None:
         seen: dict[tuple[str, str, int, int], tuple[Sourced[RouteIntent], str]] = {}
         seen_target: dict[tuple[str, str, str], tuple[Sourced[RouteIntent], int]] = {}
+        duplicates: dict[tuple[str, str, str, int], Sourced[RouteIntent]] = {}
+        reported: set[tuple[str, str]] = set()
         hosts = self.inventory.hosts
         for item in self.intents.routes:
             route = item.value
@@ -162,9 +109,20 @@ class Validator:
                         self.add(item, ("next_hop",), f"next hop {route.next_hop} is not on the subnet of "
                                  f"{host} {route.interface}", "next-hop")
                         continue
-                elif route.next_hop is not None and self.topo.connected_interface(host, route.next_hop) is None:
+                if route.next_hop is not None and not self.usable_next_hop(item, host):
+                    continue
+                if (route.interface is None and route.next_hop is not None
+                        and self.topo.connected_interface(host, route.next_hop) is None):
                     self.add(item, ("next_hop",), f"next hop {route.next_hop} is on no connected "
                              f"subnet of {host}", "next-hop")
+                    continue
+                same = (host, prefix_key, target, route.distance)
+                twin = duplicates.setdefault(same, item)
+                if twin is not item and twin.name != item.name and (twin.name, item.name) not in reported:
+                    reported.add((twin.name, item.name))
+                    self.add(item, ("prefix",), f"route {item.name!r} repeats route {twin.name!r} "
+                             f"({twin.file}:{twin.line('prefix')}) on {host}: same prefix, next hop, "
+                             "vrf and distance; keep one", "duplicate")
                     continue
                 key = (host, prefix_key, route.distance, 0)
                 same_target = seen_target.get((host, target_key, ""))
@@ -185,6 +143,31 @@ class Validator:
                              f"{' vrf ' + route.vrf if route.vrf else ''} distance {route.distance} "
                              f"goes to {target} here and to {first[1]} in route {other.name!r} "
                              f"({other.file}:{other.line('prefix')})", "conflict")
+
+    def usable_next_hop(self, item: Sourced[RouteIntent], host: str) -> bool:
+        """A next hop is another device on a connected subnet: not the host's own address, not a
+        subnet's network or broadcast address (on subnets that have them, /30 and shorter)."""
+        hop = item.value.next_hop
+        assert hop is not None
+        special = self._special.get(host)
+        if special is None:
+            special = self._special[host] = {}
+            addrs = self.topo.addresses.get(host, {})
+            for ifname, iface in addrs.items():
+                plen = iface.network.prefixlen
+                if plen <= 30:
+                    mask = (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF
+                    first = int(iface) & mask
+                    net = f"{IPv4Address(first)}/{plen} ({host} {ifname}), not a device"
+                    special[first] = f"the network address of {net}"
+                    special[first | (~mask & 0xFFFFFFFF)] = f"the broadcast address of {net}"
+            for ifname, iface in addrs.items():
+                special[int(iface)] = f"the address of {host} {ifname} itself: a next hop must be another device"
+        what = special.get(int(hop))
+        if what is not None:
+            self.add(item, ("next_hop",), f"next hop {hop} is {what}", "next-hop")
+            return False
+        return True
 
     # -- domains --------------------------------------------------------------------------
     def check_domains(self) -> None:
@@ -236,19 +219,56 @@ class Validator:
                 return name
         return None
 
+    def own_address(self, address: IPv4Address) -> tuple[str, str] | None:
+        """(host, interface) whose own address `address` is, if any."""
+        if self._own is None:
+            self._own = {iface.ip: (host, ifname) for host, addrs in sorted(self.topo.addresses.items())
+                         for ifname, iface in addrs.items()}
+        return self._own.get(address)
+
+    def check_probe(self, item: Sourced[ServiceIntent]) -> None:
+        """probe_from names a device drift can ping from: known, deployable, pushed with NAPALM
+        (the sessions that probe)."""
+        name = item.value.probe_from
+        if name is None:
+            return
+        host = self.inventory.hosts.get(name)
+        if host is None:
+            self.add(item, ("probe_from",), f"unknown host {name!r}", "reference")
+        elif not host.data.deploy:
+            self.add(item, ("probe_from",), f"{name} is render-only (data.deploy is false): drift "
+                     "never contacts it, so it cannot probe", "reference")
+        elif (transport := host.data.transport or spec(host.platform).transport) != Transport.NAPALM:
+            self.add(item, ("probe_from",), f"{name} cannot probe: drift probes with a ping from a "
+                     f"router managed through napalm, and {name} (platform {host.platform.value}) is "
+                     f"managed through {transport.value}", "reference")
+
     def check_services(self) -> None:
         for item in self.intents.services:
             svc = item.value
             for i, consumer in enumerate(svc.consumers):
                 if consumer not in self.domain_nets:
                     self.add(item, ("consumers", i), f"unknown domain {consumer!r}", "reference")
+            self.check_probe(item)
             for p_index, provider in enumerate(svc.providers):
+                own = self.own_address(provider)
+                if own is not None:
+                    self.add(item, ("providers", p_index), f"provider {provider} is the address of "
+                             f"{own[0]} {own[1]} itself: netorch filters traffic a router forwards, "
+                             "not traffic to the router; name a server behind it", "reference")
+                    continue
                 located = self.topo.locate(provider)
                 if not located:
                     self.add(item, ("providers", p_index), f"provider {provider} is on no subnet "
                              "connected to a host of the inventory", "reference")
                     continue
                 pdomain = self.provider_domain(provider)
+                if pdomain is None:
+                    where = ", ".join(f"{h} {i}" for h, i in located)
+                    self.add(item, ("providers", p_index), f"provider {provider} is in no domain, so "
+                             "netorch cannot keep everyone but the consumers away from it: add a domain "
+                             f"with its subnet (a member {where})", "reference")
+                    continue
                 for c_index, consumer in enumerate(svc.consumers):
                     if consumer not in self.domain_nets:
                         continue
@@ -268,6 +288,89 @@ class Validator:
                         if not self.topo.reachable(net.host, dst_host):
                             self.add(item, ("consumers", c_index), f"no path from {consumer!r} "
                                      f"({net.host}) to provider {provider} ({dst_host})", "path")
+
+
+    # -- forwarding -----------------------------------------------------------------------
+    def check_forwarding(self) -> None:
+        """Follow the compiled routes (the intents' and those services generate) hop by hop: no
+        static-route loop for any intended prefix, and a route both ways for the traffic each
+        allow rule and each service lets through."""
+        routes = Compiler(self.inventory, self.intents, self.topo).routes()
+        fwd = Forwarding(self.topo, routes)
+        self.check_loops(fwd, routes)
+        for item in self.intents.rules:
+            rule = item.value
+            if (rule.action == Action.ALLOW and rule.source != rule.destination
+                    and rule.source in self.domain_nets and rule.destination in self.domain_nets):
+                self.check_path(fwd, item, ("to",), f"traffic of rule {rule.name!r} from {rule.source!r}",
+                                self.domain_nets[rule.source],
+                                [(n.host, n.subnet) for n in self.domain_nets[rule.destination]])
+        for svc_item in self.intents.services:
+            svc = svc_item.value
+            targets = [(located[0][0], IPv4Network(f"{p}/32")) for p in svc.providers
+                       if self.own_address(p) is None and (located := self.topo.locate(p))
+                       and self.provider_domain(p) is not None]
+            for c_index, consumer in enumerate(svc.consumers):
+                nets = [n for n in self.domain_nets.get(consumer, ())
+                        if all(self.topo.reachable(n.host, host) for host, _ in targets)]
+                self.check_path(fwd, svc_item, ("consumers", c_index),
+                                f"traffic of service {svc.name!r} from {consumer!r}", nets,
+                                [t for t in targets if self.provider_domain(t[1].network_address) != consumer])
+
+    def check_loops(self, fwd: Forwarding, routes: dict[str, list[DesiredRoute]]) -> None:
+        by_name = {item.name: item for item in self.intents.routes}
+        cycles: dict[frozenset[tuple[str, str]], tuple[Trace, DesiredRoute]] = {}
+        for host in sorted(routes):
+            for route in routes[host]:
+                trace = fwd.trace(host, route.prefix.network_address, route.vrf or "", first=route)
+                if trace.outcome == "loop":
+                    key = frozenset((h.host, h.origin) for h in trace.cycle())
+                    cycles.setdefault(key, (trace, route))
+        for trace, route in cycles.values():
+            cycle = trace.cycle()
+            named = sorted((h.origin.removeprefix("route:"), i) for i, h in enumerate(cycle)
+                           if h.origin.startswith("route:") and h.origin.removeprefix("route:") in by_name)
+            if not named:
+                continue  # the compiler's own routes follow shortest paths: they cannot loop alone
+            name, start = named[0]
+            item = by_name[name]
+            hops = cycle[start:] + cycle[:start]
+            path = " -> ".join(f"{h.host} ({_origin(h.origin)})" for h in hops) + f" -> {hops[0].host}"
+            vrf = f" vrf {route.vrf}" if route.vrf else ""
+            self.add(item, ("next_hop",) if item.value.next_hop is not None else ("interface",),
+                     f"static routes loop for {route.prefix}{vrf}: {path}", "loop")
+
+    def check_path(self, fwd: Forwarding, item: Sourced[Any], field: tuple[object, ...], what: str,
+                   sources: list[DomainSubnet], targets: list[tuple[str, IPv4Network]]) -> None:
+        """One problem at most per direction: the first source and target without a route."""
+        for direction in ("there", "back"):
+            for src in sources:
+                found = None
+                for host, net in targets:
+                    if direction == "there":
+                        trace = fwd.trace(src.host, net.network_address)
+                        if trace.outcome == "no-route":
+                            found = f"{what} to {net} has no route: {_path(trace)}has no route to {net}"
+                    else:
+                        trace = fwd.trace(host, src.subnet.network_address)
+                        if trace.outcome == "no-route":
+                            found = (f"{what}: replies from {net} to {src.subnet} have no route: "
+                                     f"{_path(trace)}has no route to {src.subnet}")
+                    if found:
+                        break
+                if found:
+                    self.add(item, field, found, "path")
+                    break
+
+
+def _origin(origin: str) -> str:
+    kind, _, name = origin.partition(":")
+    return f"{kind} {name}"
+
+
+def _path(trace: Trace) -> str:
+    """'r1 (route a) -> r2 (service b) -> r3 ' up to the router where the trace ended."""
+    return "".join(f"{h.host} ({_origin(h.origin)}) -> " for h in trace.hops) + f"{trace.host} "
 
 
 def validate(inventory: InventoryView, intents: IntentSet, topo: Topology | None = None) -> list[Problem]:

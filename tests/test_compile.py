@@ -135,3 +135,55 @@ def test_missing_template_variable_names_host_template_and_variable(tmp_path: Pa
         assert "no_such_variable" in str(exc)
     else:
         raise AssertionError("render should have failed")
+
+
+def _block(text: str, header: str) -> str:
+    """The lines of an indented block that starts at `header` (IOS/EOS style, up to '!')."""
+    lines = text.splitlines()
+    start = lines.index(header)
+    end = next(i for i in range(start + 1, len(lines)) if not lines[i].startswith(" "))
+    return "\n".join(lines[start:end])
+
+
+def test_nftables_drops_ipv6_forwarded_through_domain_interfaces(example: Workspace) -> None:
+    from netorch.configtree import parse_nft
+
+    rendered = example.render()
+    forward = parse_nft(rendered["r1"]["nftables.nft"])["forward"]
+    drops = ['meta nfproto ipv6 iifname "eth3" drop comment "ipv6: netorch manages IPv4 only"',
+             'meta nfproto ipv6 oifname "eth3" drop comment "ipv6: netorch manages IPv4 only"']
+    # before established connections are accepted, so an IPv6 flow cannot outlive the apply
+    assert forward[1:4] == [*drops, "ct state established,related accept"]
+    # r3 has no domain member: nothing to drop there
+    assert "nfproto ipv6" not in rendered["r3"]["nftables.nft"]
+
+
+def test_acl_platforms_drop_ipv6_on_domain_interfaces(example: Workspace) -> None:
+    rendered = example.render()
+    ios = rendered["ios1"]["config.txt"]
+    acl = _block(ios, "ipv6 access-list netorch_ipv6_drop")
+    assert acl.splitlines()[-1] == " deny ipv6 any any"
+    assert " permit icmp any any nd-ns" in acl  # neighbour discovery with the router itself
+    member = _block(ios, "interface GigabitEthernet0/2")
+    assert " ipv6 traffic-filter netorch_ipv6_drop in" in member
+    assert " ipv6 traffic-filter netorch_ipv6_drop out" in member
+    assert "ipv6" not in _block(ios, "interface GigabitEthernet0/1")
+
+    eos = rendered["eos1"]["config.txt"]
+    acl = _block(eos, "ipv6 access-list netorch_ipv6_drop")
+    assert acl.splitlines()[-1] == "   50 deny ipv6 any any"
+    member = _block(eos, "interface Ethernet3")
+    assert "   ipv6 access-group netorch_ipv6_drop in" in member
+    assert "   ipv6 access-group netorch_ipv6_drop out" in member
+    assert "ipv6" not in _block(eos, "interface Ethernet1")
+
+
+def test_junos_discards_ipv6_on_domain_units(example: Workspace) -> None:
+    conf = example.render()["junos1"]["config.conf"]
+    unit = conf[conf.index("    ge-0/0/1 {"):conf.index("    lo0 {")]
+    assert ("family inet6 {\n                filter {\n                    input netorch_ipv6_drop;\n"
+            "                    output netorch_ipv6_drop;") in unit
+    assert "inet6" not in conf[conf.index("    ge-0/0/0 {"):conf.index("    ge-0/0/1 {")]
+    v6 = conf[conf.index("    family inet6 {\n        filter netorch_ipv6_drop {"):]
+    last_term = v6[v6.rindex("term "):]
+    assert last_term.startswith("term ipv6-not-managed {\n                then discard;")

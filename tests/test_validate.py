@@ -225,3 +225,91 @@ def test_cli_exit_codes_and_output(scratch: Path, capsys: pytest.CaptureFixture[
     assert main([*args, "render", "--out", str(scratch / "out")]) == 1
     assert not (scratch / "out").exists()  # nothing rendered from invalid intents
     assert main(["--no-such-option"]) == 1
+
+
+# -- semantic holes: each of these used to validate -------------------------------------------
+def _route(name: str, host: str, next_hop: str, prefix: str = "10.9.0.0/24", extra: str = "") -> str:
+    return f"  - name: {name}\n    prefix: {prefix}\n    next_hop: {next_hop}\n{extra}    hosts: [{host}]\n"
+
+
+def test_static_routes_that_loop_across_routers(make_ws: MakeWs) -> None:
+    # r1 -> r2 -> r4 -> r3 -> r1 for 10.9.0.0/24
+    ws = make_ws({"loop.yaml": "routes:\n" + _route("a", "r1", "10.0.12.2") + _route("b", "r2", "10.0.24.2")
+                  + _route("c", "r4", "10.0.34.1") + _route("d", "r3", "10.0.13.1")})
+    p = only(problems_of(ws), "static routes loop")
+    assert p.file.endswith("loop.yaml") and p.line == 4 and p.path == "routes[0].next_hop"
+    assert p.message == ("static routes loop for 10.9.0.0/24: r1 (route a) -> r2 (route b) -> r4 (route c) "
+                         "-> r3 (route d) -> r1")
+
+
+def test_a_backup_route_that_loops(make_ws: MakeWs) -> None:
+    # r3 sends half of the servers' subnet to r1: fine while r1 uses its primary (through r2),
+    # a loop as soon as r1 falls back to its backup through r3
+    ws = make_ws({"x.yaml": "routes:\n" + _route("r3-servers-back", "r3", "10.0.13.1", "10.2.0.0/25")})
+    p = only(problems_of(ws), "static routes loop")
+    assert p.file.endswith("routes.yaml") and p.path == "routes[1].next_hop"
+    assert p.message == ("static routes loop for 10.2.0.0/24: r1 (route r1-servers-via-r3) -> "
+                         "r3 (route r3-servers-back) -> r1")
+
+
+def test_next_hop_that_is_the_router_itself_or_no_device(make_ws: MakeWs) -> None:
+    ws = make_ws({"x.yaml": "routes:\n" + _route("own", "r1", "10.0.12.1")
+                  + _route("own-if", "r1", "10.0.13.1", extra="    interface: eth2\n")
+                  + _route("net", "r1", "10.0.12.0", "10.9.1.0/24")
+                  + _route("bcast", "r1", "10.0.13.3", "10.9.2.0/24")})
+    problems = problems_of(ws)
+    assert only(problems, "next hop 10.0.12.1 is the address of r1 eth1 itself").line == 4
+    assert only(problems, "next hop 10.0.13.1 is the address of r1 eth2 itself").line == 8
+    assert only(problems, "next hop 10.0.12.0 is the network address of 10.0.12.0/30").line == 13
+    assert only(problems, "next hop 10.0.13.3 is the broadcast address of 10.0.13.0/30").line == 17
+
+
+def test_the_same_route_under_two_names(make_ws: MakeWs) -> None:
+    ws = make_ws({"x.yaml": "routes:\n" + _route("first", "r1", "10.0.12.2") + _route("second", "r1", "10.0.12.2")})
+    p = only(problems_of(ws), "repeats route 'first'")
+    assert p.line == 7 and p.path == "routes[1].prefix" and "on r1" in p.message
+    # a different distance is a backup, not a repeat
+    ws = make_ws({"x.yaml": "routes:\n" + _route("first", "r1", "10.0.12.2")
+                  + _route("second", "r1", "10.0.13.2", extra="    distance: 9\n")})
+    assert ws.validate().ok, ws.validate().problems
+
+
+def test_service_provider_in_no_domain(make_ws: MakeWs) -> None:
+    ws = make_ws({"x.yaml": "domains:\n  - name: users\n    members: [{host: r1, interface: eth3}]\n"
+                  "services:\n  - name: s\n    providers: [10.2.0.10]\n    ports: [80]\n"
+                  "    consumers: [users]\n"}, replace=True)
+    p = only(problems_of(ws), "provider 10.2.0.10 is in no domain")
+    assert p.line == 6 and p.path == "services[0].providers[0]"
+    assert "add a domain with its subnet (a member r4 eth3)" in p.message
+
+
+def test_service_provider_that_is_a_router_address(make_ws: MakeWs) -> None:
+    ws = make_ws({"x.yaml": "services:\n  - name: s\n    providers: [10.2.0.1]\n    ports: [80]\n"
+                  "    consumers: [users]\n"})
+    p = only(problems_of(ws), "provider 10.2.0.1 is the address of r4 eth3 itself")
+    assert p.line == 3 and p.path == "services[0].providers[0]"
+
+
+@pytest.mark.parametrize("probe,needle", [
+    ("r9", "unknown host 'r9'"),
+    ("eos1", "eos1 is render-only"),
+    ("nc1", "nc1 cannot probe"),
+    ("r3", "managed through netmiko"),
+])
+def test_probe_from_a_device_that_cannot_probe(make_ws: MakeWs, probe: str, needle: str) -> None:
+    ws = make_ws({"x.yaml": "services:\n  - name: s\n    providers: [10.2.0.10]\n    ports: [80]\n"
+                  f"    consumers: [users]\n    probe_from: {probe}\n"})
+    p = only(problems_of(ws), needle)
+    assert p.line == 6 and p.path == "services[0].probe_from"
+
+
+def test_rule_whose_traffic_has_no_route(make_ws: MakeWs) -> None:
+    rule = ("rules:\n  - {name: users-ping-guests, sequence: 900, from: users, to: guests,"
+            " protocol: icmp, action: allow}\n")
+    p = only(problems_of(make_ws({"x.yaml": rule})), "has no route")
+    assert p.line == 2 and p.path == "rules[0].to"
+    assert p.message == ("traffic of rule 'users-ping-guests' from 'users' to 10.3.0.0/24 has no route: "
+                         "r1 has no route to 10.3.0.0/24")
+    # with a route there (r2 has one back to the users already) the rule is fine
+    ws = make_ws({"x.yaml": rule + "routes:\n" + _route("r1-guests", "r1", "10.0.12.2", "10.3.0.0/24")})
+    assert ws.validate().ok, ws.validate().problems

@@ -70,6 +70,16 @@ class InterfaceFilter(Frozen):
     rules: tuple[FilterRule, ...]
 
 
+class Ipv6Drop(Frozen):
+    """netorch manages IPv4 only: IPv6 forwarded into or out of these domain member interfaces
+    is dropped (link-local traffic, such as neighbour discovery, is not forwarded and stays
+    allowed where a platform's filter also sees traffic to the device itself). `name` names the
+    filter on platforms with named filters."""
+
+    name: str
+    interfaces: tuple[str, ...]
+
+
 class ServiceBinding(Frozen):
     service: str
     role: Literal["consumer-edge", "provider-edge", "transit"]
@@ -88,3 +98,4 @@ class DesiredState(Frozen):
     routes: tuple[DesiredRoute, ...]
     filters: tuple[InterfaceFilter, ...]
     services: tuple[ServiceBinding, ...]
+    ipv6_drop: Ipv6Drop | None = None

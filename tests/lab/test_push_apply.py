@@ -124,7 +124,7 @@ def test_unreachable_device_leaves_every_device_as_it_was(applied: Engine, lab: 
     eng = scratch_engine(lab, tmp_path, {"extra.yaml": (
         "routes:\n  - name: all-extra\n    prefix: 10.78.0.0/16\n    next_hop: 10.0.12.2\n    hosts: [r1]\n"
         "  - name: r2-extra\n    prefix: 10.78.0.0/16\n    next_hop: 10.0.24.2\n    hosts: [r2]\n"
-        "  - name: r4-extra\n    prefix: 10.78.0.0/16\n    next_hop: 10.0.24.1\n    hosts: [r4]\n")})
+        "  - name: r4-extra\n    prefix: 10.78.0.0/16\n    next_hop: 10.0.34.1\n    hosts: [r4]\n")})
     pid = read_pid(lab.run_dir / "nodes" / "r4" / "sshd.pid")
     assert pid is not None
     os.kill(pid, signal.SIGTERM)
