@@ -222,14 +222,19 @@ def apply_cmd(
 def recover_cmd(
     workers: WorkersOpt = 10,
     lock_wait: LockWaitOpt = 30.0,
+    abandon: Annotated[int | None, typer.Option("--abandon", metavar="RUN", help="Close interrupted run RUN "
+                                                "without touching its devices (they stay as they are).")] = None,
     as_json: JsonOpt = False,
     credentials: CredOpt = None,
 ) -> None:
     """Finish interrupted runs (a killed or crashed apply) from the store's journal: every device
     such a run may have changed is rolled back to its configuration from before the run."""
-    from netorch.recover import recover
+    from netorch.recover import abandon_run, recover
 
     engine = _engine(credentials)
+    if abandon is not None:
+        out.print(abandon_run(engine.store, abandon), highlight=False)
+        return
     report = _run_with_progress(recover, 0, as_json, engine=engine, workers=workers, lock_wait=lock_wait)
     print_report(report, as_json, show_diff=False)
     raise typer.Exit(report.exit_code)

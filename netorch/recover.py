@@ -18,7 +18,7 @@ from typing import Any
 from nornir.core.task import Task
 
 from netorch.engine import DeviceOutcome, Engine, ProgressFn, RunReport, actor_name
-from netorch.errors import DeviceBusy, StoreError
+from netorch.errors import DeviceBusy, NetorchError, StoreError
 from netorch.store import JournalEntry, RunRecord, Store
 from netorch.transaction import error_text
 from netorch.transport.base import DeviceJob, DeviceSession
@@ -40,6 +40,18 @@ def pending_notice(store: Store) -> list[str]:
     except StoreError:
         return []
     return [describe(store, r) + ": run `netorch recover`" for r in runs if r.kind == "apply"]
+
+
+def abandon_run(store: Store | None, run_id: int) -> str:
+    """Close an interrupted run without touching its devices (an operator's decision)."""
+    if store is None:
+        raise NetorchError("no store")
+    interrupted = {r.id: r for r in store.interrupted_runs()}
+    if run_id not in interrupted:
+        raise NetorchError(f"run {run_id} is not an interrupted run")
+    run = interrupted[run_id]
+    store.set_status(run_id, "abandoned", {**run.summary, "abandoned": "devices left as they were"})
+    return describe(store, run).replace("was interrupted", "is abandoned") + ": its devices were not touched"
 
 
 def recover(engine: Engine, workers: int = 10, progress: ProgressFn | None = None,

@@ -241,8 +241,9 @@ def test_two_applies_on_overlapping_devices_never_interleave(lab: LabStatus, bas
 
 
 # -- the controller killed between commit and confirm -------------------------------------------------
+@pytest.mark.parametrize("recovery", ["cli", "daemon"])
 def test_sigkill_between_commit_and_confirm_then_recover(lab: LabStatus, baseline: dict[str, str],
-                                                         tmp_path: Path) -> None:
+                                                         tmp_path: Path, recovery: str) -> None:
     store_path = tmp_path / "s.db"
     intents = intents_with(tmp_path, "a", EXTRA)
     with latency(lab, "r1", 1.0):
@@ -268,11 +269,23 @@ def test_sigkill_between_commit_and_confirm_then_recover(lab: LabStatus, baselin
     blocked = cli(["--intents", str(intents), "apply", "--limit", "r3"], store_path, lab)
     out, _ = blocked.communicate(timeout=60)
     assert blocked.returncode == 1 and f"run {run.id} was interrupted on r3" in out
-    recovery = cli(["recover", "--json"], store_path, lab)
-    out, err = recovery.communicate(timeout=180)
-    result = json.loads(out)
-    assert recovery.returncode == 0, (result["message"], err)
-    assert {d["host"]: d["status"] for d in result["devices"]} == {h: "rolled_back" for h in DEVICES}
+    if recovery == "cli":
+        proc = cli(["recover", "--json"], store_path, lab)
+        out, err = proc.communicate(timeout=180)
+        result = json.loads(out)
+        assert proc.returncode == 0, (result["message"], err)
+        statuses = {d["host"]: d["status"] for d in result["devices"]}
+    else:
+        # the daemon recovers interrupted runs when it starts
+        from netorch.daemon.config import DaemonConfig
+        from netorch.daemon.runtime import Runtime
+
+        runtime = Runtime(DaemonConfig(store=store_path, inventory=ROOT / "inventory", intents=intents,
+                                       templates=ROOT / "templates", credentials=lab.credentials_file))
+        runtime.close()
+        (rec,) = Store(store_path).runs(kind="recover", limit=1)
+        statuses = {d.host: d.status for d in Store(store_path).run(rec.id).devices}  # type: ignore[union-attr]
+    assert statuses == {h: "rolled_back" for h in DEVICES}
     now = everything(lab)
     assert now == baseline, [h for h in DEVICES if now[h] != baseline[h]]
     assert Store(store_path).run(run.id).status == "recovered"  # type: ignore[union-attr]
@@ -349,3 +362,78 @@ def test_remediation_with_staticd_down_never_persists_less(lab: LabStatus, basel
         assert "already matches" not in again.message
     finally:
         up(lab.run_dir / "topology.yaml", lab.run_dir)  # the lab heals (its daemons restart)
+
+
+# -- the timers themselves -------------------------------------------------------------------------
+def frr_driver(lab: LabStatus, host: str, tag: str) -> Any:
+    from netorch.transport.napalm_frr import FrrDriver
+
+    creds = _creds(lab)["default"]
+    view = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates").inventory().hosts[host]
+    drv = FrrDriver(view.hostname, creds["username"], creds["password"],
+                    optional_args={"key_file": creds["ssh_key_file"], "run_tag": tag})
+    drv.open()
+    return drv
+
+
+def test_frr_confirm_is_atomic_and_says_when_the_timer_fired(lab: LabStatus, baseline: dict[str, str]) -> None:
+    from napalm.base.exceptions import CommitConfirmException
+
+    from netorch.lab import exec_in
+    from netorch.transport.napalm_frr import join_candidate
+
+    drv = frr_driver(lab, "r2", "t-timer")
+    try:
+        frr = baseline["r2"].split("#@netorch-nftables")[0] + "ip route 10.94.0.0/16 10.0.24.2\n"
+        drv.load_merge_candidate(config=join_candidate(frr, None))
+        drv.commit_config(revert_in=60)
+
+        def deadline() -> int:
+            out = exec_in(lab.run_dir, "r2", ["cat", "/run/frr/netorch/deadline.t-timer"], check=True).stdout
+            return int(out)
+
+        first = deadline()
+        assert drv.extend_commit(600)  # re-armed: the device's own deadline moved
+        assert deadline() >= first + 500
+        drv.confirm_commit()
+        assert not drv.has_pending_commit()
+        drv.rollback()  # back to the baseline, from this run's checkpoint
+        assert live(lab, "r2") == baseline["r2"]
+
+        drv.run_tag = "t-expire"
+        drv.load_merge_candidate(config=join_candidate(frr, None))
+        drv.commit_config(revert_in=2)
+        wait_until(lambda: not drv.has_pending_commit(), 30, "r2's timer to fire")
+        with pytest.raises(CommitConfirmException, match="timer fired"):
+            drv.confirm_commit()
+        assert not drv.extend_commit(60)  # nothing pending any more: it says so
+        assert live(lab, "r2") == baseline["r2"]
+    finally:
+        drv.close()
+
+
+def test_netconf_follow_up_confirmed_commit_rearms_the_timer(lab: LabStatus, baseline: dict[str, str],
+                                                            tmp_path: Path) -> None:
+    eng = engine_for(lab, intents_with(tmp_path, "a", EXTRA), Store(tmp_path / "s.db"))
+    jobs, _ = eng.jobs("nc1")
+    nr, _ = eng._nornir(jobs, 1)
+    sessions: dict[str, Any] = {}
+    try:
+        task_host = nr.inventory.hosts["nc1"]
+        from netorch.transport.netconf import NcclientSession
+
+        conn = task_host.get_connection(NcclientSession.connection_name, nr.config)
+        s = NcclientSession("nc1", conn, jobs[0])
+        sessions["nc1"] = s
+        s.load()
+        s.diff()
+        s.commit(revert_in=3)
+        started = time.monotonic()
+        assert s.extend(30)
+        # past the first deadline (3 s), the change is still there: the timer was re-armed
+        while time.monotonic() - started < 8:
+            assert has_extra(live(lab, "nc1")), "nc1 reverted at its first deadline"
+        s.confirm()
+        assert has_extra(live(lab, "nc1"))
+    finally:
+        nr.close_connections()
