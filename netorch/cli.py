@@ -178,6 +178,8 @@ def plan_cmd(
     limit: LimitOpt = None,
     as_json: JsonOpt = False,
     workers: WorkersOpt = 10,
+    save: Annotated[Path | None, typer.Option("--out", "-o", help="Also write a saved plan FILE that "
+                                              "`netorch apply FILE` applies exactly.")] = None,
     credentials: CredOpt = None,
 ) -> None:
     """Show, per device, the diff between live config and desired config.
@@ -186,22 +188,38 @@ def plan_cmd(
     engine = _engine(credentials)
     _notice_interrupted(engine)
     total = len(state.workspace.select(limit))
-    report = _run_with_progress(engine.plan, total, as_json, limit=limit, workers=workers, record=True)
+    report = _run_with_progress(engine.plan, total, as_json, limit=limit, workers=workers, record=True, out=save)
     print_report(report, as_json)
     raise typer.Exit(report.exit_code)
 
 
+ConfirmTimeoutOpt = Annotated[int | None, typer.Option(
+    "--confirm-timeout", min=5, max=3600, help="Devices with a revert timer of their own (FRR, NETCONF) "
+    "always commit confirmed: they revert by themselves unless the run confirms within S seconds "
+    "(default 120; netorch re-arms the timer when a slow device needs more).")]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Load and diff only; commit nothing.")]
+
+
 @app.command("apply")
 def apply_cmd(
+    plan_file: Annotated[Path | None, typer.Argument(metavar="[PLANFILE]", help="A saved plan (`plan --out`): "
+                                                     "apply exactly it.")] = None,
     limit: LimitOpt = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Load and diff only; commit nothing.")] = False,
+    dry_run: DryRunOpt = False,
     workers: WorkersOpt = 10,
-    confirm_timeout: Annotated[int | None, typer.Option(
-        "--confirm-timeout", min=5, max=3600, help="Devices with a revert timer of their own (FRR, NETCONF) "
-        "always commit confirmed: they revert by themselves unless the run confirms within S seconds "
-        "(default 120; netorch re-arms the timer when a slow device needs more).")] = None,
+    confirm_timeout: ConfirmTimeoutOpt = None,
     best_effort: Annotated[bool, typer.Option("--best-effort", help="Keep the devices that succeeded; "
                                               "by default any failure rolls every device back.")] = False,
+    canary: Annotated[str | None, typer.Option("--canary", help="Staged rollout: these devices (a comma "
+                                               "list) or the first N first.")] = None,
+    wave_size: Annotated[str | None, typer.Option("--wave-size", help="Staged rollout: then waves of N "
+                                                  "devices or P% of them.")] = None,
+    max_failures: Annotated[int, typer.Option("--max-failures", min=0, help="Staged rollout: failures "
+                                              "allowed before the rollout stops and rolls back.")] = 0,
+    pause: Annotated[float, typer.Option("--pause", min=0, max=86400, help="Staged rollout: seconds between "
+                                         "waves.")] = 0.0,
+    keep_completed: Annotated[bool, typer.Option("--keep-completed", help="Staged rollout: when it stops, "
+                                                 "keep the waves that completed.")] = False,
     lock_wait: LockWaitOpt = 30.0,
     as_json: JsonOpt = False,
     credentials: CredOpt = None,
@@ -209,13 +227,71 @@ def apply_cmd(
     """Push the desired configs: load and diff every device first, then commit, verify and
     confirm; any failure rolls back the devices already committed (unless --best-effort).
     Every touched device is read back at the end: the report says what it is now."""
+    from netorch.plans import SavedPlan
+    from netorch.rollout import Rollout
+
     engine = _engine(credentials)
     _notice_interrupted(engine)
-    total = len(state.workspace.select(limit))
+    saved = None
+    if plan_file is not None:
+        if limit is not None:
+            raise typer.BadParameter("a saved plan names its devices: no --limit with PLANFILE")
+        saved = SavedPlan.load(plan_file, engine.store.path)
+    staged = canary is not None or wave_size is not None
+    rollout = Rollout.parse(canary, wave_size, max_failures, pause, keep_completed) if staged else None
+    total = len(saved.devices) if saved else len(state.workspace.select(limit))
     report = _run_with_progress(engine.apply, total, as_json, limit=limit, workers=workers, dry_run=dry_run,
-                                confirm_timeout=confirm_timeout, best_effort=best_effort, lock_wait=lock_wait)
+                                confirm_timeout=confirm_timeout, best_effort=best_effort, lock_wait=lock_wait,
+                                saved=saved, rollout=rollout)
     print_report(report, as_json)
     raise typer.Exit(report.exit_code)
+
+
+@app.command("rollback")
+def rollback_cmd(
+    to: Annotated[str | None, typer.Option("--to", metavar="RUN|REV", help="An apply run id or a revision "
+                                           "(default: the revision before the latest applied one).")] = None,
+    limit: LimitOpt = None,
+    dry_run: DryRunOpt = False,
+    workers: WorkersOpt = 10,
+    confirm_timeout: ConfirmTimeoutOpt = None,
+    lock_wait: LockWaitOpt = 30.0,
+    as_json: JsonOpt = False,
+    credentials: CredOpt = None,
+) -> None:
+    """Re-apply exactly what an earlier apply run pushed (its stored artifacts), through the same
+    transaction as apply: the devices go back to that revision."""
+    from netorch.revisions import target
+
+    engine = _engine(credentials)
+    _notice_interrupted(engine)
+    hosts = [h.name for h in state.workspace.select(limit)] if limit is not None else None
+    goal = target(engine.store, to, hosts)
+    report = _run_with_progress(engine.apply, len(goal.jobs), as_json, workers=workers, dry_run=dry_run,
+                                confirm_timeout=confirm_timeout, lock_wait=lock_wait, target=goal)
+    print_report(report, as_json)
+    raise typer.Exit(report.exit_code)
+
+
+@app.command("diff")
+def diff_cmd(
+    rev_a: Annotated[str, typer.Argument(metavar="REV_A", help="A stored revision (hash or prefix).")],
+    rev_b: Annotated[str, typer.Argument(metavar="REV_B", help="Another one.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """The differences between two stored revisions: in the intents and inventory files, and in
+    each device's configuration as those revisions' applies pushed it."""
+    from netorch.revisions import diff
+    from netorch.store import Store
+
+    result = diff(Store(), rev_a, rev_b)
+    if as_json:
+        out.print_json(json.dumps({"a": result.a, "b": result.b, "intents": result.intents,
+                                   "devices": result.devices}))
+        return
+    for line in result.text().splitlines():
+        style = "green" if line.startswith("+") else "red" if line.startswith("-") else ""
+        out.print(line, style=style, markup=False, highlight=False)
 
 
 @app.command("recover")

@@ -286,7 +286,7 @@ class DriftChecker:
             if svc.probe_from is None or svc.probe_from not in selected:
                 continue
             job = selected[svc.probe_from]
-            source = _consumer_source(job.desired, svc.consumers)
+            source = consumer_source(job.desired, svc.consumers)
             for provider in svc.providers:
                 port = svc.ports[0].start if svc.ports else None
                 probes.setdefault(svc.probe_from, []).append(
@@ -354,7 +354,7 @@ class DriftChecker:
         return report
 
 
-def _consumer_source(desired: DesiredState, consumers: tuple[str, ...]) -> str | None:
+def consumer_source(desired: DesiredState, consumers: tuple[str, ...]) -> str | None:
     for iface in desired.interfaces:
         if iface.domain in consumers and iface.address is not None:
             return str(iface.address.ip)

@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from nornir.core import Nornir
@@ -31,7 +32,9 @@ from nornir.core.task import Result, Task
 from netorch.credentials import CredentialStore, scrub
 from netorch.errors import DeviceBusy, DeviceRejected, DeviceUnreachable, NetorchError, StoreError, TransportError
 from netorch.model.inventory import HostView
+from netorch.plans import PlannedDevice, SavedPlan, fingerprint, new_plan
 from netorch.platforms import Transport, spec
+from netorch.rollout import Rollout, run_rollout
 from netorch.service import Workspace
 from netorch.store import DeviceRecord, Store
 from netorch.transaction import DEFAULT_CONFIRM_TIMEOUT, Heartbeat, Transaction, error_text, summarise
@@ -58,6 +61,8 @@ class DeviceOutcome:
     final: str = ""
     #: what was sent to the device (the diff committed), kept when its state is unknown
     sent: str = ""
+    #: the rollout wave the device was in (0: no rollout)
+    wave: int = 0
 
     @property
     def changed(self) -> bool:
@@ -66,7 +71,8 @@ class DeviceOutcome:
     def as_dict(self) -> dict[str, Any]:
         return {"host": self.host, "platform": self.platform, "transport": self.transport, "status": self.status,
                 "changed": self.changed, "diff": self.diff, "error": self.error, "phase": self.phase,
-                "final": self.final, "sent": self.sent, "duration": round(self.duration, 3), "checks": self.checks}
+                "final": self.final, "sent": self.sent, "wave": self.wave, "duration": round(self.duration, 3),
+                "checks": self.checks}
 
 
 @dataclass
@@ -121,6 +127,15 @@ def actor_name() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a rollback re-applies: the artifacts (and desired states) an earlier run pushed."""
+
+    run_id: int
+    revision: str
+    jobs: list[DeviceJob]
 
 
 class Engine:
@@ -221,7 +236,10 @@ class Engine:
         return report
 
     def _prepare(self, nr: Nornir, jobs: list[DeviceJob], outcomes: dict[str, DeviceOutcome],
-                 sessions: dict[str, DeviceSession], progress: ProgressFn | None) -> None:
+                 sessions: dict[str, DeviceSession], progress: ProgressFn | None,
+                 expected: dict[str, str] | None = None) -> None:
+        """Connect, load, diff. With `expected` (a saved plan's fingerprints), a device whose live
+        configuration is not the one the plan was made against fails as stale."""
         by_host = {j.host: j for j in jobs}
 
         def prepare(task: Task) -> None:
@@ -234,6 +252,10 @@ class Engine:
                 session.load()
                 out.diff = session.diff()
                 out.status = "changes" if out.diff else "unchanged"
+                if expected is not None and fingerprint(session.before()) != expected.get(job.host):
+                    out.status = "failed"
+                    out.error = ("stale plan: the live configuration changed since the plan was made "
+                                 "(make a new plan)")
             except DeviceUnreachable as exc:
                 out.status, out.error = "unreachable", error_text(exc)
             except (DeviceRejected, TransportError, NetorchError) as exc:
@@ -260,13 +282,17 @@ class Engine:
 
     # -- plan ---------------------------------------------------------------------------
     def plan(self, limit: str | None = None, workers: int = 10, progress: ProgressFn | None = None,
-             actor: str | None = None, record: bool = False, lock_wait: float = 30.0) -> RunReport:
+             actor: str | None = None, record: bool = False, lock_wait: float = 30.0,
+             out: Path | None = None) -> RunReport:
+        """Per-device diffs of live against desired; with `out`, also a saved plan file that
+        `apply PLANFILE` applies exactly (netorch.plans)."""
         started = time.perf_counter()
         jobs, skipped = self.jobs(limit)
         revision = self.ws.revision()
         outcomes = {j.host: DeviceOutcome(j.host, j.platform, j.transport.value) for j in jobs}
         sessions: dict[str, DeviceSession] = {}
         creds = None
+        planned: list[PlannedDevice] = []
         if jobs:
             # a plan loads candidates on the devices (a NETCONF candidate lock, FRR candidate files):
             # it waits for a run that holds them, and no run starts on them meanwhile
@@ -275,13 +301,19 @@ class Engine:
                     nr, creds = self._nornir(jobs, workers)
                     try:
                         self._prepare(nr, jobs, outcomes, sessions, progress)
+                        if out is not None:
+                            planned = [PlannedDevice(j.host, j.platform, j.transport.value, j.artifacts,
+                                                     j.desired.model_dump(mode="json"),
+                                                     fingerprint(sessions[j.host].before()), outcomes[j.host].diff)
+                                       for j in jobs if j.host in sessions
+                                       and outcomes[j.host].status in ("changes", "unchanged")]
                         for session in sessions.values():
                             session.discard()
                     finally:
                         self._close(nr)
             except DeviceBusy as exc:
-                for out in outcomes.values():
-                    out.status, out.error = "failed", str(exc)
+                for o in outcomes.values():
+                    o.status, o.error = "failed", str(exc)
         devices = sorted(outcomes.values(), key=lambda d: d.host) + skipped
         changes = sum(1 for d in devices if d.changed)
         bad = sum(1 for d in devices if d.status in ("failed", "unreachable"))
@@ -289,6 +321,13 @@ class Engine:
         if bad:
             others = message.replace("no changes", "no changes on the others")
             message = f"{bad} device(s) could not be planned; {others}"
+        if out is not None:
+            if bad:
+                message += f"; no plan file written (every device must be planned): {out} not written"
+            else:
+                store_path = self.store.path if self.store is not None else Store().path
+                new_plan(revision, actor or actor_name(), limit, planned).save(out, store_path)
+                message += f"; plan saved to {out} (apply it with `netorch apply {out}`)"
         report = RunReport("plan", "failed" if bad else ("changes" if changes else "unchanged"), devices,
                            revision, duration=time.perf_counter() - started, message=message,
                            options={"limit": limit, "workers": workers})
@@ -300,19 +339,45 @@ class Engine:
     def apply(self, limit: str | None = None, workers: int = 10, dry_run: bool = False,
               confirm_timeout: int | None = None, best_effort: bool = False,
               progress: ProgressFn | None = None, actor: str | None = None,
-              stop: threading.Event | None = None, lock_wait: float = 30.0) -> RunReport:
+              stop: threading.Event | None = None, lock_wait: float = 30.0, *,
+              saved: SavedPlan | None = None, target: Target | None = None,
+              rollout: Rollout | None = None) -> RunReport:
         """A transactional apply (see netorch.transaction): journalled before any device is
-        touched, under a lease on every device, every device read back at the end."""
+        touched, under a lease on every device, every device read back at the end.
+
+        saved: apply exactly a saved plan (refused per device when stale, whole when the intents
+        changed); target: re-apply the artifacts of an earlier run (rollback); rollout: canary
+        and waves (netorch.rollout)."""
         started = time.perf_counter()
         actor = actor or actor_name()
-        jobs, skipped = self.jobs(limit)
         revision = self.ws.revision()
+        expected: dict[str, str] | None = None
+        skipped: list[DeviceOutcome] = []
         timeout = int(confirm_timeout or DEFAULT_CONFIRM_TIMEOUT)
-        options = {"limit": limit, "workers": workers, "dry_run": dry_run, "confirm_timeout": timeout,
-                   "best_effort": best_effort}
+        options: dict[str, Any] = {"limit": limit, "workers": workers, "dry_run": dry_run,
+                                   "confirm_timeout": timeout, "best_effort": best_effort}
+        if saved is not None:
+            jobs = [d.job() for d in saved.devices]
+            expected = {d.host: d.live_fingerprint for d in saved.devices}
+            options["saved_plan"] = {"revision": saved.revision, "created_at": saved.created_at, "by": saved.actor}
+        elif target is not None:
+            jobs = target.jobs
+            revision = target.revision
+            options["rollback_to"] = {"run": target.run_id, "revision": target.revision}
+        else:
+            jobs, skipped = self.jobs(limit)
+        if rollout is not None:
+            options["rollout"] = rollout.as_dict()
         outcomes = {j.host: DeviceOutcome(j.host, j.platform, j.transport.value) for j in jobs}
         if not jobs:
             return RunReport("apply", "unchanged", skipped, revision, options=options, message="no devices")
+        if saved is not None and saved.revision != revision:
+            message = (f"the intents changed since the plan was made (plan revision {saved.revision}, now "
+                       f"{revision}): make a new plan; nothing was pushed")
+            for out in outcomes.values():
+                out.status, out.error = "failed", message
+            return RunReport("apply", "failed", sorted(outcomes.values(), key=lambda d: d.host), revision,
+                             options=options, message=message)
 
         def refused(message: str, run_id: int | None = None) -> RunReport:
             for out in outcomes.values():
@@ -335,6 +400,11 @@ class Engine:
                                "first; nothing was pushed")
             run_id = store.start_run("apply", actor, revision, options)
             store.journal(run_id, [(j.host, j.platform, j.transport.value, "planned", {}) for j in jobs])
+            if target is None:
+                store.save_revision(revision, self.ws.git_commit(), self.ws.revision_files())
+            store.save_artifacts(run_id, [(j.host, j.platform, j.transport.value, j.artifacts,
+                                           j.desired.model_dump(mode="json")) for j in jobs])
+            store.prune()
         except StoreError as exc:
             return refused(f"the store cannot be written ({exc}): nothing was pushed")
         try:
@@ -357,7 +427,7 @@ class Engine:
             nonce = secrets.token_hex(3)
             for job in jobs:
                 job.options.update(run_id=run_id, run_nonce=nonce)
-            self._prepare(nr, jobs, outcomes, sessions, progress)
+            self._prepare(nr, jobs, outcomes, sessions, progress, expected)
             bad = {h for h, o in outcomes.items() if o.status in ("failed", "unreachable")}
             to_commit = {h for h, o in outcomes.items() if o.status == "changes"}
             try:
@@ -383,9 +453,18 @@ class Engine:
             else:
                 tx = Transaction(nr, jobs, outcomes, sessions, store, run_id, self._phase, progress, timeout,
                                  self.verify_timeout, beat)
-                tx.execute(to_commit, best_effort)
+                if rollout is None:
+                    tx.execute(to_commit, best_effort)
+                else:
+                    waves = run_rollout(tx, to_commit, hosts, rollout, self._gate(nr, jobs, sessions, progress),
+                                        stop=(stop.is_set) if stop is not None else None)
+                    tx.finish()
+                    options["waves"] = waves
                 committed = tx.committed
                 message = summarise(list(outcomes.values()), committed, timeout)
+                if rollout is not None:
+                    message = f"rollout of {len(options['waves'])} wave(s): " + "; ".join(
+                        f"wave {w['wave']} {w['status']}" for w in options["waves"]) + f". {message}"
             if not committed and not message:
                 message = self._state_message(nr, outcomes, sessions, progress)
         finally:
@@ -401,6 +480,44 @@ class Engine:
         report = RunReport("apply", status, devices, revision, duration=time.perf_counter() - started,
                            message=message, options=options)
         return self._finish("apply", report, creds, store, run_id)
+
+    def _gate(self, nr: Nornir, jobs: list[DeviceJob], sessions: dict[str, DeviceSession],
+              progress: ProgressFn | None) -> Callable[[set[str]], dict[str, str]]:
+        """A rollout's health gate: after each wave, every service probe (`probe_from`) of this run
+        must still pass; a failure is blamed on the probing device, or on the wave."""
+        from netorch.drift import consumer_source
+
+        _, intents, _ = self.ws.load()
+        by_host = {j.host: j for j in jobs}
+        probes = []
+        for item in intents.services:
+            svc = item.value
+            if svc.probe_from is None or svc.probe_from not in by_host:
+                continue
+            source = consumer_source(by_host[svc.probe_from].desired, svc.consumers)
+            port = svc.ports[0].start if svc.ports else None
+            protocol = "tcp" if svc.protocol.value == "tcp" else "icmp"
+            for provider in svc.providers:
+                probes.append((svc.name, svc.probe_from, str(provider), protocol, port, source))
+
+        def gate(wave: set[str]) -> dict[str, str]:
+            problems: dict[str, str] = {}
+            for name, origin, provider, protocol, port, source in probes:
+                session = sessions.get(origin)
+                if session is None:
+                    continue
+                try:
+                    ok = session.reach(provider, protocol, port, source)
+                except Exception as exc:
+                    ok, detail = False, error_text(exc)
+                else:
+                    detail = f"service {name}: {provider} unreachable from {origin}"
+                if ok is False:
+                    blame = origin if origin in wave else min(wave)
+                    problems.setdefault(blame, detail)
+            return problems
+
+        return gate
 
     def _state_message(self, nr: Nornir, outcomes: dict[str, DeviceOutcome], sessions: dict[str, DeviceSession],
                        progress: ProgressFn | None) -> str:

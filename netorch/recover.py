@@ -93,7 +93,11 @@ def recover(engine: Engine, workers: int = 10, progress: ProgressFn | None = Non
 def _recover_run(engine: Engine, store: Store, run: RunRecord, workers: int, progress: ProgressFn | None,
                  actor: str, lock_wait: float) -> list[DeviceOutcome]:
     entries = {e.host: e for e in store.journal_entries(run.id)}
-    touched = {h: e for h, e in entries.items() if e.phase in TOUCHED}
+    phases = TOUCHED
+    rollout = run.options.get("rollout")
+    if isinstance(rollout, dict) and not rollout.get("keep_completed"):
+        phases = (*TOUCHED, "confirmed")  # a rollout stopped half-way goes back whole
+    touched = {h: e for h, e in entries.items() if e.phase in phases}
     outcomes = {h: DeviceOutcome(h, e.platform, e.transport, "unchanged", phase=e.phase,
                                  error=f"run {run.id}: {e.phase}, not touched") for h, e in entries.items()
                 if h not in touched}

@@ -117,6 +117,43 @@ class Workspace:
         with paused_gc():
             return {name: render_state(desired[name], self.templates_dir) for name in names}
 
+    def revision_files(self) -> dict[str, str]:
+        """The text of every intent and inventory file, by a name relative to its folder
+        (intents/..., inventory/...): what a stored revision keeps."""
+        _, intents, _ = self.load()
+        out: dict[str, str] = {}
+        base = self.intents_dir if self.intents_dir.is_dir() else self.intents_dir.parent
+        for name in intents.files:
+            path = Path(name)
+            try:
+                rel = path.resolve().relative_to(base.resolve())
+            except ValueError:
+                rel = Path(path.name)
+            out[f"intents/{rel}"] = path.read_text(encoding="utf-8")
+        for name in ("hosts.yaml", "groups.yaml", "defaults.yaml"):
+            path = self.inventory_dir / name
+            if path.is_file():
+                out[f"inventory/{name}"] = path.read_text(encoding="utf-8")
+        return out
+
+    def git_commit(self) -> str:
+        """The git commit the intents are at, when they live in a repository ('+dirty' when their
+        files differ from it); '' otherwise."""
+        import subprocess
+
+        folder = self.intents_dir if self.intents_dir.is_dir() else self.intents_dir.parent
+        try:
+            head = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                  timeout=10, check=False)
+            if head.returncode != 0:
+                return ""
+            dirty = subprocess.run(["git", "-C", str(folder), "status", "--porcelain", "--", ".",
+                                    str(self.inventory_dir.resolve())], capture_output=True, text=True, timeout=10,
+                                   check=False)
+        except (OSError, subprocess.SubprocessError):
+            return ""
+        return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
     def revision(self) -> str:
         """A hash of every intent and inventory file: what a run was made from."""
         digest = hashlib.sha256()

@@ -290,50 +290,74 @@ class Transaction:
     def execute(self, to_commit: set[str], best_effort: bool) -> None:
         """commit, verify, confirm the devices of to_commit; roll back on failure (everywhere,
         unless best_effort); then read every touched device back."""
-        for host in to_commit:
+        self.run_wave(to_commit, all_or_nothing=not best_effort)
+        self.finish()
+
+    def run_wave(self, hosts: set[str], all_or_nothing: bool,
+                 gate: Callable[[set[str]], dict[str, str]] | None = None) -> set[str]:
+        """commit, verify (and the gate: extra health checks, {host: problem}), confirm `hosts`.
+        all_or_nothing: any failure rolls every device of the wave back. Otherwise only the
+        failed devices go back. Returns the devices of the wave that failed."""
+        for host in hosts:
             self.befores[host] = self.sessions[host].before()
+        bad = ("failed", "unreachable", "reverted")
+
+        def failed_here() -> set[str]:
+            return {h for h in hosts if self.outcomes[h].status in bad}
+
         try:
-            self.journal(to_commit, "committing", {h: {"diff": self.outcomes[h].diff,
-                                                       "artifacts": self.jobs[h].artifacts,
-                                                       "session": self.sessions[h].journal_data()}
-                                                   for h in to_commit})
+            self.journal(hosts, "committing", {h: {"diff": self.outcomes[h].diff,
+                                                   "artifacts": self.jobs[h].artifacts,
+                                                   "session": self.sessions[h].journal_data()}
+                                               for h in hosts})
         except StoreError as exc:
-            for host in to_commit:
+            for host in hosts:
                 self.sessions[host].discard()
                 out = self.outcomes[host]
                 out.status, out.error = "failed", f"not committed: the journal cannot be written ({exc})"
-            return
-        self.commit(to_commit)
-        problem = self._note(self.committed, "committed")
-        if (not self.failed() or best_effort) and not problem:
-            self.verify(self.committed - self.failed())
+            return set(hosts)
+        before = set(self.committed)
+        self.commit(hosts)
+        wave = self.committed - before
+        problem = self._note(wave, "committed")
+        if (not failed_here() or not all_or_nothing) and not problem:
+            self.verify(wave - failed_here())
+            if gate is not None and not failed_here():
+                for host, why in gate(wave).items():
+                    out = self.outcomes[host]
+                    out.status, out.error = "failed", f"health check failed: {why}"
             problem = self.store_trouble()
-        failed = self.failed()
-        if problem or (failed and not best_effort):
-            self._roll_all(failed, "the journal cannot be written" if problem else "another device failed")
-        else:
-            to_confirm = self.committed - failed
-            problem = self._note(to_confirm, "confirming")
-            if problem:
-                self._roll_all(set(), "the journal cannot be written")
-            else:
-                self.confirm(to_confirm)
-                expired = {h for h in to_confirm if self.outcomes[h].status in ("reverted", "failed", "unreachable")}
-                if expired and not best_effort:
-                    ok = to_confirm - expired
-                    self.rollback(ok, "another device did not confirm")
-                    self.rollback({h for h in expired if self.outcomes[h].status != "unreachable"}, None)
+        failed = failed_here()
+        if problem or (failed and all_or_nothing):
+            self._roll_back_wave(wave, failed, "the journal cannot be written" if problem else "another device failed")
+            return failed | (wave if problem else set())
+        self.rollback({h for h in failed if self.outcomes[h].status != "unreachable"}, None)
+        to_confirm = wave - failed
+        problem = self._note(to_confirm, "confirming")
+        if problem:
+            self._roll_back_wave(to_confirm, set(), "the journal cannot be written")
+            return set(hosts)
+        self.confirm(to_confirm)
+        expired = {h for h in to_confirm if self.outcomes[h].status in bad}
+        if expired:
+            self.rollback({h for h in expired if self.outcomes[h].status != "unreachable"}, None)
+            if all_or_nothing:
+                self.rollback(to_confirm - expired, "another device did not confirm")
+        self._note(to_confirm, "confirmed")
+        return failed_here()
+
+    def finish(self) -> None:
+        """Read every touched device back and make its status say what it is."""
         self.read_back(self.committed)
         for host in self.committed:
             self._final_status(host)
         self._note(self.committed, "done")
 
-    def _roll_all(self, failed: set[str], reason: str) -> None:
-        committed_ok = self.committed - failed
-        self._note(self.committed, "rolling_back")
-        self.rollback(committed_ok, reason)
+    def _roll_back_wave(self, wave: set[str], failed: set[str], reason: str) -> None:
+        self._note(wave, "rolling_back")
+        self.rollback(wave - failed, reason)
         # a device that failed restores itself; roll it back again where it is still reachable
-        self.rollback({h for h in self.committed & failed if self.outcomes[h].status != "unreachable"}, None)
+        self.rollback({h for h in wave & failed if self.outcomes[h].status != "unreachable"}, None)
 
     def _note(self, hosts: set[str], phase: str) -> str:
         """Journal a phase; returns the store's trouble ('' when written)."""

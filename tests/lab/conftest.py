@@ -108,3 +108,20 @@ def fresh_run_dir(lab_required: None) -> Iterator[Path]:
     finally:
         down(run_dir)
         shutil.rmtree(run_dir.parent, ignore_errors=True)
+
+
+@pytest.fixture
+def baseline(lab: LabStatus, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The example intents applied; what every device reads as then. Put back afterwards."""
+    from faults import HOSTS, ROOT, engine_for, everything
+
+    from netorch.store import Store
+
+    eng = engine_for(lab, ROOT / "intents", Store(tmp_path / "base.db"))
+    report = eng.apply(limit=HOSTS)
+    assert report.exit_code == 0, [(d.host, d.status, d.error) for d in report.devices]
+    before = everything(lab)
+    assert not any("10.91.0.0/16" in t for t in before.values())
+    yield before
+    again = eng.apply(limit=HOSTS)
+    assert again.exit_code == 0, [(d.host, d.status, d.error) for d in again.devices]

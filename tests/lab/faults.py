@@ -10,16 +10,23 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import yaml
+
+from netorch.engine import Engine
 from netorch.lab import LabStatus, exec_in
 from netorch.lab._system import pid_alive, read_pid
 from netorch.lab.state import LabState
+from netorch.service import Workspace
+from netorch.store import Store
 
 PROXY = r'''
 import asyncio, sys, time
@@ -62,6 +69,9 @@ asyncio.run(main())
 '''
 
 PROXY_PORT = 2222
+ROOT = Path(__file__).resolve().parents[2]
+HOSTS = "lab_routers,lab_netconf"
+DEVICES = ("r1", "r2", "r3", "r4", "nc1")
 
 
 def wait_until(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.05) -> None:
@@ -138,3 +148,65 @@ def daemon_pid(lab: LabStatus, router: str, daemon: str) -> int:
     pid = read_pid(lab.run_dir / "nodes" / router / "run" / f"{daemon}.pid")
     assert pid is not None and pid_alive(pid), f"{router}'s {daemon} is not running"
     return pid
+
+
+# -- reading devices back, independently of the engine ---------------------------------------------
+def _creds(lab: LabStatus) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(Path(lab.credentials_file or "").read_text())
+    return data
+
+
+def live(lab: LabStatus, host: str) -> str:
+    """The device's live configuration as the device prints it (FRR + nft, or NETCONF XML)."""
+    creds = _creds(lab)
+    inventory = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates").inventory()
+    view = inventory.hosts[host]
+    if view.platform.value == "netconf":
+        from netorch.transport.netconf import connect
+
+        nc = creds["platforms"]["netconf"]
+        mgr = connect(view.hostname, view.port, nc["username"], nc.get("password"), timeout=20)
+        try:
+            return str(mgr.get_config(source="running").data_xml)
+        finally:
+            mgr.close_session()
+    from netorch.transport.napalm_frr import FrrDriver
+
+    drv = FrrDriver(view.hostname, creds["default"]["username"], creds["default"]["password"],
+                    optional_args={"key_file": creds["default"]["ssh_key_file"], "timeout": 20})
+    drv.open()
+    try:
+        return str(drv.get_config(retrieve="running")["running"])
+    finally:
+        drv.close()
+
+
+def startup(lab: LabStatus, host: str) -> str:
+    """The router's saved configuration (its /etc/frr/frr.conf, which `write memory` writes)."""
+    return (lab.run_dir / "nodes" / host / "etc" / "frr.conf").read_text()
+
+
+def pending_commit(lab: LabStatus, host: str) -> bool:
+    from netorch.lab import exec_in
+
+    proc = exec_in(lab.run_dir, host, ["sh", "-c", "test -s /run/frr/netorch/pending"])
+    return proc.returncode == 0
+
+
+def everything(lab: LabStatus) -> dict[str, str]:
+    return {h: live(lab, h) for h in DEVICES}
+
+
+# -- workspaces ------------------------------------------------------------------------------------
+def intents_with(tmp_path: Path, name: str, extra: str) -> Path:
+    folder = tmp_path / name
+    shutil.copytree(ROOT / "intents", folder)
+    (folder / "extra.yaml").write_text(extra)
+    return folder
+
+
+def engine_for(lab: LabStatus, intents: Path, store: Store, **kw: Any) -> Engine:
+    return Engine(Workspace(ROOT / "inventory", intents, ROOT / "templates"), store,
+                  credentials=str(lab.credentials_file), **kw)
+
+

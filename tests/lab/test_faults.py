@@ -10,89 +10,39 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from faults import cut_off, daemon_pid, latency, reconnect, wait_until
+from faults import (
+    DEVICES,
+    HOSTS,
+    ROOT,
+    _creds,
+    cut_off,
+    daemon_pid,
+    engine_for,
+    everything,
+    intents_with,
+    latency,
+    live,
+    pending_commit,
+    reconnect,
+    startup,
+    wait_until,
+)
 
-from netorch.engine import Engine, RunReport
+from netorch.engine import RunReport
 from netorch.errors import StoreError
 from netorch.lab import LabStatus, up
 from netorch.service import Workspace
 from netorch.store import Store
 
 pytestmark = pytest.mark.lab
-ROOT = Path(__file__).resolve().parents[2]
-HOSTS = "lab_routers,lab_netconf"
-DEVICES = ("r1", "r2", "r3", "r4", "nc1")
-
-
-# -- reading devices back, independently of the engine ---------------------------------------------
-def _creds(lab: LabStatus) -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load(Path(lab.credentials_file or "").read_text())
-    return data
-
-
-def live(lab: LabStatus, host: str) -> str:
-    """The device's live configuration as the device prints it (FRR + nft, or NETCONF XML)."""
-    creds = _creds(lab)
-    inventory = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates").inventory()
-    view = inventory.hosts[host]
-    if view.platform.value == "netconf":
-        from netorch.transport.netconf import connect
-
-        nc = creds["platforms"]["netconf"]
-        mgr = connect(view.hostname, view.port, nc["username"], nc.get("password"), timeout=20)
-        try:
-            return str(mgr.get_config(source="running").data_xml)
-        finally:
-            mgr.close_session()
-    from netorch.transport.napalm_frr import FrrDriver
-
-    drv = FrrDriver(view.hostname, creds["default"]["username"], creds["default"]["password"],
-                    optional_args={"key_file": creds["default"]["ssh_key_file"], "timeout": 20})
-    drv.open()
-    try:
-        return str(drv.get_config(retrieve="running")["running"])
-    finally:
-        drv.close()
-
-
-def startup(lab: LabStatus, host: str) -> str:
-    """The router's saved configuration (its /etc/frr/frr.conf, which `write memory` writes)."""
-    return (lab.run_dir / "nodes" / host / "etc" / "frr.conf").read_text()
-
-
-def pending_commit(lab: LabStatus, host: str) -> bool:
-    from netorch.lab import exec_in
-
-    proc = exec_in(lab.run_dir, host, ["sh", "-c", "test -s /run/frr/netorch/pending"])
-    return proc.returncode == 0
-
-
-def everything(lab: LabStatus) -> dict[str, str]:
-    return {h: live(lab, h) for h in DEVICES}
-
-
-# -- workspaces ------------------------------------------------------------------------------------
-def intents_with(tmp_path: Path, name: str, extra: str) -> Path:
-    folder = tmp_path / name
-    shutil.copytree(ROOT / "intents", folder)
-    (folder / "extra.yaml").write_text(extra)
-    return folder
-
-
-def engine_for(lab: LabStatus, intents: Path, store: Store, **kw: Any) -> Engine:
-    return Engine(Workspace(ROOT / "inventory", intents, ROOT / "templates"), store,
-                  credentials=str(lab.credentials_file), **kw)
 
 
 EXTRA = ("routes:\n"
@@ -105,19 +55,6 @@ EXTRA = ("routes:\n"
 
 def has_extra(text: str) -> bool:
     return "10.91.0.0/16" in text
-
-
-@pytest.fixture
-def baseline(lab: LabStatus, tmp_path: Path) -> Iterator[dict[str, str]]:
-    """The example intents applied; what every device reads as then. Put back afterwards."""
-    eng = engine_for(lab, ROOT / "intents", Store(tmp_path / "base.db"))
-    report = eng.apply(limit=HOSTS)
-    assert report.exit_code == 0, [(d.host, d.status, d.error) for d in report.devices]
-    before = everything(lab)
-    assert not any(has_extra(t) for t in before.values())
-    yield before
-    again = eng.apply(limit=HOSTS)
-    assert again.exit_code == 0, [(d.host, d.status, d.error) for d in again.devices]
 
 
 def by_host(report: RunReport) -> dict[str, Any]:
