@@ -93,7 +93,7 @@ def recover(engine: Engine, workers: int = 10, progress: ProgressFn | None = Non
 def _recover_run(engine: Engine, store: Store, run: RunRecord, workers: int, progress: ProgressFn | None,
                  actor: str, lock_wait: float) -> list[DeviceOutcome]:
     entries = {e.host: e for e in store.journal_entries(run.id)}
-    phases = TOUCHED
+    phases: tuple[str, ...] = TOUCHED
     rollout = run.options.get("rollout")
     if isinstance(rollout, dict) and not rollout.get("keep_completed"):
         phases = (*TOUCHED, "confirmed")  # a rollout stopped half-way goes back whole

@@ -53,6 +53,11 @@ class ApplyBody(_Body):
     dry_run: bool = False
     confirm_timeout: int | None = Field(None, ge=5, le=3600)
     best_effort: bool = False
+    canary: str | None = Field(None, max_length=4096, description="staged rollout: device names or a count")
+    wave_size: str | None = Field(None, max_length=8, description="staged rollout: N devices or P%")
+    max_failures: int = Field(0, ge=0, le=100_000)
+    pause: float = Field(0.0, ge=0, le=86_400)
+    keep_completed: bool = False
 
 
 class DriftBody(_Body):

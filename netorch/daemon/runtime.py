@@ -192,8 +192,14 @@ class Runtime:
         self.metrics.last_run.labels("drift").set(time.time())
 
     def apply(self, actor: str, **options: Any) -> RunReport:
+        from netorch.rollout import Rollout
+
         engine = self.engine()
         hosts = self._hosts(engine, options.get("limit"))
+        staged = {k: options.pop(k, None) for k in ("canary", "wave_size", "max_failures", "pause", "keep_completed")}
+        if staged["canary"] is not None or staged["wave_size"] is not None:
+            options["rollout"] = Rollout.parse(staged["canary"], staged["wave_size"], staged["max_failures"] or 0,
+                                               staged["pause"] or 0.0, bool(staged["keep_completed"]))
         with self.locks.hold(hosts):
             started = time.perf_counter()
             report = engine.apply(workers=self.config.workers, actor=actor, stop=self.stop_event, **options)
