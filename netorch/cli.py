@@ -52,8 +52,16 @@ def _global(
                                           help="Folder (or file) of intent YAML files.")] = Path("intents"),
     templates: Annotated[Path, typer.Option("--templates", envvar="NETORCH_TEMPLATES",
                                             help="Templates folder (templates/<platform>/).")] = Path("templates"),
+    accept_new_host_keys: Annotated[bool, typer.Option(
+        "--accept-new-host-keys",
+        help="Trust unknown SSH host keys on first use and add them to known_hosts (changed keys are always "
+             "refused); also NETORCH_ACCEPT_NEW_HOST_KEYS=1.")] = False,
 ) -> None:
     state.workspace = Workspace(inventory, intents, templates)
+    if accept_new_host_keys:
+        from netorch.credentials import set_accept_new_host_keys
+
+        set_accept_new_host_keys(True)
 
 
 def print_problems(problems: list[Problem] | tuple[Problem, ...]) -> None:

@@ -8,6 +8,7 @@
     ├── RenderError                   a template failed (names host, template, variable)
     ├── TransportError                talking to a device failed (names host)
     │   ├── DeviceUnreachable         connect/auth/timeout
+    │   │   └── HostKeyRejected       SSH host key unknown or changed: nothing was sent
     │   ├── DeviceRejected            the device refused the configuration
     │   └── ConfirmExpired            a confirmed commit's timer fired first: the device reverted
     ├── ApplyFailed                   a transactional apply was rolled back
@@ -122,6 +123,11 @@ class TransportError(NetorchError):
 
 class DeviceUnreachable(TransportError):
     """The device could not be reached (connect, authentication, timeout)."""
+
+
+class HostKeyRejected(DeviceUnreachable):
+    """The device's SSH host key is not the known one (unknown, or changed): refused before
+    any credential was sent."""
 
 
 class DeviceRejected(TransportError):

@@ -504,7 +504,7 @@ def _session(job: DeviceJob, device: FakeFrr) -> nm.NetmikoSession:
 def test_session_plan_commit_and_second_load(r3_job: DeviceJob) -> None:
     dev = FakeFrr(R3_RUNNING)
     s = _session(r3_job, dev)
-    assert (s.connection_name, s.native_confirm) == ("netmiko", False)
+    assert (s.connection_name, s.native_confirm) == ("netorch_netmiko", False)
     s.load()
     assert s.diff() == "+ ip route 10.1.0.0/24 10.0.13.1\n+ ip route 10.2.0.0/24 10.0.34.2"
     s.commit()

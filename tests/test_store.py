@@ -50,6 +50,7 @@ def test_credentials_resolution_and_scrubbing(tmp_path: Path, monkeypatch: pytes
                     "platforms: {netconf: {username: nc, password: nc-pass}}\n"
                     "connections: {netmiko: {username: cli}}\n"
                     "hosts: {r2: {password: r2-pass, connections: {netmiko: {password: r2-cli}}}}\n")
+    file.chmod(0o600)
     store = CredentialStore.load(file)
     assert store.resolve("r1", "frr").username == "admin"
     assert store.resolve("r1", "frr", connection="netmiko").username == "cli"

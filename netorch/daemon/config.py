@@ -97,6 +97,7 @@ class DaemonConfig(Frozen):
     header_timeout: float = Field(default=10.0, gt=0, le=600, description="seconds to receive a request's head")
     keep_alive_timeout: int = Field(default=5, ge=1, le=300, description="idle seconds before a connection closes")
     max_connections: int = Field(default=200, ge=1, le=10_000, description="beyond it, requests get 503")
+    accept_new_host_keys: bool = Field(default=False, description="trust unknown SSH host keys on first use")
 
     @model_validator(mode="after")
     def _tokens(self) -> DaemonConfig:

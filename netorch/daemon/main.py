@@ -209,6 +209,11 @@ def serve(config_path: Path | None) -> int:
 
     config = load_config(config_path)
     setup_logging(config.log_level)
+    if config.accept_new_host_keys:
+        from netorch.credentials import set_accept_new_host_keys
+
+        set_accept_new_host_keys(True)
+        log.warning("accept_new_host_keys: unknown SSH host keys are trusted on first use and recorded")
     app, _ = build(config)
     server = Server(uvicorn_config(app, config))
     try:

@@ -63,7 +63,7 @@ def sshd_config(state: LabState, node: str, listen: str, port: int, extra: list[
     lines = [
         f"# netorch lab: sshd of {node} (runs in namespace {state.namespace(node)})",
         f"ListenAddress {listen}:{port}",
-        f"HostKey {keys / 'ssh_host_ed25519_key'}",
+        f"HostKey {d / 'ssh_host_ed25519_key'}",  # each node its own
         f"PidFile {d / 'sshd.pid'}",
         f"AuthorizedKeysFile {keys / 'authorized_keys'}",
         "UsePAM no",

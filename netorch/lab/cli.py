@@ -73,7 +73,7 @@ def up_cmd(
     console.print(_table(st))
     console.print(
         f"lab {st.state} in {time.monotonic() - t0:.1f}s; inventory: {st.inventory_dir}, "
-        f"credentials: {st.credentials_file}", highlight=False,
+        f"credentials: {st.credentials_file}, known_hosts: {st.known_hosts_file}", highlight=False,
     )
 
 

@@ -1,6 +1,7 @@
 """The Nornir SimpleInventory and credentials file that a running lab writes for itself.
 
-<run_dir>/inventory/{hosts,groups,defaults}.yaml and <run_dir>/credentials.yaml (0600).
+<run_dir>/inventory/{hosts,groups,defaults}.yaml and <run_dir>/credentials.yaml (0600); both
+name <run_dir>/known_hosts (the lab devices' host keys), which `up` writes.
 """
 
 from __future__ import annotations
@@ -80,7 +81,8 @@ def write_inventory(state: LabState, credentials: dict[str, Any]) -> Path:
     )
     _write(
         inv / "defaults.yaml",
-        {"data": {"credentials_file": str(state.run_dir / "credentials.yaml")}},
+        {"data": {"credentials_file": str(state.run_dir / "credentials.yaml"),
+                  "known_hosts": str(state.run_dir / "known_hosts")}},
         header=header,
     )
     _write(state.run_dir / "credentials.yaml", credentials, mode=0o600, header=header)

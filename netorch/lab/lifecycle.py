@@ -18,6 +18,9 @@ How a lab is built (all names start with the topology's prefix, default ``nol``)
   ``root`` (Linux shell: vtysh, nft, ip...), ``vtyadmin`` (login shell /usr/bin/vtysh:
   an IOS-like CLI for netmiko ``cisco_ios``), ``ncadmin`` (NETCONF device login).
   Each has a generated password; all accept the generated key <run_dir>/keys/id_ed25519;
+* every router and NETCONF device has its own SSH host key (nodes/<node>/ssh_host_ed25519_key);
+  <run_dir>/known_hosts lists them all, and the lab's credentials file and inventory name it,
+  so netorch connects to the lab with host key checking on;
 * the NETCONF device runs netconfd (yuma123) as plain YANG: an empty directory is
   mounted over every SIL library directory in its mount namespace, and the process
   map is checked after start, so no host-touching SIL code is ever loaded.
@@ -45,6 +48,7 @@ from typing import Any
 
 from netorch.errors import LabError
 from netorch.lab import _render as render
+from netorch.lab._hostkeys import HOST_KEY, known_hosts_line, new_host_key
 from netorch.lab._system import (
     check_prerequisites,
     host_links,
@@ -69,6 +73,7 @@ RUN_DIR_ENTRIES = (
     "lab.tmp",
     "topology.yaml",
     "credentials.yaml",
+    "known_hosts",
     "inventory",
     "keys",
     "etc",
@@ -149,6 +154,7 @@ def status(run_dir: Path) -> LabStatus:
         bridge=state.bridge,
         inventory_dir=run_dir / "inventory",
         credentials_file=run_dir / "credentials.yaml",
+        known_hosts_file=run_dir / "known_hosts",
         up_seconds=state.up_seconds,
         nodes=nodes,
     )
@@ -309,9 +315,8 @@ def _users(state: LabState, passwords: dict[str, str]) -> dict[str, int]:
 def _keys(run_dir: Path) -> None:
     keys = run_dir / "keys"
     keys.mkdir(mode=0o711)
-    for name, comment in (("id_ed25519", "netorch-lab"), ("ssh_host_ed25519_key", "lab-host")):
-        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f",
-             str(keys / name)], what="ssh-keygen")
+    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "netorch-lab", "-f",
+         str(keys / "id_ed25519")], what="ssh-keygen")
     _write(keys / "authorized_keys", (keys / "id_ed25519.pub").read_text(), 0o644)
 
 
@@ -320,6 +325,7 @@ def _node_files(state: LabState) -> None:
     nodes = state.run_dir / "nodes"
     nodes.mkdir(mode=0o711)
     frr = pwd.getpwnam("frr")
+    known: list[str] = []
     for name in topo.routers:
         d = state.node_dir(name)
         (d / "etc").mkdir(parents=True)
@@ -332,6 +338,8 @@ def _node_files(state: LabState) -> None:
             os.chown(path, frr.pw_uid, frrvty_gid)
         os.chmod(d / "etc", 0o2775)  # noqa: S103 - lab users must reach it
         os.chown(d / "run", frr.pw_uid, frr.pw_gid)
+        known.append(known_hosts_line(str(topo.routers[name].mgmt), 22,
+                                      new_host_key(d / HOST_KEY, f"netorch-lab-{name}")))
         _write(d / "links.batch", "\n".join(render.router_links(state, name)) + "\n")
         _write(d / "start.sh", render.router_start(state, name), 0o755)
         _write(d / "sshd_config", render.sshd_config(
@@ -344,6 +352,7 @@ def _node_files(state: LabState) -> None:
         (d / "empty").mkdir(parents=True)
         (d / "home").mkdir()
         os.chmod(d, 0o755)  # noqa: S103 - lab users must reach it
+        known.append(known_hosts_line(str(dev.mgmt), dev.port, new_host_key(d / HOST_KEY, f"netorch-lab-{name}")))
         _write(d / "startup.xml", "<config/>\n", 0o600)
         _write(d / "start.sh", render.netconf_start(state, name), 0o755)
         sock = d / "ncxserver.sock"
@@ -353,6 +362,8 @@ def _node_files(state: LabState) -> None:
              f'Subsystem netconf "/usr/sbin/netconf-subsystem '
              f'--ncxserver-sockname={dev.port}@{sock}"'],
         ))
+    # public keys only: readable by all, like /etc/ssh/ssh_known_hosts
+    _write(state.run_dir / "known_hosts", "".join(line + "\n" for line in known), 0o644)
 
 
 def _links_batch(state: LabState) -> list[str]:
@@ -517,6 +528,7 @@ def up(topology: Path | Topology, run_dir: Path) -> LabStatus:
                     pass
             _wait_ready(state)
         credentials: dict[str, Any] = {
+            "known_hosts": str(run_dir / "known_hosts"),
             "default": {
                 "username": render.SHELL_USER,
                 "password": passwords[render.SHELL_USER],

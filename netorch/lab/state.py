@@ -101,6 +101,7 @@ class LabStatus(BaseModel):
     bridge: str | None = None
     inventory_dir: Path | None = None
     credentials_file: Path | None = None
+    known_hosts_file: Path | None = None
     up_seconds: float | None = None
     nodes: list[NodeStatus] = Field(default_factory=list)
 

@@ -50,6 +50,7 @@ class HostData(Frozen):
     deploy: Bool = True
     site: Name | None = None
     credentials_file: str | None = None
+    known_hosts: str | None = None  # OpenSSH known_hosts file for host key checking (see README)
     transport: Transport | None = None
 
 

@@ -45,6 +45,7 @@ from napalm.base.exceptions import (
 )
 
 from netorch.configtree import diff_frr, diff_nft, frr_remediation, managed, render_diffs
+from netorch.transport.hostkeys import KnownHosts, verifying_client
 
 NFT_MARKER = "#@netorch-nftables"
 NO_TABLE = "NETORCH_NO_NFT_TABLE"
@@ -108,6 +109,10 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
         self.run_tag: str = str(args.get("run_tag", ""))
         self._persisted = False  # the last commit reached the startup config
         self._committed: str | None = None  # the FRR part of the last commit's candidate
+        # host key checking: known_hosts (default ~/.ssh/known_hosts), accept_new_host_keys (trust on
+        # first use), netorch_host (the device's name in messages); see netorch.transport.hostkeys
+        self.known_hosts = KnownHosts.of(args.get("known_hosts"), bool(args.get("accept_new_host_keys", False)),
+                                         str(args.get("netorch_host") or hostname))
         self._ssh: paramiko.SSHClient | None = None
         self._chan: paramiko.Channel | None = None  # a long-lived sh
         self._vtyc: paramiko.Channel | None = None  # a long-lived vtysh
@@ -118,8 +123,8 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
 
     # -- session ------------------------------------------------------------------------
     def open(self) -> None:
-        client = paramiko.SSHClient()
-        client.set_missing_host_key_policy(paramiko.AutoAddPolicy())  # noqa: S507 - lab and first contact
+        """Connect; the host key is verified (HostKeyRejected) before any credential is sent."""
+        client = verifying_client(self.known_hosts)
         try:
             client.connect(self.hostname, port=self.port, username=self.username, password=self.password or None,
                            key_filename=self.key_file, timeout=self.timeout, banner_timeout=self.timeout,

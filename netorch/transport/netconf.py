@@ -66,7 +66,7 @@ from xml.sax.saxutils import escape
 
 from lxml import etree
 
-from netorch.errors import ConfirmExpired, DeviceRejected, DeviceUnreachable, TransportError
+from netorch.errors import ConfirmExpired, DeviceRejected, DeviceUnreachable, HostKeyRejected, TransportError
 from netorch.model.desired import DesiredRoute
 from netorch.transport.base import DeviceJob, DeviceSession, RouteCheck, Snapshot
 
@@ -663,7 +663,7 @@ def _connect_error(exc: BaseException, username: str | None) -> str:
     if isinstance(exc, AuthenticationError):
         return f"authentication failed for user {username!r}"
     if isinstance(exc, SSHUnknownHostError):
-        return "the device's SSH host key is not in known_hosts (hostkey_verify is on)"
+        return "the device's SSH host key is not in known_hosts"
     if isinstance(exc, (socket.timeout, TimeoutError)):
         return "timed out (unreachable or not answering)"
     if isinstance(exc, ConnectionRefusedError):
@@ -678,12 +678,16 @@ def _connect_error(exc: BaseException, username: str | None) -> str:
 
 
 def connect(host: str, port: int | None = None, username: str | None = None, password: str | None = None,
-            *, key_filename: str | None = None, hostkey_verify: bool = False, timeout: float = DEFAULT_TIMEOUT,
-            fast_send: bool = True) -> Any:
+            *, key_filename: str | None = None, known_hosts: str | None = None, accept_new_host_keys: bool = False,
+            device: str = "", timeout: float = DEFAULT_TIMEOUT, fast_send: bool = True) -> Any:
     """An ncclient Manager for a NETCONF-over-SSH device; DeviceUnreachable (with a short,
-    secret-free message) when it cannot be reached or refuses the login."""
+    secret-free message) when it cannot be reached or refuses the login. The host key is
+    checked against known_hosts (default ~/.ssh/known_hosts; entries `[host]:port`) before
+    any credential is sent: HostKeyRejected (see netorch.transport.hostkeys)."""
     from ncclient.manager import Manager, make_device_handler
     from ncclient.transport import SSHSession
+
+    from netorch.transport.hostkeys import KnownHosts, prepare_ncclient
 
     port = int(port or DEFAULT_PORT)
     where = f"NETCONF over SSH to port {port}"
@@ -695,16 +699,20 @@ def connect(host: str, port: int | None = None, username: str | None = None, pas
     session = SSHSession(handler)  # what ncclient.manager.connect does, with direct send installed first
     if fast_send:
         install_direct_send(session)
+    unknown_host = prepare_ncclient(session, KnownHosts.of(known_hosts, accept_new_host_keys, device or host),
+                                    host, port)
     try:
         session.connect(host=host, port=port, sock=sock, username=username, password=password or None,
-                        key_filename=key_filename, hostkey_verify=hostkey_verify, allow_agent=False,
-                        look_for_keys=False, timeout=timeout)
+                        key_filename=key_filename, hostkey_verify=True, unknown_host_cb=unknown_host,
+                        allow_agent=False, look_for_keys=False, timeout=timeout)
     except Exception as exc:  # every library failure becomes one clear error
         with contextlib.suppress(Exception):
             if session.transport:
                 session.close()
         with contextlib.suppress(OSError):
             sock.close()
+        if isinstance(exc, HostKeyRejected):
+            raise HostKeyRejected(exc.host, f"{where}: {exc.message}") from None
         raise DeviceUnreachable(host, f"{where}: {_connect_error(exc, username)}") from None
     mgr = Manager(session, handler, timeout=timeout)
     if fast_send:
@@ -754,9 +762,9 @@ class NcclientConnection:
     """Nornir connection plugin "netorch_ncclient": `connection` is an ncclient Manager.
 
     extras: key_filename (SSH private key), timeout (connect and RPC timeout, seconds, default 30),
-    hostkey_verify (default False: the netorch lab makes new host keys on every `lab up`; turn it
-    on for real devices, whose keys belong in the controller's known_hosts), fast_send (default
-    True, see install_direct_send). The port defaults to 830."""
+    known_hosts (the known_hosts file the host key is checked against, default ~/.ssh/known_hosts),
+    accept_new_host_keys (trust on first use), netorch_host (the device's name in messages),
+    fast_send (default True, see install_direct_send). The port defaults to 830."""
 
     def __init__(self) -> None:
         self.connection: Any = None
@@ -766,8 +774,10 @@ class NcclientConnection:
         opts = dict(extras or {})
         self.connection = connect(
             hostname or "", port or DEFAULT_PORT, username, password,
-            key_filename=opts.get("key_filename"), hostkey_verify=bool(opts.get("hostkey_verify", False)),
-            timeout=float(opts.get("timeout", DEFAULT_TIMEOUT)), fast_send=bool(opts.get("fast_send", True)))
+            key_filename=opts.get("key_filename"), known_hosts=opts.get("known_hosts"),
+            accept_new_host_keys=bool(opts.get("accept_new_host_keys", False)),
+            device=str(opts.get("netorch_host") or ""), timeout=float(opts.get("timeout", DEFAULT_TIMEOUT)),
+            fast_send=bool(opts.get("fast_send", True)))
 
     def close(self) -> None:
         conn, self.connection = self.connection, None

@@ -77,6 +77,10 @@ from netorch.errors import DeviceRejected, DeviceUnreachable, NetorchError, Tran
 from netorch.model.desired import DesiredRoute
 from netorch.platforms import PLATFORMS, Platform
 from netorch.transport.base import DeviceJob, DeviceSession, RouteCheck
+from netorch.transport.hostkeys import KnownHosts, verifying_client
+
+#: the Nornir connection plugin this module registers (nornir_netmiko's "netmiko" + host key checking)
+CONNECTION_NAME = "netorch_netmiko"
 
 _T = TypeVar("_T")
 
@@ -436,13 +440,28 @@ def _scrub(text: str, secret: object) -> str:
 UNREACHABLE = (NetmikoBaseException, paramiko.SSHException, socket.timeout, OSError, EOFError)
 
 
-def connect(host: str, hostname: str, username: str, password: str | None = None, *, port: int = 22,
-            device_type: str = "cisco_ios", timeout: float = 30, key_file: str | None = None,
-            **extras: Any) -> Any:
-    """Open a netmiko connection (outside Nornir: tests, tools); connect/auth/timeout
-    failures raise DeviceUnreachable naming host, address and user, never the password."""
+def open_netmiko(args: dict[str, Any], known: KnownHosts) -> Any:
+    """ConnectHandler(**args), its SSH client checking the host key against `known` (before any
+    credential is sent: HostKeyRejected) instead of netmiko's AutoAddPolicy / RejectPolicy."""
     from netmiko import ConnectHandler
 
+    conn = ConnectHandler(**{**args, "auto_connect": False})
+    conn._build_ssh_client = lambda: verifying_client(known)  # type: ignore[method-assign]
+    try:
+        conn._open()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            conn.disconnect()  # closes the SSH client, drops netmiko's log filter
+        raise
+    return conn
+
+
+def connect(host: str, hostname: str, username: str, password: str | None = None, *, port: int = 22,
+            device_type: str = "cisco_ios", timeout: float = 30, key_file: str | None = None,
+            known_hosts: str | None = None, accept_new_host_keys: bool = False, **extras: Any) -> Any:
+    """Open a netmiko connection (outside Nornir: tests, tools); connect/auth/timeout
+    failures raise DeviceUnreachable naming host, address and user, never the password.
+    The host key is checked against known_hosts (default ~/.ssh/known_hosts): HostKeyRejected."""
     args: dict[str, Any] = {"device_type": device_type, "host": hostname, "port": port, "username": username,
                             "fast_cli": True, "conn_timeout": timeout, "auth_timeout": timeout,
                             "banner_timeout": timeout, "session_log": None}
@@ -452,10 +471,43 @@ def connect(host: str, hostname: str, username: str, password: str | None = None
         args.update(use_keys=True, key_file=key_file, allow_agent=False)
     args.update(extras)
     try:
-        return ConnectHandler(**args)
+        return open_netmiko(args, KnownHosts.of(known_hosts, accept_new_host_keys, host))
     except UNREACHABLE as exc:
         raise DeviceUnreachable(host, _scrub("cannot connect over netmiko: "
                                 + describe_error(exc, f"for {username}@{hostname}:{port}"), password)) from None
+
+
+class NetmikoConnection:
+    """Nornir connection plugin "netorch_netmiko": nornir_netmiko's, with host key checking.
+
+    extras: what ConnectHandler takes, plus known_hosts (default ~/.ssh/known_hosts),
+    accept_new_host_keys (trust on first use) and netorch_host (the device's name in messages)."""
+
+    def __init__(self) -> None:
+        self.connection: Any = None
+
+    def open(self, hostname: str | None, username: str | None, password: str | None, port: int | None,
+             platform: str | None, extras: dict[str, Any] | None = None, configuration: Any = None) -> None:
+        opts = dict(extras or {})
+        known = KnownHosts.of(opts.pop("known_hosts", None), bool(opts.pop("accept_new_host_keys", False)),
+                              str(opts.pop("netorch_host", None) or hostname or ""))
+        args: dict[str, Any] = {"host": hostname, "username": username, "password": password, "port": port}
+        if platform is not None:
+            args["device_type"] = platform
+        self.connection = open_netmiko({**args, **opts}, known)
+
+    def close(self) -> None:
+        conn, self.connection = self.connection, None
+        if conn is not None:
+            conn.disconnect()
+
+
+def register() -> None:
+    """Register NetmikoConnection with Nornir as "netorch_netmiko" (idempotent)."""
+    from nornir.core.plugins.connections import ConnectionPluginRegister
+
+    if ConnectionPluginRegister.available.get(CONNECTION_NAME) is not NetmikoConnection:
+        ConnectionPluginRegister.register(CONNECTION_NAME, NetmikoConnection)
 
 
 # ------------------------------------------------------------------------ the session
@@ -469,7 +521,7 @@ class NetmikoSession(DeviceSession):
     running-config` to verify, 1 `write memory` (none with revert_in). A rejected or
     ineffective push costs 2 more `show running-config` and the restoring config session."""
 
-    connection_name = "netmiko"
+    connection_name = CONNECTION_NAME
     checks_commit = True
     native_confirm = False
 

@@ -1,9 +1,11 @@
 """Build a Nornir object from netorch's inventory: SimpleInventory plus the connection
-options each platform needs and the credentials resolved per host and connection."""
+options each platform needs, the credentials resolved per host and connection, and the
+known_hosts file each host's SSH host key is checked against."""
 
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -11,20 +13,30 @@ from nornir import InitNornir
 from nornir.core import Nornir
 from nornir.core.inventory import ConnectionOptions
 
-from netorch.credentials import CredentialStore
+from netorch.credentials import CredentialStore, accept_new_host_keys
 from netorch.model.inventory import HostView, InventoryView
 from netorch.platforms import spec
+from netorch.transport.hostkeys import DEFAULT_KNOWN_HOSTS
 
 
 def credential_store(inventory: InventoryView, path: str | None = None) -> CredentialStore:
-    if path:
-        return CredentialStore.load(path)
-    files = {h.data.credentials_file for h in inventory.hosts.values() if h.data.credentials_file}
-    import os
+    """The credentials in use. A file given explicitly (--credentials, NETORCH_CREDENTIALS, the
+    daemon's `credentials:`) serves every host; otherwise each host its own `data.credentials_file`
+    (hosts without one, and render-only hosts, use the environment only)."""
+    explicit = path or os.environ.get("NETORCH_CREDENTIALS")
+    if explicit:
+        return CredentialStore.load(explicit)
+    return CredentialStore.per_host({name: h.data.credentials_file for name, h in inventory.hosts.items()
+                                     if h.data.deploy})
 
-    if os.environ.get("NETORCH_CREDENTIALS") or not files:
-        return CredentialStore.load(None)
-    return CredentialStore.load(sorted(files)[0])
+
+def known_hosts_file(inventory: InventoryView, host: HostView, creds: CredentialStore) -> str:
+    """Where the host's SSH host key is checked: the inventory's data.known_hosts (relative to the
+    inventory folder), else the host's credentials file's known_hosts, else ~/.ssh/known_hosts."""
+    if host.data.known_hosts:
+        return str(Path(inventory.directory) / Path(host.data.known_hosts).expanduser())
+    found = creds.resolve(host.name, host.platform.value, host.all_groups).known_hosts
+    return str(Path(found or DEFAULT_KNOWN_HOSTS).expanduser())
 
 
 def _options(host: HostView, creds: CredentialStore, connection: str, platform: str | None,
@@ -34,16 +46,24 @@ def _options(host: HostView, creds: CredentialStore, connection: str, platform: 
                              password=c.password, platform=platform, extras=extras)
 
 
-def build_nornir(inventory: InventoryView, hosts: list[str], workers: int, creds: CredentialStore,
-                 timeout: int = 30) -> Nornir:
-    """A Nornir over the selected hosts, with napalm / netmiko / netorch_ncclient options set."""
+def _register_plugins() -> None:
+    from netorch.transport.netmiko_cli import register as register_netmiko
+
+    register_netmiko()
     try:
         from netorch.transport.netconf import register
     except ImportError:  # pragma: no cover
         pass
     else:
         register()
+
+
+def build_nornir(inventory: InventoryView, hosts: list[str], workers: int, creds: CredentialStore,
+                 timeout: int = 30) -> Nornir:
+    """A Nornir over the selected hosts, with napalm / netorch_netmiko / netorch_ncclient options set."""
+    _register_plugins()
     logging.getLogger("nornir").setLevel(logging.CRITICAL)
+    accept_new = accept_new_host_keys()
     folder = Path(inventory.directory)
     options: dict[str, Any] = {"host_file": str(folder / "hosts.yaml")}
     for key, name in (("group_file", "groups.yaml"), ("defaults_file", "defaults.yaml")):
@@ -58,13 +78,17 @@ def build_nornir(inventory: InventoryView, hosts: list[str], workers: int, creds
             continue
         view = inventory.hosts[name]
         pspec = spec(view.platform)
+        known = known_hosts_file(inventory, view, creds)
+        hostkeys = {"known_hosts": known, "accept_new_host_keys": accept_new, "netorch_host": name}
         base = creds.resolve(name, view.platform.value, view.all_groups)
         if base.username:
             host.username = base.username
         if base.password:
             host.password = base.password
         nap = creds.resolve(name, view.platform.value, view.all_groups, "napalm")
-        napalm_args: dict[str, Any] = {"timeout": timeout}
+        napalm_args: dict[str, Any] = {"timeout": timeout, **hostkeys}
+        if view.platform.value != "frr":  # core drivers over netmiko (ios): its strict checking
+            napalm_args.update(ssh_strict=True, system_host_keys=False, alt_host_keys=True, alt_key_file=known)
         if view.data.mgmt_interface and view.platform.value == "frr":
             napalm_args["ignore_interfaces"] = [view.data.mgmt_interface]
         if nap.ssh_key_file:
@@ -73,15 +97,15 @@ def build_nornir(inventory: InventoryView, hosts: list[str], workers: int, creds
             view, creds, "napalm", pspec.napalm_driver, {"optional_args": napalm_args, "timeout": timeout})
         nm = creds.resolve(name, view.platform.value, view.all_groups, "netmiko")
         netmiko_extras: dict[str, Any] = {"fast_cli": True, "conn_timeout": timeout, "auth_timeout": timeout,
-                                          "banner_timeout": timeout, "session_log": None}
+                                          "banner_timeout": timeout, "session_log": None, **hostkeys}
         if nm.ssh_key_file and not nm.password:
             netmiko_extras.update(use_keys=True, key_file=nm.ssh_key_file)
         else:
             netmiko_extras.update(use_keys=False, allow_agent=False)
-        host.connection_options["netmiko"] = _options(view, creds, "netmiko", pspec.netmiko_device_type,
-                                                      netmiko_extras)
+        host.connection_options["netorch_netmiko"] = _options(view, creds, "netmiko", pspec.netmiko_device_type,
+                                                              netmiko_extras)
         nc = creds.resolve(name, view.platform.value, view.all_groups, "netorch_ncclient")
-        nc_extras: dict[str, Any] = {"timeout": timeout, "hostkey_verify": False}
+        nc_extras: dict[str, Any] = {"timeout": timeout, **hostkeys}
         if nc.ssh_key_file and not nc.password:
             nc_extras["key_filename"] = nc.ssh_key_file
         host.connection_options["netorch_ncclient"] = _options(view, creds, "netorch_ncclient", None, nc_extras)
