@@ -140,6 +140,16 @@ class KnownHosts:
             f"the old entry: ssh-keygen -R '{name}' -f {self.path}"))
 
 
+    def no_known_type(self, name: str) -> HostKeyRejected:
+        """The device offered none of the key types recorded for it (key negotiation failed)."""
+        types = ", ".join(sorted(self.keys_for(name)))
+        return HostKeyRejected(self.device or name, (
+            f"host key for {self._where(name)} changed: it offers none of the key types {self.path} has for it "
+            f"({types}): possible impostor (man-in-the-middle); refused before sending any credential. If the "
+            f"device was really given new keys, check them on the device, then remove the old entry: "
+            f"ssh-keygen -R '{name}' -f {self.path}"))
+
+
 class _Policy(paramiko.MissingHostKeyPolicy):  # type: ignore[misc]
     def __init__(self, known: KnownHosts) -> None:
         self.known = known

@@ -687,7 +687,7 @@ def connect(host: str, port: int | None = None, username: str | None = None, pas
     from ncclient.manager import Manager, make_device_handler
     from ncclient.transport import SSHSession
 
-    from netorch.transport.hostkeys import KnownHosts, prepare_ncclient
+    from netorch.transport.hostkeys import KnownHosts, lookup_name, prepare_ncclient
 
     port = int(port or DEFAULT_PORT)
     where = f"NETCONF over SSH to port {port}"
@@ -699,8 +699,8 @@ def connect(host: str, port: int | None = None, username: str | None = None, pas
     session = SSHSession(handler)  # what ncclient.manager.connect does, with direct send installed first
     if fast_send:
         install_direct_send(session)
-    unknown_host = prepare_ncclient(session, KnownHosts.of(known_hosts, accept_new_host_keys, device or host),
-                                    host, port)
+    known = KnownHosts.of(known_hosts, accept_new_host_keys, device or host)
+    unknown_host = prepare_ncclient(session, known, host, port)
     try:
         session.connect(host=host, port=port, sock=sock, username=username, password=password or None,
                         key_filename=key_filename, hostkey_verify=True, unknown_host_cb=unknown_host,
@@ -713,6 +713,10 @@ def connect(host: str, port: int | None = None, username: str | None = None, pas
             sock.close()
         if isinstance(exc, HostKeyRejected):
             raise HostKeyRejected(exc.host, f"{where}: {exc.message}") from None
+        if "no acceptable host key" in str(exc) and known.keys_for(lookup_name(host, port)):
+            # ncclient offers only the key types known_hosts has for the device
+            rejected = known.no_known_type(lookup_name(host, port))
+            raise HostKeyRejected(rejected.host, f"{where}: {rejected.message}") from None
         raise DeviceUnreachable(host, f"{where}: {_connect_error(exc, username)}") from None
     mgr = Manager(session, handler, timeout=timeout)
     if fast_send:
