@@ -57,8 +57,10 @@ def device(nc_lab: LabStatus) -> Callable[..., Any]:
 
     def connect(**overrides: Any) -> Any:
         assert nc_lab.credentials_file is not None
-        login = yaml.safe_load(nc_lab.credentials_file.read_text())["platforms"]["netconf"]
-        args = {"username": login["username"], "password": login["password"], "timeout": 10, **overrides}
+        data = yaml.safe_load(nc_lab.credentials_file.read_text())
+        login = data["platforms"]["netconf"]
+        args = {"username": login["username"], "password": login["password"], "timeout": 10,
+                "known_hosts": data["known_hosts"], **overrides}
         return nc.connect(address, port, **args)
 
     return connect
@@ -386,7 +388,8 @@ def test_nornir_connection_plugin(nc_lab: LabStatus, job: DeviceJob) -> None:
     login = yaml.safe_load(nc_lab.credentials_file.read_text())["platforms"]["netconf"]
     host = nr.inventory.hosts[HOST]
     host.connection_options[nc.CONNECTION_NAME] = ConnectionOptions(
-        username=login["username"], password=login["password"], extras={"timeout": 10})
+        username=login["username"], password=login["password"],
+        extras={"timeout": 10, "known_hosts": str(nc_lab.known_hosts_file)})
     try:
         manager = host.get_connection(nc.CONNECTION_NAME, nr.config)
         assert manager.connected

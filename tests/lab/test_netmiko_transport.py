@@ -45,7 +45,8 @@ def login(running_lab: LabStatus) -> dict[str, Any]:
     data: dict[str, Any] = yaml.safe_load(running_lab.credentials_file.read_text())
     node = next(n for n in running_lab.nodes if n.name == HOST)
     assert node.mgmt and node.healthy
-    return {"hostname": node.mgmt.split("/")[0], "port": node.port or 22, **data["connections"]["netmiko"]}
+    return {"hostname": node.mgmt.split("/")[0], "port": node.port or 22, **data["connections"]["netmiko"],
+            "known_hosts": data["known_hosts"]}
 
 
 class Counter:
@@ -79,7 +80,8 @@ class Counter:
 
 @pytest.fixture(scope="module")
 def conn(login: dict[str, Any]) -> Iterator[Any]:
-    c = nm.connect(HOST, login["hostname"], login["username"], login["password"], port=login["port"], timeout=10)
+    c = nm.connect(HOST, login["hostname"], login["username"], login["password"], port=login["port"], timeout=10,
+                   known_hosts=login["known_hosts"])
     try:
         yield c
     finally:
@@ -224,11 +226,13 @@ def test_through_nornir_netmiko(login: dict[str, Any], job: DeviceJob, tmp_path:
 
     hosts = {HOST: {"hostname": login["hostname"], "port": login["port"], "username": login["username"],
                     "password": login["password"], "platform": "cisco_ios",
-                    "connection_options": {"netmiko": {"extras": {"fast_cli": True, "conn_timeout": 10}}}}}
+                    "connection_options": {nm.CONNECTION_NAME: {"extras": {
+                        "fast_cli": True, "conn_timeout": 10, "known_hosts": login["known_hosts"]}}}}}
     (tmp_path / "hosts.yaml").write_text(yaml.safe_dump(hosts))
     nr = InitNornir(inventory={"plugin": "SimpleInventory", "options": {"host_file": str(tmp_path / "hosts.yaml")}},
                     runner={"plugin": "serial"}, logging={"enabled": False})
     host = nr.inventory.hosts[HOST]
+    nm.register()
     try:
         session = nm.NetmikoSession(HOST, host.get_connection(nm.NetmikoSession.connection_name, nr.config), job)
         session.load()
@@ -240,15 +244,18 @@ def test_through_nornir_netmiko(login: dict[str, Any], job: DeviceJob, tmp_path:
 def test_connection_failures_are_unreachable_without_the_password(login: dict[str, Any]) -> None:
     secret = login["password"]
     with pytest.raises(DeviceUnreachable) as info:
-        nm.connect(HOST, login["hostname"], login["username"], "wrong-" + secret, port=login["port"], timeout=10)
+        nm.connect(HOST, login["hostname"], login["username"], "wrong-" + secret, port=login["port"], timeout=10,
+                   known_hosts=login["known_hosts"])
     assert "authentication failed" in info.value.message and secret not in str(info.value)
     with pytest.raises(DeviceUnreachable) as info:
-        nm.connect(HOST, login["hostname"], login["username"], secret, port=2, timeout=5)
+        nm.connect(HOST, login["hostname"], login["username"], secret, port=2, timeout=5,
+                   known_hosts=login["known_hosts"])
     assert "connection refused" in info.value.message or "timed out" in info.value.message
     assert secret not in str(info.value)
     start = time.perf_counter()
     with pytest.raises(DeviceUnreachable) as info:
-        nm.connect(HOST, "198.18.0.250", login["username"], secret, timeout=2)  # nobody there
+        nm.connect(HOST, "198.18.0.250", login["username"], secret, timeout=2,  # nobody there
+                   known_hosts=login["known_hosts"])
     assert time.perf_counter() - start < 10
     assert secret not in str(info.value)
 

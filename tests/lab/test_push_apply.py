@@ -62,9 +62,10 @@ def running(engine: Engine, host: str) -> str:
     inv = engine.ws.inventory().hosts[host]
     import yaml
 
-    creds = yaml.safe_load(Path(engine.credentials_path or "").read_text())["default"]
+    data = yaml.safe_load(Path(engine.credentials_path or "").read_text())
+    creds = data["default"]
     drv = FrrDriver(inv.hostname, creds["username"], creds["password"],
-                    optional_args={"key_file": creds["ssh_key_file"]})
+                    optional_args={"key_file": creds["ssh_key_file"], "known_hosts": data["known_hosts"]})
     drv.open()
     try:
         return drv.get_config(retrieve="running")["running"]
@@ -201,7 +202,7 @@ def test_unconfirmed_commit_reverts_by_itself_on_frr(applied: Engine, lab: LabSt
 
     creds = yaml.safe_load(Path(lab.credentials_file or "").read_text())["default"]
     drv = FrrDriver("198.18.0.13", creds["username"], creds["password"],
-                    optional_args={"key_file": creds["ssh_key_file"]})
+                    optional_args={"key_file": creds["ssh_key_file"], "known_hosts": str(lab.known_hosts_file)})
     drv.open()
     try:
         original = drv.get_config(retrieve="running")["running"]
@@ -279,6 +280,7 @@ def test_wrong_credentials_give_a_clear_per_device_error(applied: Engine, lab: L
     creds["platforms"]["netconf"]["password"] = "wrong-password-123"
     bad = tmp_path / "bad-credentials.yaml"
     bad.write_text(yaml.safe_dump(creds))
+    bad.chmod(0o600)
     engine = Engine(applied.ws, Store(tmp_path / "s.db"), credentials=str(bad), timeout=10)
     report = engine.apply(limit=LAB_HOSTS)
     assert report.exit_code == 1 and "nothing was committed" in report.message
