@@ -481,7 +481,8 @@ def up(topology: Path | Topology, run_dir: Path) -> LabStatus:
     run_dir = run_dir.absolute()
     _check_traversable(run_dir)
     old = LabState.load(run_dir)
-    if old is not None and old.digest == topo.digest() and old.phase == "up":
+    if (old is not None and old.digest == topo.digest() and old.phase == "up"
+            and (run_dir / "known_hosts").is_file()):  # (a lab from before per-device host keys: rebuilt)
         current = status(run_dir)
         if current.state == "up":
             return current
