@@ -165,7 +165,8 @@ def live(lab: LabStatus, host: str) -> str:
         from netorch.transport.netconf import connect
 
         nc = creds["platforms"]["netconf"]
-        mgr = connect(view.hostname, view.port, nc["username"], nc.get("password"), timeout=20)
+        mgr = connect(view.hostname, view.port, nc["username"], nc.get("password"), timeout=20,
+                      known_hosts=creds["known_hosts"])
         try:
             return str(mgr.get_config(source="running").data_xml)
         finally:
@@ -173,7 +174,8 @@ def live(lab: LabStatus, host: str) -> str:
     from netorch.transport.napalm_frr import FrrDriver
 
     drv = FrrDriver(view.hostname, creds["default"]["username"], creds["default"]["password"],
-                    optional_args={"key_file": creds["default"]["ssh_key_file"], "timeout": 20})
+                    optional_args={"key_file": creds["default"]["ssh_key_file"], "timeout": 20,
+                                   "known_hosts": creds["known_hosts"]})
     drv.open()
     try:
         return str(drv.get_config(retrieve="running")["running"])

@@ -308,7 +308,8 @@ def frr_driver(lab: LabStatus, host: str, tag: str) -> Any:
     creds = _creds(lab)["default"]
     view = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates").inventory().hosts[host]
     drv = FrrDriver(view.hostname, creds["username"], creds["password"],
-                    optional_args={"key_file": creds["ssh_key_file"], "run_tag": tag})
+                    optional_args={"key_file": creds["ssh_key_file"], "run_tag": tag,
+                                   "known_hosts": str(lab.known_hosts_file)})
     drv.open()
     return drv
 
