@@ -189,6 +189,13 @@ def test_a_missing_known_hosts_file_refuses_too(connect: Callable[[int, Path, bo
 
 
 @transports
+def test_an_unreadable_known_hosts_refuses(connect: Callable[[int, Path, bool], None], server: SshServer,
+                                           tmp_path: Path) -> None:
+    exc = refused(connect, server, tmp_path, accept_new=True)  # a directory
+    assert "cannot read known_hosts file" in str(exc) and exc.host == "r1"
+
+
+@transports
 def test_a_changed_key_is_refused_even_with_accept_new(connect: Callable[[int, Path, bool], None],
                                                        server: SshServer, tmp_path: Path) -> None:
     known = tmp_path / "known_hosts"
@@ -279,6 +286,7 @@ def test_the_engine_reports_a_refused_host_key_per_device(server: SshServer, tmp
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """Through the engine: the known_hosts named by the credentials file (or the inventory) is used,
     every device is reported unreachable with the reason, and no password reaches the server."""
+    from netorch.drift import DriftChecker
     from netorch.engine import Engine
     from netorch.service import Workspace
 
@@ -296,11 +304,14 @@ def test_the_engine_reports_a_refused_host_key_per_device(server: SshServer, tmp
     (intents / "routes.yaml").write_text("routes: []\n")
     ws = Workspace(_inventory(tmp_path, server.port, data), intents, Path(__file__).parents[1] / "templates")
     assert ws.validate().ok, ws.validate().problems
-    report = Engine(ws, None, credentials=str(creds), timeout=5).plan()
-    assert report.exit_code == 1
-    assert {d.host: d.status for d in report.devices} == {"r1": "unreachable", "r3": "unreachable",
-                                                          "nc1": "unreachable"}
-    for d in report.devices:
-        assert f"host key for {d.host}" in d.error and "possible impostor" in d.error, d.error
-        assert "Traceback" not in d.error and PASSWORD not in d.error
+    engine = Engine(ws, None, credentials=str(creds), timeout=5)
+    report = engine.plan()
+    drift = DriftChecker(engine).check()
+    assert report.exit_code == 1 and drift.exit_code == 1
+    for devices in (report.devices, drift.devices):
+        assert {d.host: d.status for d in devices} == {"r1": "unreachable", "r3": "unreachable",
+                                                       "nc1": "unreachable"}
+        for d in devices:
+            assert f"host key for {d.host}" in d.error and "possible impostor" in d.error, d.error
+            assert "Traceback" not in d.error and PASSWORD not in d.error
     assert server.auth == []

@@ -46,7 +46,7 @@ def fingerprint(key: paramiko.PKey) -> str:
 
 
 def _load(path: Path) -> paramiko.HostKeys:
-    """The file's keys, parsed once per version of the file (200 devices share one file)."""
+    """The file's keys, parsed once per version of the file (200 devices share one file); OSError."""
     try:
         st = path.stat()
     except FileNotFoundError:
@@ -57,10 +57,7 @@ def _load(path: Path) -> paramiko.HostKeys:
         if cached is not None and cached[0] == version:
             return cached[1]
     keys = paramiko.HostKeys()
-    try:
-        keys.load(str(path))
-    except OSError as exc:
-        raise HostKeyRejected("", f"cannot read known_hosts file {path}: {exc.strerror}") from None
+    keys.load(str(path))
     with _lock:
         _cache[str(path)] = (version, keys)
     return keys
@@ -80,7 +77,12 @@ class KnownHosts:
 
     def keys_for(self, name: str) -> dict[str, paramiko.PKey]:
         """Known keys (by key type) recorded for this lookup name; hashed entries included."""
-        found = _load(self.path).lookup(name)
+        try:
+            found = _load(self.path).lookup(name)
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not a text file"
+            raise HostKeyRejected(self.device or name, f"cannot read known_hosts file {self.path}: {reason}; "
+                                  "refused before sending any credential") from None
         return dict(found) if found else {}
 
     def check(self, name: str, key: paramiko.PKey) -> None:
