@@ -556,8 +556,11 @@ class Engine:
             counts: dict[str, int] = {}
             for d in report.devices:
                 counts[d.status] = counts.get(d.status, 0) + 1
-            store.finish_run(run_id, report.status, {"counts": counts, "message": report.message,
-                                                     "duration": round(report.duration, 3)})
+            summary: dict[str, Any] = {"counts": counts, "message": report.message,
+                                       "duration": round(report.duration, 3)}
+            if "waves" in report.options:
+                summary["waves"] = report.options["waves"]
+            store.finish_run(run_id, report.status, summary)
         except StoreError as exc:
             report.message += f" (the store could not record the result: {exc})"
             report.status = "failed"

@@ -56,6 +56,7 @@ class Workspace:
     _topology: Topology | None = field(default=None, repr=False)
     _desired: dict[str, DesiredState] | None = field(default=None, repr=False)
     _validation: Validation | None = field(default=None, repr=False)
+    _files: dict[str, str] | None = field(default=None, repr=False)
 
     def load(self) -> tuple[InventoryView | None, IntentSet, list[Problem]]:
         if self._loaded is None:
@@ -119,21 +120,28 @@ class Workspace:
 
     def revision_files(self) -> dict[str, str]:
         """The text of every intent and inventory file, by a name relative to its folder
-        (intents/..., inventory/...): what a stored revision keeps."""
+        (intents/..., inventory/...): what a stored revision keeps. Read once per workspace, like
+        the intents themselves; a file gone since the load is left out."""
+        if self._files is not None:
+            return self._files
         _, intents, _ = self.load()
         out: dict[str, str] = {}
         base = self.intents_dir if self.intents_dir.is_dir() else self.intents_dir.parent
+        paths: list[tuple[str, Path]] = []
         for name in intents.files:
             path = Path(name)
             try:
                 rel = path.resolve().relative_to(base.resolve())
             except ValueError:
                 rel = Path(path.name)
-            out[f"intents/{rel}"] = path.read_text(encoding="utf-8")
-        for name in ("hosts.yaml", "groups.yaml", "defaults.yaml"):
-            path = self.inventory_dir / name
-            if path.is_file():
-                out[f"inventory/{name}"] = path.read_text(encoding="utf-8")
+            paths.append((f"intents/{rel}", path))
+        paths += [(f"inventory/{n}", self.inventory_dir / n) for n in ("hosts.yaml", "groups.yaml", "defaults.yaml")]
+        for key, path in paths:
+            try:
+                out[key] = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue
+        self._files = out
         return out
 
     def git_commit(self) -> str:
@@ -157,13 +165,11 @@ class Workspace:
     def revision(self) -> str:
         """A hash of every intent and inventory file: what a run was made from."""
         digest = hashlib.sha256()
-        _, intents, _ = self.load()
-        paths = [Path(p) for p in intents.files]
-        paths += [self.inventory_dir / n for n in ("hosts.yaml", "groups.yaml", "defaults.yaml")]
-        for path in sorted(paths):
-            if path.is_file():
-                digest.update(str(path.name).encode())
-                digest.update(path.read_bytes())
+        for name, text in sorted(self.revision_files().items()):
+            digest.update(name.encode())
+            digest.update(b"\0")
+            digest.update(text.encode())
+            digest.update(b"\0")
         return digest.hexdigest()[:12]
 
 

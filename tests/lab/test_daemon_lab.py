@@ -147,8 +147,8 @@ def drift_runs(daemon: Daemon) -> list[dict[str, Any]]:
 def test_scheduled_check_runs_by_itself_and_catches_an_out_of_band_change(
         setup: tuple[Daemon, Receiver, Path], lab: LabStatus) -> None:
     daemon, receiver, _ = setup
-    first = wait_for(lambda: [r for r in drift_runs(daemon) if r["actor"] == "schedule:lab"], 4 * INTERVAL,
-                     "a scheduled drift run")
+    first = wait_for(lambda: [r for r in drift_runs(daemon) if r["actor"] == "schedule:lab"
+                              and r["status"] != "running"], 4 * INTERVAL, "a scheduled drift run to finish")
     assert first[0]["status"] == "in_sync"
     exec_in(lab.run_dir, "r1", ["vtysh", "-c", "configure terminal", "-c", "ip route 10.70.0.0/16 10.0.12.2"],
             check=True)

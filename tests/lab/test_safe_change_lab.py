@@ -101,7 +101,7 @@ def test_a_rollout_whose_second_wave_fails_stops_and_leaves_every_device_as_befo
     assert by["r4"].final == ""  # never touched
     assert everything(lab) == baseline
     record = Store(tmp_path / "s.db").run(report.run_id or 0)
-    assert record is not None and record.options["waves"][1]["failed"] == ["r1"]
+    assert record is not None and record.summary["waves"][1]["failed"] == ["r1"]
 
 
 def test_rollback_to_an_earlier_run_restores_its_configs(lab: LabStatus, baseline: dict[str, str],
