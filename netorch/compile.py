@@ -25,6 +25,8 @@ from netorch.model.intents import Action, IntentSet, Protocol, ServiceIntent
 from netorch.model.inventory import HostView, InventoryView
 from netorch.model.types import PortRange
 from netorch.platforms import spec
+from netorch.protocols.compile import carriage, compile_routing
+from netorch.protocols.plan import plan_routing
 from netorch.topology import DomainSubnet, Topology, domain_subnets, route_hosts, routes_between
 
 M = TypeVar("M", bound=BaseModel)
@@ -103,6 +105,8 @@ class Compiler:
                                 for svc in self.services}
         self._consumer_hosts = {svc.name: {n.host for c in svc.consumers for n in self.domains.get(c, [])}
                                 for svc in self.services}
+        self.plan = plan_routing(inventory, intents, self.topo)
+        self.carriage = carriage(self.plan, self.topo)
 
     def provider_domain(self, address: IPv4Address) -> str | None:
         if address in self._provider_domain:
@@ -159,6 +163,9 @@ class Compiler:
                 dst = IPv4Network(f"{provider}/32")
                 for consumer in svc.consumers:
                     for net in self.domains.get(consumer, []):
+                        if (self.carriage.carries(net.host, dst_host, dst)
+                                and self.carriage.carries(dst_host, net.host, net.subnet)):
+                            continue  # OSPF carries this path both ways: no static routes
                         for g in routes_between(self.topo, net.host, net.subnet, dst_host, dst) or []:
                             if covered(g.host, g.prefix):
                                 continue
@@ -297,6 +304,7 @@ class Compiler:
     def run(self) -> dict[str, DesiredState]:
         routes = self.routes()
         flows = self._flows()
+        routing = compile_routing(self.plan, self.topo)
         out: dict[str, DesiredState] = {}
         for name in sorted(self.inventory.hosts):
             host = self.inventory.hosts[name]
@@ -309,7 +317,7 @@ class Compiler:
                 domain = self.domain_of_if.get((name, ifname))
                 interfaces.append(DesiredInterface(name=ifname, address=data.address,
                                                    description=data.description, enabled=data.enabled,
-                                                   domain=domain))
+                                                   domain=domain, vrf=self.plan.vrf_of_if.get((name, ifname))))
                 if domain is not None:
                     filters.append(self.filter_for(host, ifname, domain, "in", flows))
                     filters.append(self.filter_for(host, ifname, domain, "out", flows))
@@ -321,6 +329,7 @@ class Compiler:
                 ipv6_drop=Ipv6Drop(name=IPV6_FILTER_NAME,
                                    interfaces=tuple(dict.fromkeys(f.interface for f in filters)))
                 if filters else None,
+                **(routing[name].fields() if name in routing else {}),
             )
         return out
 

@@ -55,6 +55,8 @@ class PlatformSpec:
     filter_names: NameLimits
     route_distance: bool = True
     vrf_routes: bool = True
+    protocols: frozenset[str] = frozenset({"ospf", "bgp", "vrfs"})
+    """The routing intent kinds (netorch.model.routing) netorch can configure on the platform."""
 
 
 PLATFORMS: dict[Platform, PlatformSpec] = {
@@ -83,6 +85,7 @@ PLATFORMS: dict[Platform, PlatformSpec] = {
         filter_names=NameLimits(80),  # netorch-policy.yang: leaf name { length "1..80" }
         route_distance=False,
         vrf_routes=False,
+        protocols=frozenset(),  # netorch's NETCONF models hold static routes only
     ),
     Platform.CISCO_IOS: PlatformSpec(
         Platform.CISCO_IOS,

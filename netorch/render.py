@@ -82,6 +82,31 @@ def junos_unit(ifname: str) -> tuple[str, str]:
     return name, unit or "0"
 
 
+REDISTRIBUTION_ORDER = ("connected", "static", "ospf", "bgp")
+"""The order FRR and the other platforms print redistributed protocols in."""
+
+
+def redistribution_order(items: Iterable[Any]) -> list[Any]:
+    return sorted(items, key=lambda r: REDISTRIBUTION_ORDER.index(r.protocol))
+
+
+def ospf_port(state: DesiredState, ifname: str) -> Any:
+    """The OSPF settings of interface `ifname` of a device; None when it is not in OSPF."""
+    if state.ospf is None:
+        return None
+    return next((o for o in state.ospf.interfaces if o.name == ifname), None)
+
+
+def route_targets(vrfs: Iterable[Any]) -> list[str]:
+    """Every route target the VRFs import or export, sorted, once."""
+    return sorted({rt for v in vrfs for rt in (*v.import_targets, *v.export_targets)})
+
+
+def dotted_area(area: int) -> str:
+    """An OSPF area id in dotted form (Junos, EOS network statements): 1 -> 0.0.0.1."""
+    return str(IPv4Network(area).network_address)
+
+
 def make_environment(templates: Path) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates)),
@@ -93,7 +118,8 @@ def make_environment(templates: Path) -> jinja2.Environment:
     )
     env.filters.update(
         ios_net=ios_net, ip_mask=ip_mask, nft_addr=nft_addr, nft_set=nft_set, port_list=port_list, expand=expand,
-        ios_port=ios_port, by_prefix=by_prefix, junos_unit=junos_unit,
+        ios_port=ios_port, by_prefix=by_prefix, junos_unit=junos_unit, redistribution_order=redistribution_order,
+        dotted_area=dotted_area, ospf_port=ospf_port, route_targets=route_targets,
     )
     return env
 

@@ -45,6 +45,8 @@ class Topology:
     _component: dict[str, int] = field(default_factory=dict)
     # the routes compiled for one intent set (validation follows them, compilation renders them)
     compiled_routes: tuple[object, dict[str, list[DesiredRoute]]] | None = None
+    # the routing plan (netorch.protocols.plan) of one intent set
+    routing_plan: tuple[object, object] | None = None
 
     @classmethod
     def build(cls, inventory: InventoryView) -> Topology:

@@ -21,6 +21,8 @@ from netorch.model.intents import (
 )
 from netorch.model.inventory import InventoryView
 from netorch.platforms import Transport, spec
+from netorch.protocols.compile import Carriage, carriage
+from netorch.protocols.plan import plan_routing
 from netorch.topology import DomainSubnet, Forwarding, Topology, Trace, domain_subnets, route_hosts
 
 __all__ = ["DomainSubnet", "Validator", "domain_subnets", "route_hosts", "validate"]
@@ -48,17 +50,27 @@ class Validator:
         self.domain_nets: dict[str, list[DomainSubnet]] = {}
         self._own: dict[IPv4Address, tuple[str, str]] | None = None
         self._special: dict[str, dict[int, str]] = {}
+        self.carriage = Carriage()
 
     def add(self, item: Sourced[Any], fields: tuple[object, ...], message: str, code: str) -> None:
         self.problems.append(Problem(item.file, item.line(*fields), item.path(*fields), message, code))
 
     def run(self) -> list[Problem]:
+        self.check_routing()
         self.check_routes()
         self.check_domains()
         self.check_rules()
         self.check_services()
         self.check_forwarding()
         return sorted(self.problems)
+
+    # -- dynamic routing ------------------------------------------------------------------
+    def check_routing(self) -> None:
+        """OSPF, BGP and VRF intents (netorch.protocols.plan reports what is wrong with them)."""
+        if not (self.intents.ospf or self.intents.bgp or self.intents.vrfs):
+            return
+        plan = plan_routing(self.inventory, self.intents, self.topo, self.problems)
+        self.carriage = carriage(plan, self.topo)
 
     # -- routes ---------------------------------------------------------------------------
     def check_routes(self) -> None:
@@ -347,6 +359,9 @@ class Validator:
             for src in sources:
                 found = None
                 for host, net in targets:
+                    if (self.carriage.carries(src.host, host, net)
+                            and self.carriage.carries(host, src.host, src.subnet)):
+                        continue  # a protocol carries it both ways
                     if direction == "there":
                         trace = fwd.trace(src.host, net.network_address)
                         if trace.outcome == "no-route":

@@ -28,6 +28,24 @@ def test_service_routes_follow_the_shortest_path(example: Workspace) -> None:
     assert {r.origin for r in desired["r3"].routes} == {"route:r3-servers", "route:r3-users"}
 
 
+ROUTING = Path(__file__).resolve().parent / "cases" / "routing"
+
+
+def test_services_whose_path_ospf_carries_get_no_static_routes() -> None:
+    """The example network routed by OSPF and BGP (tests/cases/routing): no static routes."""
+    desired = Workspace(ROUTING / "inventory", ROUTING / "intents", Path("templates")).compile()
+    for host in ("r1", "r2", "r3", "r4"):
+        assert desired[host].routes == (), host
+        assert desired[host].ospf is not None
+    # the provider's subnet is an OSPF route on r2 through r4
+    r2 = {str(e.prefix): e for e in desired["r2"].expected_routes}
+    assert r2["10.2.0.0/24"].protocol == "ospf"
+    assert [str(h) for h in r2["10.2.0.0/24"].next_hops] == ["10.0.24.2"]
+    # the default route: through r2's exit (local preference), r3's as the backup
+    r1 = {str(e.prefix): e for e in desired["r1"].expected_routes}
+    assert [str(h) for h in r1["0.0.0.0/0"].next_hops] == ["10.255.0.2", "10.255.0.3"]
+
+
 def _rules(state: object, interface: str, direction: str) -> list[FilterRule]:
     for f in state.filters:  # type: ignore[attr-defined]
         if f.interface == interface and f.direction == direction:

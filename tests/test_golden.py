@@ -16,6 +16,7 @@ GOLDEN = ROOT / "tests" / "golden"
 CASES = {
     "example": (ROOT / "inventory", ROOT / "intents"),
     "features": (ROOT / "tests/cases/features/inventory", ROOT / "tests/cases/features/intents"),
+    "routing": (ROOT / "tests/cases/routing/inventory", ROOT / "tests/cases/routing/intents"),
 }
 
 

@@ -23,6 +23,7 @@ class DesiredInterface(Frozen):
     description: str | None = None
     enabled: bool = True
     domain: str | None = None
+    vrf: str | None = None
 
 
 class DesiredRoute(Frozen):
@@ -89,6 +90,115 @@ class ServiceBinding(Frozen):
     consumers: tuple[str, ...]
 
 
+class OspfInterface(Frozen):
+    """An interface in OSPF: its area, cost, network type; passive ones advertise their subnet
+    and form no adjacency."""
+
+    name: str
+    area: int
+    cost: int | None = None
+    point_to_point: bool = False
+    passive: bool = False
+
+
+class Redistribution(Frozen):
+    protocol: Literal["connected", "static", "ospf", "bgp"]
+    route_map: str | None = None
+
+
+class OspfNeighbor(Frozen):
+    """An intended adjacency: the neighbour's router id, seen on `interface`."""
+
+    router_id: IPv4Address
+    interface: str
+    peer: str
+    area: int
+
+
+class DesiredOspf(Frozen):
+    process: str
+    router_id: IPv4Address
+    interfaces: tuple[OspfInterface, ...]
+    redistribute: tuple[Redistribution, ...] = ()
+    neighbors: tuple[OspfNeighbor, ...] = ()
+
+
+class PrefixListEntry(Frozen):
+    sequence: int
+    action: Literal["permit", "deny"]
+    prefix: IPv4Network
+    le: int | None = None
+
+
+class PrefixList(Frozen):
+    name: str
+    entries: tuple[PrefixListEntry, ...]
+
+
+class RouteMapEntry(Frozen):
+    sequence: int
+    action: Literal["permit", "deny"]
+    match_prefix_list: str | None = None
+    local_preference: int | None = None
+    prepend: tuple[int, ...] = ()
+
+
+class RouteMap(Frozen):
+    name: str
+    entries: tuple[RouteMapEntry, ...]
+
+
+class BgpNeighbor(Frozen):
+    """One BGP session as the local router configures it."""
+
+    address: IPv4Address
+    remote_as: int
+    peer: str
+    kind: Literal["ebgp", "ibgp"]
+    update_source: str | None = None
+    next_hop_self: bool = False
+    reflector_client: bool = False
+    default_originate: bool = False
+    max_prefix: int | None = None
+    prefix_list_in: str | None = None
+    prefix_list_out: str | None = None
+    route_map_in: str | None = None
+    route_map_out: str | None = None
+    accepted: tuple[IPv4Network, ...] = ()
+    """The prefixes this session is meant to bring in (for the state checks)."""
+
+
+class DesiredBgp(Frozen):
+    asn: int
+    router_id: IPv4Address
+    neighbors: tuple[BgpNeighbor, ...]
+    networks: tuple[IPv4Network, ...] = ()
+    redistribute: tuple[Redistribution, ...] = ()
+
+
+class DesiredVrf(Frozen):
+    """A VRF of the device (Linux: a VRF device bound to `table`) with its member interfaces;
+    with BGP, its routes are exchanged by route targets."""
+
+    name: str
+    table: int
+    rd: str
+    import_targets: tuple[str, ...]
+    export_targets: tuple[str, ...]
+    interfaces: tuple[str, ...]
+
+
+class ExpectedRoute(Frozen):
+    """A route a protocol is meant to install on this device (apply's verify and drift check it)."""
+
+    prefix: IPv4Network
+    protocol: Literal["ospf", "bgp"]
+    vrf: str | None = None
+    next_hops: tuple[IPv4Address, ...] = ()
+    """The intended next hops, best first (empty: any)."""
+    origin: str
+
+
 class DesiredState(Frozen):
     host: str
     platform: Platform
@@ -99,3 +209,9 @@ class DesiredState(Frozen):
     filters: tuple[InterfaceFilter, ...]
     services: tuple[ServiceBinding, ...]
     ipv6_drop: Ipv6Drop | None = None
+    ospf: DesiredOspf | None = None
+    bgp: DesiredBgp | None = None
+    prefix_lists: tuple[PrefixList, ...] = ()
+    route_maps: tuple[RouteMap, ...] = ()
+    vrfs: tuple[DesiredVrf, ...] = ()
+    expected_routes: tuple[ExpectedRoute, ...] = ()

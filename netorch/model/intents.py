@@ -1,8 +1,8 @@
 """The intent model: what operators declare, in intents/*.yaml.
 
-A file may hold any of the top-level lists `routes`, `domains`, `rules` and
-`services`; all files of the intents folder are merged and every object has a
-name that is unique within its kind.
+A file may hold any of the top-level lists `routes`, `domains`, `rules`,
+`services`, `ospf`, `bgp` and `vrfs` (netorch.model.routing); all files of the
+intents folder are merged and every object has a name that is unique within its kind.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import Field, model_validator
 
+from netorch.model.routing import BgpIntent, OspfIntent, VrfIntent
 from netorch.model.types import (
     Address,
     Distance,
@@ -134,6 +135,9 @@ class IntentFile(Frozen):
     domains: tuple[dict[str, Any], ...] = ()
     rules: tuple[dict[str, Any], ...] = ()
     services: tuple[dict[str, Any], ...] = ()
+    ospf: tuple[dict[str, Any], ...] = ()
+    bgp: tuple[dict[str, Any], ...] = ()
+    vrfs: tuple[dict[str, Any], ...] = ()
 
 
 T = TypeVar("T", bound=Frozen)
@@ -172,14 +176,21 @@ class IntentSet:
     rules: tuple[Sourced[RuleIntent], ...]
     services: tuple[Sourced[ServiceIntent], ...]
     files: tuple[str, ...]
+    ospf: tuple[Sourced[OspfIntent], ...] = ()
+    bgp: tuple[Sourced[BgpIntent], ...] = ()
+    vrfs: tuple[Sourced[VrfIntent], ...] = ()
 
     def counts(self) -> dict[str, int]:
-        return {
+        out = {
             "routes": len(self.routes),
             "domains": len(self.domains),
             "rules": len(self.rules),
             "services": len(self.services),
         }
+        # protocol kinds are counted where they are used, so that existing reports keep their shape
+        out.update({k: n for k, n in (("ospf", len(self.ospf)), ("bgp", len(self.bgp)),
+                                      ("vrfs", len(self.vrfs))) if n})
+        return out
 
 
 KINDS: dict[str, type[Frozen]] = {
@@ -187,4 +198,9 @@ KINDS: dict[str, type[Frozen]] = {
     "domains": DomainIntent,
     "rules": RuleIntent,
     "services": ServiceIntent,
+    "ospf": OspfIntent,
+    "bgp": BgpIntent,
+    "vrfs": VrfIntent,
 }
+SINGULAR = {"routes": "route", "domains": "domain", "rules": "rule", "services": "service",
+            "ospf": "ospf", "bgp": "bgp", "vrfs": "vrf"}

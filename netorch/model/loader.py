@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from netorch.errors import Problem, YamlSyntaxError
-from netorch.model.intents import KINDS, IntentFile, IntentSet, Sourced
+from netorch.model.intents import KINDS, SINGULAR, IntentFile, IntentSet, Sourced
 from netorch.yamlsrc import format_loc, line_of, load_file
 
 INTENT_SUFFIXES = (".yaml", ".yml")
@@ -131,7 +131,8 @@ def load_intents(directory: Path) -> tuple[IntentSet, list[Problem]]:
             continue
         if not isinstance(data, dict):
             problems.append(Problem(fname, getattr(data, "line", 1), "",
-                                    "an intents file holds a mapping with routes, domains, rules or services"))
+                                    "an intents file holds a mapping with routes, domains, rules, services, "
+                                    "ospf, bgp or vrfs"))
             continue
         try:
             IntentFile.model_validate(data)
@@ -168,7 +169,7 @@ def load_intents(directory: Path) -> tuple[IntentSet, list[Problem]]:
             first = by_name.get(item.name)
             if first is not None:
                 problems.append(Problem(item.file, item.line("name"), item.path("name"),
-                                        f"duplicate {kind[:-1]} name {item.name!r} "
+                                        f"duplicate {SINGULAR[kind]} name {item.name!r} "
                                         f"(first declared at {first.file}:{first.line('name')})",
                                         "duplicate"))
                 continue
@@ -179,6 +180,9 @@ def load_intents(directory: Path) -> tuple[IntentSet, list[Problem]]:
         domains=merged["domains"],
         rules=merged["rules"],
         services=merged["services"],
+        ospf=merged["ospf"],
+        bgp=merged["bgp"],
+        vrfs=merged["vrfs"],
         files=tuple(str(p) for p in files),
     )
     return intents, problems

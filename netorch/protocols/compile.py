@@ -1,0 +1,343 @@
+"""Compile a RoutingPlan into the protocol sections of each device's desired state: OSPF, BGP (with
+the prefix-lists and route-maps its policy needs), VRFs, and the routes the protocols are meant
+to install (for apply's verify and drift). Pure, no I/O.
+
+Policy names are netorch's own (`netorch_...`, letters, digits, '_' and '-' only, from intent
+names that are already constrained), so that ownership can tell them from an operator's."""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any
+
+from netorch.model.desired import (
+    BgpNeighbor,
+    DesiredBgp,
+    DesiredOspf,
+    DesiredVrf,
+    ExpectedRoute,
+    OspfInterface,
+    OspfNeighbor,
+    PrefixList,
+    PrefixListEntry,
+    Redistribution,
+    RouteMap,
+    RouteMapEntry,
+)
+from netorch.model.routing import Redistribute
+from netorch.protocols.plan import BgpNetwork, OspfProcess, RoutingPlan
+from netorch.topology import Topology
+
+DEFAULT_OSPF_COST = 10
+"""The cost netorch assumes for an interface without one (for the shortest paths it expects)."""
+MAX_EXPECTED_OSPF_ROUTERS = 256
+"""Above this many routers in one OSPF process, the state checks cover adjacencies only, not
+every router's route to every other router's subnets (that list grows with the square)."""
+LOCAL_PREF_STEP = 50
+DENY_ALL = "netorch_deny_all"
+ANY = IPv4Network("0.0.0.0/0")
+
+
+@dataclass
+class Carriage:
+    """Which subnets a protocol carries between which routers (validation and the service-route
+    compiler ask it instead of following static routes)."""
+
+    component: dict[str, tuple[str, int]] = field(default_factory=dict)  # host -> (process, label)
+    advertised: dict[str, list[IPv4Network]] = field(default_factory=dict)  # process -> networks
+
+    def carries(self, a: str, b: str, prefix: IPv4Network) -> bool:
+        """Whether OSPF brings traffic for `prefix` (attached to b) from router a to b."""
+        ca, cb = self.component.get(a), self.component.get(b)
+        if ca is None or ca != cb:
+            return False
+        return any(prefix.subnet_of(n) for n in self.advertised.get(ca[0], ()))
+
+
+def carriage(plan: RoutingPlan, topo: Topology) -> Carriage:
+    out = Carriage()
+    for proc in plan.ospf:
+        label = 0
+        adj: dict[str, set[str]] = {h: set() for h in proc.routers}
+        for port, peer, _link in proc.adjacencies(topo):
+            adj[port.host].add(peer.host)
+        for start in sorted(adj):
+            if start in out.component:
+                continue
+            label += 1
+            stack = [start]
+            out.component[start] = (proc.name, label)
+            while stack:
+                node = stack.pop()
+                for nxt in adj[node]:
+                    if nxt not in out.component:
+                        out.component[nxt] = (proc.name, label)
+                        stack.append(nxt)
+        nets = {p.network for p in proc.ports.values()}
+        for host, redis in proc.redistribute.items():
+            for r in redis:
+                if r.protocol == "connected":
+                    nets.update(i.network for i in topo.addresses.get(host, {}).values()
+                                if not r.prefixes or any(i.network.subnet_of(p) for p in r.prefixes))
+        out.advertised[proc.name] = sorted(nets, key=lambda n: (int(n.network_address), n.prefixlen))
+    return out
+
+
+def _plist(name: str, prefixes: list[IPv4Network] | tuple[IPv4Network, ...], or_longer: bool) -> PrefixList:
+    entries = tuple(PrefixListEntry(sequence=5 * (i + 1), action="permit", prefix=p,
+                                    le=32 if or_longer and p.prefixlen < 32 else None)
+                    for i, p in enumerate(sorted(set(prefixes), key=lambda n: (int(n.network_address), n.prefixlen))))
+    return PrefixList(name=name, entries=entries)
+
+
+def _deny_all() -> PrefixList:
+    return PrefixList(name=DENY_ALL, entries=(PrefixListEntry(sequence=5, action="deny", prefix=ANY, le=32),))
+
+
+@dataclass
+class HostRouting:
+    """The protocol sections of one device's desired state."""
+
+    ospf: DesiredOspf | None = None
+    bgp: DesiredBgp | None = None
+    prefix_lists: dict[str, PrefixList] = field(default_factory=dict)
+    route_maps: dict[str, RouteMap] = field(default_factory=dict)
+    vrfs: list[DesiredVrf] = field(default_factory=list)
+    expected: list[ExpectedRoute] = field(default_factory=list)
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "ospf": self.ospf, "bgp": self.bgp,
+            "prefix_lists": tuple(self.prefix_lists[n] for n in sorted(self.prefix_lists)),
+            "route_maps": tuple(self.route_maps[n] for n in sorted(self.route_maps)),
+            "vrfs": tuple(sorted(self.vrfs, key=lambda v: v.name)),
+            "expected_routes": tuple(sorted(self.expected, key=lambda e: (e.vrf or "", int(e.prefix.network_address),
+                                                                          e.prefix.prefixlen, e.protocol))),
+        }
+
+
+class RoutingCompiler:
+    def __init__(self, plan: RoutingPlan, topo: Topology) -> None:
+        self.plan = plan
+        self.topo = topo
+        self.hosts: dict[str, HostRouting] = {}
+        self._paths: dict[str, dict[str, dict[str, Any]]] = {}
+
+    def host(self, name: str) -> HostRouting:
+        return self.hosts.setdefault(name, HostRouting())
+
+    def run(self) -> dict[str, HostRouting]:
+        for proc in self.plan.ospf:
+            self.ospf(proc)
+        for net in self.plan.bgp:
+            self.bgp(net)
+        for host, vrfs in self.plan.vrfs.items():
+            for item, ifaces in vrfs:
+                v = item.value
+                self.host(host).vrfs.append(DesiredVrf(name=v.name, table=v.table, rd=v.rd,
+                                                       import_targets=v.import_targets,
+                                                       export_targets=v.export_targets,
+                                                       interfaces=tuple(ifaces)))
+        return self.hosts
+
+    # -- OSPF ---------------------------------------------------------------------------------
+    def redistribution(self, hr: HostRouting, owner: str, redis: list[Redistribute]) -> tuple[Redistribution, ...]:
+        out = []
+        for r in sorted(redis, key=lambda r: r.protocol):
+            route_map = None
+            if r.prefixes:
+                name = f"netorch_{owner}_{r.protocol}"
+                hr.prefix_lists[name] = _plist(name, r.prefixes, True)
+                hr.route_maps[name] = RouteMap(name=name, entries=(
+                    RouteMapEntry(sequence=10, action="permit", match_prefix_list=name),))
+                route_map = name
+            out.append(Redistribution(protocol=r.protocol, route_map=route_map))
+        return tuple(out)
+
+    def ospf(self, proc: OspfProcess) -> None:
+        neighbors: dict[str, list[OspfNeighbor]] = {}
+        for port, peer, _link in proc.adjacencies(self.topo):
+            rid = proc.router_ids.get(peer.host)
+            if rid is not None:
+                neighbors.setdefault(port.host, []).append(OspfNeighbor(
+                    router_id=rid, interface=port.interface, peer=peer.host, area=port.area))
+        for host in sorted(proc.routers):
+            rid = proc.router_ids.get(host)
+            if rid is None:
+                continue
+            hr = self.host(host)
+            ports = sorted((p for (h, _), p in proc.ports.items() if h == host), key=lambda p: p.interface)
+            hr.ospf = DesiredOspf(
+                process=proc.name, router_id=rid,
+                interfaces=tuple(OspfInterface(name=p.interface, area=p.area, cost=p.cost,
+                                               point_to_point=p.point_to_point and not p.passive,
+                                               passive=p.passive) for p in ports),
+                redistribute=self.redistribution(hr, "ospf", proc.redistribute.get(host, [])),
+                neighbors=tuple(sorted(neighbors.get(host, []), key=lambda n: (n.interface, int(n.router_id)))))
+        if len(proc.routers) <= MAX_EXPECTED_OSPF_ROUTERS:
+            self.ospf_routes(proc)
+
+    def ospf_routes(self, proc: OspfProcess) -> None:
+        """Every router's expected route to each subnet another router advertises, with the first
+        hops of its shortest paths (equal-cost paths give several)."""
+        graph: dict[str, list[tuple[int, str, IPv4Address]]] = {h: [] for h in proc.routers}
+        for port, _peer, link in proc.adjacencies(self.topo):
+            graph[port.host].append((port.cost or DEFAULT_OSPF_COST, link.peer, link.peer_address))
+        owners: dict[IPv4Network, set[str]] = {}
+        for (host, _), p in proc.ports.items():
+            owners.setdefault(p.network, set()).add(host)
+        for src in sorted(proc.routers):
+            dist: dict[str, int] = {src: 0}
+            first: dict[str, set[IPv4Address]] = {src: set()}
+            heap: list[tuple[int, str]] = [(0, src)]
+            while heap:
+                d, node = heapq.heappop(heap)
+                if d > dist.get(node, 1 << 62):
+                    continue
+                for cost, peer, addr in graph[node]:
+                    nd = d + cost
+                    hops = {addr} if node == src else first[node]
+                    if nd < dist.get(peer, 1 << 62):
+                        dist[peer] = nd
+                        first[peer] = set(hops)
+                        heapq.heappush(heap, (nd, peer))
+                    elif nd == dist[peer]:
+                        first[peer] |= hops
+            local = {i.network for i in self.topo.addresses.get(src, {}).values()}
+            hr = self.host(src)
+            for network, hosts in sorted(owners.items(), key=lambda t: (int(t[0].network_address), t[0].prefixlen)):
+                if network in local:
+                    continue
+                reach = [h for h in hosts if h in dist]
+                if not reach:
+                    continue
+                best = min(dist[h] for h in reach)
+                via: set[IPv4Address] = set()
+                for h in reach:
+                    if dist[h] == best:
+                        via |= first[h]
+                hr.expected.append(ExpectedRoute(prefix=network, protocol="ospf",
+                                                 next_hops=tuple(sorted(via)), origin=f"ospf:{proc.name}"))
+
+    # -- BGP ----------------------------------------------------------------------------------
+    def bgp(self, net: BgpNetwork) -> None:
+        intent = net.item.value
+        by_as: dict[int, list[str]] = {}
+        for host, asn in net.asn.items():
+            by_as.setdefault(asn, []).append(host)
+        originated_by_as: dict[int, list[IPv4Network]] = {}
+        for host, prefixes in net.originate.items():
+            originated_by_as.setdefault(net.asn[host], []).extend(p for p in prefixes if p.prefixlen)
+        for host in sorted(net.asn):
+            rid = net.router_ids.get(host)
+            if rid is None:
+                continue
+            asn = net.asn[host]
+            hr = self.host(host)
+            ebgp_here = any(s.kind == "ebgp" for _, _, s in net.peers(host))
+            neighbors = []
+            for peer, addr, session in sorted(net.peers(host), key=lambda t: int(t[1])):
+                values: dict[str, Any] = {"address": addr, "remote_as": net.asn[peer], "peer": peer,
+                                          "kind": session.kind}
+                if session.kind == "ibgp":
+                    values["update_source"] = net.loopback_names.get(host, intent.loopback)
+                    values["next_hop_self"] = ebgp_here
+                    values["reflector_client"] = session.reflector == host
+                else:
+                    accepted = net.accept.get((host, peer))
+                    if accepted is not None and accepted[0]:
+                        name = f"netorch_in_{peer}"
+                        hr.prefix_lists[name] = _plist(name, accepted[0], accepted[1])
+                        values["prefix_list_in"] = name
+                        values["max_prefix"] = accepted[2]
+                        values["accepted"] = tuple(accepted[0])
+                    else:
+                        hr.prefix_lists[DENY_ALL] = _deny_all()
+                        values["prefix_list_in"] = DENY_ALL
+                    own = originated_by_as.get(asn, [])
+                    if own:
+                        name = f"netorch_out_as{asn}"
+                        hr.prefix_lists[name] = _plist(name, own, False)
+                        values["prefix_list_out"] = name
+                    else:
+                        hr.prefix_lists[DENY_ALL] = _deny_all()
+                        values["prefix_list_out"] = DENY_ALL
+                    values["default_originate"] = ANY in net.originate.get(host, [])
+                    self.preference(net, hr, host, peer, values, originated_by_as.get(asn, []))
+                neighbors.append(BgpNeighbor(**values))
+            hr.bgp = DesiredBgp(asn=asn, router_id=rid, neighbors=tuple(neighbors),
+                                networks=tuple(sorted({p for p in net.originate.get(host, []) if p.prefixlen},
+                                                      key=lambda n: (int(n.network_address), n.prefixlen))),
+                                redistribute=self.redistribution(hr, "bgp", net.redistribute.get(host, [])))
+        self.bgp_routes(net)
+
+    def preference(self, net: BgpNetwork, hr: HostRouting, host: str, peer: str, values: dict[str, Any],
+                   originated: list[IPv4Network]) -> None:
+        """Local preference in (learned prefixes) or AS-path prepend out (own prefixes) on an exit."""
+        ins: list[RouteMapEntry] = []
+        outs: list[RouteMapEntry] = []
+        for i, pref in enumerate(net.item.value.prefer):
+            if host not in pref.exits:
+                continue
+            rank = pref.exits.index(host)
+            name = f"netorch_prefer_{i + 1}"
+            hr.prefix_lists[name] = _plist(name, pref.prefixes, False)
+            own = all(any(p.subnet_of(o) for o in originated) for p in pref.prefixes)
+            if own:
+                if rank:
+                    outs.append(RouteMapEntry(sequence=10 * (len(outs) + 1), action="permit",
+                                              match_prefix_list=name, prepend=(net.asn[host],) * rank))
+            else:
+                lp = 100 + LOCAL_PREF_STEP * (len(pref.exits) - 1 - rank)
+                ins.append(RouteMapEntry(sequence=10 * (len(ins) + 1), action="permit",
+                                         match_prefix_list=name, local_preference=lp))
+        for direction, entries in (("in", ins), ("out", outs)):
+            if entries:
+                name = f"netorch_{direction}_{peer}"
+                hr.route_maps[name] = RouteMap(name=name, entries=(
+                    *entries, RouteMapEntry(sequence=1000, action="permit")))
+                values[f"route_map_{direction}"] = name
+
+    def bgp_routes(self, net: BgpNetwork) -> None:
+        """Where each accepted prefix is meant to be installed, and through which next hops, best
+        first: on the routers that accept it from their eBGP peers, and on their iBGP peers."""
+        prefer: dict[IPv4Network, tuple[str, ...]] = {}
+        for pref in net.item.value.prefer:
+            for p in pref.prefixes:
+                prefer.setdefault(p, pref.exits)
+        sources: dict[tuple[int, IPv4Network], list[tuple[str, str]]] = {}
+        for (host, peer), (prefixes, _longer, _max) in sorted(net.accept.items()):
+            for p in prefixes:
+                sources.setdefault((net.asn[host], p), []).append((host, peer))
+        for (asn, prefix), entries in sorted(sources.items(), key=lambda t: (t[0][0], int(t[0][1].network_address))):
+            order = prefer.get(prefix, ())
+
+            def rank(entry: tuple[str, str], order: tuple[str, ...] = order) -> int:
+                host, peer = entry
+                for name in (host, peer):
+                    if name in order:
+                        return order.index(name)
+                return len(order)
+
+            ranked = sorted(entries, key=rank)
+            exits = list(dict.fromkeys(h for h, _ in ranked))
+            for host in (h for h, a in net.asn.items() if a == asn):
+                hops: list[IPv4Address] = []
+                for exit_host, peer in ranked:
+                    if exit_host == host:
+                        hops.append(next(a for p, a, _ in net.peers(host) if p == peer))
+                    elif exit_host in net.loopbacks and any(p == exit_host for p, _, _ in net.peers(host)):
+                        hops.append(net.loopbacks[exit_host])
+                if not order and len(exits) > 1:
+                    # no preference: any of them
+                    hops = []
+                if hops or host in exits or any(p in exits for p, _, _ in net.peers(host)):
+                    self.host(host).expected.append(ExpectedRoute(
+                        prefix=prefix, protocol="bgp", next_hops=tuple(dict.fromkeys(hops)),
+                        origin=f"bgp:{net.item.name}"))
+
+
+def compile_routing(plan: RoutingPlan, topo: Topology) -> dict[str, HostRouting]:
+    return RoutingCompiler(plan, topo).run()
