@@ -35,8 +35,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from netorch.errors import CredentialsError
 
 FIELDS = ("username", "password", "ssh_key_file", "known_hosts")
@@ -111,12 +109,19 @@ class CredentialStore:
             return cls()
         file = Path(name).expanduser()
         check_private(file)
+        from netorch.errors import YamlSyntaxError
+        from netorch.yamlsrc import load_file
+
         try:
-            data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-        except OSError as exc:
-            raise CredentialsError(f"cannot read credentials file {file}: {exc.strerror}") from None
-        except yaml.YAMLError:
-            raise CredentialsError(f"credentials file {file} is not valid YAML") from None
+            # bounded like every input (aliases, depth, size; never a FIFO or a device)
+            data, problems = load_file(file)
+        except YamlSyntaxError as exc:
+            where = f" (line {exc.problem.line})" if exc.problem.line else ""
+            what = exc.problem.message if exc.problem.code in ("io", "limit") else "not valid YAML"
+            raise CredentialsError(f"credentials file {file}: {what}{where}") from None
+        if problems:
+            raise CredentialsError(f"credentials file {file}: line {problems[0].line}: {problems[0].message}")
+        data = data or {}
         if not isinstance(data, dict):
             raise CredentialsError(f"credentials file {file} must hold a mapping")
         unknown = set(data) - SECTIONS

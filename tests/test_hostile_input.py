@@ -400,3 +400,25 @@ def test_an_empty_limit_in_the_api_is_an_error(root: Path, tmp_path: Path, limit
         reply = client.post("/plan", json={"limit": limit}, headers={"Authorization": f"Bearer {secret}"})
     assert reply.status_code == 400
     assert "--limit is empty" in reply.json()["error"]
+
+
+def test_credentials_and_daemon_config_are_bounded_too(tmp_path: Path) -> None:
+    import os
+
+    from netorch.credentials import CredentialStore
+    from netorch.daemon.config import load_config
+    from netorch.errors import CredentialsError, NetorchError
+
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
+        f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+        for i in range(8))
+    creds = tmp_path / "creds.yaml"
+    creds.write_text(bomb)
+    creds.chmod(0o600)
+    with pytest.raises(CredentialsError, match="creds.yaml"):
+        CredentialStore.load(creds)
+    fifo = tmp_path / "daemon.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(NetorchError, match="not a regular file"):
+        load_config(fifo)

@@ -8,7 +8,6 @@ import ssl
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from netorch.errors import NetorchError
@@ -130,12 +129,16 @@ def load_config(path: Path | None) -> DaemonConfig:
     ("name:role:secret,name:role:secret")."""
     data: dict[str, object] = {}
     if path is not None:
+        from netorch.errors import YamlSyntaxError
+        from netorch.yamlsrc import load_file
+
         try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except OSError as exc:
-            raise NetorchError(f"cannot read daemon config {path}: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            raise NetorchError(f"daemon config {path} is not valid YAML: {exc}") from None
+            loaded, problems = load_file(path)  # bounded like every input
+        except YamlSyntaxError as exc:
+            raise NetorchError(f"daemon config {exc}") from None
+        if problems:
+            raise NetorchError(f"daemon config {problems[0]}")
+        loaded = loaded or {}
         if not isinstance(loaded, dict):
             raise NetorchError(f"daemon config {path} must hold a mapping")
         data = loaded
