@@ -416,7 +416,7 @@ def test_credentials_and_daemon_config_are_bounded_too(tmp_path: Path) -> None:
     creds = tmp_path / "creds.yaml"
     creds.write_text(bomb)
     creds.chmod(0o600)
-    with pytest.raises(CredentialsError, match="creds.yaml"):
+    with pytest.raises(CredentialsError, match=r"creds\.yaml"):
         CredentialStore.load(creds)
     fifo = tmp_path / "daemon.yaml"
     os.mkfifo(fifo)

@@ -124,4 +124,6 @@ def baseline(lab: LabStatus, tmp_path: Path) -> Iterator[dict[str, str]]:
     assert not any("10.91.0.0/16" in t for t in before.values())
     yield before
     again = eng.apply(limit=HOSTS)
-    assert again.exit_code == 0, [(d.host, d.status, d.error) for d in again.devices]
+    if again.exit_code != 0:
+        pytest.fail("putting the example back failed: " + again.message + "\n"
+                    + "\n".join(f"{d.host}: {d.status} {d.final} {d.error}" for d in again.devices))
