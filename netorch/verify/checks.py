@@ -27,6 +27,8 @@ from netorch.verify.headerspace import (
     Packet,
     Services,
     service_of,
+    meet,
+    minus,
     services,
 )
 from netorch.verify.model import Filter, Hop, Kind, MatchRule, Network, Router, Trace
@@ -178,10 +180,10 @@ class Evaluator:
             remaining, out = ALL_SERVICES, []
             for i in sorted(cand):
                 rule = flt.rules[i]
-                piece = remaining & rule.matches(kind)
+                piece = meet(remaining, rule.matches(kind))
                 if not piece.empty:
                     out.append((piece, rule))
-                    remaining = remaining - piece
+                    remaining = minus(remaining, piece)
                     if remaining.empty:
                         break
             found = tuple(out)
@@ -199,25 +201,25 @@ class Evaluator:
             remaining, passed = svc, EMPTY
             for f in flts:
                 for piece, rule in self.decide(f, s, d, kind):
-                    m = remaining & piece
+                    m = meet(remaining, piece)
                     if m.empty:
                         continue
                     decisions.append((m, router.host, f"{f.name}: {rule.origin}", rule.accept))
                     if rule.accept:
                         passed = passed | m
-                    remaining = remaining - m
+                    remaining = minus(remaining, m)
                     if remaining.empty:
                         return passed
             return passed | remaining
         remaining = svc
         for f in flts:
             for piece, rule in self.decide(f, s, d, kind):
-                m = remaining & piece
+                m = meet(remaining, piece)
                 if m.empty:
                     continue
                 decisions.append((m, router.host, f"{f.name}: {rule.origin}", rule.accept))
                 if not rule.accept:
-                    remaining = remaining - m
+                    remaining = minus(remaining, m)
             if remaining.empty:
                 break
         return remaining

@@ -40,6 +40,39 @@ ALL_SERVICES: Services = P.closedopen(0, END)
 _PROTO_BASE = {Protocol.TCP: TCP0, Protocol.UDP: UDP0}
 
 
+_AND: dict[tuple[Services, Services], Services] = {}
+_SUB: dict[tuple[Services, Services], Services] = {}
+_MEMO_MAX = 200_000
+
+
+def meet(a: Services, b: Services) -> Services:
+    """a & b, memoised: the checks intersect the same few service sets millions of times."""
+    if a is b or b is ALL_SERVICES:
+        return a
+    if a is ALL_SERVICES:
+        return b
+    key = (a, b)
+    found = _AND.get(key)
+    if found is None:
+        if len(_AND) > _MEMO_MAX:
+            _AND.clear()
+        found = _AND[key] = a & b
+    return found
+
+
+def minus(a: Services, b: Services) -> Services:
+    """a - b, memoised."""
+    if a is b or b is ALL_SERVICES:
+        return EMPTY
+    key = (a, b)
+    found = _SUB.get(key)
+    if found is None:
+        if len(_SUB) > _MEMO_MAX:
+            _SUB.clear()
+        found = _SUB[key] = a - b
+    return found
+
+
 def services(protocol: Protocol, ports: Iterable[PortRange] = ()) -> Services:
     """The service set of a filter rule or an intent: protocol (any, tcp, udp, icmp) and
     destination ports (none: every port)."""
@@ -118,16 +151,25 @@ class AtomRange:
 class AtomSet:
     """A set of atoms given as ranges (the nets of a filter rule); empty ranges = any address."""
 
-    __slots__ = ("any", "ranges")
+    __slots__ = ("_ends", "_starts", "any", "ranges")
 
     def __init__(self, ranges: Iterable[AtomRange], any_address: bool = False) -> None:
         self.ranges = tuple(sorted(ranges, key=lambda r: r.first))
         self.any = any_address
+        merged: list[list[int]] = []
+        for r in self.ranges:
+            if merged and r.first <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], r.last)
+            else:
+                merged.append([r.first, r.last])
+        self._starts = [m[0] for m in merged]
+        self._ends = [m[1] for m in merged]
 
     def __contains__(self, atom: int) -> bool:
         if self.any:
             return True
-        return any(r.first <= atom < r.last for r in self.ranges)
+        i = bisect.bisect_right(self._starts, atom) - 1
+        return i >= 0 and atom < self._ends[i]
 
     def atoms(self, total: int) -> Iterator[int]:
         if self.any:

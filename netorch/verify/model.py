@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Literal
 
@@ -160,8 +161,12 @@ class Trace:
     hops: tuple[Hop, ...]
     detail: str = ""
 
-    def hosts(self) -> frozenset[str]:
+    @cached_property
+    def hostset(self) -> frozenset[str]:
         return frozenset(h.host for h in self.hops)
+
+    def hosts(self) -> frozenset[str]:
+        return self.hostset
 
     def entering(self, in_if: str | None) -> Trace:
         """The same trace for a packet that entered the first router on `in_if`."""
@@ -256,7 +261,7 @@ def model_prefixes(desired: Mapping[str, DesiredState], topo: Topology) -> set[I
     nets: set[IPv4Network] = set(topo.attached)
     for addrs in topo.addresses.values():
         for iface in addrs.values():
-            nets.add(IPv4Network(f"{iface.ip}/32"))
+            nets.add(IPv4Network((int(iface.ip), 32)))
     for state in desired.values():
         for r in state.routes:
             nets.add(r.prefix)
@@ -265,7 +270,7 @@ def model_prefixes(desired: Mapping[str, DesiredState], topo: Topology) -> set[I
                 nets.update(rule.sources)
                 nets.update(rule.destinations)
         for b in state.services:
-            nets.update(IPv4Network(f"{p}/32") for p in b.providers)
+            nets.update(IPv4Network((int(p), 32)) for p in b.providers)
     return nets
 
 
@@ -294,6 +299,7 @@ class Network:
         self._build_fibs()
         self._build_filters()
         self._memo: dict[tuple[str, int, str], Trace] = {}
+        self._peers: dict[tuple[str, str], tuple[int, int, tuple[str, str] | None]] = {}
 
     # -- FIB ------------------------------------------------------------------------------------
     def _resolve(self, router: Router, entry: RibEntry) -> FibEntry | None:
@@ -348,13 +354,16 @@ class Network:
     # -- traces ---------------------------------------------------------------------------------
     def _peer(self, host: str, out_if: str, value: int) -> tuple[str, str] | None:
         """The router an interface route hands a packet to: the one other router of the link."""
-        iface = self.routers[host].addresses[out_if]
-        net = iface.network
-        if int(net.network_address) <= value < int(net.network_address) + net.num_addresses:
-            return None
-        ends = [e for e in self.topo.attached.get(net, ()) if e[0] != host and e not in self.down
-                and e[0] in self.routers]
-        return ends[0] if len(ends) == 1 and len(self.topo.attached.get(net, ())) == 2 else None
+        key = (host, out_if)
+        if key not in self._peers:
+            net = self.routers[host].addresses[out_if].network
+            ends = [e for e in self.topo.attached.get(net, ()) if e[0] != host and e not in self.down
+                    and e[0] in self.routers]
+            peer = ends[0] if len(ends) == 1 and len(self.topo.attached.get(net, ())) == 2 else None
+            low = int(net.network_address)
+            self._peers[key] = (low, low + net.num_addresses, peer)
+        low, high, peer = self._peers[key]
+        return None if low <= value < high else peer
 
     def trace(self, host: str, atom: int, vrf: str = "") -> Trace:
         """Where a packet for any address of `atom` goes from `host` (the first hop's in_if is
@@ -412,10 +421,11 @@ class Network:
             node, in_if, table = nxt[0], nxt[1], ""
         self._memo[key] = result
         # every router after the first used its best route: its own trace is the suffix
-        for i in range(1, len(result.hops)):
-            if result.outcome == "loop":
-                break
-            h = result.hops[i]
-            self._memo.setdefault((h.host, atom, ""), Trace(result.outcome, result.hops[i:], result.detail)
-                                  .entering(None))
+        if result.outcome != "loop":
+            for i in range(1, len(result.hops)):
+                h = result.hops[i]
+                if (h.host, atom, "") in self._memo:
+                    break  # the rest is memoised already
+                self._memo[(h.host, atom, "")] = Trace(
+                    result.outcome, (Hop(h.host, None, h.out_if, h.origin), *result.hops[i + 1:]), result.detail)
         return result

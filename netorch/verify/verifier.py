@@ -6,11 +6,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from ipaddress import IPv4Network
 
 from netorch.model.desired import DesiredState
 from netorch.model.intents import IntentSet
 from netorch.service import Workspace
 from netorch.topology import Topology
+from netorch.util import paused_gc
 from netorch.verify.checks import (
     Evaluator,
     Member,
@@ -25,7 +27,7 @@ from netorch.verify.checks import (
     universe_prefixes,
 )
 from netorch.verify.filters import filter_findings
-from netorch.verify.headerspace import Atoms, HeaderSpace, Services, sample_service
+from netorch.verify.headerspace import AtomRange, Atoms, HeaderSpace, Services, minus, sample_service
 from netorch.verify.model import NO_FAILURE, Failure, Network, Trace, down_interfaces, model_prefixes
 from netorch.verify.report import Finding, Report, Severity, VerifyFailed
 
@@ -99,16 +101,16 @@ class Verifier:
             dst_domain = self.universe.domain_of[d]
             promise = self.spec.promise(member.domain, dst_domain, d)
             self._loops(result, member, d, promise, element)
-            if result.conn == promise.allowed:
+            if result.conn is promise.allowed or result.conn == promise.allowed:
                 continue
             if not resilient_only and member.domain != dst_domain:
-                extra = result.conn - promise.allowed
+                extra = minus(result.conn, promise.allowed)
                 if not extra.empty:
                     self._extra(result, member, dst_domain, s, d, extra, element)
             for piece, origin in promise.pieces:
                 if resilient_only and origin not in promise.resilient:
                     continue
-                missing = piece - result.conn
+                missing = minus(piece, result.conn)
                 if not missing.empty:
                     self._missing(result, member, dst_domain, s, d, missing, origin, element)
 
@@ -180,11 +182,14 @@ class Verifier:
         the way. Each route is followed for the destinations it decides: its prefix's atoms in the
         domains' space, and its first address (the rest of a prefix outside the domains)."""
         checked = 0
+        ranges: dict[IPv4Network, AtomRange] = {}
         for host, router in net.routers.items():
             if self.hosts is not None and host not in self.hosts:
                 continue
             for r in self.desired[host].routes:
-                first = self.atoms.of(r.prefix)
+                first = ranges.get(r.prefix)
+                if first is None:
+                    first = ranges[r.prefix] = self.atoms.of(r.prefix)
                 for atom in self._route_atoms(first.first, first.last):
                     fe = router.lookup(self.atoms.first(atom), r.vrf or "")
                     if fe is None or fe.entry.origin != r.origin or fe.entry.prefix != r.prefix:
@@ -275,7 +280,8 @@ def verify(workspace: Workspace, limit: str | None = None, failures: int = 0) ->
     desired = workspace.compile()
     _, intents, _ = workspace.load()
     hosts = {h.name for h in workspace.select(limit)} if limit is not None else None
-    return verify_state(desired, workspace.topology(), intents, hosts, failures)
+    with paused_gc():
+        return verify_state(desired, workspace.topology(), intents, hosts, failures)
 
 
 def verify_or_refuse(workspace: Workspace, limit: str | None = None) -> Report:
