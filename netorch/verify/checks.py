@@ -26,9 +26,9 @@ from netorch.verify.headerspace import (
     Atoms,
     Packet,
     Services,
-    service_of,
     meet,
     minus,
+    service_of,
     services,
 )
 from netorch.verify.model import Filter, Hop, Kind, MatchRule, Network, Router, Trace

@@ -12,9 +12,9 @@ from netorch.verify.model import Filter, Kind, MatchRule, Network
 from netorch.verify.report import Finding
 
 
-def _classes(sets: list[AtomSet], total: int) -> list[tuple[frozenset[int], int]]:
-    """(rule indices whose set holds the atom, a representative atom) per class of atoms,
-    found by a sweep over the sets' ranges."""
+def _classes(sets: list[AtomSet], total: int, prefer: set[int]) -> list[tuple[frozenset[int], int]]:
+    """(rule indices whose set holds the atom, a representative atom: one of `prefer` where the
+    class's first range has one near its start) per class of atoms, by a sweep over the ranges."""
     events: dict[int, list[tuple[int, int]]] = {0: []}
     anyone = frozenset(i for i, s in enumerate(sets) if s.any)
     for i, s in enumerate(sets):
@@ -25,7 +25,8 @@ def _classes(sets: list[AtomSet], total: int) -> list[tuple[frozenset[int], int]
             events.setdefault(r.last, []).append((i, -1))
     active: dict[int, int] = {}
     seen: dict[frozenset[int], int] = {}
-    for pos in sorted(events):
+    cuts = sorted(events)
+    for k, pos in enumerate(cuts):
         if pos >= total:
             break
         for i, delta in events[pos]:
@@ -33,7 +34,9 @@ def _classes(sets: list[AtomSet], total: int) -> list[tuple[frozenset[int], int]
             if active[i] == 0:
                 del active[i]
         sig = frozenset(active) | anyone
-        seen.setdefault(sig, pos)
+        if sig not in seen:
+            end = cuts[k + 1] if k + 1 < len(cuts) else total
+            seen[sig] = next((a for a in range(pos, min(end, pos + 4)) if a in prefer), pos)
     return list(seen.items())
 
 
@@ -41,7 +44,7 @@ def _origin(rule: MatchRule) -> str:
     return rule.origin + (" (reply entry)" if rule.rule.reply else "")
 
 
-def analyse(net: Network, flt: Filter, kinds: tuple[Kind, ...]) -> Iterator[Finding]:
+def analyse(net: Network, flt: Filter, kinds: tuple[Kind, ...], prefer: set[int]) -> Iterator[Finding]:
     atoms = net.atoms
     total = len(atoms)
     reached: set[int] = set()
@@ -51,8 +54,8 @@ def analyse(net: Network, flt: Filter, kinds: tuple[Kind, ...]) -> Iterator[Find
         rules = [r for r in flt.rules if not r.matches(kind).empty]
         if not rules:
             continue
-        src = _classes([r.sources for r in rules], total)
-        dst = _classes([r.destinations for r in rules], total)
+        src = _classes([r.sources for r in rules], total, prefer)
+        dst = _classes([r.destinations for r in rules], total, prefer)
         for s_sig, s_atom in src:
             for d_sig, d_atom in dst:
                 both = sorted(s_sig & d_sig)
@@ -104,10 +107,10 @@ def analyse(net: Network, flt: Filter, kinds: tuple[Kind, ...]) -> Iterator[Find
                       decided_by=by)
 
 
-def filter_findings(net: Network, hosts: set[str] | None) -> Iterator[Finding]:
+def filter_findings(net: Network, hosts: set[str] | None, prefer: set[int]) -> Iterator[Finding]:
     for host, router in sorted(net.routers.items()):
         if hosts is not None and host not in hosts:
             continue
         kinds: tuple[Kind, ...] = ("forward", "reply") if router.semantics.reply_rules else ("forward",)
         for flt in router.filters:
-            yield from analyse(net, flt, kinds)
+            yield from analyse(net, flt, kinds, prefer)

@@ -215,9 +215,9 @@ class Atoms:
         return self.ends[atom] - self.starts[atom]
 
     def sample(self, atom: int) -> IPv4Address:
-        """An address of the atom: not the first of a larger block (often a network address)."""
-        lo, hi = self.starts[atom], self.ends[atom]
-        return IPv4Address(lo + 1 if hi - lo > 2 else lo)
+        """The first address of the atom (the domains' atoms hold no network, broadcast or
+        router address)."""
+        return IPv4Address(self.starts[atom])
 
     def describe(self, atoms: Iterable[int]) -> str:
         """The addresses of a set of atoms, as ranges (adjacent atoms merged)."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from ipaddress import IPv4Network
+from ipaddress import IPv4Address, IPv4Network
 
 from netorch.model.desired import DesiredState
 from netorch.model.intents import IntentSet
@@ -27,7 +27,7 @@ from netorch.verify.checks import (
     universe_prefixes,
 )
 from netorch.verify.filters import filter_findings
-from netorch.verify.headerspace import AtomRange, Atoms, HeaderSpace, Services, minus, sample_service
+from netorch.verify.headerspace import AtomRange, Atoms, HeaderSpace, Services, minus, packet_services, sample_service
 from netorch.verify.model import NO_FAILURE, Failure, Network, Trace, down_interfaces, model_prefixes
 from netorch.verify.report import Finding, Report, Severity, VerifyFailed
 
@@ -77,6 +77,7 @@ class Verifier:
         self.collector = Collector()
         self.pairs = 0
         self.index: dict[str, list[PairKey]] = {}
+        self.networks: dict[Failure, Network] = {}
 
     # -- promises between and inside domains -------------------------------------------------------
     def check_pairs(self, net: Network, element: str = "", only: Iterable[PairKey] | None = None,
@@ -248,6 +249,21 @@ class Verifier:
             count += 1
         return count
 
+    def flow(self, src: IPv4Address, dst: IPv4Address, protocol: str, port: int | None,
+             failure: Failure = NO_FAILURE) -> tuple[bool, PairResult | None]:
+        """Whether one connection works (the forward packet and its reply), by the model: what a
+        probe between two end hosts should observe."""
+        net = self.networks.get(failure)
+        if net is None:
+            net = self.networks[failure] = Network(self.desired, self.topo, self.atoms, failure)
+        s, d = self.atoms.find(src), self.atoms.find(dst)
+        member = next((m for m in self.universe.members if src in m.subnet and m.host in net.routers
+                       and (m.host, m.interface) not in net.down), None)
+        if member is None or d not in self.universe.domain_of:
+            return False, None
+        result = Evaluator(net).pair(member, s, d)
+        return packet_services(protocol, port) in result.conn, result
+
     def run(self, failures: int = 0) -> Report:
         started = time.perf_counter()
         base = Network(self.desired, self.topo, self.atoms, NO_FAILURE)
@@ -255,7 +271,7 @@ class Verifier:
             s.value.resilient for s in self.intents.services)
         self.check_pairs(base, record=failures > 0 or resilient)
         routes = self.check_routes(base)
-        for f in filter_findings(base, self.hosts):
+        for f in filter_findings(base, self.hosts, set(self.universe.domain_of)):
             self.collector.add(f)
         scenarios = 1
         if failures > 0 or resilient:
