@@ -249,13 +249,18 @@ class Verifier:
             count += 1
         return count
 
+    def network(self, failure: Failure = NO_FAILURE) -> Network:
+        """The model under `failure` (built once per failure)."""
+        net = self.networks.get(failure)
+        if net is None:
+            net = self.networks[failure] = Network(self.desired, self.topo, self.atoms, failure)
+        return net
+
     def flow(self, src: IPv4Address, dst: IPv4Address, protocol: str, port: int | None,
              failure: Failure = NO_FAILURE) -> tuple[bool, PairResult | None]:
         """Whether one connection works (the forward packet and its reply), by the model: what a
         probe between two end hosts should observe."""
-        net = self.networks.get(failure)
-        if net is None:
-            net = self.networks[failure] = Network(self.desired, self.topo, self.atoms, failure)
+        net = self.network(failure)
         s, d = self.atoms.find(src), self.atoms.find(dst)
         member = next((m for m in self.universe.members if src in m.subnet and m.host in net.routers
                        and (m.host, m.interface) not in net.down), None)
