@@ -238,7 +238,8 @@ class Evaluator:
     def pair(self, member: Member, s: int, d: int) -> PairResult:
         net = self.net
         decisions: list[Decision] = []
-        fwd_trace = net.trace(member.host, d).entering(member.interface)
+        fwd_trace = net.trace(member.host, d, net.if_vrf.get((member.host, member.interface), "")
+                              ).entering(member.interface)
         fwd = self.walk(fwd_trace, s, d, "forward", ALL_SERVICES, frozenset(), decisions)
         if fwd_trace.outcome != "delivered":
             block = (fwd, route_reason(fwd_trace)) if not fwd.empty else None
@@ -246,7 +247,7 @@ class Evaluator:
         if fwd.empty:
             return PairResult(EMPTY, fwd_trace, None, decisions, None)
         last = fwd_trace.hops[-1]
-        back = net.trace(last.host, s).entering(last.out_if)
+        back = net.trace(last.host, s, net.if_vrf.get((last.host, last.out_if or ""), "")).entering(last.out_if)
         conntrack = fwd_trace.hosts()
         rep = self.walk(back, d, s, "reply", fwd, conntrack, decisions)
         if back.outcome != "delivered":

@@ -8,8 +8,8 @@ not installed, as FRR and the other platforms do), longest-prefix match, and nex
 to the neighbour across the link. Per domain member interface: the filters with their
 platform's semantics (`SEMANTICS`). Pure, no I/O.
 
-Modelling choices (stated, tested): interfaces are in the default VRF (their subnets are
-connected in every table) and traffic arriving on them uses the default table; an interface
+Modelling choices (stated, tested): traffic arriving on an interface uses the table of the
+interface's VRF (connected subnets of the default VRF are also found from other tables); an interface
 route hands packets to the one other router of a point-to-point link, and onto the link when
 the destination is on it or the link has no single peer; a next hop that belongs to no router
 of the inventory takes packets out of the managed network ("exit"); a failed router takes its
@@ -110,7 +110,7 @@ def connected_routes(desired: Mapping[str, DesiredState], topo: Topology,
         for iface in state.interfaces:
             if iface.address is None or not iface.enabled or (host, iface.name) in down:
                 continue
-            yield host, RibEntry(iface.address.network, "", "connected", 0, None, iface.name,
+            yield host, RibEntry(iface.address.network, iface.vrf or "", "connected", 0, None, iface.name,
                                  f"connected:{iface.name}")
 
 
@@ -287,11 +287,14 @@ class Network:
         # router addresses on up interfaces: a next hop there is that router
         self.owner: dict[int, tuple[str, str]] = {}
         self.routers: dict[str, Router] = {}
+        self.if_vrf: dict[tuple[str, str], str] = {}  # (host, interface) -> VRF ("" default)
         for host, state in desired.items():
             if host in failure.routers:
                 continue
             addrs = {i.name: i.address for i in state.interfaces
                      if i.address is not None and i.enabled and (host, i.name) not in self.down}
+            for i in state.interfaces:
+                self.if_vrf[(host, i.name)] = i.vrf or ""
             router = Router(host, state.platform, SEMANTICS[state.platform], addrs)
             for ifname, iface in addrs.items():
                 self.owner[int(iface.ip)] = (host, ifname)
@@ -412,20 +415,21 @@ class Network:
                     result = Trace("delivered" if fe.entry.source == "connected" else "exit", tuple(hops),
                                    f"onto {node} {fe.out_if}")
                     break
-                node, in_if, table = peer[0], peer[1], ""
+                node, in_if, table = peer[0], peer[1], self.if_vrf.get(peer, "")
                 continue
             nxt = self.owner.get(int(fe.next_hop))
             if nxt is None:
                 result = Trace("exit", tuple(hops), f"next hop {fe.next_hop} of {node} is outside the inventory")
                 break
-            node, in_if, table = nxt[0], nxt[1], ""
+            node, in_if, table = nxt[0], nxt[1], self.if_vrf.get(nxt, "")
         self._memo[key] = result
         # every router after the first used its best route: its own trace is the suffix
         if result.outcome != "loop":
             for i in range(1, len(result.hops)):
                 h = result.hops[i]
-                if (h.host, atom, "") in self._memo:
+                suffix_key = (h.host, atom, self.if_vrf.get((h.host, h.in_if or ""), ""))
+                if suffix_key in self._memo:
                     break  # the rest is memoised already
-                self._memo[(h.host, atom, "")] = Trace(
+                self._memo[suffix_key] = Trace(
                     result.outcome, (Hop(h.host, None, h.out_if, h.origin), *result.hops[i + 1:]), result.detail)
         return result
