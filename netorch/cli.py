@@ -181,6 +181,49 @@ def print_report(report: Any, as_json: bool, show_diff: bool = True) -> None:
     out.print(f"{report.message}{tail} in {report.duration:.1f}s", highlight=False)
 
 
+NoVerifyOpt = Annotated[bool, typer.Option("--no-verify", help="Skip `netorch verify` (by default a failed "
+                                           "promise refuses the run before any device is touched).")]
+
+
+def print_verify(report: Any, as_json: bool, to: Console) -> None:
+    if as_json:
+        to.print_json(json.dumps(report.as_dict()))
+        return
+    for line in report.lines():
+        style = "bold red" if line.startswith("FAIL") else "yellow" if line.startswith("WARNING") else ""
+        to.print(line, style=style, markup=False, highlight=False)
+
+
+def _verify_first(limit: str | None, no_verify: bool) -> None:
+    """plan and apply: verify the compiled intents first; a failed promise refuses the run."""
+    if no_verify:
+        return
+    from netorch.verify import VerifyFailed, verify_or_refuse
+    try:
+        verify_or_refuse(state.workspace, limit)
+    except VerifyFailed as exc:
+        print_verify(exc.report, False, err)
+        err.print("refused: a promise of the intents fails on the compiled network (nothing was pushed; "
+                  "--no-verify skips this check)", style="bold red")
+        raise typer.Exit(EXIT_ERROR) from None
+
+
+@app.command("verify")
+def verify_cmd(
+    limit: LimitOpt = None,
+    as_json: JsonOpt = False,
+    failures: Annotated[int, typer.Option("--failures", min=0, max=1, help="1: re-check every promise under "
+                                          "each single link and each single router failure.")] = 0,
+) -> None:
+    """Prove every promise of the intents on the compiled network, for all packets: services,
+    isolation between domains, reachability inside them, no loops or blackholes, shadowed
+    rules. Exit 0 when every promise holds, 1 when one fails (with a counterexample)."""
+    from netorch.verify import verify
+    report = verify(state.workspace, limit, failures)
+    print_verify(report, as_json, out)
+    raise typer.Exit(report.exit_code)
+
+
 @app.command("plan")
 def plan_cmd(
     limit: LimitOpt = None,
@@ -189,10 +232,12 @@ def plan_cmd(
     save: Annotated[Path | None, typer.Option("--out", "-o", help="Also write a saved plan FILE that "
                                               "`netorch apply FILE` applies exactly.")] = None,
     credentials: CredOpt = None,
+    no_verify: NoVerifyOpt = False,
 ) -> None:
     """Show, per device, the diff between live config and desired config.
 
     Exit 0 when nothing would change, 2 when something would, 1 on error."""
+    _verify_first(limit, no_verify)
     engine = _engine(credentials)
     _notice_interrupted(engine)
     total = len(state.workspace.select(limit))
@@ -231,6 +276,7 @@ def apply_cmd(
     lock_wait: LockWaitOpt = 30.0,
     as_json: JsonOpt = False,
     credentials: CredOpt = None,
+    no_verify: NoVerifyOpt = False,
 ) -> None:
     """Push the desired configs: load and diff every device first, then commit, verify and
     confirm; any failure rolls back the devices already committed (unless --best-effort).
@@ -238,6 +284,7 @@ def apply_cmd(
     from netorch.plans import SavedPlan
     from netorch.rollout import Rollout
 
+    _verify_first(limit, no_verify)
     engine = _engine(credentials)
     _notice_interrupted(engine)
     saved = None

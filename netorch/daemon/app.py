@@ -60,6 +60,11 @@ class ApplyBody(_Body):
     keep_completed: bool = False
 
 
+class VerifyBody(_Body):
+    limit: str | None = Field(None, max_length=4096)
+    failures: int = Field(0, ge=0, le=1, description="1: also under each single link and router failure")
+
+
 class DriftBody(_Body):
     limit: str | None = Field(None, max_length=4096)
     remediate: bool = False
@@ -180,6 +185,16 @@ def create_app(runtime: Runtime) -> FastAPI:
         return {"ok": result.ok, "summary": result.summary(), "problems": [
             {"file": p.file, "line": p.line, "path": p.path, "message": p.message, "code": p.code}
             for p in result.problems]}
+
+    @app.post("/verify")
+    async def verify(_: Reader, body: VerifyBody | None = None) -> dict[str, Any]:
+        """Every promise of the intents checked on the compiled network (offline, nothing is
+        contacted): `ok`, failures and warnings with counterexamples."""
+        from netorch.verify import verify as run_verify
+
+        body = body or VerifyBody()
+        report = await run_in_threadpool(run_verify, runtime.workspace(), body.limit, body.failures)
+        return report.as_dict()
 
     @app.post("/plan")
     async def plan(who: Operator, body: PlanBody | None = None) -> dict[str, Any]:

@@ -102,6 +102,7 @@ class RuleIntent(Frozen):
     protocol: Protocol = Protocol.ANY
     ports: tuple[Port, ...] = ()
     action: Action
+    resilient: bool = False  # netorch verify re-checks it under every single link and router failure
 
     @model_validator(mode="after")
     def _ports(self) -> RuleIntent:
@@ -119,6 +120,7 @@ class ServiceIntent(Frozen):
     ports: tuple[Port, ...] = ()
     consumers: tuple[Name, ...] = Field(min_length=1)
     probe_from: Name | None = None
+    resilient: bool = False  # netorch verify re-checks it under every single link and router failure
 
     @model_validator(mode="after")
     def _ports(self) -> ServiceIntent:

@@ -1,0 +1,123 @@
+"""Fidelity of `netorch verify` on the lab: its verdict for every end-host pair x protocol
+(icmp, tcp on every service and rule port, one other port) equals real traffic, with every link
+up and with each core link down (set down inside a router's namespace, restored after)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from ipaddress import IPv4Network
+from pathlib import Path
+
+import pytest
+
+from netorch.engine import Engine
+from netorch.lab import LabStatus
+from netorch.lab.nodes import exec_in
+from netorch.lab.probe import Probe, run_probes
+from netorch.lab.state import LabState
+from netorch.model.intents import Protocol
+from netorch.service import Workspace
+from netorch.store import Store
+from netorch.verify.model import NO_FAILURE, Failure
+from netorch.verify.verifier import Verifier
+
+pytestmark = pytest.mark.lab
+ROOT = Path(__file__).resolve().parents[2]
+OTHER_PORT = 9999
+# the core links, named by one end (router, interface) and their subnet
+CORE_LINKS = [("r1", "eth1", "10.0.12.0/30"), ("r1", "eth2", "10.0.13.0/30"),
+              ("r2", "eth2", "10.0.24.0/30"), ("r3", "eth2", "10.0.34.0/30")]
+WATCHED = ("10.1.0.0/24", "10.2.0.0/24", "10.3.0.0/24")
+
+
+@pytest.fixture(scope="module")
+def applied(lab: LabStatus, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Verifier]:
+    ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates")
+    engine = Engine(ws, Store(tmp_path_factory.mktemp("verify") / "store.db"),
+                    credentials=str(lab.credentials_file))
+    report = engine.apply(limit="lab_routers", workers=4)
+    assert report.exit_code == 0, [(d.host, d.status, d.error) for d in report.devices]
+    _, intents, _ = ws.load()
+    yield Verifier(ws.compile(), ws.topology(), intents)
+
+
+def kernel_next_hops(run_dir: Path, router: str) -> dict[str, str]:
+    """prefix -> 'via ADDRESS' or 'dev IFACE' (connected) or '' (no route), from the kernel."""
+    out = {}
+    for prefix in WATCHED:
+        proc = exec_in(run_dir, router, ["ip", "-4", "-o", "route", "show", "exact", prefix])
+        words = proc.stdout.split()
+        out[prefix] = (f"via {words[words.index('via') + 1]}" if "via" in words
+                       else f"dev {words[words.index('dev') + 1]}" if "dev" in words else "")
+    return out
+
+
+def model_next_hops(v: Verifier, failure: Failure, router: str) -> dict[str, str]:
+    r = v.network(failure).routers[router]
+    out = {}
+    for prefix in WATCHED:
+        fe = r.lookup(int(IPv4Network(prefix).network_address) + 10)
+        out[prefix] = "" if fe is None else f"via {fe.next_hop}" if fe.next_hop else f"dev {fe.out_if}"
+    return out
+
+
+def wait_converged(run_dir: Path, v: Verifier, failure: Failure, timeout: float = 30.0) -> None:
+    """Until every router's kernel routes for the domains' subnets are what the model's FIB says."""
+    deadline = time.monotonic() + timeout
+    while True:
+        diff = {r: (kernel_next_hops(run_dir, r), model_next_hops(v, failure, r)) for r in ("r1", "r2", "r3", "r4")}
+        diff = {r: kv for r, kv in diff.items() if kv[0] != kv[1]}
+        if not diff:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"routes did not converge to the model with {failure or 'all up'}: {diff}")
+        time.sleep(0.2)
+
+
+def matrix(v: Verifier, state: LabState, failure: Failure) -> list[Probe]:
+    hosts = {name: h.address.ip for name, h in sorted(state.topology.hosts.items())}
+    ports = {OTHER_PORT}
+    for s in v.intents.services:
+        if s.value.protocol == Protocol.TCP:
+            ports.update(p.start for p in s.value.ports)
+    for r in v.intents.rules:
+        if r.value.protocol == Protocol.TCP:
+            ports.update(p.start for p in r.value.ports)
+    probes = []
+    for src, src_ip in hosts.items():
+        for dst, dst_ip in hosts.items():
+            if src == dst:
+                continue
+            for proto, port in [("icmp", None), *(("tcp", p) for p in sorted(ports))]:
+                ok, _ = v.flow(src_ip, dst_ip, proto, port, failure)
+                probes.append(Probe(src, dst, str(dst_ip), proto, port, ok, "verify"))
+    return probes
+
+
+def check(run_dir: Path, v: Verifier, failure: Failure) -> list[Probe]:
+    state = LabState.load(run_dir)
+    assert state is not None
+    wait_converged(run_dir, v, failure)
+    probes = matrix(v, state, failure)
+    observed = run_probes(run_dir, probes)
+    wrong = [f"{p.flow()}: verify says {p.expected}, traffic {p.observed}" for p in observed if not p.ok]
+    assert not wrong, f"with {failure or 'all links up'}: " + "; ".join(wrong)
+    return observed
+
+
+def test_verdict_equals_traffic_all_links_up(lab: LabStatus, applied: Verifier) -> None:
+    observed = check(lab.run_dir, applied, NO_FAILURE)
+    assert any(p.observed for p in observed) and any(not p.observed for p in observed)
+
+
+@pytest.mark.parametrize("router,iface,subnet", CORE_LINKS, ids=[c[2] for c in CORE_LINKS])
+def test_verdict_equals_traffic_with_a_core_link_down(lab: LabStatus, applied: Verifier, router: str, iface: str,
+                                                      subnet: str) -> None:
+    failure = Failure(links=frozenset({IPv4Network(subnet)}))
+    exec_in(lab.run_dir, router, ["ip", "link", "set", iface, "down"], check=True)
+    try:
+        check(lab.run_dir, applied, failure)
+    finally:
+        exec_in(lab.run_dir, router, ["ip", "link", "set", iface, "up"], check=True)
+        wait_converged(lab.run_dir, applied, NO_FAILURE)
