@@ -19,10 +19,21 @@ from typing import Literal
 from nornir.core.task import Task
 from pydantic import BaseModel, ConfigDict, Field
 
-from netorch.configtree import Difference, diff_frr, diff_nft, frr_remediation, parse_frr, render_diffs
+from netorch.configtree import (
+    Difference,
+    KernelInterface,
+    diff_frr,
+    diff_nft,
+    frr_remediation,
+    nft_interference,
+    render_diffs,
+    unmanaged_frr,
+)
 from netorch.engine import Engine, ProgressFn, RunReport, actor_name
 from netorch.errors import DeviceUnreachable, TransportError
 from netorch.model.desired import DesiredState
+from netorch.ownership import FRR as FRR_OWN
+from netorch.ownership import daemons_needed
 from netorch.store import DeviceRecord
 from netorch.transport.base import DeviceJob, DeviceSession, Snapshot
 
@@ -37,9 +48,10 @@ class ConfigDifference(_Model):
     """One difference of configuration, by meaning."""
 
     artifact: str = Field(description="the rendered artifact it belongs to, e.g. frr.conf")
-    kind: Literal["missing", "unexpected", "changed"] = Field(
+    kind: Literal["missing", "unexpected", "changed", "interfering"] = Field(
         description="missing: intended, absent; unexpected: present, not intended, in a managed part; "
-                    "changed: both present, different")
+                    "changed: both present, different; interfering: not netorch's, but it changes "
+                    "traffic the intents carry (never removed unless ownership says so)")
     path: list[str] = Field(description="the line and its parents (block header, chain)")
     detail: str = ""
 
@@ -47,7 +59,7 @@ class ConfigDifference(_Model):
 class StateIssue(_Model):
     """One difference of live state."""
 
-    kind: Literal["route_missing", "route_inactive", "interface_down", "service_unreachable"]
+    kind: Literal["route_missing", "route_inactive", "interface_down", "service_unreachable", "daemon_down"]
     subject: str
     detail: str = ""
 
@@ -88,9 +100,10 @@ class DriftReport(_Model):
 
 # -- comparison ---------------------------------------------------------------------------------
 def compare_artifact(platform: str, name: str, live: str, desired: str,
-                     ignore_interfaces: tuple[str, ...] = ()) -> list[Difference]:
+                     ignore_interfaces: tuple[str, ...] = (),
+                     kernel: dict[str, KernelInterface] | None = None) -> list[Difference]:
     if name == "frr.conf":
-        return diff_frr(live, desired, ignore_interfaces)
+        return diff_frr(live, desired, ignore_interfaces, kernel)
     if name == "nftables.nft":
         return diff_nft(live or None, desired)
     if name.endswith(".xml"):
@@ -120,7 +133,12 @@ def diff_xml(live: str, desired: str) -> list[Difference]:
 
 def remediation_text(job: DeviceJob, snapshot: Snapshot, diffs: dict[str, list[Difference]]) -> str:
     parts: list[str] = []
-    for name, found in diffs.items():
+    for name, all_found in diffs.items():
+        foreign = [d for d in all_found if d.kind == "interfering" and d.path[0].startswith("table ")]
+        if foreign:
+            parts.append("# left as is: not netorch's (remove it, or own it: data.ownership nft_tables: all)\n"
+                         + "\n".join(f"#   {' / '.join(d.path)}" for d in foreign))
+        found = [d for d in all_found if d not in foreign]
         if not found:
             continue
         if name == "frr.conf":
@@ -142,8 +160,34 @@ def remediation_text(job: DeviceJob, snapshot: Snapshot, diffs: dict[str, list[D
     return "\n".join(parts)
 
 
+def interference(desired: DesiredState, ruleset: str) -> list[Difference]:
+    """Foreign nftables tables that drop traffic the intents carry (or, when the operator owns
+    every table, foreign tables as unexpected)."""
+    carried = [r.prefix for r in desired.routes]
+    carried += [i.address.network for i in desired.interfaces if i.address is not None]
+    for f in desired.filters:
+        for rule in f.rules:
+            carried += [*rule.sources, *rule.destinations]
+    return nft_interference(ruleset, FRR_OWN.nft_table, carried, FRR_OWN.interfering_hooks,
+                            owned_all=desired.ownership.nft_tables == "all")
+
+
+def foreign_tables(ruleset: str) -> list[str]:
+    import re
+
+    return [f"nftables: {line.rstrip(' {')}" for line in ruleset.splitlines()
+            if re.match(r"^table \S+ \S+ \{", line) and not line.startswith(f"table {FRR_OWN.nft_table} ")]
+
+
 def state_issues(desired: DesiredState, snapshot: Snapshot) -> list[StateIssue]:
     issues: list[StateIssue] = []
+    if snapshot.daemons is not None:
+        for daemon in daemons_needed(bool(desired.routes)):
+            if not snapshot.daemons.get(daemon, False):
+                what = "the static routes" if daemon == "staticd" else "the configuration"
+                issues.append(StateIssue(kind="daemon_down", subject=daemon,
+                                         detail=f"{daemon} is not running: {what} cannot take effect; "
+                                                "start it (remediation does not restart daemons)"))
     for check in snapshot.routes or []:
         subject = f"{check.route.prefix} via {check.route.next_hop or check.route.interface}"
         if not check.present:
@@ -224,12 +268,23 @@ class DriftChecker:
                         if name not in snap.config:
                             continue  # this transport cannot see that artifact (netmiko: nftables)
                         mgmt = (job.desired.mgmt_interface,) if job.desired.mgmt_interface else ()
-                        diffs[name] = compare_artifact(job.platform, name, snap.config[name], desired_text, mgmt)
-                        result.config += [ConfigDifference(artifact=name, kind=d.kind, path=list(d.path),
-                                                           detail=d.detail) for d in diffs[name]]
+                        diffs[name] = compare_artifact(job.platform, name, snap.config[name], desired_text, mgmt,
+                                                       snap.kernel)
+                        if name == "nftables.nft" and snap.ruleset is not None:
+                            diffs[name] += interference(job.desired, snap.ruleset)
                         if show_unmanaged and name == "frr.conf":
-                            result.unmanaged += parse_frr(snap.config[name]).ignored
+                            result.unmanaged += unmanaged_frr(snap.config[name], desired_text, mgmt)
+                        if show_unmanaged and name == "nftables.nft" and snap.ruleset is not None:
+                            result.unmanaged += foreign_tables(snap.ruleset)
                     result.state = state_issues(job.desired, snap)
+                    down = {s.subject for s in result.state if s.kind == "daemon_down"}
+                    if "staticd" in down and "frr.conf" in diffs:
+                        # staticd's routes are unreadable while it is down: that is the drift, not them
+                        diffs["frr.conf"] = [d for d in diffs["frr.conf"]
+                                             if not (d.kind == "missing" and d.path[-1].startswith("ip route "))]
+                    for name, found in diffs.items():
+                        result.config += [ConfigDifference(artifact=name, kind=d.kind, path=list(d.path),
+                                                           detail=d.detail) for d in found]
                     result.remediation = remediation_text(job, snap, diffs)
                     result.status = "drift" if result.drifted else "in_sync"
                 except DeviceUnreachable as exc:
@@ -266,7 +321,11 @@ class DriftChecker:
         """Apply the intents to the drifted devices (same transaction and records as apply), then
         check them again so that the report, the store and the daemon see the result."""
         eng = self.engine
-        drifted = ",".join(d.host for d in report.devices if d.status == "drift")
+        # a device whose routing daemon is down cannot take a configuration: it is reported, not pushed
+        drifted = ",".join(d.host for d in report.devices if d.status == "drift"
+                           and not any(s.kind == "daemon_down" for s in d.state))
+        if not drifted:
+            return
         fix: RunReport = eng.apply(limit=drifted, workers=workers, actor=actor, progress=progress, stop=stop)
         report.remediation_run = fix.as_dict()
         report.recheck = self.check(limit=drifted, workers=workers, actor=actor, progress=progress,

@@ -15,6 +15,7 @@ from napalm.base.exceptions import (
     ReplaceConfigException,
 )
 
+from netorch.configtree import KernelInterface
 from netorch.errors import ConfirmExpired, DeviceRejected, DeviceUnreachable, TransportError
 from netorch.platforms import Platform
 from netorch.transport import napalm_frr
@@ -148,7 +149,10 @@ class NapalmSession(DeviceSession):
         config = {"frr.conf": data["frr"], "nftables.nft": data["nft"] or ""}
         interfaces = {name: InterfaceState(name, bool(v["is_up"]), bool(v["is_enabled"]))
                       for name, v in data["interfaces"].items()}
-        return Snapshot(config, route_checks(self.job.desired.routes, data["routes"]), interfaces)
+        kernel = {name: KernelInterface(tuple(v["addresses"]), bool(v["admin_up"]))
+                  for name, v in (data.get("kernel") or {}).items()} or None
+        return Snapshot(config, route_checks(self.job.desired.routes, data["routes"]), interfaces,
+                        kernel=kernel, daemons=data.get("daemons"), ruleset=data.get("ruleset"))
 
 
 def route_checks(routes: Any, table: dict[str, list[dict[str, Any]]]) -> list[RouteCheck]:
