@@ -15,7 +15,7 @@ modules stay untouched. Comparisons (``diff``, drift) are made between canonical
 
 The RPC sequence of one transaction (plan: the first four, then discard-changes + unlock):
 
-    lock(candidate) -> discard-changes -> edit-config(candidate) -> get-config(running, filtered)
+    lock(candidate) -> discard-changes -> get-config(running, filtered) -> edit-config(candidate)
     -> commit [confirmed, confirm-timeout, persist] -> unlock(candidate)
 
 No separate ``<validate>``: netconfd (yuma123) silently drops the candidate edits when a
@@ -129,6 +129,7 @@ class XNode:
     ident_ns: str | None = None
     prefix_hint: str | None = None
     operation: str | None = None  # nc:operation, only for edit-config payloads
+    literal: bool = False  # in an edit-config payload, write an identityref with the prefix it was read with
 
     def find(self, name: str, ns: str | None = None) -> list[XNode]:
         return [c for c in self.children if c.name == name and (ns is None or c.ns == ns)]
@@ -258,7 +259,10 @@ def _lines(node: XNode, depth: int, parent_ns: str | None, operations: bool, out
     pad = "  " * depth
     attrs = f' xmlns="{_attr(node.ns)}"' if node.ns != parent_ns else ""
     text = node.text
-    if node.ident_ns is not None and node.ident_ns != node.ns:
+    if operations and node.literal and node.ident_ns is not None and node.prefix_hint:
+        attrs += f' xmlns:{node.prefix_hint}="{_attr(node.ident_ns)}"'
+        text = f"{node.prefix_hint}:{node.text}"
+    elif node.ident_ns is not None and node.ident_ns != node.ns:
         prefix = _prefix_for(node.ident_ns, node.prefix_hint)
         attrs += f' xmlns:{prefix}="{_attr(node.ident_ns)}"'
         text = f"{prefix}:{node.text}"
@@ -415,11 +419,14 @@ def _replace_entries(container: XNode, entry: str) -> XNode:
     return _with(container, [_with(e, operation="replace") if e.name == entry else e for e in container.children])
 
 
-def edit_payload(desired: XNode, own: Ownership) -> str:
+def edit_payload(desired: XNode, own: Ownership, live: XNode | None = None) -> str:
     """The edit-config <config> that makes every owned subtree exactly as desired: replace on
     each interface entry, each owned control-plane-protocol entry and the policy container;
-    remove for owned subtrees the desired config does not have. (Copies only the nodes on the
-    way to an operation: the desired tree is not changed.)"""
+    remove for owned subtrees the desired config does not have. With `live` (the owned running
+    view), an owned entry another client wrote with another spelling of the same identity
+    (`rt:static` for `static`: the same YANG meaning, a distinct entry for netconfd) is removed
+    in its own spelling, so that one run converges. (Copies only the nodes on the way to an
+    operation: the desired tree is not changed.)"""
     children: list[XNode] = []
     for top in desired.children:
         if (top.ns, top.name) == (IF_NS, "interfaces"):
@@ -435,6 +442,15 @@ def edit_payload(desired: XNode, own: Ownership) -> str:
     present = {_protocol_id(e) for e in _protocols(tree)}
     missing = [_wrap(RT_NS, "control-plane-protocol", [_type_leaf(ns, t), XNode(RT_NS, "name", n)],
                      operation="remove") for ns, t, n in own.protocols if (ns, t, n) not in present]
+    seen: dict[tuple[str, str, str], int] = {}
+    for entry in _protocols(live) if live is not None else []:
+        seen[_protocol_id(entry)] = seen.get(_protocol_id(entry), 0) + 1
+    for (ns, t, n), count in sorted(seen.items()):
+        if count > 1 and (ns, t, n) in own.protocols:
+            # netconfd answers every spelling with its module prefix: the other one is that one
+            leaf = XNode(RT_NS, "type", t, ident_ns=ns, prefix_hint=MODULE_PREFIXES.get(ns, "ns"), literal=True)
+            missing.append(_wrap(RT_NS, "control-plane-protocol", [leaf, XNode(RT_NS, "name", n)],
+                                 operation="remove"))
     if missing:
         routing = tree.child("routing", RT_NS)
         if routing is None:
@@ -964,8 +980,12 @@ class NcclientSession(DeviceSession):
             if not discarded:
                 self._call("discard-changes", self.connection.discard_changes)
             options = {"error_option": "rollback-on-error"} if self._has("rollback-on-error:1.0") else {}
+            # the owned running view first: entries other clients spelled differently go too
+            # (it is also the restore point of commit(), and what diff() compares: read once)
+            live = self._running_owned(own)
             self._call("edit-config", self.connection.edit_config, target="candidate",
-                       config=edit_payload(desired, own), **options)
+                       config=edit_payload(desired, own, live), **options)
+            self._before = live
         except RpcFailed as exc:
             self._abort()
             raise DeviceRejected(self.host, f"{exc.op} rejected: {exc.text}") from None
@@ -979,7 +999,10 @@ class NcclientSession(DeviceSession):
         both canonical: a unified diff, '' when they are the same. Works without load();
         after load() the running view is kept as the restore point of commit()."""
         desired = self._desired()
-        running = self._running_owned(self._own if self._loaded and self._own else self._ownership(desired))
+        if self._loaded and self._before is not None:
+            running = self._before
+        else:
+            running = self._running_owned(self._own if self._loaded and self._own else self._ownership(desired))
         if self._loaded:
             self._before = running
         return tree_diff(running, desired, f"{self.host}:running", f"{self.host}:candidate")

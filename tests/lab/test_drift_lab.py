@@ -212,3 +212,36 @@ def test_description_changed_out_of_band(checker: DriftChecker, lab: LabStatus) 
             ("unexpected", ("interface eth3", "description hacked"))]
 
     check_and_fix(checker, "r1", expect)
+
+
+def test_same_identity_with_another_prefix_converges_in_one_run(checker: DriftChecker, lab: LabStatus) -> None:
+    """Another client writes netorch's static protocol entry as `rt:static` (the same identity in
+    YANG, a distinct list entry for netconfd) with a route of its own: drift sees the extra route
+    under netorch's entry, one apply removes it, the next apply changes nothing."""
+    import yaml
+    from ncclient import manager
+
+    creds = yaml.safe_load(Path(lab.credentials_file or "").read_text())["platforms"]["netconf"]
+    edit = """<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0">
+  <routing xmlns="urn:ietf:params:xml:ns:yang:ietf-routing"><control-plane-protocols><control-plane-protocol>
+    <type xmlns:rt="urn:ietf:params:xml:ns:yang:ietf-routing">rt:static</type><name>netorch</name><static-routes>
+      <ipv4 xmlns="urn:ietf:params:xml:ns:yang:ietf-ipv4-unicast-routing"><route>
+        <destination-prefix>10.99.0.0/16</destination-prefix>
+        <next-hop><next-hop-address>10.9.0.5</next-hop-address></next-hop>
+      </route></ipv4>
+    </static-routes></control-plane-protocol></control-plane-protocols></routing>
+</config>"""
+    with manager.connect(host="198.18.0.21", port=830, username=creds["username"], password=creds["password"],
+                         hostkey_verify=False, look_for_keys=False, allow_agent=False, timeout=30) as m, \
+            m.locked("candidate"):
+        m.discard_changes()
+        m.edit_config(target="candidate", config=edit)
+        m.commit()
+    report = checker.check(limit=LAB_HOSTS)
+    nc1 = device(report, "nc1")
+    assert nc1.status == "drift" and "10.99.0.0/16" in "\n".join(" / ".join(c.path) for c in nc1.config)
+    first = checker.engine.apply(limit="nc1")
+    assert first.exit_code == 0 and first.devices[0].status == "changed", first.as_dict()
+    second = checker.engine.apply(limit="nc1")
+    assert second.exit_code == 0 and second.devices[0].status == "unchanged", second.as_dict()
+    assert checker.check(limit=LAB_HOSTS).exit_code == 0
