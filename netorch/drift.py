@@ -11,7 +11,6 @@ service intent names in `probe_from`. Remediation is shown per device and, with
 
 from __future__ import annotations
 
-import difflib
 import threading
 import time
 from typing import Literal
@@ -117,18 +116,15 @@ def compare_artifact(platform: str, name: str, live: str, desired: str,
 
 
 def diff_xml(live: str, desired: str) -> list[Difference]:
-    from netorch.transport.netconf import canonical_xml
+    """By YANG meaning (canonical trees, list entries by their keys, identities by namespace);
+    each path step carries its list keys."""
+    from netorch.transport.netconf import canonical_tree, tree_differences
 
-    have = canonical_xml(live).splitlines() if live.strip() else []
-    want = canonical_xml(desired).splitlines()
-    out: list[Difference] = []
-    matcher = difflib.SequenceMatcher(a=have, b=want, autojunk=False)
-    for op, a1, a2, b1, b2 in matcher.get_opcodes():
-        if op in ("delete", "replace"):
-            out += [Difference("unexpected", (line.strip(),)) for line in have[a1:a2]]
-        if op in ("insert", "replace"):
-            out += [Difference("missing", (line.strip(),)) for line in want[b1:b2]]
-    return out
+    have = canonical_tree(live) if live.strip() else canonical_tree("<config/>")
+    want = canonical_tree(desired)
+    kinds = {"missing": "missing", "unexpected": "unexpected", "changed": "changed"}
+    return [Difference(kinds[k], path, detail) for k, path, detail in  # type: ignore[arg-type]
+            tree_differences(have, want)]
 
 
 def remediation_text(job: DeviceJob, snapshot: Snapshot, diffs: dict[str, list[Difference]]) -> str:

@@ -294,3 +294,30 @@ def test_foreign_tables_that_drop_carried_traffic_are_interfering() -> None:
                      ("interfering", ("table inet strict", "chain screen", "policy drop"))]
     owned = [(d.kind, d.path) for d in nft_interference(RULESET, "inet netorch", carried, ("forward",), True)]
     assert owned == [("unexpected", ("table ip theirs",)), ("unexpected", ("table inet strict",))]
+
+
+# -- reports a person can act on ----------------------------------------------------------------
+def test_a_missing_backup_route_says_why() -> None:
+    from ipaddress import IPv4Address, IPv4Network
+
+    from netorch.model.desired import DesiredRoute
+    from netorch.transport.napalm_session import route_checks
+
+    main = DesiredRoute(prefix=IPv4Network("10.2.0.0/24"), next_hop=IPv4Address("10.0.12.2"), origin="r")
+    backup = DesiredRoute(prefix=IPv4Network("10.2.0.0/24"), next_hop=IPv4Address("10.0.13.2"), distance=200,
+                          origin="r")
+    table = {"10.2.0.0/24": [{"protocol": "static", "next_hop": "10.0.12.2", "preference": 1,
+                              "current_active": True}]}
+    checks = route_checks([main, backup], table)
+    assert [(c.present, c.detail) for c in checks] == [
+        (True, ""),
+        (False, "backup static route 10.2.0.0/24 via 10.0.13.2 (distance 200) is not in the RIB: its next hop "
+                "is not reachable, so it cannot take over")]
+
+
+def test_a_timeout_says_how_long() -> None:
+    from netorch.transport.napalm_frr import FrrDriver
+
+    drv = FrrDriver("192.0.2.1", "u", "p", timeout=7)
+    assert drv._why(TimeoutError()) == "timed out after 7 s"
+    assert drv._why(OSError("No route to host")) == "No route to host"

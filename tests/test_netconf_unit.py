@@ -793,3 +793,16 @@ def test_an_entry_spelled_with_another_prefix_is_removed_in_that_spelling() -> N
     removed = payload.split('nc:operation="remove"', 1)[1]
     assert f'<type xmlns:rt="{RT}">rt:static</type>' in removed
     assert 'nc:operation="replace"' in payload
+
+
+def test_drift_paths_carry_their_parent_keys() -> None:
+    from netorch.drift import diff_xml
+
+    changed = NETCONFD_REPLY.replace("10.9.0.2<", "10.9.0.7<")
+    found = [(d.kind, d.path, d.detail) for d in diff_xml(changed, NETCONFD_REPLY)]
+    assert len(found) == 1
+    kind, path, detail = found[0]
+    assert kind == "changed" and detail == "running: 10.9.0.7" and path[-1] == "next-hop-address 10.9.0.2"
+    assert "control-plane-protocol[type=static][name=netorch]" in path
+    assert any(step.startswith("route[destination-prefix=") for step in path)
+    assert diff_xml(NETCONFD_REPLY, NETCONFD_REPLY) == []

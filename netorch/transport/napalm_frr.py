@@ -195,7 +195,7 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
             except (OSError, paramiko.SSHException, ConnectionClosedException) as exc:
                 self._vtyc = None
                 if attempt == 2:
-                    raise ConnectionClosedException(f"{self.hostname}: vtysh: {exc}") from None
+                    raise ConnectionClosedException(f"{self.hostname}: vtysh: {self._why(exc)}") from None
         # with the terminal's echo off, each command gives: prompt, output, prompt, mark error
         outputs: list[str] = []
         rest = text
@@ -243,7 +243,7 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
             except (TimeoutError, OSError, paramiko.SSHException) as exc:
                 self._chan = None
                 if attempt == 2:
-                    raise ConnectionClosedException(f"{self.hostname}: {exc}") from None
+                    raise ConnectionClosedException(f"{self.hostname}: {self._why(exc)}") from None
         raise ConnectionClosedException(f"{self.hostname}: no shell")  # pragma: no cover
 
     def is_alive(self) -> dict[str, bool]:
@@ -272,7 +272,7 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
             err = chan_err.read().decode("utf-8", "replace")
             rc = chan_out.channel.recv_exit_status()
         except (TimeoutError, OSError, paramiko.SSHException) as exc:
-            raise ConnectionClosedException(f"{self.hostname}: {exc}") from None
+            raise ConnectionClosedException(f"{self.hostname}: {self._why(exc)}") from None
         if check and rc != 0:
             what = command.split(maxsplit=1)[0]
             raise CommitError(f"{self.hostname}: `{what}` failed ({rc}): {(err or out).strip()}")
@@ -363,6 +363,12 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
         return (f"for d in {' '.join(DAEMONS)}; do p=$(cat {d}/$d.pid 2>/dev/null); "
                 "if [ -n \"$p\" ] && [ \"$(cat /proc/$p/comm 2>/dev/null)\" = \"$d\" ]; then echo \"$d running\"; "
                 "elif [ -e " + d + "/$d.pid ]; then echo \"$d dead\"; else echo \"$d absent\"; fi; done")
+
+    def _why(self, exc: BaseException) -> str:
+        """A library's exception as a person reads it: a timeout says how long it waited."""
+        if isinstance(exc, TimeoutError):
+            return f"timed out after {self.timeout} s"
+        return str(exc) or type(exc).__name__
 
     def _diff_frr(self, running: str, desired: str) -> list[Difference]:
         """The FRR difference for a replace: over what netorch owns, with the kernel's addresses and

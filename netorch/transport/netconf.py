@@ -318,6 +318,73 @@ def tree_diff(live: XNode, desired: XNode, fromfile: str = "running", tofile: st
                                         n=context))
 
 
+def _label(node: XNode) -> str:
+    """A node as a path step: a list entry with its keys (`route[destination-prefix=10.0.0.0/8]`),
+    a leaf with its value, a container by name."""
+    keys = LIST_KEYS.get((node.ns, node.name), ())
+    if keys:
+        return node.name + "".join(f"[{k}={node.value(k) or ''}]" for k in keys)
+    if node.text is not None:
+        return f"{node.name} {node.text}"
+    return node.name
+
+
+def _step(node: XNode) -> tuple[Any, ...]:
+    keys = LIST_KEYS.get((node.ns, node.name), ())
+    if keys:
+        return (node.ns, node.name, _entry_key(node))
+    if node.text is not None and not node.children:
+        return (node.ns, node.name, "leaf")
+    return (node.ns, node.name, "node")
+
+
+def _summary(node: XNode, limit: int = 8) -> str:
+    leaves: list[str] = []
+
+    def walk(n: XNode) -> None:
+        for c in n.children:
+            if c.text is not None and not c.children:
+                leaves.append(_label(c))
+            walk(c)
+
+    walk(node)
+    return ", ".join(leaves[:limit]) + (", ..." if len(leaves) > limit else "")
+
+
+def tree_differences(live: XNode, desired: XNode, path: tuple[str, ...] = ()) -> list[tuple[str, tuple[str, ...], str]]:
+    """(kind, path, detail) differences of two canonical trees by meaning: list entries matched
+    by their keys (identities by namespace), each path step carrying its list keys, so a
+    difference deep in a route names the protocol and the route it belongs to."""
+    out: list[tuple[str, tuple[str, ...], str]] = []
+    have: dict[tuple[Any, ...], list[XNode]] = {}
+    want: dict[tuple[Any, ...], list[XNode]] = {}
+    for node, index in ((live, have), (desired, want)):
+        for child in node.children:
+            index.setdefault(_step(child), []).append(child)
+    for step in list(dict.fromkeys([*want, *have])):
+        a, b = have.get(step, []), want.get(step, [])
+        if step[2] == "leaf":
+            av = sorted((n.ident_ns or "", n.text or "") for n in a)
+            bv = sorted((n.ident_ns or "", n.text or "") for n in b)
+            if av == bv:
+                continue
+            if a and b and len(a) == len(b) == 1:
+                out.append(("changed", (*path, _label(b[0])), f"running: {a[0].text}"))
+                continue
+            out += [("unexpected", (*path, _label(n)), "") for n in a if (n.ident_ns or "", n.text or "") not in bv]
+            out += [("missing", (*path, _label(n)), "") for n in b if (n.ident_ns or "", n.text or "") not in av]
+            continue
+        for extra in a[len(b):]:
+            out.append(("unexpected", (*path, _label(extra)),
+                        f"a second entry with the same keys (another spelling of an identity): {_summary(extra)}"
+                        if b else ""))
+        for absent in b[len(a):]:
+            out.append(("missing", (*path, _label(absent)), ""))
+        for x, y in zip(a, b, strict=False):
+            out += tree_differences(x, y, (*path, _label(y)))
+    return out
+
+
 # ------------------------------------------------------------------------------ what netorch owns
 
 

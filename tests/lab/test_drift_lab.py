@@ -194,10 +194,11 @@ def test_route_edited_on_the_netconf_device(checker: DriftChecker, lab: LabStatu
         m.commit()
 
     def expect(d: DeviceDrift) -> None:
-        assert {c.artifact for c in d.config} == {"config.xml"}
-        text = "\n".join(" ".join(c.path) for c in d.config)
-        assert "10.9.0.3" in text and "10.9.0.2" in text
-        assert {c.kind for c in d.config} >= {"missing", "unexpected"}
+        # one changed leaf, its path naming the protocol entry and the route (parent keys)
+        assert [(c.artifact, c.kind, c.path[-1], c.detail) for c in d.config] == [
+            ("config.xml", "changed", "next-hop-address 10.9.0.2", "running: 10.9.0.3")]
+        assert "control-plane-protocol[type=static][name=netorch]" in d.config[0].path
+        assert "route[destination-prefix=10.0.0.0/8]" in d.config[0].path
         assert [(s.kind, s.subject) for s in d.state] == [("route_missing", "10.0.0.0/8 via 10.9.0.2")]
 
     check_and_fix(checker, "nc1", expect)
@@ -239,7 +240,10 @@ def test_same_identity_with_another_prefix_converges_in_one_run(checker: DriftCh
         m.commit()
     report = checker.check(limit=LAB_HOSTS)
     nc1 = device(report, "nc1")
-    assert nc1.status == "drift" and "10.99.0.0/16" in "\n".join(" / ".join(c.path) for c in nc1.config)
+    assert nc1.status == "drift"
+    assert [(c.kind, c.path[-1]) for c in nc1.config] == [
+        ("unexpected", "control-plane-protocol[type=static][name=netorch]")]
+    assert "destination-prefix 10.99.0.0/16" in nc1.config[0].detail
     first = checker.engine.apply(limit="nc1")
     assert first.exit_code == 0 and first.devices[0].status == "changed", first.as_dict()
     second = checker.engine.apply(limit="nc1")

@@ -267,3 +267,21 @@ def test_hostname_is_unmanaged(checker: DriftChecker, lab: LabStatus) -> None:
         assert any(line.startswith("hostname ") for line in r1.unmanaged)
     finally:
         vtysh(lab, "r1", "hostname r1")
+
+
+def test_a_moved_nft_rule_names_its_old_and_new_position(checker: DriftChecker, lab: LabStatus) -> None:
+    chain = "netorch_servers_eth3_out"
+    listing = sh(lab, "r4", "nft", "-a", "list", "chain", "inet", "netorch", chain)
+    rules = [line.strip() for line in listing.splitlines() if "comment" in line and "handle" in line]
+    assert len(rules) >= 3
+    last_text, last_handle = rules[-1].rsplit(" # handle ", 1)
+    first_handle = rules[0].rsplit(" # handle ", 1)[1]
+    sh(lab, "r4", "nft", "insert", "rule", "inet", "netorch", chain, "position", first_handle, last_text)
+    sh(lab, "r4", "nft", "delete", "rule", "inet", "netorch", chain, "handle", last_handle)
+    report = checker.check(limit=LAB_HOSTS)
+    n = len(rules)
+    assert config_of(device(report, "r4")) == [
+        ("nftables.nft", "changed", (f"chain {chain}", last_text),
+         f"moved: rule 1 of {n} running, rule {n} of {n} intended")]
+    remediate_and_recheck(checker, "r4")
+    assert_clean(checker)
