@@ -106,7 +106,8 @@ TABLE: dict[str, tuple[str, ...]] = {
         "the control-plane-protocol entries netorch writes (ietf-routing), by identity namespace",
         "netorch-policy",
     ),
-    "cli": ("the sections netmiko_cli.MANAGED names: ip route lines, inventory interfaces' lines",),
+    "cli": ("the sections netmiko_cli.FRR_MANAGED names (hier_config's scope; wider than the FRR table: "
+            "hostname, routes of every VRF, owned lines of every interface but the management one)",),
 }
 
 
