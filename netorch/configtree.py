@@ -151,8 +151,9 @@ class _Scope:
             if self.own.vrfs == "all":
                 return "all"
             return "routes" if self.own.static_routes == "all" else "none"
-        if word == "route-map" and self.own.route_maps == "all":
-            return "all"
+        if word == "route-map" and (self.own.route_maps == "all" or any(
+                h.startswith(f"route-map {name.split(' ', 1)[0]} ") for h in self.want.blocks)):
+            return "all"  # every entry of a route-map netorch writes is netorch's
         return "none"
 
     def child(self, header: str, child: str) -> bool:

@@ -178,7 +178,9 @@ def foreign_tables(ruleset: str) -> list[str]:
 def state_issues(desired: DesiredState, snapshot: Snapshot) -> list[StateIssue]:
     issues: list[StateIssue] = []
     if snapshot.daemons is not None:
-        for daemon in daemons_needed(bool(desired.routes)):
+        features = {name for name, used in (("routes", desired.routes), ("ospf", desired.ospf),
+                                            ("bgp", desired.bgp)) if used}
+        for daemon in daemons_needed(features):
             if not snapshot.daemons.get(daemon, False):
                 what = "the static routes" if daemon == "staticd" else "the configuration"
                 issues.append(StateIssue(kind="daemon_down", subject=daemon,

@@ -75,7 +75,8 @@ class FrrOwnership:
     route_children: tuple[str, ...]
     #: the nftables table netorch replaces
     nft_table: str
-    #: routing daemons the configuration needs: daemon -> what needs it ("always" or "routes")
+    #: routing daemons the configuration needs: daemon -> the feature that needs it ("always",
+    #: "routes": static routes, "ospf", "bgp")
     daemons: tuple[tuple[str, str], ...]
     #: nftables hooks where a foreign table's verdict changes forwarded traffic
     interfering_hooks: tuple[str, ...]
@@ -87,7 +88,7 @@ FRR = FrrOwnership(
     interface_children=("description ", "ip address ", "shutdown"),
     route_children=("ip route ",),
     nft_table="inet netorch",
-    daemons=(("zebra", "always"), ("staticd", "routes")),
+    daemons=(("zebra", "always"), ("staticd", "routes"), ("ospfd", "ospf"), ("bgpd", "bgp")),
     interfering_hooks=("prerouting", "forward", "postrouting"),
 )
 
@@ -96,10 +97,11 @@ TABLE: dict[str, tuple[str, ...]] = {
     "frr": (
         "interfaces of the inventory: address (config and kernel), description, admin state",
         "static routes of the default VRF and of the VRF blocks netorch renders",
+        "the protocol sections (router ospf/bgp), prefix-lists and route-maps netorch renders, by name",
         "ip/ipv6 forwarding, service integrated-vtysh-config (the hostname is not netorch's: FRR "
         "takes it from the kernel)",
         "the nftables table inet netorch (chains, rules, sets, maps)",
-        "the routing daemons the config needs running (zebra; staticd with static routes)",
+        "the routing daemons the config needs running (zebra; staticd, ospfd, bgpd when it has their sections)",
     ),
     "netconf": (
         "the interface entries of the inventory (ietf-interfaces)",
@@ -111,9 +113,9 @@ TABLE: dict[str, tuple[str, ...]] = {
 }
 
 
-def daemons_needed(has_routes: bool) -> list[str]:
-    """The FRR daemons a configuration needs running."""
-    return [d for d, need in FRR.daemons if need == "always" or (need == "routes" and has_routes)]
+def daemons_needed(features: set[str]) -> list[str]:
+    """The FRR daemons a configuration with these features ("routes", "ospf", "bgp") needs running."""
+    return [d for d, need in FRR.daemons if need == "always" or need in features]
 
 
 __all__ = ["DEFAULT", "FRR", "HEADER", "TABLE", "FrrOwnership", "Ownership", "daemons_needed"]

@@ -321,3 +321,14 @@ def test_a_timeout_says_how_long() -> None:
     drv = FrrDriver("192.0.2.1", "u", "p", timeout=7)
     assert drv._why(TimeoutError()) == "timed out after 7 s"
     assert drv._why(OSError("No route to host")) == "No route to host"
+
+
+def test_every_entry_of_a_route_map_netorch_writes_is_owned_and_daemons_follow_sections() -> None:
+    from netorch.ownership import daemons_needed
+
+    desired = DESIRED.replace("end\n", "route-map OUT permit 10\n match ip address prefix-list P\nexit\nend\n")
+    running = RUNNING.replace("end\n", "route-map OUT permit 10\n match ip address prefix-list P\nexit\n"
+                              "route-map OUT deny 20\nexit\nroute-map THEIRS permit 5\nexit\nend\n")
+    assert [(d.kind, d.path) for d in diff_frr(running, desired)] == [("unexpected", ("route-map OUT deny 20",))]
+    assert daemons_needed(set()) == ["zebra"]
+    assert daemons_needed({"routes", "bgp"}) == ["zebra", "staticd", "bgpd"]
