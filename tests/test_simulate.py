@@ -58,3 +58,11 @@ def test_first_match_wins(world: tuple[dict, Topology]) -> None:  # type: ignore
     assert ok and origin == "rule:users-ssh-to-servers"
     ok, origin = filter_verdict(flt, IPv4Address("192.0.2.1"), H2, "tcp", 22)
     assert ok and origin == "no rule matched"
+
+
+def test_probe_ports_cover_every_port_of_a_range() -> None:
+    from netorch.lab.probe import probe_ports
+    from netorch.model.types import PortRange
+
+    assert probe_ports([PortRange(start=22, end=22), PortRange(start=8000, end=8003)]) == {22, 8000, 8001, 8002, 8003}
+    assert probe_ports([PortRange(start=1000, end=2000)]) == {1000, 1001, 1500, 1999, 2000}
