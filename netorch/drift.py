@@ -1,12 +1,15 @@
 """Drift: the live configuration and live state of each device against the desired state.
 
 Config drift is compared by meaning (netorch.configtree for FRR and nftables, hier_config
-for IOS-style CLIs, canonical XML for NETCONF) and classified missing / unexpected /
-changed; parts of a configuration netorch does not manage are ignored (reportable).
-State drift is reported apart: intended static routes missing or not active in the RIB,
-interfaces that intents use being down, and services unreachable from the device the
-service intent names in `probe_from`. Remediation is shown per device and, with
---remediate, applied through the apply path (same transactions, same records).
+for IOS-style CLIs, canonical XML trees for NETCONF) over what netorch owns
+(netorch.ownership: one table per platform, widened by the inventory's data.ownership), and
+classified missing / unexpected / changed / interfering (not netorch's, but it drops traffic
+the intents carry); unmanaged parts are never drift (listed with --show-unmanaged). The
+kernel's addresses and admin state of owned interfaces count as config. State drift is
+reported apart: routing daemons the config needs not running, intended static routes missing
+or not active in the RIB, interfaces that intents use being down, and services unreachable
+from the device the service intent names in `probe_from`. Remediation is shown per device
+and, with --remediate, applied through the apply path (same transactions, same records).
 """
 
 from __future__ import annotations
