@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
+from ipaddress import IPv4Address
 from typing import Literal
 
 from nornir.core.task import Task
@@ -302,7 +303,7 @@ class DriftChecker:
 
             try:
                 eng._phase(nr, "drift", set(by_host), collect, progress)
-                self._probe_services(nr, jobs, results, sessions, progress)
+                self._probe_services(nr, jobs, results, sessions, progress, snapshots)
             finally:
                 if own_sessions:
                     eng._close(nr)
@@ -335,14 +336,19 @@ class DriftChecker:
             report.exit_code = 1
 
     def _probe_services(self, nr: object, jobs: list[DeviceJob], results: dict[str, DeviceDrift],
-                        sessions: dict[str, DeviceSession], progress: ProgressFn | None) -> None:
+                        sessions: dict[str, DeviceSession], progress: ProgressFn | None,
+                        snapshots: dict[str, Snapshot] | None = None) -> None:
         """Ping each service provider from the device its intent names in probe_from, sourced from
-        that device's address in a consumer domain."""
+        that device's address in a consumer domain. A packet the router sends itself does not
+        cross its own forward chain, which the consumers' packets do: that chain (as read live)
+        is evaluated for the consumers' first packet too, from their interface to the egress."""
         _, intents, _ = self.engine.ws.load()
         selected = {j.host: j for j in jobs}
         probes: dict[str, list[tuple[str, str, str, str, int | None]]] = {}
+        consumers: dict[str, tuple[str, ...]] = {}
         for item in intents.services:
             svc = item.value
+            consumers[svc.name] = svc.consumers
             if svc.probe_from is None or svc.probe_from not in selected:
                 continue
             job = selected[svc.probe_from]
@@ -369,6 +375,13 @@ class DriftChecker:
                 else:
                     what = f"tcp/{port}" if protocol == "tcp" else "ping"
                     detail = f"{what} to {provider} gets no answer" + (f" (source {source})" if source else "")
+                table = (snapshots or {}).get(host)
+                job = selected[host]
+                if ok is not False and table is not None and table.config.get("nftables.nft"):
+                    verdict = _own_forward(job.desired, table.config["nftables.nft"], source, provider,
+                                           protocol, port, consumers[name])
+                    if verdict:
+                        ok, detail = False, verdict
                 if ok is False:
                     result.state.append(StateIssue(kind="service_unreachable", subject=f"{name} {provider}",
                                                    detail=detail))
@@ -412,6 +425,40 @@ class DriftChecker:
         store.finish_run(run_id, report.status, {"counts": counts, "duration": report.duration})
         report.run_id = run_id
         return report
+
+
+def _egress(desired: DesiredState, dst: IPv4Address) -> str | None:
+    """The interface the desired state forwards dst out of (connected first, then the longest
+    prefix at its lowest distance)."""
+    for iface in desired.interfaces:
+        if iface.address is not None and iface.address.network.prefixlen < 32 and dst in iface.address.network:
+            return iface.name
+    routes = [r for r in desired.routes if r.vrf is None and dst in r.prefix]
+    if not routes:
+        return None
+    best = min(routes, key=lambda r: (-r.prefix.prefixlen, r.distance))
+    if best.interface:
+        return best.interface
+    if best.next_hop is None:
+        return None
+    return _egress(desired, best.next_hop) if best.next_hop != dst else None
+
+
+def _own_forward(desired: DesiredState, table: str, source: str, provider: str, protocol: str, port: int | None,
+                 consumers: tuple[str, ...]) -> str:
+    """'' when the router's live forward chain accepts the consumers' first packet to provider;
+    otherwise why not (the rule that drops it)."""
+    from netorch.simulate import chain_verdict
+
+    iif = next((i.name for i in desired.interfaces if i.domain in consumers), None)
+    oif = _egress(desired, IPv4Address(provider))
+    if iif is None or oif is None or not source:
+        return ""
+    accepted, why = chain_verdict(table, IPv4Address(source), IPv4Address(provider), protocol, port, iif, oif)
+    if accepted:
+        return ""
+    what = f"tcp/{port}" if protocol == "tcp" else protocol
+    return f"the forward chain of {desired.host} drops the consumers' {what} to {provider} ({iif} -> {oif}): {why}"
 
 
 def consumer_source(desired: DesiredState, consumers: tuple[str, ...]) -> str | None:

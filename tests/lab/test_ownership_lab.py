@@ -285,3 +285,24 @@ def test_a_moved_nft_rule_names_its_old_and_new_position(checker: DriftChecker, 
          f"moved: rule 1 of {n} running, rule {n} of {n} intended")]
     remediate_and_recheck(checker, "r4")
     assert_clean(checker)
+
+
+def test_the_probe_crosses_the_routers_own_forward_chain(checker: DriftChecker, lab: LabStatus) -> None:
+    """r1's own rule for the web service is deleted: r1's own probe still gets through (a packet
+    it sends itself skips its forward chain), the users' packets do not; drift says so."""
+    chain = "netorch_users_eth3_in"
+    listing = sh(lab, "r1", "nft", "-a", "list", "chain", "inet", "netorch", chain)
+    handle = next(x for x in listing.splitlines() if '"service:web"' in x).rsplit("handle ", 1)[1].strip()
+    sh(lab, "r1", "nft", "delete", "rule", "inet", "netorch", chain, "handle", handle)
+    with listening(lab.run_dir, "h2", 8080):
+        assert not tcp_connect(lab.run_dir, "h1", "10.2.0.10", 8080, timeout=1)
+        report = checker.check(limit=LAB_HOSTS)
+        r1 = device(report, "r1")
+        assert [(s.kind, s.subject) for s in r1.state] == [("service_unreachable", "web 10.2.0.10")]
+        assert r1.state[0].detail.startswith("the forward chain of r1 drops the consumers' tcp/8080 to 10.2.0.10 "
+                                             "(eth3 -> eth1)")
+        assert 'comment "default:servers"' in r1.state[0].detail
+        assert [(c.kind, c.path[0]) for c in r1.config] == [("missing", f"chain {chain}")]
+        remediate_and_recheck(checker, "r1")
+        wait_for(lambda: tcp_connect(lab.run_dir, "h1", "10.2.0.10", 8080, timeout=1), "the users' flow")
+    assert_clean(checker)
