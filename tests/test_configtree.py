@@ -332,3 +332,22 @@ def test_every_entry_of_a_route_map_netorch_writes_is_owned_and_daemons_follow_s
     assert [(d.kind, d.path) for d in diff_frr(running, desired)] == [("unexpected", ("route-map OUT deny 20",))]
     assert daemons_needed(set()) == ["zebra"]
     assert daemons_needed({"routes", "bgp"}) == ["zebra", "staticd", "bgpd"]
+
+
+def test_render_states_a_widened_ownership_and_only_then() -> None:
+    from pathlib import Path
+
+    from netorch.model.desired import DesiredState
+    from netorch.ownership import Ownership
+    from netorch.platforms import Platform
+    from netorch.render import render_state
+
+    templates = Path(__file__).resolve().parents[1] / "templates"
+    base = DesiredState(host="r9", platform=Platform.FRR, stateful_filter=True, interfaces=(), routes=(),
+                        filters=(), services=())
+    plain = render_state(base, templates)
+    assert "netorch-ownership" not in plain["frr.conf"] and "flush ruleset" not in plain["nftables.nft"]
+    wide = render_state(base.model_copy(update={"ownership": Ownership(vrfs="all", nft_tables="all")}), templates)
+    assert wide["frr.conf"].splitlines()[0] == "! netorch-ownership: vrfs=all nft_tables=all"
+    assert Ownership.from_artifact(wide["frr.conf"]) == Ownership(vrfs="all", nft_tables="all")
+    assert "\nflush ruleset\n" in wide["nftables.nft"]
