@@ -323,6 +323,7 @@ class Compiler:
                     filters.append(self.filter_for(host, ifname, domain, "out", flows))
             out[name] = DesiredState(
                 host=name, platform=host.platform, mgmt_interface=host.data.mgmt_interface,
+                ownership=host.data.ownership,
                 stateful_filter=spec(host.platform).stateful_filter,
                 interfaces=tuple(interfaces), routes=tuple(routes.get(name, ())),
                 filters=tuple(filters), services=tuple(self.bindings(name)),

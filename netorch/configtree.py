@@ -13,18 +13,24 @@ intended, in a part netorch manages), changed (both present, different content).
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import re
 from dataclasses import dataclass, field
+from ipaddress import IPv4Network
 from typing import Literal
 
-Kind = Literal["missing", "unexpected", "changed"]
+from netorch.ownership import FRR as FRR_OWN
+from netorch.ownership import Ownership
+
+Kind = Literal["missing", "unexpected", "changed", "interfering"]
 
 # Top-level FRR lines netorch never renders and never manages.
 FRR_UNMANAGED = (
     re.compile(r"^frr version "),
     re.compile(r"^frr defaults "),
     re.compile(r"^log "),
+    re.compile(r"^hostname "),  # FRR takes it from the kernel; each vtysh prints its own
     re.compile(r"^line vty"),
     re.compile(r"^(end|exit|exit-vrf|!.*)$"),
     re.compile(r"^Building configuration"),
@@ -101,16 +107,94 @@ def _route_key(line: str) -> str | None:
     return None
 
 
-def diff_frr(running: str, desired: str, ignore_interfaces: tuple[str, ...] = ()) -> list[Difference]:
-    """Differences by meaning; interfaces in ignore_interfaces (the management interface) are
-    not netorch's and never count."""
+@dataclass(frozen=True)
+class KernelInterface:
+    """An interface as the kernel has it (`ip -j addr`): IPv4 addresses (global scope) and admin state."""
+
+    addresses: tuple[str, ...]
+    admin_up: bool
+
+
+KERNEL_ABSENT = "configured in FRR, absent from the kernel"
+KERNEL_ONLY = "in the kernel only (not in FRR's configuration)"
+KERNEL_DOWN = "administratively down in the kernel"
+
+
+@dataclass
+class _Scope:
+    """Which parts of a running FRR configuration are netorch's (ownership.FRR + the widening
+    stated by the desired artifact + what the desired artifact renders)."""
+
+    own: Ownership
+    want: FrrConfig
+    ignore_interfaces: tuple[str, ...]
+
+    def leaf(self, line: str) -> bool:
+        if line in self.want.leaves or line.startswith(FRR_OWN.leaves):
+            return True
+        if line.startswith("ip prefix-list "):
+            name = line.split()[2]
+            return self.own.prefix_lists == "all" or any(w.startswith(f"ip prefix-list {name} ")
+                                                         for w in self.want.leaves)
+        return False
+
+    def block(self, header: str) -> Literal["all", "routes", "interface", "none"]:
+        """all: the block is netorch's; routes: only its `ip route` lines; interface: its owned lines."""
+        word, _, name = header.partition(" ")
+        if word == "interface":
+            if name in self.ignore_interfaces:
+                return "none"
+            return "interface" if header in self.want.blocks or self.own.interfaces == "all" else "none"
+        if header in self.want.blocks:
+            return "all"
+        if word == "vrf":
+            if self.own.vrfs == "all":
+                return "all"
+            return "routes" if self.own.static_routes == "all" else "none"
+        if word == "route-map" and (self.own.route_maps == "all" or any(
+                h.startswith(f"route-map {name.split(' ', 1)[0]} ") for h in self.want.blocks)):
+            return "all"  # every entry of a route-map netorch writes is netorch's
+        return "none"
+
+    def child(self, header: str, child: str) -> bool:
+        scope = self.block(header)
+        if scope == "all":
+            return True
+        if scope == "routes":
+            return child.startswith(FRR_OWN.route_children)
+        if scope == "interface":
+            return child.startswith(FRR_OWN.interface_children) or child in self.want.blocks.get(header, [])
+        return False
+
+
+def unmanaged_frr(running: str, desired: str, ignore_interfaces: tuple[str, ...] = ()) -> list[str]:
+    """The live lines netorch does not own (never drift, never removed): for --show-unmanaged."""
     have, want = parse_frr(running), parse_frr(desired)
+    scope = _Scope(Ownership.from_artifact(desired), want, ignore_interfaces)
+    out = [line for line in have.leaves if not scope.leaf(line)]
+    for header, children in have.blocks.items():
+        if scope.block(header) == "none":
+            out.append(f"{header} ({len(children)} line(s))")
+        else:
+            out += [f"{header} / {c}" for c in children if not scope.child(header, c)]
+    return out + have.ignored
+
+
+def diff_frr(running: str, desired: str, ignore_interfaces: tuple[str, ...] = (),
+             kernel: dict[str, KernelInterface] | None = None) -> list[Difference]:
+    """Differences by meaning, over what netorch owns (ownership.FRR, widened by the desired
+    artifact's ownership header). Interfaces in ignore_interfaces (the management interface) are
+    never netorch's. With `kernel` (the kernel's addresses and admin state per interface), an
+    owned interface whose kernel addresses or admin state differ from FRR's is drift too."""
+    have, want = parse_frr(running), parse_frr(desired)
+    scope = _Scope(Ownership.from_artifact(desired), want, ignore_interfaces)
     out: list[Difference] = []
-    have_leaves, want_leaves = set(have.leaves), set(want.leaves)
+    have_leaves = {line for line in have.leaves if scope.leaf(line)}
+    want_leaves = set(want.leaves)
     single = {"hostname"}
     for line in sorted(want_leaves - have_leaves):
         word = line.split(" ", 1)[0]
-        other = next((h for h in have.leaves if h.split(" ", 1)[0] == word and word in single), None)
+        other = next((h for h in have_leaves if h.split(" ", 1)[0] == word and word in single), None)
         key = _route_key(line)
         same_route = next((h for h in have_leaves - want_leaves if key and _route_key(h) == key), None)
         if other is not None:
@@ -124,26 +208,39 @@ def diff_frr(running: str, desired: str, ignore_interfaces: tuple[str, ...] = ()
         if line not in changed_from:
             out.append(Difference("unexpected", (line,)))
     for header in sorted(set(want.blocks) | set(have.blocks)):
-        if header.startswith("interface ") and header.split(" ", 1)[1] in ignore_interfaces:
+        block = scope.block(header)
+        if block == "none":
             continue
         if header not in have.blocks:
             out.append(Difference("missing", (header,), f"{len(want.blocks[header])} line(s)"))
             out += [Difference("missing", (header, c)) for c in want.blocks[header]]
-            continue
-        if header not in want.blocks:
-            if header.startswith("interface "):
-                if header.split(" ", 1)[1] in ignore_interfaces:
-                    continue  # the management interface: not netorch's
-                # an interface cannot be removed: what is configured on it is unexpected
-                out += [Difference("unexpected", (header, c)) for c in have.blocks[header]]
-                continue
+        elif header not in want.blocks and block == "all":
             out.append(Difference("unexpected", (header,), f"{len(have.blocks[header])} line(s)"))
             continue
-        h, w = set(have.blocks[header]), set(want.blocks[header])
-        for child in sorted(w - h):
-            out.append(Difference("missing", (header, child)))
-        for child in sorted(h - w):
-            out.append(Difference("unexpected", (header, child)))
+        else:
+            # an interface cannot be removed, an unrendered VRF block with owned routes stays:
+            # only their owned lines count
+            h = {c for c in have.blocks[header] if scope.child(header, c)}
+            w = set(want.blocks.get(header, []))
+            out += [Difference("missing", (header, child)) for child in sorted(w - h)]
+            out += [Difference("unexpected", (header, child)) for child in sorted(h - w)]
+        if kernel is not None and header.startswith("interface ") and header in want.blocks:
+            out += _kernel_diffs(header, have.blocks.get(header, []), want.blocks[header],
+                                 kernel.get(header.split(" ", 1)[1]))
+    return out
+
+
+def _kernel_diffs(header: str, have: list[str], want: list[str], live: KernelInterface | None) -> list[Difference]:
+    if live is None:
+        return []  # an interface that does not exist is state (interface_down), not config
+    configured = {c.removeprefix("ip address ") for c in have if c.startswith("ip address ")}
+    wanted = {c.removeprefix("ip address ") for c in want if c.startswith("ip address ")}
+    out = [Difference("missing", (header, f"ip address {a}"), KERNEL_ABSENT)
+           for a in sorted(configured & wanted) if a not in live.addresses]
+    out += [Difference("unexpected", (header, f"ip address {a}"), KERNEL_ONLY)
+            for a in sorted(set(live.addresses) - configured - wanted)]
+    if not live.admin_up and "shutdown" not in want:
+        out.append(Difference("missing", (header, "no shutdown"), KERNEL_DOWN))
     return out
 
 
@@ -153,11 +250,17 @@ def frr_remediation(diffs: list[Difference]) -> list[str]:
     FRR specifics: `description` is single-valued (setting one replaces the other, and only a
     bare `no description` removes it); an interface block cannot be removed (`no interface X`
     is refused for a kernel interface), so its lines are removed one by one; inside a block,
-    removals come before additions (an address can move)."""
+    removals come before additions (an address can move). The kernel is brought back through
+    FRR: an address only the kernel has is adopted then removed (zebra refuses to remove an
+    address it did not configure), an address the kernel lost is removed and configured again
+    (zebra installs it anew), an interface down in the kernel gets `no shutdown`."""
     lines: list[str] = []
     removals: dict[str, list[str]] = {}
     additions: dict[str, list[str]] = {}
+    kernel: dict[str, list[str]] = {}
     for d in diffs:
+        if d.kind == "interfering":
+            continue  # not netorch's to change
         if len(d.path) == 1:
             line = d.path[0]
             if d.kind in ("missing", "changed"):
@@ -170,13 +273,19 @@ def frr_remediation(diffs: list[Difference]) -> list[str]:
             elif d.kind == "unexpected":
                 lines.append(_negate(line))
         else:
-            header, child = d.path
-            target = additions if d.kind == "missing" else removals
-            target.setdefault(header, []).append(child)
-    for header in [*removals, *(h for h in additions if h not in removals)]:
+            header, child = d.path[0], d.path[-1]
+            if d.detail == KERNEL_ONLY:
+                kernel.setdefault(header, []).insert(0, _negate(child))
+                kernel[header].insert(0, child)
+            elif d.detail == KERNEL_ABSENT:
+                kernel.setdefault(header, []).extend([_negate(child), child])
+            else:
+                target = additions if d.kind == "missing" else removals
+                target.setdefault(header, []).append(child)
+    for header in dict.fromkeys([*kernel, *removals, *additions]):
         adding = additions.get(header, [])
         sets_description = any(c.startswith("description ") for c in adding)
-        children = []
+        children = list(kernel.get(header, []))
         for child in removals.get(header, []):
             if child.startswith("description "):
                 if not sets_description:
@@ -196,32 +305,55 @@ def _negate(line: str) -> str:
 
 # -- nftables ---------------------------------------------------------------------------------
 CHAIN_RE = re.compile(r"^\s*chain (\S+) \{\s*$")
+OBJECT_RE = re.compile(r"^\s*(set|map|flowtable|counter|quota|limit|ct helper) (\S+) \{\s*$")
+TABLE_RE = re.compile(r"^table (\S+) (\S+) \{\s*$")
+HOOK_RE = re.compile(r"type (\S+) hook (\S+) (?:device \S+ )?priority ([^;]+);(?: policy (\S+);)?")
 
 
 def parse_nft(text: str) -> dict[str, list[str]]:
     """chain name -> statements in order, from `nft list table` text (or netorch's rendering)."""
+    return _parse_nft(text)[0]
+
+
+def _parse_nft(text: str) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Chains (name -> statements in order) and named objects ("set NAME" -> lines) of one table."""
     chains: dict[str, list[str]] = {}
-    current: str | None = None
+    objects: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    depth = 0
     for raw in text.splitlines():
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        m = CHAIN_RE.match(raw)
-        if m:
-            current = m.group(1)
-            chains[current] = []
-            continue
-        if line == "}":
+        if depth == 0:
+            m = CHAIN_RE.match(raw)
+            o = OBJECT_RE.match(raw)
+            if m:
+                current = chains[m.group(1)] = []
+                continue
+            if o:
+                current = objects[f"{o.group(1)} {o.group(2)}"] = []
+                continue
+        if line == "}" and depth == 0:
             current = None
             continue
         if current is not None:
-            chains[current].append(re.sub(r"\s+", " ", line))
-    return chains
+            # elements of a set may span lines: keep them in one statement
+            text = re.sub(r"\s+", " ", line)
+            if depth > 0 and current:
+                current[-1] += " " + text
+            else:
+                current.append(text)
+            depth = max(depth + line.count("{") - line.count("}"), 0)
+    return chains, objects
 
 
 def diff_nft(running: str | None, desired: str | None) -> list[Difference]:
-    have = parse_nft(running or "")
-    want = parse_nft(desired or "")
+    """Per chain, in order (order is meaning in a firewall): a rule that moved is `changed` with
+    its running and intended position; named sets and maps netorch did not write are
+    `interfering` (a rule can match them), changed ones `changed`."""
+    have, have_objects = _parse_nft(running or "")
+    want, want_objects = _parse_nft(desired or "")
     out: list[Difference] = []
     for chain in sorted(set(want) | set(have)):
         if chain not in have:
@@ -233,17 +365,121 @@ def diff_nft(running: str | None, desired: str | None) -> list[Difference]:
         if chain not in want:
             out.append(Difference("unexpected", (f"chain {chain}",), f"{len(have[chain])} statement(s)"))
             continue
-        if have[chain] == want[chain]:
-            continue
-        matcher = difflib.SequenceMatcher(a=have[chain], b=want[chain], autojunk=False)
-        for op, a1, a2, b1, b2 in matcher.get_opcodes():
-            if op == "equal":
-                continue
-            if op in ("delete", "replace"):
-                out += [Difference("unexpected", (f"chain {chain}", s)) for s in have[chain][a1:a2]]
-            if op in ("insert", "replace"):
-                out += [Difference("missing", (f"chain {chain}", s)) for s in want[chain][b1:b2]]
+        if have[chain] != want[chain]:
+            out += _chain_diff(chain, have[chain], want[chain])
+    for name in sorted(set(want_objects) | set(have_objects)):
+        if name not in have_objects:
+            out.append(Difference("missing", (name,), "; ".join(want_objects[name])))
+        elif name not in want_objects:
+            out.append(Difference("interfering", (name,), "in table inet netorch, not written by netorch: "
+                                  + "; ".join(have_objects[name])))
+        elif have_objects[name] != want_objects[name]:
+            out.append(Difference("changed", (name,), "running: " + "; ".join(have_objects[name])))
     return out
+
+
+def _chain_diff(chain: str, have: list[str], want: list[str]) -> list[Difference]:
+    where = f"chain {chain}"
+    gone: list[tuple[int, str]] = []
+    extra: list[tuple[int, str]] = []
+    matcher = difflib.SequenceMatcher(a=have, b=want, autojunk=False)
+    for op, a1, a2, b1, b2 in matcher.get_opcodes():
+        if op in ("delete", "replace"):
+            extra += [(i, have[i]) for i in range(a1, a2)]
+        if op in ("insert", "replace"):
+            gone += [(j, want[j]) for j in range(b1, b2)]
+    moved = {s for _, s in extra} & {s for _, s in gone}
+    out: list[Difference] = []
+    for i, stmt in extra:
+        if stmt in moved:
+            j = next(j for j, s in gone if s == stmt)
+            out.append(Difference("changed", (where, stmt), f"moved: rule {i + 1} of {len(have)} running, "
+                                  f"rule {j + 1} of {len(want)} intended"))
+        else:
+            out.append(Difference("unexpected", (where, stmt)))
+    out += [Difference("missing", (where, stmt)) for _, stmt in gone if stmt not in moved]
+    return out
+
+
+@dataclass(frozen=True)
+class NftChain:
+    table: str  # "inet filter"
+    name: str
+    hook: str | None
+    priority: str
+    policy: str
+    rules: tuple[str, ...]
+
+
+def parse_ruleset(text: str) -> list[NftChain]:
+    """The chains of every table of `nft list ruleset`."""
+    out: list[NftChain] = []
+    table: str | None = None
+    body: list[str] = []
+    for raw in text.splitlines():
+        m = TABLE_RE.match(raw)
+        if m:
+            table, body = f"{m.group(1)} {m.group(2)}", []
+            continue
+        if raw.startswith("}") and table is not None:
+            chains, _ = _parse_nft("\n".join(body))
+            for name, stmts in chains.items():
+                hook = next((HOOK_RE.search(s) for s in stmts if HOOK_RE.search(s)), None)
+                rules = tuple(s for s in stmts if not HOOK_RE.search(s))
+                out.append(NftChain(table, name, hook.group(2) if hook else None,
+                                    hook.group(3).strip() if hook else "", (hook.group(4) or "accept") if hook else "",
+                                    rules))
+            table = None
+            continue
+        if table is not None:
+            body.append(raw)
+    return out
+
+
+ADDR_RE = re.compile(r"\bip (saddr|daddr) (!= )?(\{[^}]*\}|\S+)")
+
+
+def nft_interference(ruleset: str, own_table: str, carried: list[IPv4Network],
+                     hooks: tuple[str, ...], owned_all: bool = False) -> list[Difference]:
+    """Base chains of tables other than netorch's that can drop traffic netorch's intents carry:
+    a drop (or reject) rule whose addresses overlap the carried prefixes, or a drop policy, at a
+    hook forwarded packets cross. An accept there changes nothing (it ends only its own base
+    chain; netorch's chain still sees the packet), so it does not count. With owned_all (the
+    operator owns every table) a foreign table is `unexpected` instead, and a commit removes it."""
+    out: list[Difference] = []
+    seen: set[str] = set()
+    for chain in parse_ruleset(ruleset):
+        if chain.table == own_table:
+            continue
+        if owned_all:
+            if chain.table not in seen:
+                seen.add(chain.table)
+                out.append(Difference("unexpected", (f"table {chain.table}",), "not netorch's table"))
+            continue
+        if chain.hook not in hooks:
+            continue
+        where = (f"table {chain.table}", f"chain {chain.name}")
+        for rule in chain.rules:
+            if re.search(r"\b(drop|reject)\b", rule.split(" comment ")[0]) and _overlaps(rule, carried):
+                out.append(Difference("interfering", (*where, rule),
+                                      f"hook {chain.hook} priority {chain.priority}: drops traffic the intents carry"))
+        if chain.policy == "drop":
+            out.append(Difference("interfering", (*where, "policy drop"),
+                                  f"hook {chain.hook} priority {chain.priority}: drops what no rule accepts"))
+    return out
+
+
+def _overlaps(rule: str, carried: list[IPv4Network]) -> bool:
+    for _, negated, value in ADDR_RE.findall(rule):
+        if negated:
+            continue
+        nets = []
+        for item in value.strip("{} ").split(","):
+            with contextlib.suppress(ValueError):
+                nets.append(IPv4Network(item.strip(), strict=False))
+        if nets and not any(n.overlaps(c) for n in nets for c in carried):
+            return False
+    return True
 
 
 def render_diffs(diffs: list[Difference]) -> str:
@@ -251,7 +487,7 @@ def render_diffs(diffs: list[Difference]) -> str:
     lines = []
     last_parent: tuple[str, ...] = ()
     for d in diffs:
-        sign = {"missing": "+", "unexpected": "-", "changed": "~"}[d.kind]
+        sign = {"missing": "+", "unexpected": "-", "changed": "~", "interfering": "!"}[d.kind]
         if len(d.path) > 1:
             if d.path[:-1] != last_parent:
                 lines.append(f"  {' / '.join(d.path[:-1])}")

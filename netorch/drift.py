@@ -1,28 +1,42 @@
 """Drift: the live configuration and live state of each device against the desired state.
 
 Config drift is compared by meaning (netorch.configtree for FRR and nftables, hier_config
-for IOS-style CLIs, canonical XML for NETCONF) and classified missing / unexpected /
-changed; parts of a configuration netorch does not manage are ignored (reportable).
-State drift is reported apart: intended static routes missing or not active in the RIB,
-interfaces that intents use being down, and services unreachable from the device the
-service intent names in `probe_from`. Remediation is shown per device and, with
---remediate, applied through the apply path (same transactions, same records).
+for IOS-style CLIs, canonical XML trees for NETCONF) over what netorch owns
+(netorch.ownership: one table per platform, widened by the inventory's data.ownership), and
+classified missing / unexpected / changed / interfering (not netorch's, but it drops traffic
+the intents carry); unmanaged parts are never drift (listed with --show-unmanaged). The
+kernel's addresses and admin state of owned interfaces count as config. State drift is
+reported apart: routing daemons the config needs not running, intended static routes missing
+or not active in the RIB, interfaces that intents use being down, and services unreachable
+from the device the service intent names in `probe_from`. Remediation is shown per device
+and, with --remediate, applied through the apply path (same transactions, same records).
 """
 
 from __future__ import annotations
 
-import difflib
 import threading
 import time
+from ipaddress import IPv4Address
 from typing import Literal
 
 from nornir.core.task import Task
 from pydantic import BaseModel, ConfigDict, Field
 
-from netorch.configtree import Difference, diff_frr, diff_nft, frr_remediation, parse_frr, render_diffs
+from netorch.configtree import (
+    Difference,
+    KernelInterface,
+    diff_frr,
+    diff_nft,
+    frr_remediation,
+    nft_interference,
+    render_diffs,
+    unmanaged_frr,
+)
 from netorch.engine import Engine, ProgressFn, RunReport, actor_name
 from netorch.errors import DeviceUnreachable, TransportError
 from netorch.model.desired import DesiredState
+from netorch.ownership import FRR as FRR_OWN
+from netorch.ownership import daemons_needed
 from netorch.store import DeviceRecord
 from netorch.transport.base import DeviceJob, DeviceSession, Snapshot
 
@@ -37,9 +51,10 @@ class ConfigDifference(_Model):
     """One difference of configuration, by meaning."""
 
     artifact: str = Field(description="the rendered artifact it belongs to, e.g. frr.conf")
-    kind: Literal["missing", "unexpected", "changed"] = Field(
+    kind: Literal["missing", "unexpected", "changed", "interfering"] = Field(
         description="missing: intended, absent; unexpected: present, not intended, in a managed part; "
-                    "changed: both present, different")
+                    "changed: both present, different; interfering: not netorch's, but it changes "
+                    "traffic the intents carry (never removed unless ownership says so)")
     path: list[str] = Field(description="the line and its parents (block header, chain)")
     detail: str = ""
 
@@ -47,7 +62,7 @@ class ConfigDifference(_Model):
 class StateIssue(_Model):
     """One difference of live state."""
 
-    kind: Literal["route_missing", "route_inactive", "interface_down", "service_unreachable"]
+    kind: Literal["route_missing", "route_inactive", "interface_down", "service_unreachable", "daemon_down"]
     subject: str
     detail: str = ""
 
@@ -88,9 +103,10 @@ class DriftReport(_Model):
 
 # -- comparison ---------------------------------------------------------------------------------
 def compare_artifact(platform: str, name: str, live: str, desired: str,
-                     ignore_interfaces: tuple[str, ...] = ()) -> list[Difference]:
+                     ignore_interfaces: tuple[str, ...] = (),
+                     kernel: dict[str, KernelInterface] | None = None) -> list[Difference]:
     if name == "frr.conf":
-        return diff_frr(live, desired, ignore_interfaces)
+        return diff_frr(live, desired, ignore_interfaces, kernel)
     if name == "nftables.nft":
         return diff_nft(live or None, desired)
     if name.endswith(".xml"):
@@ -104,23 +120,25 @@ def compare_artifact(platform: str, name: str, live: str, desired: str,
 
 
 def diff_xml(live: str, desired: str) -> list[Difference]:
-    from netorch.transport.netconf import canonical_xml
+    """By YANG meaning (canonical trees, list entries by their keys, identities by namespace);
+    each path step carries its list keys."""
+    from netorch.transport.netconf import canonical_tree, tree_differences
 
-    have = canonical_xml(live).splitlines() if live.strip() else []
-    want = canonical_xml(desired).splitlines()
-    out: list[Difference] = []
-    matcher = difflib.SequenceMatcher(a=have, b=want, autojunk=False)
-    for op, a1, a2, b1, b2 in matcher.get_opcodes():
-        if op in ("delete", "replace"):
-            out += [Difference("unexpected", (line.strip(),)) for line in have[a1:a2]]
-        if op in ("insert", "replace"):
-            out += [Difference("missing", (line.strip(),)) for line in want[b1:b2]]
-    return out
+    have = canonical_tree(live) if live.strip() else canonical_tree("<config/>")
+    want = canonical_tree(desired)
+    kinds = {"missing": "missing", "unexpected": "unexpected", "changed": "changed"}
+    return [Difference(kinds[k], path, detail) for k, path, detail in  # type: ignore[arg-type]
+            tree_differences(have, want)]
 
 
 def remediation_text(job: DeviceJob, snapshot: Snapshot, diffs: dict[str, list[Difference]]) -> str:
     parts: list[str] = []
-    for name, found in diffs.items():
+    for name, all_found in diffs.items():
+        foreign = [d for d in all_found if d.kind == "interfering" and d.path[0].startswith("table ")]
+        if foreign:
+            parts.append("# left as is: not netorch's (remove it, or own it: data.ownership nft_tables: all)\n"
+                         + "\n".join(f"#   {' / '.join(d.path)}" for d in foreign))
+        found = [d for d in all_found if d not in foreign]
         if not found:
             continue
         if name == "frr.conf":
@@ -142,8 +160,36 @@ def remediation_text(job: DeviceJob, snapshot: Snapshot, diffs: dict[str, list[D
     return "\n".join(parts)
 
 
+def interference(desired: DesiredState, ruleset: str) -> list[Difference]:
+    """Foreign nftables tables that drop traffic the intents carry (or, when the operator owns
+    every table, foreign tables as unexpected)."""
+    carried = [r.prefix for r in desired.routes]
+    carried += [i.address.network for i in desired.interfaces if i.address is not None]
+    for f in desired.filters:
+        for rule in f.rules:
+            carried += [*rule.sources, *rule.destinations]
+    return nft_interference(ruleset, FRR_OWN.nft_table, carried, FRR_OWN.interfering_hooks,
+                            owned_all=desired.ownership.nft_tables == "all")
+
+
+def foreign_tables(ruleset: str) -> list[str]:
+    import re
+
+    return [f"nftables: {line.rstrip(' {')}" for line in ruleset.splitlines()
+            if re.match(r"^table \S+ \S+ \{", line) and not line.startswith(f"table {FRR_OWN.nft_table} ")]
+
+
 def state_issues(desired: DesiredState, snapshot: Snapshot) -> list[StateIssue]:
     issues: list[StateIssue] = []
+    if snapshot.daemons is not None:
+        features = {name for name, used in (("routes", desired.routes), ("ospf", desired.ospf),
+                                            ("bgp", desired.bgp)) if used}
+        for daemon in daemons_needed(features):
+            if not snapshot.daemons.get(daemon, False):
+                what = "the static routes" if daemon == "staticd" else "the configuration"
+                issues.append(StateIssue(kind="daemon_down", subject=daemon,
+                                         detail=f"{daemon} is not running: {what} cannot take effect; "
+                                                "start it (remediation does not restart daemons)"))
     for check in snapshot.routes or []:
         subject = f"{check.route.prefix} via {check.route.next_hop or check.route.interface}"
         if not check.present:
@@ -224,12 +270,23 @@ class DriftChecker:
                         if name not in snap.config:
                             continue  # this transport cannot see that artifact (netmiko: nftables)
                         mgmt = (job.desired.mgmt_interface,) if job.desired.mgmt_interface else ()
-                        diffs[name] = compare_artifact(job.platform, name, snap.config[name], desired_text, mgmt)
-                        result.config += [ConfigDifference(artifact=name, kind=d.kind, path=list(d.path),
-                                                           detail=d.detail) for d in diffs[name]]
+                        diffs[name] = compare_artifact(job.platform, name, snap.config[name], desired_text, mgmt,
+                                                       snap.kernel)
+                        if name == "nftables.nft" and snap.ruleset is not None:
+                            diffs[name] += interference(job.desired, snap.ruleset)
                         if show_unmanaged and name == "frr.conf":
-                            result.unmanaged += parse_frr(snap.config[name]).ignored
+                            result.unmanaged += unmanaged_frr(snap.config[name], desired_text, mgmt)
+                        if show_unmanaged and name == "nftables.nft" and snap.ruleset is not None:
+                            result.unmanaged += foreign_tables(snap.ruleset)
                     result.state = state_issues(job.desired, snap)
+                    down = {s.subject for s in result.state if s.kind == "daemon_down"}
+                    if "staticd" in down and "frr.conf" in diffs:
+                        # staticd's routes are unreadable while it is down: that is the drift, not them
+                        diffs["frr.conf"] = [d for d in diffs["frr.conf"]
+                                             if not (d.kind == "missing" and d.path[-1].startswith("ip route "))]
+                    for name, found in diffs.items():
+                        result.config += [ConfigDifference(artifact=name, kind=d.kind, path=list(d.path),
+                                                           detail=d.detail) for d in found]
                     result.remediation = remediation_text(job, snap, diffs)
                     result.status = "drift" if result.drifted else "in_sync"
                 except DeviceUnreachable as exc:
@@ -246,7 +303,7 @@ class DriftChecker:
 
             try:
                 eng._phase(nr, "drift", set(by_host), collect, progress)
-                self._probe_services(nr, jobs, results, sessions, progress)
+                self._probe_services(nr, jobs, results, sessions, progress, snapshots)
             finally:
                 if own_sessions:
                     eng._close(nr)
@@ -266,7 +323,11 @@ class DriftChecker:
         """Apply the intents to the drifted devices (same transaction and records as apply), then
         check them again so that the report, the store and the daemon see the result."""
         eng = self.engine
-        drifted = ",".join(d.host for d in report.devices if d.status == "drift")
+        # a device whose routing daemon is down cannot take a configuration: it is reported, not pushed
+        drifted = ",".join(d.host for d in report.devices if d.status == "drift"
+                           and not any(s.kind == "daemon_down" for s in d.state))
+        if not drifted:
+            return
         fix: RunReport = eng.apply(limit=drifted, workers=workers, actor=actor, progress=progress, stop=stop)
         report.remediation_run = fix.as_dict()
         report.recheck = self.check(limit=drifted, workers=workers, actor=actor, progress=progress,
@@ -275,14 +336,19 @@ class DriftChecker:
             report.exit_code = 1
 
     def _probe_services(self, nr: object, jobs: list[DeviceJob], results: dict[str, DeviceDrift],
-                        sessions: dict[str, DeviceSession], progress: ProgressFn | None) -> None:
+                        sessions: dict[str, DeviceSession], progress: ProgressFn | None,
+                        snapshots: dict[str, Snapshot] | None = None) -> None:
         """Ping each service provider from the device its intent names in probe_from, sourced from
-        that device's address in a consumer domain."""
+        that device's address in a consumer domain. A packet the router sends itself does not
+        cross its own forward chain, which the consumers' packets do: that chain (as read live)
+        is evaluated for the consumers' first packet too, from their interface to the egress."""
         _, intents, _ = self.engine.ws.load()
         selected = {j.host: j for j in jobs}
         probes: dict[str, list[tuple[str, str, str, str, int | None]]] = {}
+        consumers: dict[str, tuple[str, ...]] = {}
         for item in intents.services:
             svc = item.value
+            consumers[svc.name] = svc.consumers
             if svc.probe_from is None or svc.probe_from not in selected:
                 continue
             job = selected[svc.probe_from]
@@ -309,6 +375,13 @@ class DriftChecker:
                 else:
                     what = f"tcp/{port}" if protocol == "tcp" else "ping"
                     detail = f"{what} to {provider} gets no answer" + (f" (source {source})" if source else "")
+                table = (snapshots or {}).get(host)
+                job = selected[host]
+                if ok is not False and table is not None and table.config.get("nftables.nft"):
+                    verdict = _own_forward(job.desired, table.config["nftables.nft"], source, provider,
+                                           protocol, port, consumers[name])
+                    if verdict:
+                        ok, detail = False, verdict
                 if ok is False:
                     result.state.append(StateIssue(kind="service_unreachable", subject=f"{name} {provider}",
                                                    detail=detail))
@@ -352,6 +425,40 @@ class DriftChecker:
         store.finish_run(run_id, report.status, {"counts": counts, "duration": report.duration})
         report.run_id = run_id
         return report
+
+
+def _egress(desired: DesiredState, dst: IPv4Address) -> str | None:
+    """The interface the desired state forwards dst out of (connected first, then the longest
+    prefix at its lowest distance)."""
+    for iface in desired.interfaces:
+        if iface.address is not None and iface.address.network.prefixlen < 32 and dst in iface.address.network:
+            return iface.name
+    routes = [r for r in desired.routes if r.vrf is None and dst in r.prefix]
+    if not routes:
+        return None
+    best = min(routes, key=lambda r: (-r.prefix.prefixlen, r.distance))
+    if best.interface:
+        return best.interface
+    if best.next_hop is None:
+        return None
+    return _egress(desired, best.next_hop) if best.next_hop != dst else None
+
+
+def _own_forward(desired: DesiredState, table: str, source: str, provider: str, protocol: str, port: int | None,
+                 consumers: tuple[str, ...]) -> str:
+    """'' when the router's live forward chain accepts the consumers' first packet to provider;
+    otherwise why not (the rule that drops it)."""
+    from netorch.simulate import chain_verdict
+
+    iif = next((i.name for i in desired.interfaces if i.domain in consumers), None)
+    oif = _egress(desired, IPv4Address(provider))
+    if iif is None or oif is None or not source:
+        return ""
+    accepted, why = chain_verdict(table, IPv4Address(source), IPv4Address(provider), protocol, port, iif, oif)
+    if accepted:
+        return ""
+    what = f"tcp/{port}" if protocol == "tcp" else protocol
+    return f"the forward chain of {desired.host} drops the consumers' {what} to {provider} ({iif} -> {oif}): {why}"
 
 
 def consumer_source(desired: DesiredState, consumers: tuple[str, ...]) -> str | None:

@@ -6,6 +6,8 @@ traffic against: it is computed from the intents, never written by hand."""
 
 from __future__ import annotations
 
+import contextlib
+import re
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
@@ -134,3 +136,85 @@ def _route_only(desired: dict[str, DesiredState], topo: Topology, src: IPv4Addre
             return f"routing loop through {router}"
         seen.add(router)
     return "too many hops"
+
+
+# -- the live forward chain of one router -------------------------------------------------------
+_MATCH = re.compile(r'(iifname|oifname) (!= )?"([^"]+)"|ip (saddr|daddr) (!= )?(\{[^}]*\}|\S+)'
+                    r'|(tcp|udp) dport (!= )?(\{[^}]*\}|\S+)|(?:meta l4proto|ip protocol) (!= )?(\S+)|ct state (\S+)'
+                    r'|meta nfproto (\S+)')
+
+
+def _in_set(value: str, item: str, is_port: bool) -> bool:
+    for part in (p.strip() for p in value.strip("{} ").split(",")):
+        if not part:
+            continue
+        if is_port:
+            lo, _, hi = part.partition("-")
+            if lo.isdigit() and int(lo) <= int(item) <= int(hi or lo):
+                return True
+        else:
+            with contextlib.suppress(ValueError):
+                if IPv4Address(item) in IPv4Network(part, strict=False):
+                    return True
+    return False
+
+
+def _rule_matches(stmt: str, pkt: dict[str, str]) -> bool:
+    for m in _MATCH.finditer(stmt.split(" comment ", 1)[0]):
+        if m.group(1):
+            ok = pkt[m.group(1)] == m.group(3)
+            neg = bool(m.group(2))
+        elif m.group(4):
+            ok = _in_set(m.group(6), pkt[m.group(4)], False)
+            neg = bool(m.group(5))
+        elif m.group(7):
+            ok = pkt["protocol"] == m.group(7) and pkt["port"] != "" and _in_set(m.group(9), pkt["port"], True)
+            neg = bool(m.group(8))
+        elif m.group(11):
+            ok = pkt["protocol"] == m.group(11)
+            neg = bool(m.group(10))
+        elif m.group(12):
+            ok = "new" in m.group(12).split(",")  # a probe's first packet is a new connection
+            neg = False
+        else:
+            ok, neg = m.group(13) == "ipv4", False  # netorch's probes are IPv4
+        if ok == neg:
+            return False
+    return True
+
+
+def chain_verdict(table: str, src: IPv4Address, dst: IPv4Address, protocol: str, port: int | None,
+                  iif: str, oif: str, chain: str = "forward") -> tuple[bool, str]:
+    """What a live nftables table (as `nft list table` prints netorch's) does with the first
+    packet of a flow at its `chain`: (accepted, the deciding rule or why). First match wins;
+    jump and goto follow; the end of a base chain is its policy."""
+    from netorch.configtree import parse_nft
+
+    chains = parse_nft(table)
+    pkt = {"iifname": iif, "oifname": oif, "saddr": str(src), "daddr": str(dst), "protocol": protocol,
+           "port": str(port) if port is not None else ""}
+
+    def run(name: str, depth: int) -> tuple[bool | None, str]:
+        if depth > 16 or name not in chains:
+            return None, ""
+        for stmt in chains[name]:
+            if stmt.startswith("type "):
+                continue
+            if not _rule_matches(stmt, pkt):
+                continue
+            verdict = stmt.split(" comment ", 1)[0].split()[-2:]
+            if verdict[-1] in ("accept", "drop", "reject"):
+                return verdict[-1] == "accept", f"chain {name}: {stmt}"
+            if verdict[0] in ("jump", "goto"):
+                decided, why = run(verdict[1], depth + 1)
+                if decided is not None or verdict[0] == "goto":
+                    return decided, why
+            if verdict[-1] == "return":
+                return None, ""
+        return None, ""
+
+    decided, why = run(chain, 0)
+    if decided is not None:
+        return decided, why
+    head = next((s for s in chains.get(chain, []) if s.startswith("type ")), "")
+    return "policy drop" not in head, f"chain {chain}: policy" + (" drop" if "policy drop" in head else " accept")

@@ -63,9 +63,11 @@ def test_classes() -> None:
     assert not any(d[1] == ("ip route 10.2.0.0/24 10.0.12.2 200",) for d in diffs)
 
 
-def test_hostname_change_is_changed() -> None:
-    diffs = diff_frr(RUNNING.replace("hostname r1", "hostname other"), DESIRED)
-    assert [(d.kind, d.path, d.detail) for d in diffs] == [("changed", ("hostname r1",), "running: hostname other")]
+def test_hostname_is_unmanaged() -> None:
+    # FRR takes it from the kernel, and each vtysh process prints its own: netorch does not own it
+    running = RUNNING.replace("hostname r1", "hostname other")
+    assert diff_frr(running, DESIRED) == []
+    assert "hostname other" in parse_frr(running).ignored
 
 
 NFT_RUNNING = """table inet netorch {
@@ -157,4 +159,195 @@ def test_round_trip_running_plus_remediation_is_desired(have: list[str], want: l
     diffs = diff_frr(running, desired)
     fixed = apply_vtysh(running, frr_remediation(diffs))
     assert diff_frr(fixed, desired) == [], render_diffs(diff_frr(fixed, desired))
-    assert (diffs == []) == (set(have) == set(want) and d1 == d2 and host == "r1")
+    assert (diffs == []) == (set(have) == set(want) and d1 == d2)
+
+
+# -- ownership ------------------------------------------------------------------------------
+FOREIGN = """vrf blue
+ ip route 10.77.0.0/16 10.0.12.2
+exit-vrf
+!
+ip prefix-list theirs seq 5 permit 10.0.0.0/8
+route-map theirs permit 10
+exit
+!
+interface eth9
+ description not in the inventory
+exit
+!
+interface eth1
+ description to r2
+ ip address 10.0.12.1/30
+ ip ospf cost 10
+exit
+"""
+
+
+def test_unowned_parts_are_neither_drift_nor_removed() -> None:
+    from netorch.configtree import unmanaged_frr
+
+    running = RUNNING.replace("interface eth1\n description to r2\n ip address 10.0.12.1/30\nexit\n", FOREIGN)
+    assert diff_frr(running, DESIRED, ("eth0",)) == []
+    assert frr_remediation(diff_frr(running, DESIRED, ("eth0",))) == []
+    listed = unmanaged_frr(running, DESIRED, ("eth0",))
+    assert {"vrf blue (1 line(s))", "ip prefix-list theirs seq 5 permit 10.0.0.0/8",
+            "route-map theirs permit 10 (0 line(s))", "interface eth9 (1 line(s))",
+            "interface eth1 / ip ospf cost 10"} <= set(listed)
+
+
+def test_widened_ownership_from_the_artifact_header() -> None:
+    from netorch.ownership import Ownership
+
+    running = RUNNING.replace("interface eth1\n description to r2\n ip address 10.0.12.1/30\nexit\n", FOREIGN)
+    header = Ownership(static_routes="all", interfaces="all", prefix_lists="all").header()
+    assert header == "! netorch-ownership: static_routes=all interfaces=all prefix_lists=all"
+    diffs = {(d.kind, d.path) for d in diff_frr(running, header + "\n" + DESIRED, ("eth0",))}
+    assert diffs == {("unexpected", ("vrf blue", "ip route 10.77.0.0/16 10.0.12.2")),
+                     ("unexpected", ("ip prefix-list theirs seq 5 permit 10.0.0.0/8",)),
+                     ("unexpected", ("interface eth9", "description not in the inventory"))}
+    fix = frr_remediation(diff_frr(running, header + "\n" + DESIRED, ("eth0",)))
+    assert "no vrf blue" not in fix and " no ip route 10.77.0.0/16 10.0.12.2" in fix
+    whole = Ownership(vrfs="all").header() + "\n" + DESIRED
+    assert [(d.kind, d.path) for d in diff_frr(running, whole, ("eth0",))] == [("unexpected", ("vrf blue",))]
+    assert Ownership.from_artifact(whole) == Ownership(vrfs="all")
+
+
+def test_ownership_schema_is_validated() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from netorch.ownership import Ownership
+
+    with pytest.raises(ValidationError):
+        Ownership.model_validate({"static_routes": "some"})
+    with pytest.raises(ValidationError):
+        Ownership.model_validate({"vrf": "all"})
+
+
+# -- kernel state ----------------------------------------------------------------------------
+def test_kernel_address_change_is_config_drift_and_fixed_through_frr() -> None:
+    from netorch.configtree import KernelInterface
+
+    kernel = {"eth1": KernelInterface(("10.0.12.9/30",), True)}
+    diffs = diff_frr(RUNNING, DESIRED, ("eth0",), kernel)
+    assert [(d.kind, d.path) for d in diffs] == [
+        ("missing", ("interface eth1", "ip address 10.0.12.1/30")),
+        ("unexpected", ("interface eth1", "ip address 10.0.12.9/30"))]
+    assert frr_remediation(diffs) == ["interface eth1", " ip address 10.0.12.9/30", " no ip address 10.0.12.9/30",
+                                      " no ip address 10.0.12.1/30", " ip address 10.0.12.1/30", "exit"]
+    assert diff_frr(RUNNING, DESIRED, ("eth0",), {"eth1": KernelInterface(("10.0.12.1/30",), True)}) == []
+
+
+def test_admin_down_in_the_kernel_is_brought_up() -> None:
+    from netorch.configtree import KernelInterface
+
+    diffs = diff_frr(RUNNING, DESIRED, ("eth0",), {"eth1": KernelInterface(("10.0.12.1/30",), False),
+                                                   "eth0": KernelInterface((), False)})
+    assert [(d.kind, d.path, d.detail) for d in diffs] == [
+        ("missing", ("interface eth1", "no shutdown"), "administratively down in the kernel")]
+    assert frr_remediation(diffs) == ["interface eth1", " no shutdown", "exit"]
+
+
+# -- nftables: sets, moves, foreign tables ----------------------------------------------------
+def test_nft_extra_set_is_interfering_and_a_moved_rule_names_its_positions() -> None:
+    desired = "table inet netorch\ndelete table inet netorch\n" + NFT_RUNNING
+    with_set = NFT_RUNNING.replace("table inet netorch {\n", "table inet netorch {\n\tset evil {\n\t\ttype ipv4_addr\n"
+                                   "\t\telements = { 10.1.0.5,\n\t\t\t     10.1.0.6 }\n\t}\n\n")
+    assert [(d.kind, d.path, d.detail) for d in diff_nft(with_set, desired)] == [
+        ("interfering", ("set evil",), "in table inet netorch, not written by netorch: type ipv4_addr; "
+                                       "elements = { 10.1.0.5, 10.1.0.6 }")]
+    swapped = NFT_RUNNING.replace('ip saddr 10.1.0.0/24 accept comment "x"\n\t\tip saddr 10.3.0.0/24 drop comment "y"',
+                                  'ip saddr 10.3.0.0/24 drop comment "y"\n\t\tip saddr 10.1.0.0/24 accept comment "x"')
+    moved = [(d.kind, d.path[-1], d.detail) for d in diff_nft(swapped, desired)]
+    assert len(moved) == 1 and moved[0][0] == "changed"
+    assert "running" in moved[0][2] and "intended" in moved[0][2]
+
+
+RULESET = NFT_RUNNING + """table ip theirs {
+	chain screen {
+		type filter hook forward priority -10; policy accept;
+		ip daddr 10.2.0.0/24 tcp dport 8080 drop
+		ip daddr 192.0.2.0/24 drop
+		ip daddr 10.2.0.0/24 accept
+	}
+
+	chain in {
+		type filter hook input priority 0; policy drop;
+	}
+}
+table inet strict {
+	chain screen {
+		type filter hook forward priority 0; policy drop;
+	}
+}
+"""
+
+
+def test_foreign_tables_that_drop_carried_traffic_are_interfering() -> None:
+    from ipaddress import IPv4Network
+
+    from netorch.configtree import nft_interference
+
+    carried = [IPv4Network("10.2.0.0/24"), IPv4Network("10.1.0.0/24")]
+    found = [(d.kind, d.path) for d in nft_interference(RULESET, "inet netorch", carried, ("forward",))]
+    assert found == [("interfering", ("table ip theirs", "chain screen", "ip daddr 10.2.0.0/24 tcp dport 8080 drop")),
+                     ("interfering", ("table inet strict", "chain screen", "policy drop"))]
+    owned = [(d.kind, d.path) for d in nft_interference(RULESET, "inet netorch", carried, ("forward",), True)]
+    assert owned == [("unexpected", ("table ip theirs",)), ("unexpected", ("table inet strict",))]
+
+
+# -- reports a person can act on ----------------------------------------------------------------
+def test_a_missing_backup_route_says_why() -> None:
+    from ipaddress import IPv4Address, IPv4Network
+
+    from netorch.model.desired import DesiredRoute
+    from netorch.transport.napalm_session import route_checks
+
+    main = DesiredRoute(prefix=IPv4Network("10.2.0.0/24"), next_hop=IPv4Address("10.0.12.2"), origin="r")
+    backup = DesiredRoute(prefix=IPv4Network("10.2.0.0/24"), next_hop=IPv4Address("10.0.13.2"), distance=200,
+                          origin="r")
+    table = {"10.2.0.0/24": [{"protocol": "static", "next_hop": "10.0.12.2", "preference": 1,
+                              "current_active": True}]}
+    checks = route_checks([main, backup], table)
+    assert [(c.present, c.detail) for c in checks] == [
+        (True, ""),
+        (False, "backup static route 10.2.0.0/24 via 10.0.13.2 (distance 200) is not in the RIB: its next hop "
+                "is not reachable, so it cannot take over")]
+
+
+def test_a_timeout_says_how_long() -> None:
+    from netorch.transport.napalm_frr import FrrDriver
+
+    drv = FrrDriver("192.0.2.1", "u", "p", timeout=7)
+    assert drv._why(TimeoutError()) == "timed out after 7 s"
+    assert drv._why(OSError("No route to host")) == "No route to host"
+
+
+def test_every_entry_of_a_route_map_netorch_writes_is_owned_and_daemons_follow_sections() -> None:
+    from netorch.ownership import daemons_needed
+
+    desired = DESIRED.replace("end\n", "route-map OUT permit 10\n match ip address prefix-list P\nexit\nend\n")
+    running = RUNNING.replace("end\n", "route-map OUT permit 10\n match ip address prefix-list P\nexit\n"
+                              "route-map OUT deny 20\nexit\nroute-map THEIRS permit 5\nexit\nend\n")
+    assert [(d.kind, d.path) for d in diff_frr(running, desired)] == [("unexpected", ("route-map OUT deny 20",))]
+    assert daemons_needed(set()) == ["zebra"]
+    assert daemons_needed({"routes", "bgp"}) == ["zebra", "staticd", "bgpd"]
+
+
+def test_render_states_a_widened_ownership_and_only_then() -> None:
+    from pathlib import Path
+
+    from netorch.model.desired import DesiredState
+    from netorch.ownership import Ownership
+    from netorch.platforms import Platform
+    from netorch.render import render_state
+
+    templates = Path(__file__).resolve().parents[1] / "templates"
+    base = DesiredState(host="r9", platform=Platform.FRR, stateful_filter=True, interfaces=(), routes=(),
+                        filters=(), services=())
+    plain = render_state(base, templates)
+    assert "netorch-ownership" not in plain["frr.conf"] and "flush ruleset" not in plain["nftables.nft"]
+    wide = render_state(base.model_copy(update={"ownership": Ownership(vrfs="all", nft_tables="all")}), templates)
+    assert wide["frr.conf"].splitlines()[0] == "! netorch-ownership: vrfs=all nft_tables=all"
+    assert Ownership.from_artifact(wide["frr.conf"]) == Ownership(vrfs="all", nft_tables="all")
+    assert "\nflush ruleset\n" in wide["nftables.nft"]

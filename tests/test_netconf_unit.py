@@ -481,9 +481,9 @@ def test_load_diff_commit_rpc_sequence(job: DeviceJob) -> None:
     s.load()
     diff = s.diff()
     s.commit()
-    assert mgr.ops == ["lock", "discard-changes", "edit-config", "get-config", "commit", "unlock"]
+    assert mgr.ops == ["lock", "discard-changes", "get-config", "edit-config", "commit", "unlock"]
     assert s.rpc_log == mgr.ops
-    edit = mgr.calls[2][1]
+    edit = mgr.calls[3][1]
     assert edit["target"] == "candidate" and edit["error_option"] == "rollback-on-error"
     assert 'nc:operation="replace"' in edit["config"]
     assert mgr.calls[4][1] == {}  # a plain commit: no separate validate, no confirmed
@@ -495,7 +495,7 @@ def test_a_dirty_candidate_is_discarded_then_locked(job: DeviceJob) -> None:
     mgr.fail["lock"] = [rpc_error(DIRTY)]
     s = session(job, mgr)
     s.load()
-    assert mgr.ops == ["lock", "discard-changes", "lock", "edit-config"]
+    assert mgr.ops == ["lock", "discard-changes", "lock", "get-config", "edit-config"]
 
 
 def test_another_sessions_lock_fails_load_clearly(job: DeviceJob) -> None:
@@ -516,7 +516,7 @@ def test_rejected_edit_discards_unlocks_and_names_the_error(job: DeviceJob) -> N
         s.load()
     assert "edit-config rejected: pattern match failed" in str(info.value)
     assert "destination-prefix='10.0.0.0/33'" in str(info.value)
-    assert mgr.ops == ["lock", "discard-changes", "edit-config", "discard-changes", "unlock"]
+    assert mgr.ops == ["lock", "discard-changes", "get-config", "edit-config", "discard-changes", "unlock"]
     with pytest.raises(TransportError, match="without a loaded candidate"):
         s.commit()
 
@@ -775,3 +775,34 @@ def test_rollback_without_a_commit_only_discards(job: DeviceJob) -> None:
     mgr.calls.clear()
     s.rollback()  # the engine rolls back a device whose commit failed: nothing to undo
     assert mgr.ops == []
+
+
+def test_an_entry_spelled_with_another_prefix_is_removed_in_that_spelling() -> None:
+    """Two entries of netorch's protocol in the running view (`static` and `rt:static`: one
+    identity, two list entries for netconfd): the payload removes the prefixed one too."""
+    entry = (f'<control-plane-protocol><type xmlns:rt="{RT}">rt:static</type><name>netorch</name>'
+             '</control-plane-protocol>')
+    live = nc.canonical_tree(f'<data xmlns="{NC}"><routing xmlns="{RT}"><control-plane-protocols>'
+                             f'{entry}{entry}</control-plane-protocols></routing></data>')
+    desired = nc.canonical_tree(f'<config xmlns="{NC}"><routing xmlns="{RT}"><control-plane-protocols>'
+                                '<control-plane-protocol><type>static</type><name>netorch</name>'
+                                '</control-plane-protocol></control-plane-protocols></routing></config>')
+    own = nc.ownership(desired, False)
+    assert 'nc:operation="remove"' not in nc.edit_payload(desired, own, nc.owned_view(desired, own))
+    payload = nc.edit_payload(desired, own, nc.owned_view(live, own))
+    removed = payload.split('nc:operation="remove"', 1)[1]
+    assert f'<type xmlns:rt="{RT}">rt:static</type>' in removed
+    assert 'nc:operation="replace"' in payload
+
+
+def test_drift_paths_carry_their_parent_keys() -> None:
+    from netorch.drift import diff_xml
+
+    changed = NETCONFD_REPLY.replace("10.9.0.2<", "10.9.0.7<")
+    found = [(d.kind, d.path, d.detail) for d in diff_xml(changed, NETCONFD_REPLY)]
+    assert len(found) == 1
+    kind, path, detail = found[0]
+    assert kind == "changed" and detail == "running: 10.9.0.7" and path[-1] == "next-hop-address 10.9.0.2"
+    assert "control-plane-protocol[type=static][name=netorch]" in path
+    assert any(step.startswith("route[destination-prefix=") for step in path)
+    assert diff_xml(NETCONFD_REPLY, NETCONFD_REPLY) == []

@@ -58,3 +58,32 @@ def test_first_match_wins(world: tuple[dict, Topology]) -> None:  # type: ignore
     assert ok and origin == "rule:users-ssh-to-servers"
     ok, origin = filter_verdict(flt, IPv4Address("192.0.2.1"), H2, "tcp", 22)
     assert ok and origin == "no rule matched"
+
+
+def test_probe_ports_cover_every_port_of_a_range() -> None:
+    from netorch.lab.probe import probe_ports
+    from netorch.model.types import PortRange
+
+    assert probe_ports([PortRange(start=22, end=22), PortRange(start=8000, end=8003)]) == {22, 8000, 8001, 8002, 8003}
+    assert probe_ports([PortRange(start=1000, end=2000)]) == {1000, 1001, 1500, 1999, 2000}
+
+
+def test_the_live_forward_chain_decides_the_consumers_first_packet() -> None:
+    from ipaddress import IPv4Address
+    from pathlib import Path
+
+    from netorch.simulate import chain_verdict
+
+    table = (Path(__file__).parent / "golden" / "frr" / "example_r1" / "nftables.nft").read_text()
+    src, web = IPv4Address("10.1.0.1"), IPv4Address("10.2.0.10")
+    assert chain_verdict(table, src, web, "tcp", 8080, "eth3", "eth1") == (
+        True, 'chain netorch_users_eth3_in: ip saddr 10.1.0.0/24 ip daddr 10.2.0.10 tcp dport 8080 accept '
+              'comment "service:web"')
+    accepted, why = chain_verdict(table, src, web, "tcp", 9999, "eth3", "eth1")
+    assert not accepted and 'comment "default:servers"' in why
+    no_web = "\n".join(line for line in table.splitlines() if "service:web" not in line)
+    assert chain_verdict(no_web, src, web, "tcp", 8080, "eth3", "eth1")[0] is False
+    assert chain_verdict(table, src, web, "icmp", None, "eth3", "eth1")[0] is True
+    # a packet from elsewhere (no jump matches) meets the policy
+    assert chain_verdict(table, IPv4Address("10.0.12.2"), web, "tcp", 8080, "eth1", "eth2") == (
+        True, "chain forward: policy accept")

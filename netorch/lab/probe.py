@@ -1,9 +1,10 @@
 """`netorch lab probe`: real traffic between the lab's end hosts, compared with what the
 intents say it should do (netorch.simulate computes the expectation from the desired state).
 
-Probes: ping between every ordered pair of hosts; a TCP connect to every TCP port of a
-service or a rule whose destination is a lab host, from every other host (listeners are
-started on the destination host for the duration)."""
+Probes: ping between every ordered pair of hosts; a TCP connect to every TCP port any
+service or rule names (each port of a range: see probe_ports), to every host (a host that is
+no destination of that port must refuse it as the intents say), from every other host
+(listeners are started on the destination hosts for the duration)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 from netorch.lab.nodes import listening, ping, tcp_connect
 from netorch.lab.state import LabState
 from netorch.model.intents import DomainIntent, Protocol, Sourced
+from netorch.model.types import PortRange
 from netorch.service import Workspace
 from netorch.simulate import expect
 from netorch.topology import Topology
@@ -47,24 +49,37 @@ class Probe:
                 "reason": self.reason}
 
 
+#: a range of up to this many ports is probed port by port; a longer one at its edges and middle
+FULL_RANGE = 64
+
+
+def probe_ports(ranges: list[PortRange]) -> set[int]:
+    """The ports that stand for a list of ranges: every port of a range of up to FULL_RANGE
+    ports; for a longer one both edges, their neighbours and the middle (where an off-by-one or
+    a truncated range shows)."""
+    out: set[int] = set()
+    for r in ranges:
+        if r.end - r.start < FULL_RANGE:
+            out.update(range(r.start, r.end + 1))
+        else:
+            out.update({r.start, r.start + 1, (r.start + r.end) // 2, r.end - 1, r.end})
+    return out
+
+
 def plan_probes(ws: Workspace, state: LabState) -> list[Probe]:
     desired = ws.compile()
     topo = Topology.build(ws.inventory())
     hosts = {name: h.address.ip for name, h in sorted(state.topology.hosts.items())}
-    by_ip = {ip: name for name, ip in hosts.items()}
-    ports: dict[str, set[int]] = {name: set() for name in hosts}
     _, intents, _ = ws.load()
+    ranges: list[PortRange] = []
     for svc in intents.services:
         if svc.value.protocol == Protocol.TCP:
-            for provider in svc.value.providers:
-                if provider in by_ip:
-                    ports[by_ip[provider]].update(p.start for p in svc.value.ports)
+            ranges += svc.value.ports
     for rule in intents.rules:
         if rule.value.protocol == Protocol.TCP and rule.value.ports:
-            for name, ip in hosts.items():
-                if any(ip in n.subnet for d in intents.domains if d.name == rule.value.destination
-                       for n in _domain_nets(d, topo)):
-                    ports[name].update(p.start for p in rule.value.ports)
+            ranges += rule.value.ports
+    every = probe_ports(ranges)
+    ports: dict[str, set[int]] = {name: every for name in hosts}
     probes = []
     for src, src_ip in hosts.items():
         for dst, dst_ip in hosts.items():
@@ -108,4 +123,4 @@ def probe(ws: Workspace, run_dir: Path) -> list[Probe]:
     return run_probes(run_dir, plan_probes(ws, state))
 
 
-__all__ = ["IPv4Address", "Probe", "plan_probes", "probe", "run_probes"]
+__all__ = ["IPv4Address", "Probe", "plan_probes", "probe", "probe_ports", "run_probes"]

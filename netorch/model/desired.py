@@ -9,6 +9,8 @@ from typing import Literal
 
 from netorch.model.intents import Protocol
 from netorch.model.types import Frozen, PortRange
+from netorch.ownership import DEFAULT as DEFAULT_OWNERSHIP
+from netorch.ownership import Ownership
 from netorch.platforms import Platform
 
 
@@ -203,6 +205,7 @@ class DesiredState(Frozen):
     host: str
     platform: Platform
     mgmt_interface: str | None = None
+    ownership: Ownership = DEFAULT_OWNERSHIP
     stateful_filter: bool
     interfaces: tuple[DesiredInterface, ...]
     routes: tuple[DesiredRoute, ...]

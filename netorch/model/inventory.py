@@ -20,6 +20,8 @@ from pydantic import Field, ValidationError
 
 from netorch.errors import NetorchError, Problem, YamlSyntaxError
 from netorch.model.types import Bool, Frozen, HostAddress, IfAddress, IfName, Name, SafeText, TcpPort
+from netorch.ownership import DEFAULT as DEFAULT_OWNERSHIP
+from netorch.ownership import Ownership
 from netorch.platforms import Platform, Transport
 from netorch.yamlsrc import LocatedDict, format_loc, line_of, load_file
 
@@ -52,6 +54,7 @@ class HostData(Frozen):
     credentials_file: str | None = None
     known_hosts: str | None = None  # OpenSSH known_hosts file for host key checking (see README)
     transport: Transport | None = None
+    ownership: Ownership = DEFAULT_OWNERSHIP  # what netorch owns beyond its platform table
 
 
 class HostView(Frozen):

@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from netorch.configtree import KernelInterface
 from netorch.model.desired import DesiredRoute, DesiredState
 from netorch.platforms import Transport
 
@@ -42,6 +43,12 @@ class Snapshot:
     config: dict[str, str]
     routes: list[RouteCheck] | None
     interfaces: dict[str, InterfaceState] | None
+    #: where the transport sees the kernel: addresses and admin state per interface
+    kernel: dict[str, KernelInterface] | None = None
+    #: where it sees them: routing daemons -> running
+    daemons: dict[str, bool] | None = None
+    #: where it sees it: the whole packet filter ruleset (`nft list ruleset`)
+    ruleset: str | None = None
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ reboot forgets a pending commit along with the running state), vtysh, nft,
 frr_reload (path of frr-reload.py), frr_reload_args (e.g. "--vty_socket DIR
 --confdir DIR --rundir DIR" for FRR with private paths), nft_table
 (default "inet netorch"), ignore_interfaces (interfaces netorch does not manage, e.g. the
-management interface), dryrun (default False: also check the FRR candidate with
+management interface), pid_dir (where FRR's daemons write their pid files; default /run/frr),
+dryrun (default False: also check the FRR candidate with
 `vtysh --dryrun` at load time; it costs a vtysh start per device, and a line FRR rejects is
 caught at commit anyway, where the device is restored and the transaction rolled back).
 """
@@ -44,10 +45,20 @@ from napalm.base.exceptions import (
     ReplaceConfigException,
 )
 
-from netorch.configtree import diff_frr, diff_nft, frr_remediation, managed, render_diffs
+from netorch.configtree import (
+    Difference,
+    KernelInterface,
+    diff_frr,
+    diff_nft,
+    frr_remediation,
+    managed,
+    nft_interference,
+    render_diffs,
+)
 from netorch.transport.hostkeys import KnownHosts, verifying_client
 
 NFT_MARKER = "#@netorch-nftables"
+FLUSH_RULESET = re.compile(r"^flush ruleset\s*$", re.MULTILINE)  # the candidate owns every table
 NO_TABLE = "NETORCH_NO_NFT_TABLE"
 CLI_ERROR = re.compile(r"^% (?!Warning)", re.MULTILINE)
 PROMPT_HEAD = re.compile(r"\A[\w.-]+(\([\w-]+\))?# ")
@@ -113,6 +124,9 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
         # first use), netorch_host (the device's name in messages); see netorch.transport.hostkeys
         self.known_hosts = KnownHosts.of(args.get("known_hosts"), bool(args.get("accept_new_host_keys", False)),
                                          str(args.get("netorch_host") or hostname))
+        self.pid_dir = str(args.get("pid_dir", "/run/frr"))  # where FRR's daemons write their pid files
+        self._kernel: dict[str, KernelInterface] | None = None  # read with the candidate's load
+        self._foreign: list[Difference] = []  # other tables, when the candidate owns the whole ruleset
         self._ssh: paramiko.SSHClient | None = None
         self._chan: paramiko.Channel | None = None  # a long-lived sh
         self._vtyc: paramiko.Channel | None = None  # a long-lived vtysh
@@ -181,7 +195,7 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
             except (OSError, paramiko.SSHException, ConnectionClosedException) as exc:
                 self._vtyc = None
                 if attempt == 2:
-                    raise ConnectionClosedException(f"{self.hostname}: vtysh: {exc}") from None
+                    raise ConnectionClosedException(f"{self.hostname}: vtysh: {self._why(exc)}") from None
         # with the terminal's echo off, each command gives: prompt, output, prompt, mark error
         outputs: list[str] = []
         rest = text
@@ -229,7 +243,7 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
             except (TimeoutError, OSError, paramiko.SSHException) as exc:
                 self._chan = None
                 if attempt == 2:
-                    raise ConnectionClosedException(f"{self.hostname}: {exc}") from None
+                    raise ConnectionClosedException(f"{self.hostname}: {self._why(exc)}") from None
         raise ConnectionClosedException(f"{self.hostname}: no shell")  # pragma: no cover
 
     def is_alive(self) -> dict[str, bool]:
@@ -258,7 +272,7 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
             err = chan_err.read().decode("utf-8", "replace")
             rc = chan_out.channel.recv_exit_status()
         except (TimeoutError, OSError, paramiko.SSHException) as exc:
-            raise ConnectionClosedException(f"{self.hostname}: {exc}") from None
+            raise ConnectionClosedException(f"{self.hostname}: {self._why(exc)}") from None
         if check and rc != 0:
             what = command.split(maxsplit=1)[0]
             raise CommitError(f"{self.hostname}: `{what}` failed ({rc}): {(err or out).strip()}")
@@ -331,11 +345,35 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
 
     def get_snapshot(self) -> dict[str, Any]:
         """netorch's one-round-trip read of everything drift detection needs: running FRR config,
-        the nftables table, the RIB (as get_route_to) and the interfaces (as get_interfaces)."""
+        the nftables table, the RIB (as get_route_to), the interfaces (as get_interfaces), the
+        kernel's addresses and admin state, which routing daemons run, and the whole ruleset."""
         running, rib = self._vty(["show running-config", "show ip route static json"])
-        res = self._batch([("nft", self._list_nft()), ("links", "ip -j link show")])
+        res = self._batch([("nft", self._list_nft()), ("links", "ip -j link show"), ("addrs", "ip -j addr show"),
+                           ("daemons", self._daemons_script()), ("ruleset", f"{self.nft} list ruleset")])
         return {"frr": strip_header(running), "nft": _nft_out(res, "nft"), "routes": _route_table(rib, ""),
-                "interfaces": _interfaces(res.get("links", (1, "[]"))[1], "")}
+                "interfaces": _interfaces(res.get("links", (1, "[]"))[1], ""),
+                "kernel": {name: {"addresses": list(k.addresses), "admin_up": k.admin_up}
+                           for name, k in (_kernel_interfaces(res.get("addrs", (1, ""))[1]) or {}).items()},
+                "daemons": _daemon_states(res.get("daemons", (1, ""))[1]),
+                "ruleset": res.get("ruleset", (1, ""))[1] if res.get("ruleset", (1, ""))[0] == 0 else None}
+
+    def _daemons_script(self) -> str:
+        """Which FRR daemons run: a pid file whose process is that daemon (one line per daemon)."""
+        d = shlex.quote(self.pid_dir)
+        return (f"for d in {' '.join(DAEMONS)}; do p=$(cat {d}/$d.pid 2>/dev/null); "
+                "if [ -n \"$p\" ] && [ \"$(cat /proc/$p/comm 2>/dev/null)\" = \"$d\" ]; then echo \"$d running\"; "
+                "elif [ -e " + d + "/$d.pid ]; then echo \"$d dead\"; else echo \"$d absent\"; fi; done")
+
+    def _why(self, exc: BaseException) -> str:
+        """A library's exception as a person reads it: a timeout says how long it waited."""
+        if isinstance(exc, TimeoutError):
+            return f"timed out after {self.timeout} s"
+        return str(exc) or type(exc).__name__
+
+    def _diff_frr(self, running: str, desired: str) -> list[Difference]:
+        """The FRR difference for a replace: over what netorch owns, with the kernel's addresses and
+        admin state as read at load time (an `ip addr` change is brought back through FRR)."""
+        return diff_frr(running, desired, self.ignore_interfaces, self._kernel)
 
     def get_interfaces(self) -> dict[str, dict[str, Any]]:
         _, links, _ = self._run("ip -j link show")
@@ -429,7 +467,16 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
         else:
             steps.append(("rmnft", f"rm -f {self._f('candidate.nft')}"))
         steps.append(("shownft", self._list_nft()))
+        steps.append(("addrs", "ip -j addr show"))
+        owns_ruleset = nft is not None and FLUSH_RULESET.search(nft) is not None
+        if owns_ruleset:
+            steps.append(("ruleset", f"{self.nft} list ruleset"))
         res = self._batch(steps, files)
+        rc_addrs, addrs = res.get("addrs", (1, ""))
+        self._kernel = _kernel_interfaces(addrs) if rc_addrs == 0 else None
+        rc_rules, rules = res.get("ruleset", (1, ""))
+        self._foreign = (nft_interference(rules, self.nft_table, [], (), owned_all=True)
+                         if owns_ruleset and rc_rules == 0 else [])
         rc, out = res.get("frr", (0, "")) if self.dryrun else (0, "")
         if rc != 0 or re.search(r"^% ", out, re.MULTILINE):
             self.discard_config()
@@ -453,6 +500,8 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
         self._candidate = None
         self._mode = None
         self._running = None
+        self._kernel = None
+        self._foreign = []
         with contextlib.suppress(ConnectionException, CommitError):
             self._run(f"rm -f {self._f('candidate.frr.conf')} {self._f('candidate.nft')}")
 
@@ -539,7 +588,7 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
                      if line.strip() and not line.strip().startswith("!") and line.strip() != "end"
                      and (line[0] in " \t" or managed(line) or line.strip() in ("exit", "exit-vrf"))]
         else:
-            lines = frr_remediation(diff_frr(running_frr, frr, self.ignore_interfaces))
+            lines = frr_remediation(self._diff_frr(running_frr, frr))
         t = self.tag
         # the checkpoint is the running config read at load time, written back from here: the
         # read-back below catches a device that changed in between (and the fallback handles it)
@@ -596,18 +645,23 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
         self._mode = None
         self._persisted = not seconds
 
-    def _differences(self, running_frr: str, running_nft: str | None, frr: str, nft: str | None) -> list[Any]:
+    def _differences(self, running_frr: str, running_nft: str | None, frr: str, nft: str | None,
+                     kernel: bool = True) -> list[Any]:
         """What separates the running config from the candidate (a merge only adds: what is running
-        and not in the candidate does not count)."""
-        diffs = diff_frr(running_frr, frr, self.ignore_interfaces)
+        and not in the candidate does not count). With kernel, the kernel state read at load time
+        counts too (not after a commit: that reading is stale then)."""
+        diffs = self._diff_frr(running_frr, frr) if kernel else diff_frr(running_frr, frr, self.ignore_interfaces)
         if self._mode == "merge":
             diffs = [d for d in diffs if d.kind != "unexpected"]
         if nft is not None:
             diffs += diff_nft(running_nft, nft)
+            if kernel:
+                diffs += self._foreign
         return diffs
 
     def _residual(self, res: dict[str, tuple[int, str]], frr: str, nft: str | None) -> list[Any]:
-        return self._differences(strip_header(res.get("show", (1, ""))[1]), _nft_out(res, "shownft"), frr, nft)
+        return self._differences(strip_header(res.get("show", (1, ""))[1]), _nft_out(res, "shownft"), frr, nft,
+                                 kernel=False)
 
     def _fail(self, message: str) -> None:
         """Restore the checkpoint (cancelling the timer) and raise; the startup config is left alone."""
@@ -709,6 +763,33 @@ def _interfaces(links: str, frr: str) -> dict[str, dict[str, Any]]:
             "mac_address": str(link.get("address", "")),
         }
     return out
+
+
+#: the FRR daemons whose state a snapshot reads
+DAEMONS = ("zebra", "staticd", "bgpd", "ospfd")
+
+
+def _kernel_interfaces(addrs: str) -> dict[str, KernelInterface] | None:
+    """Per interface, from `ip -j addr show`: IPv4 addresses of global scope, and admin state."""
+    try:
+        data = json.loads(addrs) if addrs.strip() else None
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(data, list):
+        return None
+    out: dict[str, KernelInterface] = {}
+    for link in data:
+        found = tuple(f"{a['local']}/{a['prefixlen']}" for a in link.get("addr_info", [])
+                      if a.get("family") == "inet" and a.get("scope", "global") != "host" and "local" in a)
+        out[str(link["ifname"])] = KernelInterface(found, "UP" in link.get("flags", []))
+    return out
+
+
+def _daemon_states(text: str) -> dict[str, bool] | None:
+    states = dict(line.split(" ", 1) for line in text.splitlines() if line.count(" ") == 1)
+    if not states:
+        return None
+    return {name: state == "running" for name, state in states.items()}
 
 
 def _route_table(text: str, protocol: str) -> dict[str, Any]:

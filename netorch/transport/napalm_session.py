@@ -15,6 +15,7 @@ from napalm.base.exceptions import (
     ReplaceConfigException,
 )
 
+from netorch.configtree import KernelInterface
 from netorch.errors import ConfirmExpired, DeviceRejected, DeviceUnreachable, TransportError
 from netorch.platforms import Platform
 from netorch.transport import napalm_frr
@@ -47,6 +48,10 @@ class NapalmSession(DeviceSession):
             raise TransportError(self.host, f"{what}: {exc}") from None
         except NotImplementedError:
             raise TransportError(self.host, f"{what} is not supported by this NAPALM driver") from None
+        except TimeoutError:
+            timeout = getattr(self.connection, "timeout", None)
+            raise DeviceUnreachable(self.host, f"{what}: timed out" + (f" after {timeout} s" if timeout else "")) \
+                from None
         except OSError as exc:
             raise DeviceUnreachable(self.host, f"{what}: {exc}") from None
 
@@ -148,7 +153,10 @@ class NapalmSession(DeviceSession):
         config = {"frr.conf": data["frr"], "nftables.nft": data["nft"] or ""}
         interfaces = {name: InterfaceState(name, bool(v["is_up"]), bool(v["is_enabled"]))
                       for name, v in data["interfaces"].items()}
-        return Snapshot(config, route_checks(self.job.desired.routes, data["routes"]), interfaces)
+        kernel = {name: KernelInterface(tuple(v["addresses"]), bool(v["admin_up"]))
+                  for name, v in (data.get("kernel") or {}).items()} or None
+        return Snapshot(config, route_checks(self.job.desired.routes, data["routes"]), interfaces,
+                        kernel=kernel, daemons=data.get("daemons"), ruleset=data.get("ruleset"))
 
 
 def route_checks(routes: Any, table: dict[str, list[dict[str, Any]]]) -> list[RouteCheck]:
@@ -170,9 +178,13 @@ def route_checks(routes: Any, table: dict[str, list[dict[str, Any]]]) -> list[Ro
         active = any(e.get("current_active") for e in match)
         detail = ""
         preferred = route.distance == best[(route.vrf or "", str(route.prefix))]
+        via = route.next_hop or route.interface
         if not present and preferred:
-            # (a backup whose next hop is down is legitimately absent: drift reports it as state)
-            detail = f"static route {route.prefix} via {route.next_hop or route.interface} is not in the RIB"
+            detail = f"static route {route.prefix} via {via} is not in the RIB"
+        elif not present:
+            # a backup whose next hop is down is legitimately absent: drift reports it as state
+            detail = (f"backup static route {route.prefix} via {via} (distance {route.distance}) is not in "
+                      f"the RIB: its next hop is not reachable, so it cannot take over")
         elif present and not active and preferred:
             detail = f"static route {route.prefix} via {route.next_hop or route.interface} is not active"
         out.append(RouteCheck(route=route, present=present, active=active, detail=detail))

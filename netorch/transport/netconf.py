@@ -15,7 +15,7 @@ modules stay untouched. Comparisons (``diff``, drift) are made between canonical
 
 The RPC sequence of one transaction (plan: the first four, then discard-changes + unlock):
 
-    lock(candidate) -> discard-changes -> edit-config(candidate) -> get-config(running, filtered)
+    lock(candidate) -> discard-changes -> get-config(running, filtered) -> edit-config(candidate)
     -> commit [confirmed, confirm-timeout, persist] -> unlock(candidate)
 
 No separate ``<validate>``: netconfd (yuma123) silently drops the candidate edits when a
@@ -129,6 +129,7 @@ class XNode:
     ident_ns: str | None = None
     prefix_hint: str | None = None
     operation: str | None = None  # nc:operation, only for edit-config payloads
+    literal: bool = False  # in an edit-config payload, write an identityref with the prefix it was read with
 
     def find(self, name: str, ns: str | None = None) -> list[XNode]:
         return [c for c in self.children if c.name == name and (ns is None or c.ns == ns)]
@@ -258,7 +259,10 @@ def _lines(node: XNode, depth: int, parent_ns: str | None, operations: bool, out
     pad = "  " * depth
     attrs = f' xmlns="{_attr(node.ns)}"' if node.ns != parent_ns else ""
     text = node.text
-    if node.ident_ns is not None and node.ident_ns != node.ns:
+    if operations and node.literal and node.ident_ns is not None and node.prefix_hint:
+        attrs += f' xmlns:{node.prefix_hint}="{_attr(node.ident_ns)}"'
+        text = f"{node.prefix_hint}:{node.text}"
+    elif node.ident_ns is not None and node.ident_ns != node.ns:
         prefix = _prefix_for(node.ident_ns, node.prefix_hint)
         attrs += f' xmlns:{prefix}="{_attr(node.ident_ns)}"'
         text = f"{prefix}:{node.text}"
@@ -312,6 +316,73 @@ def tree_diff(live: XNode, desired: XNode, fromfile: str = "running", tofile: st
         return ""
     return "".join(difflib.unified_diff(a.splitlines(keepends=True), b.splitlines(keepends=True), fromfile, tofile,
                                         n=context))
+
+
+def _label(node: XNode) -> str:
+    """A node as a path step: a list entry with its keys (`route[destination-prefix=10.0.0.0/8]`),
+    a leaf with its value, a container by name."""
+    keys = LIST_KEYS.get((node.ns, node.name), ())
+    if keys:
+        return node.name + "".join(f"[{k}={node.value(k) or ''}]" for k in keys)
+    if node.text is not None:
+        return f"{node.name} {node.text}"
+    return node.name
+
+
+def _step(node: XNode) -> tuple[Any, ...]:
+    keys = LIST_KEYS.get((node.ns, node.name), ())
+    if keys:
+        return (node.ns, node.name, _entry_key(node))
+    if node.text is not None and not node.children:
+        return (node.ns, node.name, "leaf")
+    return (node.ns, node.name, "node")
+
+
+def _summary(node: XNode, limit: int = 8) -> str:
+    leaves: list[str] = []
+
+    def walk(n: XNode) -> None:
+        for c in n.children:
+            if c.text is not None and not c.children:
+                leaves.append(_label(c))
+            walk(c)
+
+    walk(node)
+    return ", ".join(leaves[:limit]) + (", ..." if len(leaves) > limit else "")
+
+
+def tree_differences(live: XNode, desired: XNode, path: tuple[str, ...] = ()) -> list[tuple[str, tuple[str, ...], str]]:
+    """(kind, path, detail) differences of two canonical trees by meaning: list entries matched
+    by their keys (identities by namespace), each path step carrying its list keys, so a
+    difference deep in a route names the protocol and the route it belongs to."""
+    out: list[tuple[str, tuple[str, ...], str]] = []
+    have: dict[tuple[Any, ...], list[XNode]] = {}
+    want: dict[tuple[Any, ...], list[XNode]] = {}
+    for node, index in ((live, have), (desired, want)):
+        for child in node.children:
+            index.setdefault(_step(child), []).append(child)
+    for step in list(dict.fromkeys([*want, *have])):
+        a, b = have.get(step, []), want.get(step, [])
+        if step[2] == "leaf":
+            av = sorted((n.ident_ns or "", n.text or "") for n in a)
+            bv = sorted((n.ident_ns or "", n.text or "") for n in b)
+            if av == bv:
+                continue
+            if a and b and len(a) == len(b) == 1:
+                out.append(("changed", (*path, _label(b[0])), f"running: {a[0].text}"))
+                continue
+            out += [("unexpected", (*path, _label(n)), "") for n in a if (n.ident_ns or "", n.text or "") not in bv]
+            out += [("missing", (*path, _label(n)), "") for n in b if (n.ident_ns or "", n.text or "") not in av]
+            continue
+        for extra in a[len(b):]:
+            out.append(("unexpected", (*path, _label(extra)),
+                        f"a second entry with the same keys (another spelling of an identity): {_summary(extra)}"
+                        if b else ""))
+        for absent in b[len(a):]:
+            out.append(("missing", (*path, _label(absent)), ""))
+        for x, y in zip(a, b, strict=False):
+            out += tree_differences(x, y, (*path, _label(y)))
+    return out
 
 
 # ------------------------------------------------------------------------------ what netorch owns
@@ -415,11 +486,14 @@ def _replace_entries(container: XNode, entry: str) -> XNode:
     return _with(container, [_with(e, operation="replace") if e.name == entry else e for e in container.children])
 
 
-def edit_payload(desired: XNode, own: Ownership) -> str:
+def edit_payload(desired: XNode, own: Ownership, live: XNode | None = None) -> str:
     """The edit-config <config> that makes every owned subtree exactly as desired: replace on
     each interface entry, each owned control-plane-protocol entry and the policy container;
-    remove for owned subtrees the desired config does not have. (Copies only the nodes on the
-    way to an operation: the desired tree is not changed.)"""
+    remove for owned subtrees the desired config does not have. With `live` (the owned running
+    view), an owned entry another client wrote with another spelling of the same identity
+    (`rt:static` for `static`: the same YANG meaning, a distinct entry for netconfd) is removed
+    in its own spelling, so that one run converges. (Copies only the nodes on the way to an
+    operation: the desired tree is not changed.)"""
     children: list[XNode] = []
     for top in desired.children:
         if (top.ns, top.name) == (IF_NS, "interfaces"):
@@ -435,6 +509,15 @@ def edit_payload(desired: XNode, own: Ownership) -> str:
     present = {_protocol_id(e) for e in _protocols(tree)}
     missing = [_wrap(RT_NS, "control-plane-protocol", [_type_leaf(ns, t), XNode(RT_NS, "name", n)],
                      operation="remove") for ns, t, n in own.protocols if (ns, t, n) not in present]
+    seen: dict[tuple[str, str, str], int] = {}
+    for entry in _protocols(live) if live is not None else []:
+        seen[_protocol_id(entry)] = seen.get(_protocol_id(entry), 0) + 1
+    for (ns, t, n), count in sorted(seen.items()):
+        if count > 1 and (ns, t, n) in own.protocols:
+            # netconfd answers every spelling with its module prefix: the other one is that one
+            leaf = XNode(RT_NS, "type", t, ident_ns=ns, prefix_hint=MODULE_PREFIXES.get(ns, "ns"), literal=True)
+            missing.append(_wrap(RT_NS, "control-plane-protocol", [leaf, XNode(RT_NS, "name", n)],
+                                 operation="remove"))
     if missing:
         routing = tree.child("routing", RT_NS)
         if routing is None:
@@ -964,8 +1047,12 @@ class NcclientSession(DeviceSession):
             if not discarded:
                 self._call("discard-changes", self.connection.discard_changes)
             options = {"error_option": "rollback-on-error"} if self._has("rollback-on-error:1.0") else {}
+            # the owned running view first: entries other clients spelled differently go too
+            # (it is also the restore point of commit(), and what diff() compares: read once)
+            live = self._running_owned(own)
             self._call("edit-config", self.connection.edit_config, target="candidate",
-                       config=edit_payload(desired, own), **options)
+                       config=edit_payload(desired, own, live), **options)
+            self._before = live
         except RpcFailed as exc:
             self._abort()
             raise DeviceRejected(self.host, f"{exc.op} rejected: {exc.text}") from None
@@ -979,7 +1066,10 @@ class NcclientSession(DeviceSession):
         both canonical: a unified diff, '' when they are the same. Works without load();
         after load() the running view is kept as the restore point of commit()."""
         desired = self._desired()
-        running = self._running_owned(self._own if self._loaded and self._own else self._ownership(desired))
+        if self._loaded and self._before is not None:
+            running = self._before
+        else:
+            running = self._running_owned(self._own if self._loaded and self._own else self._ownership(desired))
         if self._loaded:
             self._before = running
         return tree_diff(running, desired, f"{self.host}:running", f"{self.host}:candidate")

@@ -122,7 +122,8 @@ def test_next_hop_link_down_is_state_drift(checker: DriftChecker, lab: LabStatus
         report = checker.check(limit=LAB_HOSTS)
         assert report.exit_code == 2
         r2 = device(report, "r2")
-        assert r2.config == []  # nothing was reconfigured: this is state, not config
+        # FRR's config is as intended, the kernel's admin state is not: remediation brings it up
+        assert [(c.kind, c.path) for c in r2.config] == [("missing", ["interface eth2", "no shutdown"])]
         kinds = {(s.kind, s.subject) for s in r2.state}
         assert ("interface_down", "eth2") in kinds
         assert ("route_missing", "10.2.0.0/24 via 10.0.24.2") in kinds
@@ -193,10 +194,11 @@ def test_route_edited_on_the_netconf_device(checker: DriftChecker, lab: LabStatu
         m.commit()
 
     def expect(d: DeviceDrift) -> None:
-        assert {c.artifact for c in d.config} == {"config.xml"}
-        text = "\n".join(" ".join(c.path) for c in d.config)
-        assert "10.9.0.3" in text and "10.9.0.2" in text
-        assert {c.kind for c in d.config} >= {"missing", "unexpected"}
+        # one changed leaf, its path naming the protocol entry and the route (parent keys)
+        assert [(c.artifact, c.kind, c.path[-1], c.detail) for c in d.config] == [
+            ("config.xml", "changed", "next-hop-address 10.9.0.2", "running: 10.9.0.3")]
+        assert "control-plane-protocol[type=static][name=netorch]" in d.config[0].path
+        assert "route[destination-prefix=10.0.0.0/8]" in d.config[0].path
         assert [(s.kind, s.subject) for s in d.state] == [("route_missing", "10.0.0.0/8 via 10.9.0.2")]
 
     check_and_fix(checker, "nc1", expect)
@@ -211,3 +213,39 @@ def test_description_changed_out_of_band(checker: DriftChecker, lab: LabStatus) 
             ("unexpected", ("interface eth3", "description hacked"))]
 
     check_and_fix(checker, "r1", expect)
+
+
+def test_same_identity_with_another_prefix_converges_in_one_run(checker: DriftChecker, lab: LabStatus) -> None:
+    """Another client writes netorch's static protocol entry as `rt:static` (the same identity in
+    YANG, a distinct list entry for netconfd) with a route of its own: drift sees the extra route
+    under netorch's entry, one apply removes it, the next apply changes nothing."""
+    import yaml
+    from ncclient import manager
+
+    creds = yaml.safe_load(Path(lab.credentials_file or "").read_text())["platforms"]["netconf"]
+    edit = """<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0">
+  <routing xmlns="urn:ietf:params:xml:ns:yang:ietf-routing"><control-plane-protocols><control-plane-protocol>
+    <type xmlns:rt="urn:ietf:params:xml:ns:yang:ietf-routing">rt:static</type><name>netorch</name><static-routes>
+      <ipv4 xmlns="urn:ietf:params:xml:ns:yang:ietf-ipv4-unicast-routing"><route>
+        <destination-prefix>10.99.0.0/16</destination-prefix>
+        <next-hop><next-hop-address>10.9.0.5</next-hop-address></next-hop>
+      </route></ipv4>
+    </static-routes></control-plane-protocol></control-plane-protocols></routing>
+</config>"""
+    with manager.connect(host="198.18.0.21", port=830, username=creds["username"], password=creds["password"],
+                         hostkey_verify=False, look_for_keys=False, allow_agent=False, timeout=30) as m, \
+            m.locked("candidate"):
+        m.discard_changes()
+        m.edit_config(target="candidate", config=edit)
+        m.commit()
+    report = checker.check(limit=LAB_HOSTS)
+    nc1 = device(report, "nc1")
+    assert nc1.status == "drift"
+    assert [(c.kind, c.path[-1]) for c in nc1.config] == [
+        ("unexpected", "control-plane-protocol[type=static][name=netorch]")]
+    assert "destination-prefix 10.99.0.0/16" in nc1.config[0].detail
+    first = checker.engine.apply(limit="nc1")
+    assert first.exit_code == 0 and first.devices[0].status == "changed", first.as_dict()
+    second = checker.engine.apply(limit="nc1")
+    assert second.exit_code == 0 and second.devices[0].status == "unchanged", second.as_dict()
+    assert checker.check(limit=LAB_HOSTS).exit_code == 0

@@ -180,7 +180,7 @@ def test_load_and_diff_show_the_routes_as_additions(clean: Any, job: DeviceJob,
         assert any(ln.startswith("+") and f"<next-hop-address>{route.next_hop}</next-hop-address>" in ln
                    for ln in body), route
     s.discard()
-    assert s.rpc_log == ["lock", "discard-changes", "edit-config", "get-config", "discard-changes", "unlock"]
+    assert s.rpc_log == ["lock", "discard-changes", "get-config", "edit-config", "discard-changes", "unlock"]
     assert running(clean) == before
 
 
@@ -197,7 +197,7 @@ def test_commit_makes_running_exactly_the_desired_config(
     TIMINGS.update(load=t1 - t0, diff=t2 - t1, commit=t3 - t2)
     print(f"\nnc1 load {t1 - t0:.4f}s diff {t2 - t1:.4f}s commit {t3 - t2:.4f}s "
           f"total {t3 - t0:.4f}s, {len(s.rpc_log)} RPCs: {' '.join(s.rpc_log)}")
-    assert s.rpc_log == ["lock", "discard-changes", "edit-config", "get-config", "commit", "unlock"]
+    assert s.rpc_log == ["lock", "discard-changes", "get-config", "edit-config", "commit", "unlock"]
     assert t3 - t0 < 2.0
     # seen by another client: exactly the desired routes, and the owned config as desired
     assert netorch_routes(clean) == desired_routes(job)

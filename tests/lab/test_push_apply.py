@@ -174,7 +174,8 @@ def test_a_rejected_line_is_reported_and_the_network_is_left_as_it_was(applied: 
 
 def test_failed_post_check_rolls_back_devices_already_committed(applied: Engine, lab: LabStatus,
                                                                tmp_path: Path) -> None:
-    """r4's link to r3 is down: a new route through r3 commits but is not active in the RIB.
+    """r4's link to r3 has no carrier (r3's end is down; an admin-down interface of r4 itself would
+    be brought up by the apply): a new route through r3 commits but is not active in the RIB.
     The post-check fails and every device committed in this run goes back."""
     from netorch.lab import exec_in
 
@@ -182,7 +183,7 @@ def test_failed_post_check_rolls_back_devices_already_committed(applied: Engine,
     eng = scratch_engine(lab, tmp_path, {"extra.yaml": (
         "routes:\n  - name: r1-extra\n    prefix: 10.80.0.0/16\n    next_hop: 10.0.12.2\n    hosts: [r1]\n"
         "  - name: r4-extra\n    prefix: 10.80.0.0/16\n    next_hop: 10.0.34.1\n    hosts: [r4]\n")})
-    exec_in(lab.run_dir, "r4", ["ip", "link", "set", "eth2", "down"], check=True)
+    exec_in(lab.run_dir, "r3", ["ip", "link", "set", "eth2", "down"], check=True)
     try:
         report = eng.apply(limit=LAB_HOSTS)
         statuses = {d.host: d.status for d in report.devices}
@@ -192,7 +193,7 @@ def test_failed_post_check_rolls_back_devices_already_committed(applied: Engine,
         assert statuses["r1"] == "rolled_back"
         assert {h: running(applied, h) for h in ("r1", "r2", "r4")} == before
     finally:
-        exec_in(lab.run_dir, "r4", ["ip", "link", "set", "eth2", "up"], check=True)
+        exec_in(lab.run_dir, "r3", ["ip", "link", "set", "eth2", "up"], check=True)
 
 
 def test_unconfirmed_commit_reverts_by_itself_on_frr(applied: Engine, lab: LabStatus) -> None:
