@@ -58,6 +58,8 @@ from netorch.configtree import (
 from netorch.transport.hostkeys import KnownHosts, verifying_client
 
 NFT_MARKER = "#@netorch-nftables"
+#: how long the running config read by a confirm or a rollback serves as its read-back (seconds)
+READBACK_FRESH = 10.0
 FLUSH_RULESET = re.compile(r"^flush ruleset\s*$", re.MULTILINE)  # the candidate owns every table
 NO_TABLE = "NETORCH_NO_NFT_TABLE"
 CLI_ERROR = re.compile(r"^% (?!Warning)", re.MULTILINE)
@@ -120,6 +122,8 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
         self.run_tag: str = str(args.get("run_tag", ""))
         self._persisted = False  # the last commit reached the startup config
         self._committed: str | None = None  # the FRR part of the last commit's candidate
+        #: the running config read by the last confirm or rollback, and when
+        self._readback: tuple[tuple[str, str | None], float] | None = None
         # host key checking: known_hosts (default ~/.ssh/known_hosts), accept_new_host_keys (trust on
         # first use), netorch_host (the device's name in messages); see netorch.transport.hostkeys
         self.known_hosts = KnownHosts.of(args.get("known_hosts"), bool(args.get("accept_new_host_keys", False)),
@@ -315,6 +319,11 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
 
     # -- getters ------------------------------------------------------------------------
     def _running_both(self) -> tuple[str, str | None]:
+        if self._readback is not None:
+            # read by the confirm or the rollback that just ended (a moment ago): its read-back
+            (both, when), self._readback = self._readback, None
+            if time.monotonic() - when < READBACK_FRESH:
+                return both
         res = self._batch([("nft", self._list_nft())])
         return strip_header(self._vty(["show running-config"])[0]), _nft_out(res, "nft")
 
@@ -398,8 +407,8 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
         command = "show ip route"
         if destination:
             command += f" {destination}" + (" longer-prefixes" if longer else "")
-        _, text, _ = self._run(f"{self.vtysh} -c {shlex.quote(command + ' json')}")
-        return _route_table(text, protocol)
+        # through the session's long-lived vtysh: starting one costs the router more than the command
+        return _route_table(self._vty([command + " json"])[0], protocol)
 
     def ping(self, destination: str, source: str = "", ttl: int = 255, timeout: int = 2, size: int = 100,
              count: int = 5, vrf: str = "", source_interface: str = "") -> dict[str, Any]:
@@ -699,22 +708,31 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
 
     def confirm_commit(self) -> None:
         """Confirm in one atomic step on the device, which also tells whether the timer had fired
-        (CommitConfirmException: the device reverted); then persist what reads back as the candidate."""
+        (CommitConfirmException: the device reverted); then save the running config, but keep it
+        saved only if it says what the candidate says: a running config that lost part of it
+        meanwhile (a routing daemon that died drops its lines) never replaces the saved one.
+        Two round trips; what was read is the read-back the engine asks for next."""
+        conf = shlex.quote(f"{self.confdir}/frr.conf")
+        keep = shlex.quote(f"{self.state_dir}/startup.{self.tag}.bak")
         script = (f"if {self._is_mine()}; then rm -f pending; {self._kill_timer()}; echo CONFIRMED; "
                   f"elif [ -f outcome.{self.tag} ]; then echo EXPIRED; else echo NONE; fi")
-        out = self._batch([("confirm", self._locked(script))]).get("confirm", (1, ""))[1]
+        res = self._batch([("confirm", self._locked(script)),
+                           ("keep", f"if [ -f {conf} ]; then cp -p {conf} {keep}; else rm -f {keep}; fi"),
+                           ("nft", self._list_nft())], stop_on_error=True)
+        out = res.get("confirm", (1, ""))[1]
         if "CONFIRMED" not in out:
             why = "its revert timer fired: the device restored its previous configuration" if "EXPIRED" in out \
                 else "no commit of this run is pending on the device"
             raise CommitConfirmException(f"{self.hostname}: cannot confirm: {why}")
-        # save exactly the candidate: a running config that lost part of it meanwhile (a routing
-        # daemon that died drops its lines) never replaces the saved one
-        frr_now = strip_header(self._vty(["show running-config"])[0])
+        running, saved = self._vty(["show running-config", "write memory"])
+        frr_now = strip_header(running)
         left = diff_frr(frr_now, self._committed or "", self.ignore_interfaces)
-        if left:
-            raise CommitError(f"{self.hostname}: confirmed, but not saved: the running config differs from the "
-                              "candidate by: " + "; ".join(str(d) for d in left[:10]))
-        self._persist()
+        if left or CLI_ERROR.search(saved):
+            self._batch([("unsave", f"if [ -f {keep} ]; then cat {keep} > {conf}; else rm -f {conf}; fi")])
+            why = ("the running config differs from the candidate by: " + "; ".join(str(d) for d in left[:10])
+                   if left else f"write memory failed: {saved.strip()[:300]}")
+            raise CommitError(f"{self.hostname}: confirmed, but not saved (the saved config is as it was): {why}")
+        self._readback = ((frr_now, _nft_out(res, "nft")), time.monotonic())
         self._persisted = True
 
     def rollback(self) -> None:
@@ -742,6 +760,7 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
         if persist:
             self._persist()
         self._persisted = False
+        self._readback = ((frr_now, _nft_out(res, "nft")), time.monotonic())
         return "RESTORED"
 
 
