@@ -14,6 +14,7 @@ and, with --remediate, applied through the apply path (same transactions, same r
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from ipaddress import IPv4Address
@@ -33,7 +34,7 @@ from netorch.configtree import (
     unmanaged_frr,
 )
 from netorch.engine import Engine, ProgressFn, RunReport, actor_name
-from netorch.errors import DeviceUnreachable, TransportError
+from netorch.errors import DeviceUnreachable, StoreError, TransportError
 from netorch.model.desired import DesiredState
 from netorch.ownership import FRR as FRR_OWN
 from netorch.ownership import daemons_needed
@@ -230,7 +231,7 @@ class DriftChecker:
     def check(self, limit: str | None = None, workers: int = 10, show_unmanaged: bool = False,
               allow_unreachable: bool = False, remediate: bool = False, actor: str | None = None,
               progress: ProgressFn | None = None, sessions: dict[str, DeviceSession] | None = None,
-              nornir: object | None = None, record: bool = True) -> DriftReport:
+              nornir: object | None = None, record: bool = True, lock_wait: float = 10.0) -> DriftReport:
         started = time.perf_counter()
         eng = self.engine
         jobs, skipped = eng.jobs(limit)
@@ -301,10 +302,27 @@ class DriftChecker:
                 result.duration = time.perf_counter() - start
                 results[job.host] = result
 
+            # an apply and a drift check never overlap on a device, whichever process runs them:
+            # a device another run holds (past lock_wait) is reported as skipped, busy
+            holder = None
+            if eng.store is not None:
+                try:
+                    holder, busy = eng.store.acquire_free(sorted(by_host), 0, actor or actor_name(), "drift",
+                                                          wait=lock_wait)
+                except StoreError:
+                    busy = {}
+                for host, why in busy.items():
+                    job = by_host.pop(host)
+                    results[host] = DeviceDrift(host=host, platform=job.platform, transport=job.transport.value,
+                                                status="skipped", error=str(why))
             try:
                 eng._phase(nr, "drift", set(by_host), collect, progress)
-                self._probe_services(nr, jobs, results, sessions, progress, snapshots)
+                self._probe_services(nr, [j for j in jobs if j.host in by_host], results, sessions, progress,
+                                     snapshots)
             finally:
+                if holder is not None:
+                    with contextlib.suppress(StoreError):
+                        eng.store.release(holder)  # type: ignore[union-attr]
                 if own_sessions:
                     eng._close(nr)
         devices = sorted(results.values(), key=lambda d: d.host)

@@ -371,6 +371,27 @@ class Store:
                                  f"{busy.host} is busy in {where} ({busy.kind} by {busy.actor}, since {since})")
             time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
 
+    def acquire_free(self, hosts: list[str], run_id: int, actor: str, kind: str, wait: float = 0.0,
+                     ttl: float = LEASE_TTL) -> tuple[str, dict[str, DeviceBusy]]:
+        """Take a lease on every host that is free (waiting up to `wait` seconds for busy ones);
+        returns the holder and, for each host still busy, why. For runs that can do without some
+        devices (a drift check reports a busy device as skipped)."""
+        holder = f"{kind}{run_id or ''}:{this_process()}:{secrets.token_hex(4)}"
+        todo = sorted(set(hosts))
+        busy: dict[str, DeviceBusy] = {}
+        deadline = time.monotonic() + max(0.0, wait)
+        while True:
+            busy = {}
+            for host in todo:
+                try:
+                    self.acquire([host], run_id, actor, kind, wait=0.0, ttl=ttl, holder=holder)
+                except DeviceBusy as exc:
+                    busy[host] = exc
+            if not busy or time.monotonic() >= deadline:
+                return holder, busy
+            todo = sorted(busy)
+            time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+
     def _try_acquire(self, hosts: list[str], run_id: int, holder: str, actor: str, kind: str,
                      ttl: float) -> Lease | None:
         now = time.time()

@@ -375,3 +375,20 @@ def test_netconf_follow_up_confirmed_commit_rearms_the_timer(lab: LabStatus, bas
         assert has_extra(live(lab, "nc1"))
     finally:
         nr.close_connections()
+
+
+def test_a_drift_check_never_reads_a_device_another_run_holds(lab: LabStatus, baseline: dict[str, str],
+                                                             tmp_path: Path) -> None:
+    from netorch.drift import DriftChecker
+
+    store = Store(tmp_path / "s.db")
+    run = store.start_run("apply", "tester", "rev")
+    holder = store.acquire(["r1"], run, "tester", "apply")  # as an apply in another process would
+    try:
+        report = DriftChecker(engine_for(lab, ROOT / "intents", store)).check(limit="r1,r2", lock_wait=0.5)
+    finally:
+        store.release(holder)
+    by = {d.host: d for d in report.devices}
+    assert by["r1"].status == "skipped" and f"r1 is busy in run {run} (apply by tester" in by["r1"].error
+    assert by["r2"].status == "in_sync"
+    assert store.leases() == []
