@@ -77,18 +77,19 @@ def test_a_saved_plan_applies_exactly_and_a_stale_one_is_refused(lab: LabStatus,
 
 def test_a_rollout_whose_second_wave_fails_stops_and_leaves_every_device_as_before(
         lab: LabStatus, baseline: dict[str, str], tmp_path: Path) -> None:
-    """waves: r2 (canary), r1, r4. r1's new route goes through a link that is down, so its
+    """waves: r2 (canary), r1, r4. r1's new route goes through a link whose far end is down, so its
     post-check fails: the rollout stops in wave 2, rolls r1 and the canary back, never starts r4."""
     extra = ("routes:\n"
              "  - {name: w-r1, prefix: 10.95.0.0/16, next_hop: 10.0.13.2, hosts: [r1]}\n"
              "  - {name: w-r2, prefix: 10.95.0.0/16, next_hop: 10.0.24.2, hosts: [r2]}\n"
              "  - {name: w-r4, prefix: 10.95.0.0/16, interface: eth3, hosts: [r4]}\n")
     eng = engine_for(lab, intents_with(tmp_path, "a", extra), Store(tmp_path / "s.db"))
-    exec_in(lab.run_dir, "r1", ["ip", "link", "set", "eth2", "down"], check=True)
+    # the far end of r1's link to r3 goes down (r3 is not in this change): r1's new route cannot be active
+    exec_in(lab.run_dir, "r3", ["ip", "link", "set", "eth1", "down"], check=True)
     try:
         report = eng.apply(limit=HOSTS, rollout=Rollout.parse("r2", "1", max_failures=0))
     finally:
-        exec_in(lab.run_dir, "r1", ["ip", "link", "set", "eth2", "up"], check=True)
+        exec_in(lab.run_dir, "r3", ["ip", "link", "set", "eth1", "up"], check=True)
     waves: list[dict[str, Any]] = report.options["waves"]
     assert [w["hosts"] for w in waves] == [["r2"], ["r1"], ["r4"]]
     assert waves[0]["status"].startswith("completed") and waves[0]["status"].endswith("rolled back")
