@@ -343,6 +343,8 @@ class Validator:
         cycles: dict[frozenset[tuple[str, str]], tuple[Trace, DesiredRoute]] = {}
         for host in sorted(routes):
             for route in routes[host]:
+                if route.next_hop is None:
+                    continue  # an interface route hands packets to its link: it cannot loop
                 trace = fwd.trace(host, route.prefix.network_address, route.vrf or "", first=route)
                 if trace.outcome == "loop":
                     key = frozenset((h.host, h.origin) for h in trace.cycle())
