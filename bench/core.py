@@ -29,6 +29,7 @@ Usage (from the repository root):
     .venv/bin/python bench/core.py --devices 500 --profile /tmp/core.prof
     .venv/bin/python bench/core.py --generate-only --workdir /tmp/net5k
     .venv/bin/python bench/core.py --devices 5000 --no-gc    # what-if: cyclic GC off
+    .venv/bin/python bench/core.py --routing                 # every router in OSPF, eBGP at the core
 Options: --routes, --domains, --members-per-domain, --rules, --services, --leaves-per-pod,
 --cores, --seed shape the data; --write-out DIR writes the rendered files after timing;
 --e2e cross-checks with one plain Workspace(...).render(); --strict exits 1 on FAIL.
@@ -453,13 +454,35 @@ def write_network(net: Network, workdir: Path) -> dict[str, Any]:
     return info
 
 
+def write_routing(net: Network, workdir: Path) -> dict[str, Any]:
+    """--routing: every router in OSPF area 0 (every link between two of them, loopbacks passive)
+    and eBGP at the edge of the fabric: each core router its own ASN, sessions from the core
+    ring's links."""
+    platforms = sorted({h.platform for h in net.hosts.values()})
+    roles = sorted({h.role for h in net.hosts.values()} - {"core"})
+    groups = ["core"] + [f"{role}_{p}" for role in roles for p in platforms
+                         if f"{role}_{p}" in net.groups]
+    cores = sorted(h.name for h in net.hosts.values() if h.role == "core")
+    lines = [HEADER, "ospf:\n  - name: fabric\n    areas:\n      - area: 0\n",
+             f"        groups: [{', '.join(groups)}]\n        interfaces:\n"]
+    lines += [f"          - {flow({'group': f'platform_{p}', 'interface': LOOPBACK[p], 'passive': True})}\n"
+              for p in platforms]
+    lines.append("bgp:\n  - name: edge\n    routers:\n")
+    lines += [f"      - {flow({'host': c, 'asn': 65001 + i})}\n" for i, c in enumerate(cores)]
+    (workdir / "intents" / "routing.yaml").write_text("".join(lines), encoding="utf-8")
+    return {"ospf_routers": sum(1 for _ in net.hosts), "bgp_routers": len(cores)}
+
+
 def generate(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     started = time.perf_counter()
-    info = write_network(build_network(args), workdir)
+    net = build_network(args)
+    info = write_network(net, workdir)
+    if args.routing:
+        info["routing"] = write_routing(net, workdir)
     info["generate_seconds"] = round(time.perf_counter() - started, 3)
     info["params"] = {k: getattr(args, k) for k in ("devices", "routes", "domains",
                                                     "members_per_domain", "rules", "services",
-                                                    "leaves_per_pod", "cores", "seed")}
+                                                    "leaves_per_pod", "cores", "seed", "routing")}
     (workdir / MANIFEST).write_text(json.dumps(info, indent=1), encoding="utf-8")
     return info
 
@@ -471,7 +494,7 @@ def generate_in_child(args: argparse.Namespace, workdir: Path) -> dict[str, Any]
            "--domains", str(args.domains), "--members-per-domain", str(args.members_per_domain),
            "--rules", str(args.rules), "--services", str(args.services),
            "--leaves-per-pod", str(args.leaves_per_pod), "--cores", str(args.cores),
-           "--seed", str(args.seed)]
+           "--seed", str(args.seed)] + (["--routing"] if args.routing else [])
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     return json.loads((workdir / MANIFEST).read_text(encoding="utf-8"))
 
@@ -725,6 +748,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="also write the rendered files to DIR (after timing)")
     ap.add_argument("--json", action="store_true",
                     help="print a JSON object on stdout (the table goes to stderr)")
+    ap.add_argument("--routing", action="store_true",
+                    help="also put every router in OSPF area 0 and the core routers in eBGP "
+                         "(one ASN each, sessions over the core ring)")
     ap.add_argument("--e2e", action="store_true",
                     help="also time one fresh Workspace(...).render() (load..render) call")
     ap.add_argument("--profile", metavar="FILE",

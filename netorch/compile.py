@@ -132,12 +132,20 @@ class Compiler:
 
     def _routes(self) -> dict[str, list[DesiredRoute]]:
         out: dict[str, list[DesiredRoute]] = defaultdict(list)
+        # sort keys, computed once per route object (the hosts of one intent share its object)
+        keys: dict[int, tuple[str, int, int, int, int, str]] = {}
         for item in self.intents.routes:
             r = item.value
-            for host in route_hosts(r, self.inventory):
-                # values come from validated intents: construct without validating again
-                out[host].append(trusted(DesiredRoute, prefix=r.prefix, next_hop=r.next_hop, interface=r.interface,
-                                         distance=r.distance, vrf=r.vrf, origin=f"route:{r.name}"))
+            hosts = route_hosts(r, self.inventory)
+            if not hosts:
+                continue
+            # values come from validated intents: construct without validating again; a frozen
+            # route says nothing of its host, so every host of the intent holds the same object
+            route = trusted(DesiredRoute, prefix=r.prefix, next_hop=r.next_hop, interface=r.interface,
+                            distance=r.distance, vrf=r.vrf, origin=f"route:{r.name}")
+            keys[id(route)] = route.key()
+            for host in hosts:
+                out[host].append(route)
         generated: dict[tuple[str, IPv4Network], DesiredRoute] = {}
         covering: dict[str, set[tuple[int, int]]] = {}
 
@@ -175,7 +183,8 @@ class Compiler:
                                                               distance=1, origin=f"service:{svc.name}")
         for (host, _), route in generated.items():
             out[host].append(route)
-        return {h: sorted(rs, key=DesiredRoute.key) for h, rs in out.items()}
+            keys[id(route)] = route.key()
+        return {h: sorted(rs, key=lambda r: keys[id(r)]) for h, rs in out.items()}
 
     # -- filters --------------------------------------------------------------------------
     def _flows(self) -> list[Flow]:

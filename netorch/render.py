@@ -77,6 +77,20 @@ def by_prefix(routes: Iterable[DesiredRoute]) -> list[tuple[IPv4Network, list[De
     return [(k[1], sorted(v, key=lambda r: r.distance)) for k, v in groups.items()]
 
 
+def vrf_names(routes: Iterable[DesiredRoute]) -> list[str]:
+    """The VRFs routes name, once each, sorted: what `routes | map(attribute="vrf") |
+    reject("none") | unique | sort` gives (Jinja's unique and sort ignore case; of two names that
+    differ only in case the first one stays), in one pass over a device's routes."""
+    seen: set[str] = set()
+    names: list[str] = []
+    for route in routes:
+        vrf = route.vrf
+        if vrf is not None and (folded := vrf.lower()) not in seen:
+            seen.add(folded)
+            names.append(vrf)
+    return sorted(names, key=str.lower)
+
+
 def junos_unit(ifname: str) -> tuple[str, str]:
     name, _, unit = ifname.partition(".")
     return name, unit or "0"
@@ -119,7 +133,7 @@ def make_environment(templates: Path) -> jinja2.Environment:
     env.filters.update(
         ios_net=ios_net, ip_mask=ip_mask, nft_addr=nft_addr, nft_set=nft_set, port_list=port_list, expand=expand,
         ios_port=ios_port, by_prefix=by_prefix, junos_unit=junos_unit, redistribution_order=redistribution_order,
-        dotted_area=dotted_area, ospf_port=ospf_port, route_targets=route_targets,
+        dotted_area=dotted_area, ospf_port=ospf_port, route_targets=route_targets, vrf_names=vrf_names,
     )
     return env
 

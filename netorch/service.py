@@ -5,6 +5,7 @@ Offline part (this module): load, validate, compile and render. Device work
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import multiprocessing
 import os
@@ -187,12 +188,16 @@ def _render_forked(desired: dict[str, DesiredState], names: list[str], templates
                    processes: int) -> dict[str, dict[str, str]]:
     global _FORK_JOB  # noqa: PLW0603 - handed to forked children by inheritance, not pickling
     _FORK_JOB = (desired, templates)
+    # the children inherit the parent's objects: frozen, no collection in a child scans them (which
+    # would write to every object's header, copying the whole heap into each child)
+    gc.freeze()
     try:
         chunks = [names[i::processes * 4] for i in range(processes * 4)]
         with multiprocessing.get_context("fork").Pool(processes) as pool:
             parts = pool.map(_render_chunk, chunks)
     finally:
         _FORK_JOB = None
+        gc.unfreeze()
     merged: dict[str, dict[str, str]] = {}
     for part in parts:
         merged.update(part)

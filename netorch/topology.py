@@ -43,6 +43,7 @@ class Topology:
     _connected: dict[tuple[str, int], str | None] = field(default_factory=dict)
     _by_key: dict[tuple[str, str, int, int], Link] = field(default_factory=dict)
     _component: dict[str, int] = field(default_factory=dict)
+    _adjacency: dict[str, list[tuple[str, Link]]] = field(default_factory=dict)
     # the routes compiled for one intent set (validation follows them, compilation renders them)
     compiled_routes: tuple[object, dict[str, list[DesiredRoute]]] | None = None
     # the routing plan (netorch.protocols.plan) of one intent set
@@ -122,18 +123,20 @@ class Topology:
         cached = self._trees.get(root)
         if cached is not None:
             return cached
+        adjacency = self._adjacency
+        if not adjacency:  # per host: (peer, the link back from the peer), in links' order
+            for name, links in self.links.items():
+                adjacency[name] = [(lk.peer, back) for lk, back in zip(links, self._reverse[name], strict=True)]
         parent: dict[str, Link] = {}
         seen = {root}
-        queue = deque([root])
-        while queue:
-            node = queue.popleft()
-            for link, back in zip(self.links.get(node, []), self._reverse.get(node, []), strict=True):
-                if link.peer in seen:
-                    continue
-                seen.add(link.peer)
-                # the peer reaches `node` (towards root) through the reverse link
-                parent[link.peer] = back
-                queue.append(link.peer)
+        queue = [root]
+        for node in queue:  # grows while it is read: breadth first
+            for peer, back in adjacency.get(node, ()):
+                if peer not in seen:
+                    seen.add(peer)
+                    # the peer reaches `node` (towards root) through the reverse link
+                    parent[peer] = back
+                    queue.append(peer)
         self._trees[root] = parent
         return parent
 
@@ -361,9 +364,12 @@ class Forwarding:
                 break
             node, route = nxt, None
         # every router on the way used its best route (the first one too, unless told otherwise)
+        memo_of = self._memo
+        value = int(dst)
         for i in range(0 if first is None else 1, len(result.hops)):
-            self._memo.setdefault((result.hops[i].host, vrf, int(dst)),
-                                  Trace(result.outcome, result.hops[i:], result.host))
+            key = (result.hops[i].host, vrf, value)
+            if key not in memo_of:
+                memo_of[key] = Trace(result.outcome, result.hops[i:], result.host)
         if first is None and not result.hops:
-            self._memo.setdefault((host, vrf, int(dst)), result)
+            memo_of.setdefault((host, vrf, value), result)
         return result

@@ -74,11 +74,14 @@ class Validator:
 
     # -- routes ---------------------------------------------------------------------------
     def check_routes(self) -> None:
-        seen: dict[tuple[str, str, int, int], tuple[Sourced[RouteIntent], str]] = {}
-        seen_target: dict[tuple[str, str, str], tuple[Sourced[RouteIntent], int]] = {}
-        duplicates: dict[tuple[str, str, str, int], Sourced[RouteIntent]] = {}
+        # (host, key) -> value, kept as key -> host -> value: one dict per key and route, not a
+        # tuple per host and route (a route of a large group binds to hundreds of hosts)
+        seen: dict[tuple[str, int], dict[str, tuple[Sourced[RouteIntent], str]]] = {}
+        seen_target: dict[str, dict[str, tuple[Sourced[RouteIntent], int]]] = {}
+        duplicates: dict[tuple[str, str, int], dict[str, Sourced[RouteIntent]]] = {}
         reported: set[tuple[str, str]] = set()
         hosts = self.inventory.hosts
+        connected = self.topo.connected_interface
         for item in self.intents.routes:
             route = item.value
             # per route, not per host: these are the same for every host the route binds to
@@ -86,6 +89,10 @@ class Validator:
             prefix_key = f"{vrf}|{route.prefix}"
             target = f"{route.next_hop or ''} {route.interface or ''}".strip()
             target_key = f"{prefix_key}|{target}"
+            distance = route.distance
+            next_hop = route.next_hop
+            interface = route.interface
+            caps_matter = distance != 1 or route.vrf is not None
             for i, host in enumerate(route.hosts):
                 if host not in self.inventory.hosts:
                     self.add(item, ("hosts", i), f"unknown host {host!r}", "reference")
@@ -94,65 +101,67 @@ class Validator:
                     self.add(item, ("groups", i), f"unknown group {group!r}", "reference")
                 elif not self.inventory.members(group):
                     self.add(item, ("groups", i), f"group {group!r} has no hosts", "reference")
+            dup_of = duplicates.setdefault((prefix_key, target, distance), {})
+            target_of = seen_target.setdefault(target_key, {})
+            seen_of = seen.setdefault((prefix_key, distance), {})
             for host in route_hosts(route, self.inventory):
                 hv = hosts[host]
-                caps = spec(hv.platform)
-                if route.distance != 1 and not caps.route_distance:
-                    self.add(item, ("distance",), f"platform {hv.platform.value} of {host} cannot "
-                             "express an administrative distance", "platform")
-                    continue
-                if route.vrf is not None and not caps.vrf_routes:
-                    self.add(item, ("vrf",), f"platform {hv.platform.value} of {host} has no VRF "
-                             "support in netorch", "platform")
-                    continue
-                if route.interface is not None:
-                    if route.interface == hv.data.mgmt_interface:
-                        self.add(item, ("interface",), f"{route.interface} is the management "
+                if caps_matter:
+                    caps = spec(hv.platform)
+                    if distance != 1 and not caps.route_distance:
+                        self.add(item, ("distance",), f"platform {hv.platform.value} of {host} cannot "
+                                 "express an administrative distance", "platform")
+                        continue
+                    if route.vrf is not None and not caps.vrf_routes:
+                        self.add(item, ("vrf",), f"platform {hv.platform.value} of {host} has no VRF "
+                                 "support in netorch", "platform")
+                        continue
+                if interface is not None:
+                    if interface == hv.data.mgmt_interface:
+                        self.add(item, ("interface",), f"{interface} is the management "
                                  f"interface of {host}; netorch does not route through it", "reference")
                         continue
-                    iface = hv.data.interfaces.get(route.interface)
+                    iface = hv.data.interfaces.get(interface)
                     if iface is None:
-                        self.add(item, ("interface",), f"host {host} has no interface {route.interface!r}",
+                        self.add(item, ("interface",), f"host {host} has no interface {interface!r}",
                                  "reference")
                         continue
-                    if route.next_hop is not None and (
-                        iface.address is None or route.next_hop not in iface.address.network
+                    if next_hop is not None and (
+                        iface.address is None or next_hop not in iface.address.network
                     ):
-                        self.add(item, ("next_hop",), f"next hop {route.next_hop} is not on the subnet of "
-                                 f"{host} {route.interface}", "next-hop")
+                        self.add(item, ("next_hop",), f"next hop {next_hop} is not on the subnet of "
+                                 f"{host} {interface}", "next-hop")
                         continue
-                if route.next_hop is not None and not self.usable_next_hop(item, host):
-                    continue
-                if (route.interface is None and route.next_hop is not None
-                        and self.topo.connected_interface(host, route.next_hop) is None):
-                    self.add(item, ("next_hop",), f"next hop {route.next_hop} is on no connected "
-                             f"subnet of {host}", "next-hop")
-                    continue
-                same = (host, prefix_key, target, route.distance)
-                twin = duplicates.setdefault(same, item)
+                if next_hop is not None:
+                    if not self.usable_next_hop(item, host):
+                        continue
+                    if interface is None and connected(host, next_hop) is None:
+                        self.add(item, ("next_hop",), f"next hop {next_hop} is on no connected "
+                                 f"subnet of {host}", "next-hop")
+                        continue
+                twin = dup_of.setdefault(host, item)
                 if twin is not item and twin.name != item.name and (twin.name, item.name) not in reported:
                     reported.add((twin.name, item.name))
                     self.add(item, ("prefix",), f"route {item.name!r} repeats route {twin.name!r} "
                              f"({twin.file}:{twin.line('prefix')}) on {host}: same prefix, next hop, "
                              "vrf and distance; keep one", "duplicate")
                     continue
-                key = (host, prefix_key, route.distance, 0)
-                same_target = seen_target.get((host, target_key, ""))
-                if same_target is not None and same_target[1] != route.distance:
+                same_target = target_of.get(host)
+                if same_target is not None and same_target[1] != distance:
                     other = same_target[0]
                     self.add(item, ("distance",), f"conflicting routes on {host}: {route.prefix} via {target} "
-                             f"has distance {route.distance} here and {same_target[1]} in route {other.name!r} "
+                             f"has distance {distance} here and {same_target[1]} in route {other.name!r} "
                              f"({other.file}:{other.line('distance')}); a device keeps one route per prefix "
                              "and next hop", "conflict")
                     continue
-                seen_target[(host, target_key, "")] = (item, route.distance)
-                first = seen.get(key)
+                target_of[host] = (item, distance)
+                first = seen_of.get(host)
                 if first is None:
-                    seen[key] = (item, target)
+                    seen_of[host] = (item, target)
                 elif first[1] != target:
                     other = first[0]
                     self.add(item, ("prefix",), f"conflicting routes on {host}: {route.prefix}"
-                             f"{' vrf ' + route.vrf if route.vrf else ''} distance {route.distance} "
+                             f"{' vrf ' + route.vrf if route.vrf else ''} distance {distance} "
                              f"goes to {target} here and to {first[1]} in route {other.name!r} "
                              f"({other.file}:{other.line('prefix')})", "conflict")
 
@@ -334,6 +343,8 @@ class Validator:
         cycles: dict[frozenset[tuple[str, str]], tuple[Trace, DesiredRoute]] = {}
         for host in sorted(routes):
             for route in routes[host]:
+                if route.next_hop is None:
+                    continue  # an interface route hands packets to its link: it cannot loop
                 trace = fwd.trace(host, route.prefix.network_address, route.vrf or "", first=route)
                 if trace.outcome == "loop":
                     key = frozenset((h.host, h.origin) for h in trace.cycle())

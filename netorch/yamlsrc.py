@@ -38,7 +38,7 @@ from typing import Any
 import yaml
 from yaml.composer import Composer
 from yaml.constructor import ConstructorError, SafeConstructor
-from yaml.nodes import MappingNode, Node, SequenceNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.parser import Parser
 from yaml.reader import Reader
 from yaml.resolver import BaseResolver
@@ -117,6 +117,12 @@ _CoreResolver.add_implicit_resolver("tag:yaml.org,2002:null", re.compile(r"^(?:~
 _CoreResolver.add_implicit_resolver("tag:yaml.org,2002:merge", re.compile(r"^(?:<<)$"), ["<"])
 
 
+_STR_TAG = "tag:yaml.org,2002:str"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_VALUE_TAG = "tag:yaml.org,2002:value"
+assert None not in _CoreResolver.yaml_implicit_resolvers and not _CoreResolver.yaml_path_resolvers
+
+
 class _Loader(_Parser, SafeConstructor, _CoreResolver):  # type: ignore[misc]
     def __init__(self, stream: Any, filename: str) -> None:
         _Parser.__init__(self, stream)
@@ -125,6 +131,33 @@ class _Loader(_Parser, SafeConstructor, _CoreResolver):  # type: ignore[misc]
         self.netorch_filename = filename
         self.netorch_problems: list[Problem] = []
         self.netorch_depth = 0
+
+    # The two methods below are called once per node: short cuts for the common case that give
+    # exactly what PyYAML's general code gives.
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        """BaseResolver.resolve for a resolver with neither wildcard nor path resolvers (asserted
+        above): a plain scalar takes the tag of the first resolver for its first character whose
+        expression matches, any other scalar is a string."""
+        if kind is ScalarNode:
+            if implicit[0]:
+                for tag, regexp in self.yaml_implicit_resolvers.get(value[0] if value else "", ()):
+                    if regexp.match(value):
+                        return tag
+            return self.DEFAULT_SCALAR_TAG
+        return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+
+    def construct_object(self, node: Node, deep: bool = False) -> Any:
+        """Scalars: straight to their constructor (they hold no other node, so they need no
+        recursion guard; a string is its node's value). Collections: PyYAML's way (aliases share
+        one object, recursion is refused)."""
+        if node.__class__ is ScalarNode:
+            tag = node.tag
+            if tag == _STR_TAG:
+                return node.value
+            constructor = self.yaml_constructors.get(tag)
+            if constructor is not None:
+                return constructor(self, node)
+        return super().construct_object(node, deep)
 
 
 def _refuse(filename: str, line: int, message: str) -> YamlSyntaxError:
@@ -141,14 +174,16 @@ def _enter(loader: _Loader, node: Node) -> None:
 def _construct_mapping(loader: _Loader, node: MappingNode) -> LocatedDict:
     _enter(loader, node)
     result = LocatedDict(node.start_mark.line + 1)
-    own = sum(1 for key_node, _ in node.value if key_node.tag != "tag:yaml.org,2002:merge")
-    loader.flatten_mapping(node)
-    merged = len(node.value) - own  # flatten_mapping puts the pairs of merged mappings first
+    merged = 0
+    if any(key_node.tag in (_MERGE_TAG, _VALUE_TAG) for key_node, _ in node.value):
+        own = sum(1 for key_node, _ in node.value if key_node.tag != _MERGE_TAG)
+        loader.flatten_mapping(node)
+        merged = len(node.value) - own  # flatten_mapping puts the pairs of merged mappings first
     from_merge: set[Hashable] = set()
     for index, (key_node, value_node) in enumerate(node.value):
         key = loader.construct_object(key_node, deep=True)
         line = key_node.start_mark.line + 1
-        if not isinstance(key, Hashable):
+        if key.__class__ is not str and not isinstance(key, Hashable):
             loader.netorch_problems.append(
                 Problem(loader.netorch_filename, line, "", "a mapping key must be a plain value")
             )

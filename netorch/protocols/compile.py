@@ -27,7 +27,7 @@ from netorch.model.desired import (
     RouteMapEntry,
 )
 from netorch.model.routing import Redistribute
-from netorch.protocols.plan import BgpNetwork, OspfProcess, RoutingPlan
+from netorch.protocols.plan import BgpNetwork, OspfPort, OspfProcess, RoutingPlan
 from netorch.topology import Topology
 
 DEFAULT_OSPF_COST = 10
@@ -48,12 +48,38 @@ class Carriage:
     component: dict[str, tuple[str, int]] = field(default_factory=dict)  # host -> (process, label)
     advertised: dict[str, list[IPv4Network]] = field(default_factory=dict)  # process -> networks
 
+    # process -> prefix length -> network addresses (int) advertised with that length, and
+    # process -> prefix -> whether an advertised network covers it: built on first use
+    _index: dict[str, dict[int, set[int]]] = field(default_factory=dict)
+    _covered: dict[tuple[str, IPv4Network], bool] = field(default_factory=dict)
+
     def carries(self, a: str, b: str, prefix: IPv4Network) -> bool:
         """Whether OSPF brings traffic for `prefix` (attached to b) from router a to b."""
         ca, cb = self.component.get(a), self.component.get(b)
         if ca is None or ca != cb:
             return False
-        return any(prefix.subnet_of(n) for n in self.advertised.get(ca[0], ()))
+        return self.covers(ca[0], prefix)
+
+    def covers(self, process: str, prefix: IPv4Network) -> bool:
+        """Whether `prefix` is a subnet of a network the process advertises (one look-up per
+        prefix length, not a scan of every network)."""
+        key = (process, prefix)
+        found = self._covered.get(key)
+        if found is not None:
+            return found
+        index = self._index.get(process)
+        if index is None:
+            index = self._index[process] = {}
+            for net in self.advertised.get(process, ()):
+                index.setdefault(net.prefixlen, set()).add(int(net.network_address))
+        value = int(prefix.network_address)
+        found = False
+        for plen, addresses in index.items():
+            if plen <= prefix.prefixlen and (value & ((0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF)) in addresses:
+                found = True
+                break
+        self._covered[key] = found
+        return found
 
 
 def carriage(plan: RoutingPlan, topo: Topology) -> Carriage:
@@ -163,12 +189,15 @@ class RoutingCompiler:
             if rid is not None:
                 neighbors.setdefault(port.host, []).append(OspfNeighbor(
                     router_id=rid, interface=port.interface, peer=peer.host, area=port.area))
+        ports_of: dict[str, list[OspfPort]] = {}
+        for (h, _), p in proc.ports.items():
+            ports_of.setdefault(h, []).append(p)
         for host in sorted(proc.routers):
             rid = proc.router_ids.get(host)
             if rid is None:
                 continue
             hr = self.host(host)
-            ports = sorted((p for (h, _), p in proc.ports.items() if h == host), key=lambda p: p.interface)
+            ports = sorted(ports_of.get(host, ()), key=lambda p: p.interface)
             hr.ospf = DesiredOspf(
                 process=proc.name, router_id=rid,
                 interfaces=tuple(OspfInterface(name=p.interface, area=p.area, cost=p.cost,
