@@ -34,6 +34,9 @@ class Refused(Exception):
 
 
 SINGLE_VALUED = ("hostname ", "description ")
+#: protocol settings FRR holds one of: a new value replaces the old one
+PROTOCOL_SINGLE = ("ospf router-id ", "bgp router-id ", "ip ospf area ", "ip ospf cost ", "ip ospf network ",
+                   "set local-preference ", "match ip address prefix-list ")
 FORWARDING = ("ip forwarding", "ipv6 forwarding")
 
 
@@ -69,6 +72,10 @@ def _apply_one(parent: HConfig | HConfigChild, text: str) -> None:
         if (child := parent.children.get(f"no {text}")) is not None:
             child.delete()
         return
+    for single in PROTOCOL_SINGLE:
+        if text.startswith(single):
+            for child in [c for c in parent.children if c.text.startswith(single)]:
+                child.delete()
     if text.startswith(SINGLE_VALUED):
         key = text.split(maxsplit=1)[0] + " "
         for child in [c for c in parent.children if c.text.startswith(key)]:
@@ -79,6 +86,41 @@ def _apply_one(parent: HConfig | HConfigChild, text: str) -> None:
         parent.add_child(text)
 
 
+def _bgp_neighbor(bgp: HConfigChild, family: HConfigChild | None, text: str) -> bool:
+    """FRR's neighbours: `no neighbor X` and `no neighbor X remote-as N` delete the neighbour with
+    every line about it; a line about a neighbour that has no remote-as is refused; a new
+    remote-as replaces the old one. True when the line was handled here."""
+    words = text.split()
+    negated = words[0] == "no"
+    if negated:
+        words = words[1:]
+    if len(words) < 2 or words[0] != "neighbor":
+        return False
+    address = words[1]
+    lines = [c for c in bgp.all_children() if c.text.startswith(f"neighbor {address} ")]
+    exists = any(c.text.startswith(f"neighbor {address} remote-as ") for c in lines)
+    if not exists and not (not negated and len(words) > 2 and words[2] == "remote-as"):
+        raise Refused(f"% Specify remote-as or peer-group commands first: {text}")
+    if negated and (len(words) == 2 or words[2] == "remote-as"):
+        for child in lines:
+            child.delete()
+        return True
+    if not negated and words[2] == "remote-as":
+        for child in lines:
+            if child.text.startswith(f"neighbor {address} remote-as "):
+                child.delete()
+    if not negated and words[2] in ("description", "update-source", "maximum-prefix"):
+        for child in lines:
+            if child.text.startswith(f"neighbor {address} {words[2]} "):
+                child.delete()
+    if not negated and words[2] in ("prefix-list", "route-map") and len(words) == 5:
+        for child in lines:
+            other = child.text.split()
+            if other[2] == words[2] and other[-1] == words[4]:
+                child.delete()
+    return False
+
+
 def apply_lines(config: str, lines: Iterable[str]) -> str:
     """Apply configuration-mode lines to a configuration text the way FRR does (modelled
     on a full hier_config tree: unmanaged lines stay): `interface X` / `vrf X` enter a
@@ -86,23 +128,38 @@ def apply_lines(config: str, lines: Iterable[str]) -> str:
     value, `no LINE` removes LINE and refuses to remove what is not there."""
     tree = get_hconfig(nm.FrrDriver(), nm.strip_header(config))
     section: HConfigChild | None = None
+    family: HConfigChild | None = None  # an address-family inside `router bgp`
     for raw in lines:
         text = " ".join(raw.split())
         if not text:
             continue
         if text in ("exit", "exit-vrf", "end"):
-            section = None
+            section = family = None
+            continue
+        if text == "exit-address-family":
+            family = None
             continue
         top = raw == raw.lstrip()
-        if top and text.startswith(("interface ", "vrf ")):
+        if top and text.startswith(("interface ", "vrf ", "router ", "route-map ")):
             existing = tree.children.get(text)
             section = existing if existing is not None else tree.add_child(text)
             continue
         if top and text.startswith(("no interface ", "no vrf ")):
             raise Refused(f"% only inactive interfaces can be deleted: {text}")
+        if top and text.startswith(("no router ", "no route-map ")):
+            if (gone := tree.children.get(text[3:])) is None:
+                raise Refused(f"% no such section: {text}")
+            gone.delete()
+            continue
         if top:
-            section = None
-        _apply_one(section if section is not None else tree, text)
+            section = family = None
+        if section is not None and section.text.startswith("router bgp ") and text.startswith("address-family "):
+            existing = section.children.get(text)
+            family = existing if existing is not None else section.add_child(text)
+            continue
+        if section is not None and section.text.startswith("router bgp ") and _bgp_neighbor(section, family, text):
+            continue
+        _apply_one(family if family is not None else section if section is not None else tree, text)
     return "\n".join(tree.lines(sectional_exiting=True)) + "\n"
 
 
@@ -161,18 +218,20 @@ def frr_text(cfg: dict[str, Any], *, running: bool) -> str:
         out += [f" description {i['description']}"] if i["description"] else []
         out += [f" ip address {a}" for a in sorted(i["addresses"])]
         out += [" shutdown"] if i["shutdown"] else []
-        out += [" ip ospf cost 10"] if running and name == "eth1" else []
+        out += [" ipv6 nd suppress-ra"] if running and name == "eth1" else []
         out += ["exit", "!"]
     if running:
-        out += ["router bgp 65003", " bgp router-id 10.255.0.3", " address-family ipv4 unicast",
+        out += ["router bgp 65003 vrf tenant9", " bgp router-id 10.255.0.3", " address-family ipv4 unicast",
                 "  network 10.3.0.0/24", " exit-address-family", "exit", "!", "line vty", " exec-timeout 0 0", "exit",
                 "!"]
     out.append("end")
     return "\n".join(out) + "\n"
 
 
-UNMANAGED = ("frr version 8.4.4", "log syslog informational", "line vty", "router bgp 65003",
-             "interface eth0", "ip ospf cost 10")
+# protocol sections of the default VRF and `ip ospf` lines are netorch's (the protocol tests
+# below); BGP of another VRF and other interface lines are not
+UNMANAGED = ("frr version 8.4.4", "log syslog informational", "line vty", "router bgp 65003 vrf tenant9",
+             "interface eth0", "ipv6 nd suppress-ra")
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -197,7 +256,7 @@ def test_remediation_then_rollback_round_trips(a: dict[str, Any], b: dict[str, A
     # nothing the device refuses, nothing unmanaged, sections always left explicitly
     for line in fix + back:
         assert not line.startswith(("no interface", "no vrf", "frr ", "log ", "line ", "router ", "banner"))
-        assert "eth0" not in line and "ospf" not in line
+        assert "eth0" not in line and "suppress-ra" not in line and "tenant9" not in line
     for lines in (fix, back):
         opened = [i for i, ln in enumerate(lines) if ln.startswith(("interface ", "vrf "))]
         for i in opened:
@@ -329,7 +388,7 @@ def test_platform_scope_and_artifact() -> None:
     with pytest.raises(nm.NetorchError, match="no managed scope"):
         nm.remediation("", "", "cisco_ios")
     assert [m.pattern.split()[0] for m in nm.FRR_MANAGED] == [
-        "hostname", "(no", "(no", "(no", "ip", "vrf", "interface"]
+        "hostname", "(no", "(no", "(no", "ip", "vrf", "interface", "router", "router", "ip", "route-map"]
     assert all(m.what for m in nm.FRR_MANAGED)
 
 
@@ -606,3 +665,78 @@ def test_session_errors_never_carry_the_password(r3_job: DeviceJob) -> None:
         with pytest.raises(TransportError) as info:
             s.load()
         assert SECRET not in str(info.value) and "***" in str(info.value)
+
+
+# ----------------------------------------------------------------- protocol sections (hier_config scope)
+
+R2_DESIRED = (ROOT / "tests/golden/frr/routing_r2/frr.conf").read_text()
+FOREIGN = ("ip prefix-list operators seq 5 permit 192.0.2.0/24\n"
+           "route-map operators permit 10\n match ip address prefix-list operators\nexit\n")
+
+
+def _without_protocols(text: str) -> str:
+    """The same router before netorch's protocol sections: interfaces and addresses only."""
+    out, skip = [], False
+    for line in text.splitlines():
+        if line.startswith(("router ", "route-map ")):
+            skip = True
+        if not skip and not line.startswith(("ip prefix-list ", " ip ospf ")):
+            out.append(line)
+        if skip and line == "exit":
+            skip = False
+    return "\n".join(out) + "\n"
+
+
+PROTOCOL_DRIFTS = {
+    "no protocols yet": _without_protocols(R2_DESIRED),
+    "a neighbour removed, a cost and a local preference changed": R2_DESIRED
+    .replace(" neighbor 10.255.0.4 remote-as 65000\n neighbor 10.255.0.4 description r4\n"
+             " neighbor 10.255.0.4 update-source lo\n", "")
+    .replace("  neighbor 10.255.0.4 next-hop-self\n", "")
+    .replace(" ip ospf network point-to-point\n", " ip ospf cost 55\n", 1)
+    .replace("set local-preference 150", "set local-preference 90"),
+    "an extra neighbour, network and prefix-list entry, another remote-as": R2_DESIRED
+    .replace(" neighbor 10.0.25.2 remote-as 64999\n",
+             " neighbor 10.0.25.2 remote-as 64998\n neighbor 10.9.9.9 remote-as 65009\n"
+             " neighbor 10.9.9.9 description x\n")
+    .replace("  network 10.3.0.0/24\n", "  network 10.3.0.0/24\n  network 10.66.0.0/16\n"
+                                     "  neighbor 10.9.9.9 route-map netorch_in_up1 in\n")
+    .replace("ip prefix-list netorch_in_up1 seq 10 permit 203.0.113.0/24\n",
+             "ip prefix-list netorch_in_up1 seq 10 permit 203.0.113.0/24\n"
+             "ip prefix-list netorch_in_up1 seq 15 permit 10.0.0.0/8\n"),
+    "another AS and an OSPF router-id": R2_DESIRED.replace("router bgp 65000", "router bgp 65111")
+    .replace("ospf router-id 10.255.0.2", "ospf router-id 10.255.0.99"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PROTOCOL_DRIFTS))
+def test_protocol_sections_round_trip(case: str) -> None:
+    """running + remediation == desired for OSPF, BGP (with its address family), prefix-lists
+    and route-maps; rollback brings the running config back; foreign policy stays."""
+    running = PROTOCOL_DRIFTS[case] + FOREIGN
+    fix = nm.remediation(running, R2_DESIRED, ignore_interfaces=["eth0"])
+    assert fix, "the drift must need a change"
+    after = apply_lines(running, fix)  # raises Refused if FRR would refuse a line
+    assert meaning(after) == meaning(R2_DESIRED)
+    assert "ip prefix-list operators seq 5 permit 192.0.2.0/24" in after and "route-map operators permit 10" in after
+    assert nm.remediation(after, R2_DESIRED, ignore_interfaces=["eth0"]) == []
+    back = nm.rollback_lines(running, R2_DESIRED, ignore_interfaces=["eth0"])
+    assert meaning(apply_lines(after, back)) == meaning(running)
+
+
+def test_protocol_scope_lines() -> None:
+    running = R2_DESIRED.replace(" neighbor 10.255.0.4 remote-as 65000\n", " neighbor 10.255.0.4 remote-as 65004\n")
+    # a changed remote-as is set, never negated (that would delete the neighbour)
+    assert nm.remediation(running, R2_DESIRED) == ["router bgp 65000", " neighbor 10.255.0.4 remote-as 65000", "exit"]
+    gone = nm.remediation(R2_DESIRED, _without_protocols(R2_DESIRED).replace("ip forwarding\n", ""))
+    assert "no router bgp 65000" in gone and "no router ospf" in gone
+    assert "no route-map netorch_in_up1 permit 10" in gone
+    assert "interface eth1" in gone and " no ip ospf area 0" in gone
+    # a neighbour that goes: one `no neighbor X`, nothing else about it
+    extra = R2_DESIRED.replace(" neighbor 10.0.25.2 remote-as 64999\n",
+                               " neighbor 10.0.25.2 remote-as 64999\n neighbor 10.9.9.9 remote-as 1\n"
+                               " neighbor 10.9.9.9 description x\n")
+    assert nm.remediation(extra, R2_DESIRED) == ["router bgp 65000", " no neighbor 10.9.9.9", "exit"]
+    # an address family keeps its own exit
+    assert nm.remediation(R2_DESIRED.replace("  network 10.3.0.0/24\n", ""), R2_DESIRED) == [
+        "router bgp 65000", " address-family ipv4 unicast", "  network 10.3.0.0/24", " exit-address-family", "exit"]

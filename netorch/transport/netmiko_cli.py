@@ -89,8 +89,23 @@ HEADER_RE = re.compile(r"\A\s*(Building configuration\.\.\.\s*\n)?\s*(Current co
 PROMPT_RE = re.compile(r"^[^\s#%()]+(?:\([\w.-]+\))?#\s?(.*)$")
 ERROR_PREFIX = "% "
 WRITE_OK_RE = re.compile(r"\[OK\]|[Cc]onfiguration saved to|saved to ")
-#: section lines FRR leaves with their own exit command (and that are never deleted whole)
-SECTION_EXIT = {"interface ": "exit", "vrf ": "exit-vrf"}
+#: section lines FRR leaves with their own exit command
+SECTION_EXIT = {"interface ": "exit", "vrf ": "exit-vrf", "router ": "exit", "route-map ": "exit"}
+_BGP = MatchRule(startswith="router bgp ")
+_AF = MatchRule(startswith="address-family ")
+_IFACE = MatchRule(startswith="interface ")
+#: single-valued lines (a new value replaces the old, no `no` line): (section, re with the key as groups).
+#: `neighbor X remote-as N` above all: `no neighbor X remote-as N` would delete the whole neighbour.
+SINGLE_VALUED: tuple[tuple[tuple[MatchRule, ...], str], ...] = (
+    ((MatchRule(startswith="router ospf"),), r"^ospf (router-id) "),
+    ((_BGP,), r"^bgp (router-id) "),
+    ((_BGP,), r"^neighbor (\S+) (remote-as|description|update-source) "),
+    ((_BGP, _AF), r"^neighbor (\S+) (maximum-prefix) "),
+    ((_BGP, _AF), r"^neighbor (\S+) (prefix-list|route-map) \S+ (in|out)$"),
+    ((_IFACE,), r"^ip ospf (area|cost|network) "),
+    ((MatchRule(startswith="route-map "),), r"^(set local-preference|match ip address prefix-list) "),
+)
+NEIGHBOR_RE = re.compile(r"^neighbor (\S+) ")
 PATH_SEP = " > "
 
 
@@ -110,6 +125,10 @@ class Managed:
     pattern: str
     children: str | None
     what: str
+    #: the section is netorch's whole (protocol sections, route-maps): children keep their own
+    #: children (`address-family ...`), and a section the desired config lacks is removed with
+    #: `no HEADER` instead of being emptied line by line
+    whole: bool = False
 
     def matches(self, text: str) -> bool:
         return re.fullmatch(self.pattern, text) is not None
@@ -121,9 +140,9 @@ class Managed:
 #: What netorch manages on an FRR router: exactly what templates/frr/frr.conf.j2 renders.
 #: Unmanaged (ignored in diffs, never touched): `frr version ...`, `frr defaults ...`
 #: (fixed at daemon start), `log ...`, `line vty`, `banner ...`, `!` comments, `end`,
-#: routing protocols (`router ...`), prefix lists, route maps, and any interface or
-#: vrf child line that is not listed here. The management interface (the desired
-#: state's mgmt_interface) is left alone entirely.
+#: prefix lists and route maps netorch did not write (netorch's are named `netorch_...`),
+#: protocol sections of other VRFs, and any interface or vrf child line that is not listed
+#: here. The management interface (the desired state's mgmt_interface) is left alone entirely.
 FRR_MANAGED: tuple[Managed, ...] = (
     Managed(r"hostname \S+", None, "the router's name"),
     Managed(r"(no )?ip forwarding", None,
@@ -132,8 +151,14 @@ FRR_MANAGED: tuple[Managed, ...] = (
     Managed(r"(no )?service integrated-vtysh-config", None, "one frr.conf for all daemons"),
     Managed(r"ip route \S+ .+", None, "static routes of the default VRF (route intents)"),
     Managed(r"vrf \S+", r"ip route \S+ .+", "static routes of other VRFs: only their `ip route` lines"),
-    Managed(r"interface \S+( vrf \S+)?", r"description .+|ip address \S+|shutdown",
-            "interfaces: description, IPv4 addresses, admin state"),
+    Managed(r"interface \S+( vrf \S+)?", r"description .+|ip address \S+|shutdown|ip ospf .+",
+            "interfaces: description, IPv4 addresses, admin state, OSPF settings"),
+    Managed(r"router ospf", r".+", "OSPF of the default VRF (ospf intents)", whole=True),
+    Managed(r"router bgp \d+", r".+", "BGP of the default VRF, with its address families (bgp intents)",
+            whole=True),
+    Managed(r"ip prefix-list netorch_[\w-]+ seq \d+ .+", None, "prefix lists netorch writes (netorch_...)"),
+    Managed(r"route-map netorch_[\w-]+ (permit|deny) \d+", r".+", "route maps netorch writes (netorch_...)",
+            whole=True),
 )
 
 #: the managed scope per platform; platforms not listed are refused by the netmiko transport
@@ -160,13 +185,16 @@ class FrrDriver(HConfigDriverGeneric):
                 SectionalExitingRule(match_rules=(MatchRule(startswith=start),), exit_text=exit_text,
                                      exit_text_parent_level=True)
                 for start, exit_text in SECTION_EXIT.items()
-            ],
+            ] + [SectionalExitingRule(match_rules=(_BGP, _AF), exit_text="exit-address-family",
+                                      exit_text_parent_level=True)],
             idempotent_commands=[
                 IdempotentCommandsRule(match_rules=(MatchRule(startswith="hostname "),)),
                 IdempotentCommandsRule(match_rules=(MatchRule(re_search=r"^(no )?ip forwarding$"),)),
                 IdempotentCommandsRule(match_rules=(MatchRule(re_search=r"^(no )?ipv6 forwarding$"),)),
                 IdempotentCommandsRule(match_rules=(MatchRule(startswith="interface "),
                                                     MatchRule(startswith="description "))),
+                *(IdempotentCommandsRule(match_rules=(*section, MatchRule(re_search=line)))
+                  for section, line in SINGLE_VALUED),
             ],
             negation_sub=[  # FRR refuses `no description TEXT`: only `no description` works
                 NegationSubRule(match_rules=(MatchRule(startswith="interface "), MatchRule(startswith="description ")),
@@ -228,7 +256,7 @@ def parse(text: str, platform: str = "frr", *, ignore_interfaces: Iterable[str] 
         for sub in tuple(child.children):
             if not kind.child_matches(sub.text):
                 sub.delete()
-            else:
+            elif not kind.whole:
                 for grandchild in tuple(sub.children):
                     grandchild.delete()
         if kind.children is not None and not child.children:
@@ -237,7 +265,8 @@ def parse(text: str, platform: str = "frr", *, ignore_interfaces: Iterable[str] 
 
 
 def _is_section(platform: str, text: str) -> bool:
-    return any(m.children is not None and m.matches(text) for m in managed_scope(platform))
+    """A section that is emptied line by line rather than removed whole."""
+    return any(m.children is not None and not m.whole and m.matches(text) for m in managed_scope(platform))
 
 
 def _aligned(running: HConfig, desired: HConfig, platform: str) -> None:
@@ -258,9 +287,28 @@ def _trees(running: str, desired: str, platform: str, ignore_interfaces: Iterabl
     return r, d
 
 
+def _removed_neighbors(tree: HConfig) -> None:
+    """A BGP neighbour that goes away is removed with one `no neighbor X` (FRR deletes the whole
+    neighbour with its first `no neighbor X remote-as N`; any `no neighbor X ...` after that
+    is refused)."""
+    for section in tree.children:
+        if not section.text.startswith("router bgp "):
+            continue
+        gone = {m.group(1) for c in section.children
+                if c.text.startswith("no ") and " remote-as " in c.text
+                and (m := NEIGHBOR_RE.match(c.text.removeprefix("no "))) is not None}
+        for address in gone:
+            for child in tuple(section.all_children()):
+                if child.text.startswith(f"no neighbor {address} remote-as "):
+                    child.text = f"no neighbor {address}"
+                elif child.text.startswith(f"no neighbor {address} "):
+                    child.delete()
+
+
 def _lines(tree: HConfig) -> list[str]:
     """The lines of a remediation tree, every `no ...` line first (so that an address or a
     route can move between sections in one change), each section left with its exit."""
+    _removed_neighbors(tree)
     removals, additions = HConfig(tree.driver), HConfig(tree.driver)
     for leaf in tree.all_children_sorted():
         if not leaf.children:
