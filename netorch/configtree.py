@@ -293,10 +293,48 @@ def frr_remediation(diffs: list[Difference]) -> list[str]:
             else:
                 children.append(_negate(child))
         children += adding
+        if header.startswith("router bgp "):
+            children = _bgp_children(children)
         lines.append(header)
         lines += [f" {c}" for c in children]
         lines.append("exit-vrf" if header.startswith("vrf ") else "exit")
     return lines
+
+
+#: child lines of `router bgp N` that belong to its `address-family ipv4 unicast` (FRR prints them
+#: there; diff_frr compares a block's children flat, remediation puts them back in the family)
+BGP_FAMILY_WORDS = ("network ", "redistribute ", "aggregate-address ", "maximum-paths ")
+BGP_FAMILY_NEIGHBOR = re.compile(r"^(no )?neighbor \S+ (next-hop-self|prefix-list|route-map|maximum-prefix|"
+                                 r"default-originate|route-reflector-client|activate|soft-reconfiguration|"
+                                 r"allowas-in|remove-private-AS|send-community)\b")
+BGP_FAMILY = "address-family ipv4 unicast"
+BGP_NEIGHBOR_AS = re.compile(r"^neighbor (\S+) remote-as ")
+
+
+def _bgp_children(children: list[str]) -> list[str]:
+    """A `router bgp` block's remediation children in the order FRR takes them: a changed
+    remote-as is set (its `no` would delete the neighbour with all its lines), a neighbour that
+    goes is one `no neighbor X`, address-family lines inside `address-family ipv4 unicast`."""
+    children = [c for c in children if not c.startswith("address-family ") and c != "exit-address-family"]
+    set_as = {m.group(1) for c in children if (m := BGP_NEIGHBOR_AS.match(c))}
+    gone = {m.group(1) for c in children if c.startswith("no ") and (m := BGP_NEIGHBOR_AS.match(c[3:]))} - set_as
+    kept: list[str] = []
+    for child in children:
+        bare = child.removeprefix("no ")
+        m = BGP_NEIGHBOR_AS.match(bare)
+        if child.startswith("no ") and m and m.group(1) in set_as:
+            continue  # replaced by the new remote-as
+        words = bare.split()
+        if child.startswith("no ") and len(words) > 1 and words[0] == "neighbor" and words[1] in gone:
+            if m:
+                kept.append(f"no neighbor {words[1]}")
+            continue
+        kept.append(child)
+    family = [c for c in kept if c.removeprefix("no ").startswith(BGP_FAMILY_WORDS) or BGP_FAMILY_NEIGHBOR.match(c)]
+    # removals first, then a new neighbour's remote-as before anything else about it
+    top = sorted((c for c in kept if c not in family),
+                 key=lambda c: 0 if c.startswith("no ") else 1 if BGP_NEIGHBOR_AS.match(c) else 2)
+    return top + ([BGP_FAMILY, *(f" {c}" for c in family), "exit-address-family"] if family else [])
 
 
 def _negate(line: str) -> str:

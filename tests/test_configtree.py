@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -95,6 +98,25 @@ def test_nft_order_matters_and_missing_table() -> None:
     assert kinds == {"missing"}
 
 
+def _bgp_line(children: list[str], line: str) -> bool:
+    """FRR's neighbours: `no neighbor X` or `no neighbor X remote-as N` delete every line about X;
+    a line about a neighbour without a remote-as is refused; a new remote-as replaces the old.
+    True when handled."""
+    words = line.removeprefix("no ").split()
+    if len(words) < 2 or words[0] != "neighbor":
+        return False
+    about = f"neighbor {words[1]} "
+    exists = any(c.startswith(about + "remote-as ") for c in children)
+    if not exists and not (not line.startswith("no ") and words[2:3] == ["remote-as"]):
+        raise AssertionError(f"FRR refuses {line!r}: specify remote-as first")
+    if line.startswith("no ") and (len(words) == 2 or words[2] == "remote-as"):
+        children[:] = [c for c in children if not c.startswith(about)]
+        return True
+    if words[2] == "remote-as":
+        children[:] = [c for c in children if not c.startswith(about + "remote-as ")]
+    return False
+
+
 def apply_vtysh(running: str, commands: list[str]) -> str:
     """A tiny model of what vtysh does with configuration commands, for the round trip."""
     config = parse_frr(running)
@@ -109,6 +131,8 @@ def apply_vtysh(running: str, commands: list[str]) -> str:
         if raw.startswith(" ") and current is not None:
             if line.startswith("no description "):
                 raise AssertionError(f"FRR refuses {line!r}: only a bare `no description` exists")
+            if current.startswith("router bgp ") and _bgp_line(blocks[current], line):
+                continue
             if line == "no description":
                 blocks[current] = [c for c in blocks[current] if not c.startswith("description ")]
             elif line.startswith("no "):
@@ -120,9 +144,13 @@ def apply_vtysh(running: str, commands: list[str]) -> str:
             continue
         if line.startswith("no interface "):
             raise AssertionError(f"FRR refuses {line!r} for an interface the kernel has")
-        if line.split(" ", 1)[0] in ("interface", "vrf"):
+        if line.split(" ", 1)[0] in ("interface", "vrf", "router", "route-map"):
             current = line
             blocks.setdefault(line, [])
+            continue
+        if line.startswith(("no router ", "no route-map ")):
+            assert line[3:] in blocks, f"FRR refuses {line!r}: no such block"
+            del blocks[line[3:]]
             continue
         if line.startswith("no "):
             leaves = [x for x in leaves if x != line[3:]]
@@ -351,3 +379,43 @@ def test_render_states_a_widened_ownership_and_only_then() -> None:
     assert wide["frr.conf"].splitlines()[0] == "! netorch-ownership: vrfs=all nft_tables=all"
     assert Ownership.from_artifact(wide["frr.conf"]) == Ownership(vrfs="all", nft_tables="all")
     assert "\nflush ruleset\n" in wide["nftables.nft"]
+
+
+R2 = (Path(__file__).resolve().parent / "golden/frr/routing_r2/frr.conf").read_text()
+PROTOCOL_DRIFT = {
+    "no protocols": "\n".join(line for line in R2.splitlines()
+                               if not line.startswith(("ip prefix-list", " ip ospf"))).split("router bgp")[0],
+    "neighbour gone, cost, local preference": R2.replace(" neighbor 10.255.0.4 remote-as 65000\n", "")
+    .replace(" neighbor 10.255.0.4 description r4\n neighbor 10.255.0.4 update-source lo\n", "")
+    .replace("  neighbor 10.255.0.4 next-hop-self\n", "")
+    .replace(" ip ospf network point-to-point\n", " ip ospf cost 5\n", 1)
+    .replace("set local-preference 150", "set local-preference 90"),
+    "extra neighbour and network, other remote-as": R2.replace(
+        " neighbor 10.0.25.2 remote-as 64999\n",
+        " neighbor 10.0.25.2 remote-as 64998\n neighbor 10.9.9.9 remote-as 1\n neighbor 10.9.9.9 description x\n")
+    .replace("  network 10.3.0.0/24\n", "  network 10.3.0.0/24\n  network 10.66.0.0/16\n"
+             "  neighbor 10.9.9.9 maximum-prefix 5\n"),
+    "other AS": R2.replace("router bgp 65000", "router bgp 65111").replace("route-map netorch_in_up1 permit 1000\n"
+                                                                        "exit\n", ""),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PROTOCOL_DRIFT))
+def test_protocol_round_trip(case: str) -> None:
+    """running + remediation == desired with OSPF and BGP sections (the FRR driver's diff)."""
+    running = PROTOCOL_DRIFT[case]
+    diffs = diff_frr(running, R2)
+    assert diffs
+    commands = frr_remediation(diffs)
+    fixed = apply_vtysh(running, commands)
+    assert diff_frr(fixed, R2) == [], render_diffs(diff_frr(fixed, R2))
+
+
+def test_bgp_remediation_keeps_the_address_family_and_the_neighbour() -> None:
+    running = R2.replace(" neighbor 10.255.0.4 remote-as 65000\n", " neighbor 10.255.0.4 remote-as 65004\n")
+    assert frr_remediation(diff_frr(running, R2)) == ["router bgp 65000", " neighbor 10.255.0.4 remote-as 65000",
+                                                      "exit"]
+    running = R2.replace("  network 10.3.0.0/24\n", "  network 10.7.0.0/24\n")
+    assert frr_remediation(diff_frr(running, R2)) == [
+        "router bgp 65000", " address-family ipv4 unicast", "  no network 10.7.0.0/24", "  network 10.3.0.0/24",
+        " exit-address-family", "exit"]
