@@ -38,6 +38,7 @@ from netorch.errors import DeviceUnreachable, StoreError, TransportError
 from netorch.model.desired import DesiredState
 from netorch.ownership import FRR as FRR_OWN
 from netorch.ownership import daemons_needed
+from netorch.protocols.state import ProtocolCheck
 from netorch.store import DeviceRecord
 from netorch.transport.base import DeviceJob, DeviceSession, Snapshot
 
@@ -63,7 +64,8 @@ class ConfigDifference(_Model):
 class StateIssue(_Model):
     """One difference of live state."""
 
-    kind: Literal["route_missing", "route_inactive", "interface_down", "service_unreachable", "daemon_down"]
+    kind: Literal["route_missing", "route_inactive", "interface_down", "service_unreachable", "daemon_down",
+                  "ospf_adjacency_down", "bgp_session_down", "prefix_missing", "wrong_next_hop"]
     subject: str
     detail: str = ""
 
@@ -209,6 +211,12 @@ def state_issues(desired: DesiredState, snapshot: Snapshot) -> list[StateIssue]:
     return issues
 
 
+def protocol_issues(checks: list[ProtocolCheck]) -> list[StateIssue]:
+    """Failed protocol checks as state drift; the subject names the peer and area, or the prefix
+    (and its VRF)."""
+    return [StateIssue(kind=c.problem, subject=c.subject, detail=c.detail) for c in checks if c.problem is not None]
+
+
 def _used_interfaces(desired: DesiredState) -> set[str]:
     """Interfaces the intents use: next-hop subnets of routes, domain members, explicit route interfaces."""
     used = {f.interface for f in desired.filters}
@@ -279,7 +287,7 @@ class DriftChecker:
                             result.unmanaged += unmanaged_frr(snap.config[name], desired_text, mgmt)
                         if show_unmanaged and name == "nftables.nft" and snap.ruleset is not None:
                             result.unmanaged += foreign_tables(snap.ruleset)
-                    result.state = state_issues(job.desired, snap)
+                    result.state = state_issues(job.desired, snap) + protocol_issues(session.protocol_checks())
                     down = {s.subject for s in result.state if s.kind == "daemon_down"}
                     if "staticd" in down and "frr.conf" in diffs:
                         # staticd's routes are unreadable while it is down: that is the drift, not them

@@ -29,6 +29,8 @@ from nornir.core import Nornir
 from nornir.core.task import Task
 
 from netorch.errors import ConfirmExpired, DeviceUnreachable, StoreError, TransportError
+from netorch.protocols.state import has_protocols
+from netorch.protocols.state import problems as protocol_problems
 from netorch.store import LEASE_TTL, Store
 from netorch.transport.base import DeviceJob, DeviceSession
 
@@ -41,6 +43,9 @@ FinalState = Literal["new", "old", "diverged", "unknown"]
 DEFAULT_CONFIRM_TIMEOUT = 120
 #: the least time left on a device's timer before the controller re-arms it
 MIN_MARGIN = 5.0
+#: how long verify waits for a device's protocols (adjacencies, sessions, routes) to converge;
+#: only for devices with protocol intents (the others wait verify_timeout)
+PROTOCOL_CONVERGENCE_TIMEOUT = 60.0
 
 
 def error_text(exc: BaseException) -> str:
@@ -189,16 +194,22 @@ class Transaction:
             try:
                 # routes reach the RIB asynchronously after a commit: poll until every intended
                 # route is there (and the preferred ones active), or the deadline passes
-                deadline = time.monotonic() + self.verify_timeout
+                # (and every intended adjacency, session and protocol route, with its own bound)
+                protocols = has_protocols(self.jobs[host].desired)
+                bound = max(self.verify_timeout, PROTOCOL_CONVERGENCE_TIMEOUT) if protocols else self.verify_timeout
+                deadline = time.monotonic() + bound
                 while True:
                     self._keep_armed(host)
                     checks = session.check_routes()
                     problems = [c.detail for c in checks if c.detail]
+                    pchecks = session.protocol_checks() if protocols else []
+                    problems += protocol_problems(pchecks)
                     if not problems or time.monotonic() >= deadline:
                         break
-                    time.sleep(0.1)
+                    time.sleep(0.5 if protocols else 0.1)
                 out.checks += [f"{c.route.prefix} via {c.route.next_hop or c.route.interface}: "
                                f"{'active' if c.active else 'present' if c.present else 'missing'}" for c in checks]
+                out.checks += [f"{c.subject}: {'ok' if c.ok else c.problem}" for c in pchecks]
                 if not session.checks_commit:
                     # the transport does not read its commit back itself: the device must now say
                     # what the candidate says

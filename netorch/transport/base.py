@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from netorch.configtree import KernelInterface
 from netorch.model.desired import DesiredRoute, DesiredState
 from netorch.platforms import Transport
+from netorch.protocols.state import ProtocolCheck
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,11 @@ class DeviceSession(ABC):
 
     def check_routes(self) -> list[RouteCheck]:
         """Where the transport can read the RIB: the live state of every intended route."""
+        return []
+
+    def protocol_checks(self) -> list[ProtocolCheck]:
+        """Where the transport can read protocol state: every intended OSPF adjacency, BGP session
+        and protocol route (netorch.protocols.state), judged against the job's desired state."""
         return []
 
     def interfaces(self) -> dict[str, InterfaceState] | None:

@@ -55,6 +55,7 @@ from netorch.configtree import (
     nft_interference,
     render_diffs,
 )
+from netorch.protocols.state import COMMANDS as PROTOCOL_COMMANDS
 from netorch.transport.hostkeys import KnownHosts, verifying_client
 
 NFT_MARKER = "#@netorch-nftables"
@@ -383,6 +384,11 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
         """The FRR difference for a replace: over what netorch owns, with the kernel's addresses and
         admin state as read at load time (an `ip addr` change is brought back through FRR)."""
         return diff_frr(running, desired, self.ignore_interfaces, self._kernel)
+
+    def get_protocol_state(self) -> list[str]:
+        """netorch's getter of live protocol state: the outputs of protocols.state.COMMANDS
+        (OSPF neighbours, BGP sessions and table, RIB as JSON), in one vtysh round trip."""
+        return self._vty(list(PROTOCOL_COMMANDS))
 
     def get_interfaces(self) -> dict[str, dict[str, Any]]:
         _, links, _ = self._run("ip -j link show")

@@ -18,6 +18,7 @@ from napalm.base.exceptions import (
 from netorch.configtree import KernelInterface
 from netorch.errors import ConfirmExpired, DeviceRejected, DeviceUnreachable, TransportError
 from netorch.platforms import Platform
+from netorch.protocols.state import ProtocolCheck, has_protocols, parse_state, protocol_checks
 from netorch.transport import napalm_frr
 from netorch.transport.base import DeviceSession, InterfaceState, RouteCheck, Snapshot
 
@@ -126,6 +127,13 @@ class NapalmSession(DeviceSession):
     def check_routes(self) -> list[RouteCheck]:
         table: dict[str, list[dict[str, Any]]] = self._call("get_route_to", self.connection.get_route_to)
         return route_checks(self.job.desired.routes, table)
+
+    def protocol_checks(self) -> list[ProtocolCheck]:
+        getter = getattr(self.connection, "get_protocol_state", None)
+        if getter is None or not has_protocols(self.job.desired):
+            return []
+        outputs: list[str] = self._call("get_protocol_state", getter)
+        return protocol_checks(self.job.desired, parse_state(outputs))
 
     def interfaces(self) -> dict[str, InterfaceState]:
         data: dict[str, dict[str, Any]] = self._call("get_interfaces", self.connection.get_interfaces)

@@ -76,6 +76,8 @@ from netmiko.exceptions import (
 from netorch.errors import DeviceRejected, DeviceUnreachable, NetorchError, TransportError
 from netorch.model.desired import DesiredRoute
 from netorch.platforms import PLATFORMS, Platform
+from netorch.protocols.state import COMMANDS as PROTOCOL_COMMANDS
+from netorch.protocols.state import ProtocolCheck, has_protocols, parse_state, protocol_checks
 from netorch.transport.base import DeviceJob, DeviceSession, RouteCheck
 from netorch.transport.hostkeys import KnownHosts, verifying_client
 
@@ -772,3 +774,8 @@ class NetmikoSession(DeviceSession):
                 raise TransportError(self.host, f"{command}: not JSON: {out[:200]}") from None
             tables[vrf] = data if isinstance(data, dict) else {}
         return route_checks_from_rib(routes, tables)
+
+    def protocol_checks(self) -> list[ProtocolCheck]:
+        if not has_protocols(self.job.desired):
+            return []
+        return protocol_checks(self.job.desired, parse_state([self._send(c) for c in PROTOCOL_COMMANDS]))
