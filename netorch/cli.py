@@ -162,6 +162,9 @@ def print_report(report: Any, as_json: bool, show_diff: bool = True) -> None:
         return
     from rich.table import Table
 
+    if not report.devices:
+        out.print(f"netorch {report.kind}: {report.message}", highlight=False)
+        return
     table = Table(title=f"netorch {report.kind}: {report.status}", title_justify="left")
     for col in ("device", "platform", "via", "status", "now", "detail"):
         table.add_column(col)
