@@ -114,7 +114,7 @@ class Notifier:
                     age = time.time() - item.created_at
                     if attempts >= hook.max_attempts or age >= hook.max_age:
                         self.store.outbox_attempted(item.id, attempts, "dead", reason)
-                        log.warning("webhook: gave up on %s event %d%s after %d attempt(s) over %.0fs: %s",
+                        log.warning("webhook: giving up on %s event %d%s after %d attempt(s) over %.0fs: %s",
                                     item.event, item.id, _for_host(item), attempts, age, reason)
                         continue
                     self.store.outbox_attempted(item.id, attempts, "pending", reason)

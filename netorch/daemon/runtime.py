@@ -115,34 +115,47 @@ class Runtime:
         self.stop_event = threading.Event()
         self.started = time.time()
         self._gauged: set[str] = set()
+        self._scope: tuple[object, list[str]] | None = None
+        self._scope_lock = threading.Lock()
         # what a transition is measured from: the last in_sync/drift result of each device
         self._last_status: dict[str, str] = {
             host: rec.status for host, (_, rec) in self.store.latest_by_host("drift", ("in_sync", "drift")).items()}
         self._load_last_state()
         self.recover_interrupted()
 
-    def scope(self, ws: Workspace | None = None) -> list[str]:
-        """The devices the daemon checks (see the module docstring), sorted."""
-        ws = ws or self.workspace()
-        limits = [s.limit for s in self.config.schedules] or [None]
-        hosts: set[str] = set()
-        if None in limits:
-            limits = [None]
-        for limit in limits:
-            try:
-                hosts.update(h.name for h in ws.select(limit) if h.data.deploy)
-            except NetorchError as exc:  # a schedule naming a host or group that left the inventory
-                log.warning("drift scope: %s", exc)
-        return sorted(hosts)
+    def scope(self) -> list[str]:
+        """The devices the daemon checks (see the module docstring), sorted. Read from the current
+        inventory (again only when its files change); while it cannot be read, the last scope."""
+        from netorch.model.inventory import INVENTORY_FILES, load_inventory
+
+        folder = self.config.inventory
+        stamp = []
+        for name in INVENTORY_FILES:
+            with contextlib.suppress(OSError):
+                st = (folder / name).stat()
+                stamp.append((name, st.st_mtime_ns, st.st_size))
+        key = (str(folder), tuple(stamp))
+        with self._scope_lock:
+            if self._scope is not None and self._scope[0] == key:
+                return self._scope[1]
+            inventory, problems = load_inventory(folder)
+            if inventory is None:
+                log.warning("drift scope: cannot read the inventory (%s); keeping the last one",
+                            problems[0].message if problems else "unknown problem")
+                return self._scope[1] if self._scope is not None else []
+            limits = [s.limit for s in self.config.schedules] or [None]
+            hosts: set[str] = set()
+            for limit in [None] if None in limits else limits:
+                try:
+                    hosts.update(h.name for h in inventory.select(limit) if h.data.deploy)
+                except NetorchError as exc:  # a schedule naming a host or group that left the inventory
+                    log.warning("drift scope: schedule limit %s", exc)
+            self._scope = (key, sorted(hosts))
+            return self._scope[1]
 
     def _load_last_state(self) -> None:
         """Metrics as they were: each checked device's last drift result, the last run of each kind."""
-        try:
-            scope = set(self.scope())
-        except NetorchError as exc:
-            log.warning("cannot read the inventory for the last known drift state: %s", exc)
-            scope = set()
-        self._set_drift_gauges(scope, self.store.latest_by_host("drift", CHECKED))
+        self._set_drift_gauges(set(self.scope()), self.store.latest_by_host("drift", CHECKED))
         for kind, when in self.store.last_finished().items():
             if kind in ("drift", "apply"):
                 self.metrics.last_run.labels(kind).set(when)
@@ -216,15 +229,15 @@ class Runtime:
             finally:
                 self.metrics.run_duration.labels("drift").observe(time.perf_counter() - started)
             self.metrics.runs.labels("drift", report.status).inc()
-            self._after_drift(report, engine.ws)
+            self._after_drift(report)
             if report.recheck is not None:
-                self._after_drift(report.recheck, engine.ws)
+                self._after_drift(report.recheck)
             return report
 
-    def _after_drift(self, report: DriftReport, ws: Workspace | None = None) -> None:
+    def _after_drift(self, report: DriftReport) -> None:
         """Metrics and webhook events of a drift check: the gauge of each checked device (the
         scope), an event for each device that went into drift or back in sync."""
-        scope = set(self.scope(ws))
+        scope = set(self.scope())
         self._set_drift_gauges(scope, {d.host: (report.run_id or 0, DeviceRecord(
             d.host, d.status, d.drifted, "", d.error, {}, d.duration)) for d in report.devices})
         for d in report.devices:
