@@ -378,3 +378,20 @@ def test_without_schedules_the_scope_is_every_deployable_host(tmp_path: Path, de
         rt.drift(None, actor="test", warm=False)
         status = client.get("/drift/status").json()
     assert sorted(status) == LAB  # the render-only branch hosts (skipped) are not checked
+
+
+# -- the config -------------------------------------------------------------------------------
+def test_webhook_config_bounds_and_the_older_retries_key(tmp_path: Path) -> None:
+    from netorch.daemon.config import load_config
+    from netorch.errors import NetorchError
+
+    path = tmp_path / "daemon.yaml"
+    path.write_text('webhook: {url: "http://127.0.0.1:9/h", retries: 2, secret: "a-signing-secret-of-32-chars!!!!"}\n')
+    hook = load_config(path).webhook
+    assert hook is not None and hook.max_attempts == 3 and hook.max_age == 86_400 and hook.max_pending == 10_000
+    assert "a-signing-secret" not in repr(hook)
+    for bad, says in (("max_attempts: 0", "webhook.max_attempts"), ("retries: many", "retries must be a whole"),
+                      ("max_pending: -1", "webhook.max_pending"), ("secret: short", "webhook.secret")):
+        path.write_text(f'webhook: {{url: "http://127.0.0.1:9/h", {bad}}}\n')
+        with pytest.raises(NetorchError, match=re.escape(says)):
+            load_config(path)

@@ -117,6 +117,7 @@ class Runtime:
         self._gauged: set[str] = set()
         self._scope: tuple[object, list[str]] | None = None
         self._scope_lock = threading.Lock()
+        self._gauge_lock = threading.Lock()
         # what a transition is measured from: the last in_sync/drift result of each device
         self._last_status: dict[str, str] = {
             host: rec.status for host, (_, rec) in self.store.latest_by_host("drift", ("in_sync", "drift")).items()}
@@ -161,13 +162,14 @@ class Runtime:
                 self.metrics.last_run.labels(kind).set(when)
 
     def _set_drift_gauges(self, scope: set[str], latest: dict[str, tuple[int, DeviceRecord]]) -> None:
-        for host in sorted(self._gauged - scope):
-            self.metrics.drift.remove(host)
-            self._gauged.discard(host)
-        for host, (_, rec) in latest.items():
-            if host in scope and rec.status in CHECKED:
-                self.metrics.drift.labels(host).set(DRIFT_VALUE.get(rec.status, -1))
-                self._gauged.add(host)
+        with self._gauge_lock:  # runs on different devices end in parallel
+            for host in sorted(self._gauged - scope):
+                self.metrics.drift.remove(host)
+                self._gauged.discard(host)
+            for host, (_, rec) in latest.items():
+                if host in scope and rec.status in CHECKED:
+                    self.metrics.drift.labels(host).set(DRIFT_VALUE.get(rec.status, -1))
+                    self._gauged.add(host)
 
     def _set_last_run(self, kind: str) -> None:
         when = self.store.last_finished().get(kind)
