@@ -99,7 +99,28 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (run_id, host)
     );
     """,
+    """
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        event TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT NOT NULL DEFAULT '',
+        finished_at REAL
+    );
+    CREATE INDEX outbox_state ON outbox(state, id);
+    CREATE TABLE outbox_totals (
+        state TEXT PRIMARY KEY,
+        count INTEGER NOT NULL
+    );
+    """,
 ]
+
+#: finished outbox events (delivered, dead, dropped) kept for inspection; older ones are deleted
+#: (their totals are kept in outbox_totals)
+OUTBOX_KEEP = 1000
 
 #: how many apply runs keep their per-device artifacts (what `netorch rollback` re-applies),
 #: unless NETORCH_RETENTION says otherwise
@@ -157,6 +178,19 @@ class JournalEntry:
     phase: str
     data: dict[str, Any]
     updated_at: float
+
+
+@dataclass(frozen=True)
+class OutboxEvent:
+    """A webhook event in the outbox: pending until delivered, dead (gave up) or dropped (bound)."""
+
+    id: int
+    event: str
+    payload: dict[str, Any]
+    created_at: float
+    state: str
+    attempts: int
+    last_error: str
 
 
 @dataclass(frozen=True)
@@ -476,13 +510,80 @@ class Store:
         devices = tuple(DeviceRecord(d[0], d[1], bool(d[2]), d[3], d[4], json.loads(d[5]), d[6]) for d in devs)
         return self._run(row, devices)
 
-    def latest_by_host(self, kind: str) -> dict[str, tuple[int, DeviceRecord]]:
-        """The most recent result of each host in runs of `kind`."""
+    def latest_by_host(self, kind: str, statuses: tuple[str, ...] | None = None) -> dict[str, tuple[int, DeviceRecord]]:
+        """The most recent result of each host in runs of `kind` (among results with one of
+        `statuses`, when given)."""
+        only, args = "", [kind]
+        if statuses is not None:
+            only = " AND d2.status IN (" + ",".join("?" for _ in statuses) + ")"
+            args += list(statuses)
         with self._lock:
             rows = self._db.execute(
-                "SELECT d.run_id, d.host, d.status, d.changed, d.diff, d.error, d.details, d.duration"
-                " FROM device_results d JOIN runs r ON r.id = d.run_id WHERE r.kind = ?"
-                " AND d.run_id = (SELECT MAX(d2.run_id) FROM device_results d2 JOIN runs r2 ON r2.id = d2.run_id"
-                "                 WHERE d2.host = d.host AND r2.kind = ?)", (kind, kind)).fetchall()
+                "SELECT d.run_id, d.host, d.status, d.changed, d.diff, d.error, d.details, d.duration"  # noqa: S608
+                " FROM device_results d WHERE d.run_id = (SELECT MAX(d2.run_id) FROM device_results d2"
+                " JOIN runs r2 ON r2.id = d2.run_id WHERE d2.host = d.host AND r2.kind = ?" + only + ")",
+                args).fetchall()
         return {r[1]: (r[0], DeviceRecord(r[1], r[2], bool(r[3]), r[4], r[5], json.loads(r[6]), r[7]))
                 for r in rows}
+
+    def last_finished(self) -> dict[str, float]:
+        """{kind: when its last finished run ended}."""
+        with self._lock:
+            rows = self._db.execute("SELECT kind, MAX(finished_at) FROM runs WHERE finished_at IS NOT NULL"
+                                    " GROUP BY kind").fetchall()
+        return {r[0]: float(r[1]) for r in rows}
+
+    # -- the webhook outbox -----------------------------------------------------------------
+    def outbox_add(self, event: str, payload: dict[str, Any], max_pending: int) -> tuple[int, int]:
+        """Append an event to the outbox; beyond `max_pending` pending events the oldest are
+        dropped. Returns the event's id and how many were dropped."""
+        now = time.time()
+        with self._tx() as db:
+            cur = db.execute("INSERT INTO outbox (event, payload, created_at) VALUES (?,?,?)",
+                             (event, json.dumps(payload, sort_keys=True, default=str), now))
+            pending = db.execute("SELECT COUNT(*) FROM outbox WHERE state = 'pending'").fetchone()[0]
+            dropped = max(0, pending - max(1, max_pending))
+            if dropped:
+                db.execute("UPDATE outbox SET state = 'dropped', finished_at = ? WHERE id IN (SELECT id FROM outbox"
+                           " WHERE state = 'pending' ORDER BY id LIMIT ?)", (now, dropped))
+                self._count(db, "dropped", dropped)
+            return int(cur.lastrowid or 0), dropped
+
+    def outbox_next(self) -> OutboxEvent | None:
+        """The oldest pending event (events are delivered in order)."""
+        with self._lock:
+            row = self._db.execute("SELECT id, event, payload, created_at, state, attempts, last_error FROM outbox"
+                                   " WHERE state = 'pending' ORDER BY id LIMIT 1").fetchone()
+        return None if row is None else OutboxEvent(row[0], row[1], json.loads(row[2]), *row[3:])
+
+    def outbox_attempted(self, event_id: int, attempts: int, state: str, error: str = "") -> None:
+        """Record an attempt: state stays pending (to retry), or becomes delivered or dead."""
+        with self._tx() as db:
+            finished = None if state == "pending" else time.time()
+            cur = db.execute("UPDATE outbox SET state = ?, attempts = ?, last_error = ?, finished_at = ?"
+                             " WHERE id = ? AND state = 'pending'", (state, attempts, error, finished, event_id))
+            if state != "pending" and cur.rowcount:
+                self._count(db, state, 1)
+                db.execute("DELETE FROM outbox WHERE state != 'pending' AND id <= (SELECT id FROM outbox"
+                           " WHERE state != 'pending' ORDER BY id DESC LIMIT 1 OFFSET ?)", (OUTBOX_KEEP,))
+
+    def outbox_events(self, state: str | None = None) -> list[OutboxEvent]:
+        query = "SELECT id, event, payload, created_at, state, attempts, last_error FROM outbox"
+        args: tuple[str, ...] = ()
+        if state is not None:
+            query, args = query + " WHERE state = ?", (state,)
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY id", args).fetchall()
+        return [OutboxEvent(r[0], r[1], json.loads(r[2]), *r[3:]) for r in rows]
+
+    def outbox_counts(self) -> dict[str, int]:
+        """Events pending now, and how many were ever delivered, dead or dropped."""
+        with self._lock:
+            pending = self._db.execute("SELECT COUNT(*) FROM outbox WHERE state = 'pending'").fetchone()[0]
+            totals = dict(self._db.execute("SELECT state, count FROM outbox_totals").fetchall())
+        return {"pending": int(pending), **{s: int(totals.get(s, 0)) for s in ("delivered", "dead", "dropped")}}
+
+    @staticmethod
+    def _count(db: sqlite3.Connection, state: str, n: int) -> None:
+        db.execute("INSERT INTO outbox_totals (state, count) VALUES (?, ?)"
+                   " ON CONFLICT(state) DO UPDATE SET count = count + excluded.count", (state, n))

@@ -30,7 +30,7 @@ from starlette.types import Scope
 
 from netorch import __version__
 from netorch.daemon.guard import SCOPE_KEY, Caller, Guard, Role, Sessions, Tokens
-from netorch.daemon.runtime import Busy, Runtime
+from netorch.daemon.runtime import CHECKED, Busy, Runtime
 from netorch.errors import NetorchError, ValidationFailed
 
 log = logging.getLogger("netorch.daemon.api")
@@ -230,10 +230,20 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     @app.get("/drift/status")
     def drift_status(_: Reader) -> dict[str, Any]:
-        latest = runtime.store.latest_by_host("drift")
-        return {host: {"status": rec.status, "run_id": run_id, "config_differences": len(rec.details.get("config", [])),
-                       "state_issues": len(rec.details.get("state", [])), "error": rec.error}
-                for host, (run_id, rec) in sorted(latest.items())}
+        """The devices the daemon checks (its schedules' scope), each with its last drift result
+        (status `unknown` before its first check)."""
+        latest = runtime.store.latest_by_host("drift", CHECKED)
+        out: dict[str, Any] = {}
+        for host in runtime.scope():
+            if host not in latest:
+                out[host] = {"status": "unknown", "run_id": None, "config_differences": 0, "state_issues": 0,
+                             "error": ""}
+                continue
+            run_id, rec = latest[host]
+            out[host] = {"status": rec.status, "run_id": run_id,
+                         "config_differences": len(rec.details.get("config", [])),
+                         "state_issues": len(rec.details.get("state", [])), "error": rec.error}
+        return out
 
     @app.get("/metrics")
     def metrics(_: Reader) -> Response:

@@ -53,9 +53,38 @@ class Token(Frozen):
 
 
 class Webhook(Frozen):
+    """Where events are POSTed. Each event is written to the store's outbox first, then sent in
+    order; a failed delivery is retried with exponential backoff (`backoff` seconds, doubling,
+    at most `backoff_max`) until it succeeds or is `max_attempts` attempts or `max_age` seconds
+    old (then it is dead). Beyond `max_pending` undelivered events the oldest are dropped. With a
+    `secret` (or `secret_env`), each POST carries X-Netorch-Signature: sha256=HMAC(secret, body)."""
+
     url: str = Field(pattern=r"^https?://")
     timeout: float = Field(default=5.0, gt=0, le=60)
-    retries: int = Field(default=3, ge=0, le=10)
+    max_attempts: int = Field(default=500, ge=1, le=1_000_000)
+    max_age: float = Field(default=86_400.0, gt=0, le=30 * 86_400, description="seconds")
+    backoff: float = Field(default=1.0, gt=0, le=3600)
+    backoff_max: float = Field(default=300.0, gt=0, le=86_400)
+    max_pending: int = Field(default=10_000, ge=1, le=1_000_000)
+    secret: str | None = Field(default=None, min_length=16, repr=False)
+    secret_env: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retries(cls, data: object) -> object:
+        # older configs: `retries: N` meant N+1 attempts per event
+        if isinstance(data, dict) and "retries" in data:
+            data = dict(data)
+            retries = data.pop("retries")
+            if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+                raise ValueError("retries must be a whole number >= 0 (better: max_attempts and max_age)")
+            data.setdefault("max_attempts", retries + 1)
+        return data
+
+    def signing_key(self) -> str | None:
+        if self.secret_env:
+            return os.environ.get(self.secret_env) or None
+        return self.secret
 
 
 class Tls(Frozen):

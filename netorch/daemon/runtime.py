@@ -1,5 +1,11 @@
 """The daemon's engine room: runs (scheduled or asked for through the API) with per-device
-exclusion, warm device sessions, metrics and drift notifications."""
+exclusion, warm device sessions, metrics and webhook events.
+
+The devices the daemon checks (its drift scope) are the deployable hosts (`data.deploy`) of the
+current inventory that its schedules name (the union of their `limit`s; a schedule without one
+names every deployable host), or every deployable host when there is no schedule. `/drift/status`
+and `netorch_device_drift` cover exactly these, from the last result of each in the store, so
+they are right at start-up, before the first check."""
 
 from __future__ import annotations
 
@@ -19,10 +25,14 @@ from netorch.drift import DriftChecker, DriftReport
 from netorch.engine import Engine, RunReport
 from netorch.errors import NetorchError
 from netorch.service import Workspace
-from netorch.store import Store
+from netorch.store import DeviceRecord, Store
 from netorch.transport.base import DeviceSession
 
 log = logging.getLogger("netorch.daemon")
+
+#: the results that tell a device's drift status (skipped: busy in another run, not checked)
+CHECKED = ("in_sync", "drift", "unreachable", "error")
+DRIFT_VALUE = {"in_sync": 0, "drift": 1}  # anything else checked: -1
 
 
 class Busy(NetorchError):
@@ -100,12 +110,70 @@ class Runtime:
         self.locks = DeviceLocks()
         self.pool = WarmPool(config.warm_connections)
         self.metrics = Metrics()
-        self.notifier = Notifier(config.webhook)
+        self.notifier = Notifier(config.webhook, self.store)
+        self.metrics.watch_outbox(self.notifier.counts)
         self.stop_event = threading.Event()
         self.started = time.time()
+        self._gauged: set[str] = set()
+        self._scope: tuple[object, list[str]] | None = None
+        self._scope_lock = threading.Lock()
+        self._gauge_lock = threading.Lock()
+        # what a transition is measured from: the last in_sync/drift result of each device
         self._last_status: dict[str, str] = {
-            host: rec.status for host, (_, rec) in self.store.latest_by_host("drift").items()}
+            host: rec.status for host, (_, rec) in self.store.latest_by_host("drift", ("in_sync", "drift")).items()}
+        self._load_last_state()
         self.recover_interrupted()
+
+    def scope(self) -> list[str]:
+        """The devices the daemon checks (see the module docstring), sorted. Read from the current
+        inventory (again only when its files change); while it cannot be read, the last scope."""
+        from netorch.model.inventory import INVENTORY_FILES, load_inventory
+
+        folder = self.config.inventory
+        stamp = []
+        for name in INVENTORY_FILES:
+            with contextlib.suppress(OSError):
+                st = (folder / name).stat()
+                stamp.append((name, st.st_mtime_ns, st.st_size))
+        key = (str(folder), tuple(stamp))
+        with self._scope_lock:
+            if self._scope is not None and self._scope[0] == key:
+                return self._scope[1]
+            inventory, problems = load_inventory(folder)
+            if inventory is None:
+                log.warning("drift scope: cannot read the inventory (%s); keeping the last one",
+                            problems[0].message if problems else "unknown problem")
+                return self._scope[1] if self._scope is not None else []
+            limits = [s.limit for s in self.config.schedules] or [None]
+            hosts: set[str] = set()
+            for limit in [None] if None in limits else limits:
+                try:
+                    hosts.update(h.name for h in inventory.select(limit) if h.data.deploy)
+                except NetorchError as exc:  # a schedule naming a host or group that left the inventory
+                    log.warning("drift scope: schedule limit %s", exc)
+            self._scope = (key, sorted(hosts))
+            return self._scope[1]
+
+    def _load_last_state(self) -> None:
+        """Metrics as they were: each checked device's last drift result, the last run of each kind."""
+        self._set_drift_gauges(set(self.scope()), self.store.latest_by_host("drift", CHECKED))
+        for kind, when in self.store.last_finished().items():
+            if kind in ("drift", "apply"):
+                self.metrics.last_run.labels(kind).set(when)
+
+    def _set_drift_gauges(self, scope: set[str], latest: dict[str, tuple[int, DeviceRecord]]) -> None:
+        with self._gauge_lock:  # runs on different devices end in parallel
+            for host in sorted(self._gauged - scope):
+                self.metrics.drift.remove(host)
+                self._gauged.discard(host)
+            for host, (_, rec) in latest.items():
+                if host in scope and rec.status in CHECKED:
+                    self.metrics.drift.labels(host).set(DRIFT_VALUE.get(rec.status, -1))
+                    self._gauged.add(host)
+
+    def _set_last_run(self, kind: str) -> None:
+        when = self.store.last_finished().get(kind)
+        self.metrics.last_run.labels(kind).set(when if when is not None else time.time())
 
     def recover_interrupted(self) -> RunReport | None:
         """At start-up: finish the runs a previous process left interrupted (journal), so that no
@@ -169,11 +237,14 @@ class Runtime:
             return report
 
     def _after_drift(self, report: DriftReport) -> None:
+        """Metrics and webhook events of a drift check: the gauge of each checked device (the
+        scope), an event for each device that went into drift or back in sync."""
+        scope = set(self.scope())
+        self._set_drift_gauges(scope, {d.host: (report.run_id or 0, DeviceRecord(
+            d.host, d.status, d.drifted, "", d.error, {}, d.duration)) for d in report.devices})
         for d in report.devices:
             if d.status == "skipped":
                 continue
-            value = {"in_sync": 0, "drift": 1}.get(d.status, -1)
-            self.metrics.drift.labels(d.host).set(value)
             if d.status in ("unreachable", "error"):
                 self.metrics.device_errors.labels(d.host, d.status).inc()
             before = self._last_status.get(d.host)
@@ -189,7 +260,7 @@ class Runtime:
                 })
             if d.status in ("in_sync", "drift"):
                 self._last_status[d.host] = d.status
-        self.metrics.last_run.labels("drift").set(time.time())
+        self._set_last_run("drift")
 
     def apply(self, actor: str, **options: Any) -> RunReport:
         from netorch.rollout import Rollout
@@ -205,10 +276,17 @@ class Runtime:
             report = engine.apply(workers=self.config.workers, actor=actor, stop=self.stop_event, **options)
             self.metrics.run_duration.labels("apply").observe(time.perf_counter() - started)
             self.metrics.runs.labels("apply", report.status).inc()
+            counts: dict[str, int] = {}
             for d in report.devices:
+                counts[d.status] = counts.get(d.status, 0) + 1
                 if d.status in ("failed", "unreachable"):
                     self.metrics.device_errors.labels(d.host, d.status).inc()
-            self.metrics.last_run.labels("apply").set(time.time())
+            self._set_last_run("apply")
+            self.notifier.send({
+                "event": "apply_finished", "run_id": report.run_id, "status": report.status, "actor": actor,
+                "dry_run": bool(options.get("dry_run")), "devices": counts,
+                "changed": sorted(d.host for d in report.devices if d.changed), "time": time.time(),
+            })
             return report
 
     def plan(self, actor: str, **options: Any) -> RunReport:
