@@ -30,10 +30,18 @@ SIL_DIRS = (
     "/usr/local/lib/yuma",
 )
 ROUTER_DAEMONS = ("zebra", "staticd")
+#: daemons a router runs when its topology entry asks for them (ospf: true, bgp: true)
+PROTOCOL_DAEMONS = (("ospf", "ospfd"), ("bgp", "bgpd"))
 
 
 def q(value: object) -> str:
     return shlex.quote(str(value))
+
+
+def router_daemons(state: LabState, router: str) -> list[str]:
+    """The FRR daemons of a router, in start order."""
+    r = state.topology.routers[router]
+    return [*ROUTER_DAEMONS, *(daemon for flag, daemon in PROTOCOL_DAEMONS if getattr(r, flag))]
 
 
 def frr_conf(state: LabState, router: str) -> str:
@@ -106,7 +114,7 @@ def router_start(state: LabState, router: str) -> str:
     """Run as `ip netns exec NS unshare --uts sh start.sh`: hostname, mounts, daemons."""
     d = state.node_dir(router)
     run = d / "run"
-    daemons = [*ROUTER_DAEMONS, *(["bgpd"] if state.topology.routers[router].bgp else [])]
+    daemons = router_daemons(state, router)
     lines = [
         "#!/bin/sh",
         f"# netorch lab: start router {router}",

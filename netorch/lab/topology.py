@@ -8,6 +8,7 @@ The format (see lab/topology.yaml for the documented default)::
       r1:
         mgmt: 198.18.0.11
         loopback: 10.255.0.1/32
+        ospf: true                              # also run ospfd (bgp: true: bgpd)
         interfaces:
           eth1: {address: 10.0.12.1/30}           # description defaults to "to r2 eth1"
           eth3: {address: 10.1.0.1/24, description: users subnet}
@@ -70,11 +71,14 @@ class Interface(_Frozen):
 
 
 class Router(_Frozen):
-    """An FRR router: its own network + UTS namespace, zebra/staticd/sshd."""
+    """An FRR router: its own network + UTS namespace, zebra/staticd/sshd (+ ospfd, bgpd)."""
 
     mgmt: IPv4Address
     loopback: IPv4Interface | None = None
+    ospf: bool = False
+    """run ospfd (the router takes part in OSPF intents)"""
     bgp: bool = False
+    """run bgpd (the router takes part in BGP intents)"""
     interfaces: dict[str, Interface] = Field(default_factory=dict)
 
     @field_validator("interfaces")
