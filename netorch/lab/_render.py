@@ -126,18 +126,26 @@ def router_start(state: LabState, router: str) -> str:
         f"mount --bind {q(run)} /run/frr",
         f"ip -batch {q(d / 'links.batch')}",
     ]
-    for daemon in daemons:
-        lines.append(
-            f"{FRR}/{daemon} -d -F traditional -P 0 -f /dev/null --vty_socket {q(run)}"
-            f" -z {q(run / 'zserv.api')} -i {q(run / (daemon + '.pid'))}"
-            f" --log file:{q(run / (daemon + '.log'))}"
-        )
+    lines += [shlex.join(daemon_argv(state, router, daemon)) for daemon in daemons]
     lines += [
-        f"vtysh --vty_socket {q(run)} --config_dir {q(d / 'etc')} -b >/dev/null",
+        f"{shlex.join(load_config_argv(state, router))} >/dev/null",
         f"/usr/sbin/sshd -f {q(d / 'sshd_config')}",
         "",
     ]
     return "\n".join(lines)
+
+
+def daemon_argv(state: LabState, router: str, daemon: str) -> list[str]:
+    """How a router's FRR daemon is started (daemonised, private paths, inside its namespaces)."""
+    run = state.node_dir(router) / "run"
+    return [f"{FRR}/{daemon}", "-d", "-F", "traditional", "-P", "0", "-f", "/dev/null", "--vty_socket", str(run),
+            "-z", str(run / "zserv.api"), "-i", str(run / f"{daemon}.pid"), "--log", f"file:{run / daemon}.log"]
+
+
+def load_config_argv(state: LabState, router: str) -> list[str]:
+    """vtysh loading the router's saved frr.conf into its running daemons."""
+    d = state.node_dir(router)
+    return ["vtysh", "--vty_socket", str(d / "run"), "--config_dir", str(d / "etc"), "-b"]
 
 
 def router_links(state: LabState, router: str) -> list[str]:

@@ -71,7 +71,7 @@ asyncio.run(main())
 PROXY_PORT = 2222
 ROOT = Path(__file__).resolve().parents[2]
 HOSTS = "lab_routers,lab_netconf"
-DEVICES = ("r1", "r2", "r3", "r4", "nc1")
+DEVICES = ("r1", "r2", "r3", "r4", "up1", "nc1")
 
 
 def wait_until(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.05) -> None:

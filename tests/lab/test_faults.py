@@ -50,6 +50,7 @@ EXTRA = ("routes:\n"
          "  - {name: fault-r2, prefix: 10.91.0.0/16, next_hop: 10.0.24.2, hosts: [r2]}\n"
          "  - {name: fault-r3, prefix: 10.91.0.0/16, next_hop: 10.0.34.2, hosts: [r3]}\n"
          "  - {name: fault-r4, prefix: 10.91.0.0/16, interface: eth3, hosts: [r4]}\n"
+         "  - {name: fault-up1, prefix: 10.91.0.0/16, next_hop: 10.0.25.1, hosts: [up1]}\n"
          "  - {name: fault-nc1, prefix: 10.91.0.0/16, next_hop: 10.9.0.254, hosts: [nc1]}\n")
 
 
