@@ -244,13 +244,14 @@ def generate(
     hosts_every: int = 1,
     prefix: str = "nol",
     mgmt_gateway: str = "198.18.0.1/16",
+    ospf: bool = False,
 ) -> Topology:
     """A ring of `n_routers` routers with ladder rungs, for benchmarks.
 
     Router rI: mgmt = gateway network + 10 + I, loopback 10.255.0.0 + I /32; ring
     links rI-rI+1 and a rung rI-rI+N/2 every 4th router (N >= 8), /30s from
     10.0.0.0/12; every `hosts_every` routers an end host hI on its own /24 from
-    10.64.0.0/10 (router .1, host .10). No NETCONF device.
+    10.64.0.0/10 (router .1, host .10). No NETCONF device. ospf: every router runs ospfd.
     """
     if not 2 <= n_routers <= 4000:
         raise TopologyError("generate: n_routers must be between 2 and 4000")
@@ -298,6 +299,7 @@ def generate(
         routers[r] = {
             "mgmt": mgmt_of(i),
             "loopback": f"{IPv4Address('10.255.0.0') + i}/32",
+            "ospf": ospf,
             "interfaces": ifaces[r],
         }
     return parse_topology(
