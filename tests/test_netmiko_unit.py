@@ -735,6 +735,7 @@ def test_protocol_sections_round_trip(case: str) -> None:
     after = apply_lines(running, fix)  # raises Refused if FRR would refuse a line
     assert meaning(after) == meaning(R2_DESIRED)
     assert "ip prefix-list operators seq 5 permit 192.0.2.0/24" in after and "route-map operators permit 10" in after
+    assert "route-map netorch_in_up1 permit 1000\n" in after  # an empty entry means something
     assert nm.remediation(after, R2_DESIRED, ignore_interfaces=["eth0"]) == []
     back = nm.rollback_lines(running, R2_DESIRED, ignore_interfaces=["eth0"])
     assert meaning(apply_lines(after, back)) == meaning(running)
