@@ -218,8 +218,11 @@ def protocol_issues(checks: list[ProtocolCheck]) -> list[StateIssue]:
 
 
 def _used_interfaces(desired: DesiredState) -> set[str]:
-    """Interfaces the intents use: next-hop subnets of routes, domain members, explicit route interfaces."""
+    """Interfaces the intents use: next-hop subnets of routes, domain members, explicit route
+    interfaces, interfaces that form OSPF adjacencies."""
     used = {f.interface for f in desired.filters}
+    if desired.ospf is not None:
+        used |= {n.interface for n in desired.ospf.neighbors}
     for route in desired.routes:
         if route.interface:
             used.add(route.interface)

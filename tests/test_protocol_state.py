@@ -200,3 +200,14 @@ def test_frr_prints_the_rendered_protocol_sections_with_the_same_meaning(host: s
     assert [d.path for d in diff_frr(running, desired, ("eth0",))] == [("no ip forwarding",)]
     assert nm.structured_diff(running, desired, ignore_interfaces=["eth0"]) == [
         ("unexpected", "no ip forwarding"), ("unexpected", "hostname vm")]
+
+
+def test_an_interface_that_carries_an_adjacency_is_used(desired: dict[str, DesiredState]) -> None:
+    """r2 has no static routes in the example: its links are used because OSPF runs over them."""
+    from netorch.drift import state_issues
+    from netorch.transport.base import InterfaceState, Snapshot
+
+    assert not desired["r2"].routes
+    links = {n: InterfaceState(n, n != "eth2", True) for n in ("eth1", "eth2", "eth3", "eth4", "lo")}
+    issues = state_issues(desired["r2"], Snapshot({}, None, links))
+    assert [(i.kind, i.subject, i.detail) for i in issues] == [("interface_down", "eth2", "link down")]

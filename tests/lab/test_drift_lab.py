@@ -29,7 +29,14 @@ def checker(lab: LabStatus, tmp_path: Path) -> DriftChecker:
     engine = Engine(ws, Store(tmp_path / "store.db"), credentials=str(lab.credentials_file))
     report = engine.apply(limit=LAB_HOSTS)
     assert report.exit_code == 0, [(d.host, d.status, d.error) for d in report.devices]
-    return DriftChecker(engine)
+    checker = DriftChecker(engine)
+    # apply verifies the protocols of the devices it changed; a device it left unchanged can still
+    # be re-forming an adjacency with one it changed: start from a converged network
+    deadline = time.monotonic() + 60
+    while (last := checker.check(limit=LAB_HOSTS, record=False)).exit_code != 0:
+        assert time.monotonic() < deadline, [(d.host, d.state) for d in last.devices if d.drifted]
+        time.sleep(0.5)
+    return checker
 
 
 def device(report: DriftReport, host: str) -> DeviceDrift:
