@@ -63,7 +63,7 @@ def model_next_hops(v: Verifier, failure: Failure, router: str) -> dict[str, str
     return out
 
 
-def wait_converged(run_dir: Path, v: Verifier, failure: Failure, timeout: float = 30.0) -> None:
+def wait_converged(run_dir: Path, v: Verifier, failure: Failure, timeout: float = 90.0) -> None:
     """Until every router's kernel routes for the domains' subnets are what the model's FIB says."""
     deadline = time.monotonic() + timeout
     while True:
