@@ -47,7 +47,10 @@ def router_daemons(state: LabState, router: str) -> list[str]:
 def frr_conf(state: LabState, router: str) -> str:
     topo = state.topology
     r = topo.routers[router]
-    lines = ["frr defaults traditional", f"hostname {router}", "ip forwarding", "!"]
+    # zebra installs routes with their next hops inline, not as kernel nexthop groups: FRR 8.4's
+    # groups lose a member for good when one of its links flaps (an ECMP route stays single-path)
+    lines = ["frr defaults traditional", f"hostname {router}", "no zebra nexthop kernel enable", "ip forwarding",
+             "!"]
     if r.loopback is not None:
         lines += ["interface lo", f" ip address {r.loopback}", "exit", "!"]
     for name in sorted(r.interfaces, key=lambda n: int(n[3:])):

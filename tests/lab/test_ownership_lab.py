@@ -80,9 +80,22 @@ def remediate_and_recheck(checker: DriftChecker, host: str) -> DriftReport:
     return fixed
 
 
-def assert_clean(checker: DriftChecker) -> None:
-    again = checker.check(limit=LAB_HOSTS)
-    assert again.exit_code == 0, [(d.host, d.config, d.state) for d in again.devices if d.drifted]
+PROTOCOL_STATE = {"ospf_adjacency_down", "bgp_session_down", "prefix_missing", "wrong_next_hop"}
+
+
+def assert_clean(checker: DriftChecker, converge: float = 90.0) -> None:
+    """A check is clean: at once for config and every other state; protocol state may take until the
+    protocols have converged again after what the test did (bounded)."""
+    deadline = time.monotonic() + converge
+    while True:
+        again = checker.check(limit=LAB_HOSTS)
+        drifted = [d for d in again.devices if d.drifted]
+        settling = all(not d.config and d.state and all(s.kind in PROTOCOL_STATE for s in d.state)
+                       for d in drifted)
+        if again.exit_code == 0 or not settling or time.monotonic() > deadline:
+            break
+        time.sleep(1.0)
+    assert again.exit_code == 0, [(d.host, d.config, d.state) for d in drifted]
 
 
 @pytest.fixture
