@@ -12,6 +12,11 @@ drift  netorch drift (config by meaning + RIB + interfaces + diffs) vs a plain N
        nornir_netmiko script that only fetches `show running-config` from each router.
 daemon the daemon's warm drift check (POST /drift, second call) vs the cold CLI
        `netorch drift` (a new process, new connections), same routers.
+ospf   (--only ospf, a lab of its own with ospfd on every router) netorch applies one OSPF
+       intent (area 0 over every link, loopbacks passive), then a ring link is set down inside
+       a router's namespace: the time from link down until r1's loopback reaches its former
+       neighbour's loopback again the other way (polled with pings), and back after link up.
+       FRR 8.4's default timers (hello 10 s, dead 40 s, SPF throttle 0/50/5000 ms).
 
 The lab uses its own prefix (nolb) and management range (198.19.0.0/16) and is torn down
 at the end (unless --keep).
@@ -212,12 +217,60 @@ def bench_daemon(run_dir: Path, work: Path, workers: int) -> dict[str, Any]:
             "speedup": round(min(cold) / statistics.median(rest), 1)}
 
 
+def write_ospf_intents(folder: Path, n_routers: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    intent = {"ospf": [{"name": "bench", "areas": [{
+        "area": 0, "groups": ["lab_routers"],
+        "interfaces": [{"group": "lab_routers", "interface": "lo", "passive": True}]}]}]}
+    (folder / "routing.yaml").write_text(yaml.safe_dump(intent))
+
+
+def bench_ospf(run_dir: Path, work: Path, workers: int, n_routers: int, timeout: float = 120.0) -> dict[str, Any]:
+    """Convergence after a link failure (and its repair) on the generated ring."""
+    from netorch.lab import exec_in
+
+    inventory = run_dir / "inventory"
+    write_ospf_intents(work / "intents-ospf", n_routers)
+    engine = Engine(Workspace(inventory, work / "intents-ospf", ROOT / "templates"), Store(work / "ospf.db"),
+                    str(run_dir / "credentials.yaml"))
+    start = time.perf_counter()
+    report = engine.apply(workers=workers)  # verify waits until every adjacency is Full
+    apply_wall = time.perf_counter() - start
+    assert report.exit_code == 0, [(d.host, d.status, d.error) for d in report.devices if d.error][:5]
+    src, dst = "10.255.0.1", "10.255.0.2"  # r1 and its ring neighbour r2 (link r1:eth1-r2:eth1)
+
+    def reaches() -> bool:
+        return exec_in(run_dir, "r1", ["ping", "-n", "-q", "-c", "1", "-W", "1", "-I", src, dst],
+                       timeout=5).returncode == 0
+
+    def poll(condition: Callable[[], bool]) -> float:
+        began = time.monotonic()
+        while not condition():
+            assert time.monotonic() - began < timeout, f"no convergence within {timeout} s"
+            time.sleep(0.05)
+        return time.monotonic() - began
+
+    def via_ring_link() -> bool:
+        out = exec_in(run_dir, "r1", ["ip", "-o", "route", "get", dst]).stdout
+        return " dev eth1 " in out
+
+    poll(lambda: reaches() and via_ring_link())
+    exec_in(run_dir, "r1", ["ip", "link", "set", "eth1", "down"], check=True)
+    down_s = poll(reaches)
+    detour = exec_in(run_dir, "r1", ["ip", "-o", "route", "get", dst]).stdout.split()
+    exec_in(run_dir, "r1", ["ip", "link", "set", "eth1", "up"], check=True)
+    up_s = poll(lambda: via_ring_link() and reaches())
+    return {"routers": n_routers, "apply_wall_s": round(apply_wall, 2), "link_down_to_traffic_s": round(down_s, 2),
+            "link_up_to_primary_s": round(up_s, 2),
+            "detour_via": detour[detour.index("via") + 1] if "via" in detour else ""}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--routers", type=int, default=50)
     parser.add_argument("--workers", type=int, default=20)
     parser.add_argument("--routes", type=int, default=10, help="static routes per router in the pushed change")
-    parser.add_argument("--only", choices=("push", "drift", "daemon"), action="append")
+    parser.add_argument("--only", choices=("push", "drift", "daemon", "ospf"), action="append")
     parser.add_argument("--keep", action="store_true", help="leave the lab up")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -229,19 +282,22 @@ def main() -> int:
     base.chmod(0o755)
     run_dir, work = base / "lab", base / "work"
     work.mkdir()
-    topo = generate(args.routers, hosts_every=0, prefix="nolb", mgmt_gateway="198.19.0.1/16")
+    topo = generate(args.routers, hosts_every=0, prefix="nolb", mgmt_gateway="198.19.0.1/16",
+                    ospf="ospf" in only)
     results: dict[str, Any] = {}
     start = time.perf_counter()
     up(topo, run_dir)
     results["lab_up_s"] = round(time.perf_counter() - start, 1)
     try:
         creds = yaml.safe_load((run_dir / "credentials.yaml").read_text())
-        if "push" in only or "drift" in only or "daemon" in only:
+        if "drift" in only or "daemon" in only or "push" in only:
             results["push"] = bench_push(run_dir, work, creds, args.workers, args.routes)
         if "drift" in only:
             results["drift"] = bench_drift(run_dir, work, creds, args.workers)
         if "daemon" in only:
             results["daemon"] = bench_daemon(run_dir, work, args.workers)
+        if "ospf" in only:
+            results["ospf"] = bench_ospf(run_dir, work, args.workers, args.routers)
     finally:
         if not args.keep:
             down(run_dir)
@@ -266,6 +322,11 @@ def main() -> int:
         m = results["daemon"]
         print(f"daemon {m['routers']} routers: cold CLI drift {m['cold_cli_wall_s']} s, daemon warm drift "
               f"{m['daemon_warm_s']} s (first {m['daemon_first_s']} s) -> {m['speedup']}x faster (target >= 3x)")
+    if "ospf" in results:
+        o = results["ospf"]
+        print(f"ospf   {o['routers']} routers: apply (until every adjacency is Full) {o['apply_wall_s']} s; "
+              f"link down -> traffic again {o['link_down_to_traffic_s']} s (via {o['detour_via']}); "
+              f"link up -> back on the link {o['link_up_to_primary_s']} s")
     return 0
 
 

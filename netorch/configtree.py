@@ -134,8 +134,8 @@ class _Scope:
             return True
         if line.startswith("ip prefix-list "):
             name = line.split()[2]
-            return self.own.prefix_lists == "all" or any(w.startswith(f"ip prefix-list {name} ")
-                                                         for w in self.want.leaves)
+            return self.own.prefix_lists == "all" or name.startswith(FRR_OWN.policy_prefix) or any(
+                w.startswith(f"ip prefix-list {name} ") for w in self.want.leaves)
         return False
 
     def block(self, header: str) -> Literal["all", "routes", "interface", "none"]:
@@ -145,13 +145,13 @@ class _Scope:
             if name in self.ignore_interfaces:
                 return "none"
             return "interface" if header in self.want.blocks or self.own.interfaces == "all" else "none"
-        if header in self.want.blocks:
+        if header in self.want.blocks or self._protocol(header):
             return "all"
         if word == "vrf":
             if self.own.vrfs == "all":
                 return "all"
             return "routes" if self.own.static_routes == "all" else "none"
-        if word == "route-map" and (self.own.route_maps == "all" or any(
+        if word == "route-map" and (self.own.route_maps == "all" or name.startswith(FRR_OWN.policy_prefix) or any(
                 h.startswith(f"route-map {name.split(' ', 1)[0]} ") for h in self.want.blocks)):
             return "all"  # every entry of a route-map netorch writes is netorch's
         return "none"
@@ -163,8 +163,17 @@ class _Scope:
         if scope == "routes":
             return child.startswith(FRR_OWN.route_children)
         if scope == "interface":
-            return child.startswith(FRR_OWN.interface_children) or child in self.want.blocks.get(header, [])
+            return (child.startswith(FRR_OWN.interface_children) or child in self.want.blocks.get(header, [])
+                    or any(child.startswith(start) and self._renders(kind)
+                           for start, kind in FRR_OWN.protocol_interface_children))
         return False
+
+    def _renders(self, pattern: str) -> bool:
+        return any(re.fullmatch(pattern, h) for h in self.want.blocks)
+
+    def _protocol(self, header: str) -> bool:
+        """A default-VRF protocol block of a kind netorch renders on this device."""
+        return any(re.fullmatch(p, header) and self._renders(p) for p in FRR_OWN.protocol_blocks)
 
 
 def unmanaged_frr(running: str, desired: str, ignore_interfaces: tuple[str, ...] = ()) -> list[str]:

@@ -218,8 +218,11 @@ def protocol_issues(checks: list[ProtocolCheck]) -> list[StateIssue]:
 
 
 def _used_interfaces(desired: DesiredState) -> set[str]:
-    """Interfaces the intents use: next-hop subnets of routes, domain members, explicit route interfaces."""
+    """Interfaces the intents use: next-hop subnets of routes, domain members, explicit route
+    interfaces, interfaces that form OSPF adjacencies."""
     used = {f.interface for f in desired.filters}
+    if desired.ospf is not None:
+        used |= {n.interface for n in desired.ospf.neighbors}
     for route in desired.routes:
         if route.interface:
             used.add(route.interface)
@@ -453,21 +456,29 @@ class DriftChecker:
         return report
 
 
+#: administrative distances of the routes protocols install (FRR's defaults; iBGP is 200)
+PROTOCOL_DISTANCE = {"ospf": 110, "bgp": 20}
+
+
 def _egress(desired: DesiredState, dst: IPv4Address) -> str | None:
-    """The interface the desired state forwards dst out of (connected first, then the longest
-    prefix at its lowest distance)."""
+    """The interface the desired state forwards dst out of: connected first, then the longest
+    prefix (a static route or one a protocol is meant to install) at its lowest distance."""
     for iface in desired.interfaces:
         if iface.address is not None and iface.address.network.prefixlen < 32 and dst in iface.address.network:
             return iface.name
-    routes = [r for r in desired.routes if r.vrf is None and dst in r.prefix]
-    if not routes:
+    candidates: list[tuple[int, int, str | None, IPv4Address | None]] = [
+        (r.prefix.prefixlen, r.distance, r.interface, r.next_hop)
+        for r in desired.routes if r.vrf is None and dst in r.prefix]
+    candidates += [(r.prefix.prefixlen, PROTOCOL_DISTANCE[r.protocol], None, r.next_hops[0])
+                   for r in desired.expected_routes if r.vrf is None and dst in r.prefix and r.next_hops]
+    if not candidates:
         return None
-    best = min(routes, key=lambda r: (-r.prefix.prefixlen, r.distance))
-    if best.interface:
-        return best.interface
-    if best.next_hop is None:
+    _, _, interface, next_hop = min(candidates, key=lambda c: (-c[0], c[1]))
+    if interface:
+        return interface
+    if next_hop is None:
         return None
-    return _egress(desired, best.next_hop) if best.next_hop != dst else None
+    return _egress(desired, next_hop) if next_hop != dst else None
 
 
 def _own_forward(desired: DesiredState, table: str, source: str, provider: str, protocol: str, port: int | None,

@@ -80,6 +80,15 @@ class FrrOwnership:
     daemons: tuple[tuple[str, str], ...]
     #: nftables hooks where a foreign table's verdict changes forwarded traffic
     interfering_hooks: tuple[str, ...]
+    #: default-VRF protocol blocks (regular expressions of their header): where netorch renders
+    #: one of a kind, every block of that kind is netorch's (one BGP instance per VRF: a block
+    #: with another ASN is replaced, not kept beside it)
+    protocol_blocks: tuple[str, ...] = (r"router ospf", r"router bgp \d+")
+    #: interface child lines owned where netorch renders the protocol they belong to
+    protocol_interface_children: tuple[tuple[str, str], ...] = (("ip ospf ", r"router ospf"),)
+    #: prefix-lists and route-maps with this name prefix are netorch's, rendered or not (its
+    #: compiler names every policy so): a stale one is removed
+    policy_prefix: str = "netorch_"
 
 
 FRR = FrrOwnership(
@@ -97,7 +106,8 @@ TABLE: dict[str, tuple[str, ...]] = {
     "frr": (
         "interfaces of the inventory: address (config and kernel), description, admin state",
         "static routes of the default VRF and of the VRF blocks netorch renders",
-        "the protocol sections (router ospf/bgp), prefix-lists and route-maps netorch renders, by name",
+        "the protocol sections (router ospf/bgp) netorch renders (and any other of the same kind in the default "
+        "VRF), with the interfaces' ip ospf lines; prefix-lists and route-maps netorch renders or names netorch_*",
         "ip/ipv6 forwarding, service integrated-vtysh-config (the hostname is not netorch's: FRR "
         "takes it from the kernel)",
         "the nftables table inet netorch (chains, rules, sets, maps)",

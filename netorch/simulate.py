@@ -1,5 +1,6 @@
 """What the desired state says traffic will do: forwarding hop by hop over the desired
-routes and connected subnets, through the domain filters at the edges. Pure, no I/O.
+routes (static, and the routes the protocols are meant to install: OSPF's shortest paths,
+BGP's preferred exits) and connected subnets, through the domain filters at the edges. Pure, no I/O.
 
 This is the expectation that `netorch lab probe` and the end-to-end tests compare real
 traffic against: it is computed from the intents, never written by hand."""
@@ -15,6 +16,8 @@ from netorch.model.desired import DesiredState, FilterAction, InterfaceFilter
 from netorch.topology import Topology
 
 MAX_HOPS = 32
+#: FRR's administrative distances of the protocol routes (eBGP: a next hop on a connected subnet)
+DISTANCE = {"ebgp": 20, "ospf": 110, "ibgp": 200}
 
 
 @dataclass(frozen=True)
@@ -48,20 +51,31 @@ def _filter(state: DesiredState, interface: str, direction: str) -> InterfaceFil
     return next((f for f in state.filters if f.interface == interface and f.direction == direction), None)
 
 
-def _lookup(state: DesiredState, topo: Topology, dst: IPv4Address) -> tuple[str, IPv4Address | None] | None:
-    """(egress interface, next hop or None when dst is connected) by longest prefix match."""
+def _lookup(state: DesiredState, topo: Topology, dst: IPv4Address,
+            depth: int = 0) -> tuple[str, IPv4Address | None] | None:
+    """(egress interface, next hop or None when dst is connected) by longest prefix match; a
+    protocol route's next hop that is not connected (iBGP: a loopback) is resolved recursively."""
     for ifname, iface in topo.addresses.get(state.host, {}).items():
         if dst in iface.network and iface.network.prefixlen < 32:
             return ifname, None
-    candidates = [r for r in state.routes if r.vrf is None and dst in r.prefix]
+    candidates: list[tuple[IPv4Network, int, IPv4Address | None, str | None]] = [
+        (r.prefix, r.distance, r.next_hop, r.interface) for r in state.routes if r.vrf is None and dst in r.prefix]
+    for e in state.expected_routes:
+        if e.vrf is None and dst in e.prefix and e.next_hops:
+            hop = e.next_hops[0]
+            kind = e.protocol if e.protocol == "ospf" else (
+                "ebgp" if topo.connected_interface(state.host, hop) else "ibgp")
+            candidates.append((e.prefix, DISTANCE[kind], hop, None))
     if not candidates:
         return None
-    longest = max(r.prefix.prefixlen for r in candidates)
-    best = min((r for r in candidates if r.prefix.prefixlen == longest), key=lambda r: r.distance)
-    if best.next_hop is not None:
-        connected = topo.connected_interface(state.host, best.next_hop)
-        return (connected or best.interface or "?"), best.next_hop
-    return best.interface or "?", None
+    longest = max(c[0].prefixlen for c in candidates)
+    _, _, next_hop, interface = min((c for c in candidates if c[0].prefixlen == longest), key=lambda c: c[1])
+    if next_hop is not None:
+        connected = topo.connected_interface(state.host, next_hop)
+        if connected is None and interface is None and depth < 4:
+            return _lookup(state, topo, next_hop, depth + 1)
+        return (connected or interface or "?"), next_hop
+    return interface or "?", None
 
 
 def forward(desired: dict[str, DesiredState], topo: Topology, src: IPv4Address, dst: IPv4Address,

@@ -23,16 +23,27 @@ def root() -> Path:
     return ROOT
 
 
+#: the static-route network (the shipped example before it routed with OSPF and BGP): the
+#: tests of static routes, domains, services and validation are written against it
+STATIC = ROOT / "tests" / "cases" / "static"
+
+
 @pytest.fixture()
 def example() -> Workspace:
+    return Workspace(STATIC / "inventory", STATIC / "intents", ROOT / "templates")
+
+
+@pytest.fixture()
+def shipped() -> Workspace:
+    """The shipped example (intents/, inventory/): the lab network with OSPF and BGP."""
     return Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates")
 
 
 @pytest.fixture()
 def scratch(tmp_path: Path) -> Path:
-    """A writable copy of the example inventory and intents."""
-    shutil.copytree(ROOT / "inventory", tmp_path / "inventory")
-    shutil.copytree(ROOT / "intents", tmp_path / "intents")
+    """A writable copy of the static-route example's inventory and intents."""
+    shutil.copytree(STATIC / "inventory", tmp_path / "inventory")
+    shutil.copytree(STATIC / "intents", tmp_path / "intents")
     return tmp_path
 
 

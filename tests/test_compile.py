@@ -134,7 +134,7 @@ def test_render_writes_host_folders(tmp_path: Path, root: Path) -> None:
     written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
     assert "r1/frr.conf" in written and "r1/nftables.nft" in written
     assert "nc1/config.xml" in written and "junos1/config.conf" in written
-    assert len(written) == 12
+    assert len(written) == 14  # r1-r4 and up1: frr.conf + nftables.nft; nc1, eos1, ios1, junos1: one each
 
 
 def test_missing_template_variable_names_host_template_and_variable(tmp_path: Path, root: Path) -> None:

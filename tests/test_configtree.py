@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netorch.configtree import diff_frr, diff_nft, frr_remediation, parse_frr, render_diffs
+from netorch.configtree import Difference, diff_frr, diff_nft, frr_remediation, parse_frr, render_diffs
 
 RUNNING = """Building configuration...
 
@@ -419,3 +419,24 @@ def test_bgp_remediation_keeps_the_address_family_and_the_neighbour() -> None:
     assert frr_remediation(diff_frr(running, R2)) == [
         "router bgp 65000", " address-family ipv4 unicast", "  no network 10.7.0.0/24", "  network 10.3.0.0/24",
         " exit-address-family", "exit"]
+
+
+def test_protocol_ownership_follows_what_netorch_renders() -> None:
+    # another ASN's BGP in the default VRF is replaced (FRR runs one instance per VRF) ...
+    other = R2.replace("router bgp 65000", "router bgp 65111")
+    diffs = diff_frr(other, R2)
+    assert Difference("unexpected", ("router bgp 65111",), "22 line(s)") in diffs
+    fixed = frr_remediation(diffs)
+    assert "no router bgp 65111" in fixed and "router bgp 65000" in fixed
+    # ... an out-of-band OSPF cost on an owned interface is drift, a stale netorch_ policy too
+    drifted = R2.replace(" ip ospf network point-to-point\n", " ip ospf network point-to-point\n ip ospf cost 500\n", 1)
+    drifted += "ip prefix-list netorch_old seq 5 permit 10.9.0.0/16\nroute-map netorch_old permit 10\nexit\n"
+    kinds = {(d.kind, d.path) for d in diff_frr(drifted, R2)}
+    assert ("unexpected", ("interface eth1", "ip ospf cost 500")) in kinds
+    assert ("unexpected", ("ip prefix-list netorch_old seq 5 permit 10.9.0.0/16",)) in kinds
+    assert ("unexpected", ("route-map netorch_old permit 10",)) in {(k, p) for k, p in kinds if len(p) == 1}
+    # where netorch renders no OSPF or BGP, the operator's are not netorch's
+    bare = "\n".join(line for line in R2.splitlines() if not line.startswith(" ip ospf")).split("router bgp")[0]
+    theirs = bare + ("router ospf\n ospf router-id 1.1.1.1\nexit\nrouter bgp 65111\nexit\n"
+                     "interface eth1\n ip ospf cost 7\nexit\n")
+    assert [d for d in diff_frr(theirs, bare) if "ospf" in str(d) or "bgp" in str(d)] == []

@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
 CASES = {
     "example": (ROOT / "inventory", ROOT / "intents"),
+    "static": (ROOT / "tests/cases/static/inventory", ROOT / "tests/cases/static/intents"),
     "features": (ROOT / "tests/cases/features/inventory", ROOT / "tests/cases/features/intents"),
     "routing": (ROOT / "tests/cases/routing/inventory", ROOT / "tests/cases/routing/intents"),
 }

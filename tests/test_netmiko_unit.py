@@ -308,9 +308,25 @@ end
 def r3_job() -> DeviceJob:
     from netorch.service import Workspace
 
-    ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates")
+    static = ROOT / "tests/cases/static"  # the example as it was with static routes only
+    ws = Workspace(static / "inventory", static / "intents", ROOT / "templates")
     desired = ws.compile()["r3"]
     return DeviceJob("r3", "frr", Transport.NETMIKO, ws.render("r3")["r3"], desired)
+
+
+def test_shipped_r3_gets_its_protocol_sections() -> None:
+    """The shipped example routes with OSPF and BGP: from the lab's bare r3, the remediation
+    brings them all, and nothing else is needed after it."""
+    from netorch.service import Workspace
+
+    ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates")
+    desired = ws.render("r3")["r3"]["frr.conf"]
+    fix = nm.remediation(R3_RUNNING, desired, ignore_interfaces=["eth0"])
+    assert "router ospf" in fix and "router bgp 65000" in fix and " ip ospf area 0" in fix
+    assert " neighbor 10.0.35.2 remote-as 64999" in fix
+    assert any(line.startswith("ip prefix-list netorch_in_up1 ") for line in fix)
+    after = apply_lines(R3_RUNNING, fix)
+    assert nm.remediation(after, desired, ignore_interfaces=["eth0"]) == []
 
 
 def test_example_r3_needs_its_two_routes(r3_job: DeviceJob) -> None:
@@ -719,6 +735,7 @@ def test_protocol_sections_round_trip(case: str) -> None:
     after = apply_lines(running, fix)  # raises Refused if FRR would refuse a line
     assert meaning(after) == meaning(R2_DESIRED)
     assert "ip prefix-list operators seq 5 permit 192.0.2.0/24" in after and "route-map operators permit 10" in after
+    assert "route-map netorch_in_up1 permit 1000\n" in after  # an empty entry means something
     assert nm.remediation(after, R2_DESIRED, ignore_interfaces=["eth0"]) == []
     back = nm.rollback_lines(running, R2_DESIRED, ignore_interfaces=["eth0"])
     assert meaning(apply_lines(after, back)) == meaning(running)

@@ -184,3 +184,30 @@ def test_failed_protocol_checks_are_state_drift(desired: dict[str, DesiredState]
     assert ("bgp_session_down", "bgp neighbour r3 (10.255.0.3, AS 65000)") in issues
     assert ("prefix_missing", "10.2.0.0/24 by ospf via 10.0.24.2") in issues
     assert len(issues) == sum(1 for c in checks if not c.ok)
+
+
+@pytest.mark.parametrize("host", ["r2", "r3", "up1"])
+def test_frr_prints_the_rendered_protocol_sections_with_the_same_meaning(host: str) -> None:
+    """`show running-config` of FRR 8.4 after loading the rendered frr.conf (captured in a scratch
+    namespace with IP forwarding off, vtysh outside the router's UTS namespace): both
+    comparators see nothing but those two environment lines."""
+    from netorch.configtree import diff_frr
+    from netorch.transport import netmiko_cli as nm
+
+    running = (DATA / f"{host}_running_config.txt").read_text()
+    desired = (ROOT / f"tests/golden/frr/routing_{host}/frr.conf").read_text()
+    assert "router bgp" in running and "ip prefix-list netorch_" in running
+    assert [d.path for d in diff_frr(running, desired, ("eth0",))] == [("no ip forwarding",)]
+    assert nm.structured_diff(running, desired, ignore_interfaces=["eth0"]) == [
+        ("unexpected", "no ip forwarding"), ("unexpected", "hostname vm")]
+
+
+def test_an_interface_that_carries_an_adjacency_is_used(desired: dict[str, DesiredState]) -> None:
+    """r2 has no static routes in the example: its links are used because OSPF runs over them."""
+    from netorch.drift import state_issues
+    from netorch.transport.base import InterfaceState, Snapshot
+
+    assert not desired["r2"].routes
+    links = {n: InterfaceState(n, n != "eth2", True) for n in ("eth1", "eth2", "eth3", "eth4", "lo")}
+    issues = state_issues(desired["r2"], Snapshot({}, None, links))
+    assert [(i.kind, i.subject, i.detail) for i in issues] == [("interface_down", "eth2", "link down")]

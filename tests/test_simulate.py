@@ -37,6 +37,22 @@ def test_example_behaviour(world: tuple[dict, Topology], src: IPv4Address, dst: 
     assert why in verdict.reason
 
 
+def test_routes_are_the_protocols_not_static(world: tuple[dict, Topology]) -> None:  # type: ignore[type-arg]
+    desired, _ = world
+    # the example routes with OSPF and BGP: no static routes on the campus routers
+    assert all(not desired[r].routes for r in ("r1", "r2", "r3", "r4", "up1"))
+
+
+def test_the_external_host_is_reached_through_the_preferred_exit(
+        world: tuple[dict, Topology]) -> None:  # type: ignore[type-arg]
+    desired, topo = world
+    h4 = IPv4Address("203.0.113.10")
+    # r1's default: BGP from r2 (its loopback, resolved through OSPF), then r2's eBGP session to up1
+    there = expect(desired, topo, H1, h4, "icmp")
+    assert there.allowed and there.path == ("r1", "r2", "up1")
+    assert expect(desired, topo, h4, H2, "icmp").path == ("up1", "r2", "r4")
+
+
 def test_users_take_the_primary_path_through_r2(world: tuple[dict, Topology]) -> None:  # type: ignore[type-arg]
     desired, topo = world
     assert expect(desired, topo, H1, H2, "icmp").path == ("r1", "r2", "r4")
@@ -46,7 +62,7 @@ def test_without_routes_nothing_is_reachable(tmp_path: object) -> None:
     ws = Workspace()
     desired = ws.compile()
     topo = Topology.build(ws.inventory())
-    bare = {h: s.model_copy(update={"routes": ()}) for h, s in desired.items()}
+    bare = {h: s.model_copy(update={"routes": (), "expected_routes": ()}) for h, s in desired.items()}
     verdict = expect(bare, topo, H1, H2, "icmp")
     assert not verdict.allowed and "has no route" in verdict.reason
 

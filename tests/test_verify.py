@@ -22,16 +22,23 @@ from netorch.verify.model import SEMANTICS
 from netorch.verify.verifier import Verifier
 
 ROOT = Path(__file__).resolve().parents[1]
+#: the example as it was with static routes only: the scenarios of static routing (loops,
+#: missing routes, a link failure a static backup does not cover)
+STATIC = ROOT / "tests/cases/static"
 H1, H2, H3 = IPv4Address("10.1.0.10"), IPv4Address("10.2.0.10"), IPv4Address("10.3.0.10")
 
 
 def workspace(tmp_path: Path, **replace: str) -> Workspace:
-    """The example intents, with some files replaced."""
+    """The static-route example's intents, with some files replaced."""
     intents = tmp_path / "intents"
-    shutil.copytree(ROOT / "intents", intents)
+    shutil.copytree(STATIC / "intents", intents)
     for name, text in replace.items():
         (intents / f"{name}.yaml").write_text(text)
-    return Workspace(ROOT / "inventory", intents, ROOT / "templates")
+    return Workspace(STATIC / "inventory", intents, ROOT / "templates")
+
+
+def static_example() -> Workspace:
+    return Workspace(STATIC / "inventory", STATIC / "intents", ROOT / "templates")
 
 
 def failures_of(report: Report, check: str) -> list:  # type: ignore[type-arg]
@@ -63,7 +70,7 @@ def test_stateless_rule_for_any_protocol_opens_the_way_back(tmp_path: Path) -> N
 
 
 def test_a_route_that_loops(tmp_path: Path) -> None:
-    ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates")
+    ws = static_example()
     desired = dict(ws.compile())
     r2 = desired["r2"]
     routes = tuple(r if r.origin != "route:r2-servers" else
@@ -87,7 +94,7 @@ def _without(desired: dict[str, DesiredState], host: str, origin: str) -> dict[s
 
 
 def test_a_service_one_consumer_cannot_reach() -> None:
-    ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates")
+    ws = static_example()
     _, intents, _ = ws.load()
     desired = _without(dict(ws.compile()), "r4", "service:guest-portal")
     report = verify_state(desired, ws.topology(), intents)
@@ -117,8 +124,29 @@ rules:
     assert "deny-shadowed" in str(exc.value)
 
 
-def test_a_single_link_failure_breaks_a_promise() -> None:
+def test_ospf_carries_every_promise_through_any_single_campus_failure() -> None:
+    """The shipped example routes with OSPF and BGP: a link or router down in the campus moves
+    traffic to the backup paths, and BGP to the backup exit (r3) when r2's edge is gone."""
     ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates")
+    report = verify(ws, failures=1)
+    campus = {"r1", "r2", "r3", "r4", "up1"}
+    assert not [(f.subject, f.element) for f in report.failures
+                if any(h in f.element or h in f.subject for h in campus)], report.lines()
+    desired, topo = ws.compile(), ws.topology()
+    _, intents, _ = ws.load()
+    edge = next(n for n in topo.attached if str(n) == "10.0.25.0/30")
+    v = Verifier(desired, topo, intents)
+    external = v.atoms.find(IPv4Address("203.0.113.10"))
+    from netorch.verify.model import Failure, Network
+
+    normal = Network(desired, topo, v.atoms).trace("r1", external)
+    assert normal.outcome == "delivered" and [h.host for h in normal.hops] == ["r1", "r2", "up1"]
+    cut = Network(desired, topo, v.atoms, Failure(links=frozenset({edge}))).trace("r1", external)
+    assert cut.outcome == "delivered" and [h.host for h in cut.hops] == ["r1", "r3", "up1"]
+
+
+def test_a_single_link_failure_breaks_a_promise() -> None:
+    ws = static_example()
     report = verify(ws, failures=1)
     web = [f for f in failures_of(report, "service") if f.subject == "service web from users"]
     by_element = {f.element: f for f in web}
@@ -132,7 +160,7 @@ def test_a_single_link_failure_breaks_a_promise() -> None:
 
 
 def test_resilient_intent_is_checked_under_failures_without_the_flag(tmp_path: Path) -> None:
-    text = (ROOT / "intents" / "services.yaml").read_text().replace(
+    text = (STATIC / "intents" / "services.yaml").read_text().replace(
         "    probe_from: r1 ", "    resilient: true\n    probe_from: r1 ")
     assert "resilient: true" in text
     report = verify(workspace(tmp_path, services=text))

@@ -10,7 +10,16 @@ how the lab is built (namespaces, users, credentials) in netorch.lab.lifecycle.
 """
 
 from netorch.lab.lifecycle import default_topology_path, down, status, up
-from netorch.lab.nodes import Listener, exec_in, listening, node_argv, ping, start_listener, tcp_connect
+from netorch.lab.nodes import (
+    Listener,
+    exec_in,
+    listening,
+    node_argv,
+    ping,
+    start_daemon,
+    start_listener,
+    tcp_connect,
+)
 from netorch.lab.state import LabState, LabStatus, NodeStatus, default_run_dir
 from netorch.lab.topology import Topology, TopologyError, generate, load_topology
 
@@ -30,6 +39,7 @@ __all__ = [
     "load_topology",
     "node_argv",
     "ping",
+    "start_daemon",
     "start_listener",
     "status",
     "tcp_connect",

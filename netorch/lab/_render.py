@@ -30,16 +30,27 @@ SIL_DIRS = (
     "/usr/local/lib/yuma",
 )
 ROUTER_DAEMONS = ("zebra", "staticd")
+#: daemons a router runs when its topology entry asks for them (ospf: true, bgp: true)
+PROTOCOL_DAEMONS = (("ospf", "ospfd"), ("bgp", "bgpd"))
 
 
 def q(value: object) -> str:
     return shlex.quote(str(value))
 
 
+def router_daemons(state: LabState, router: str) -> list[str]:
+    """The FRR daemons of a router, in start order."""
+    r = state.topology.routers[router]
+    return [*ROUTER_DAEMONS, *(daemon for flag, daemon in PROTOCOL_DAEMONS if getattr(r, flag))]
+
+
 def frr_conf(state: LabState, router: str) -> str:
     topo = state.topology
     r = topo.routers[router]
-    lines = ["frr defaults traditional", f"hostname {router}", "ip forwarding", "!"]
+    # zebra installs routes with their next hops inline, not as kernel nexthop groups: FRR 8.4's
+    # groups lose a member for good when one of its links flaps (an ECMP route stays single-path)
+    lines = ["frr defaults traditional", f"hostname {router}", "no zebra nexthop kernel enable", "ip forwarding",
+             "!"]
     if r.loopback is not None:
         lines += ["interface lo", f" ip address {r.loopback}", "exit", "!"]
     for name in sorted(r.interfaces, key=lambda n: int(n[3:])):
@@ -106,7 +117,7 @@ def router_start(state: LabState, router: str) -> str:
     """Run as `ip netns exec NS unshare --uts sh start.sh`: hostname, mounts, daemons."""
     d = state.node_dir(router)
     run = d / "run"
-    daemons = [*ROUTER_DAEMONS, *(["bgpd"] if state.topology.routers[router].bgp else [])]
+    daemons = router_daemons(state, router)
     lines = [
         "#!/bin/sh",
         f"# netorch lab: start router {router}",
@@ -118,18 +129,26 @@ def router_start(state: LabState, router: str) -> str:
         f"mount --bind {q(run)} /run/frr",
         f"ip -batch {q(d / 'links.batch')}",
     ]
-    for daemon in daemons:
-        lines.append(
-            f"{FRR}/{daemon} -d -F traditional -P 0 -f /dev/null --vty_socket {q(run)}"
-            f" -z {q(run / 'zserv.api')} -i {q(run / (daemon + '.pid'))}"
-            f" --log file:{q(run / (daemon + '.log'))}"
-        )
+    lines += [shlex.join(daemon_argv(state, router, daemon)) for daemon in daemons]
     lines += [
-        f"vtysh --vty_socket {q(run)} --config_dir {q(d / 'etc')} -b >/dev/null",
+        f"{shlex.join(load_config_argv(state, router))} >/dev/null",
         f"/usr/sbin/sshd -f {q(d / 'sshd_config')}",
         "",
     ]
     return "\n".join(lines)
+
+
+def daemon_argv(state: LabState, router: str, daemon: str) -> list[str]:
+    """How a router's FRR daemon is started (daemonised, private paths, inside its namespaces)."""
+    run = state.node_dir(router) / "run"
+    return [f"{FRR}/{daemon}", "-d", "-F", "traditional", "-P", "0", "-f", "/dev/null", "--vty_socket", str(run),
+            "-z", str(run / "zserv.api"), "-i", str(run / f"{daemon}.pid"), "--log", f"file:{run / daemon}.log"]
+
+
+def load_config_argv(state: LabState, router: str) -> list[str]:
+    """vtysh loading the router's saved frr.conf into its running daemons."""
+    d = state.node_dir(router)
+    return ["vtysh", "--vty_socket", str(d / "run"), "--config_dir", str(d / "etc"), "-b"]
 
 
 def router_links(state: LabState, router: str) -> list[str]:

@@ -25,6 +25,7 @@ REQUIRED: dict[str, str] = {
     "setsid": "util-linux",
     "/usr/lib/frr/zebra": "frr",
     "/usr/lib/frr/staticd": "frr",
+    "/usr/lib/frr/ospfd": "frr",
     "/usr/lib/frr/bgpd": "frr",
     "vtysh": "frr",
     "/usr/sbin/sshd": "openssh-server",

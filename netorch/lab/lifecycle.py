@@ -8,7 +8,7 @@ How a lab is built (all names start with the topology's prefix, default ``nol``)
 * data links: veth pairs created directly inside the router namespaces
   (``eth1``, ``eth2``...), host links ``ethN`` (router) <-> ``eth0`` (host), and a dummy
   ``ethN`` for a router interface with nothing attached;
-* each router runs its processes (zebra, staticd [, bgpd], sshd) in its own network,
+* each router runs its processes (zebra, staticd [, ospfd, bgpd], sshd) in its own network,
   UTS (hostname = router name) and mount namespace. In that private mount namespace
   the router's own config dir is mounted on /etc/frr and its vty socket dir on
   /run/frr, so a plain ``vtysh`` inside the router talks to that router;
@@ -97,7 +97,7 @@ def default_topology_path() -> Path:
 
 def _router_processes(state: LabState, router: str) -> dict[str, Path]:
     run_dir = state.node_dir(router) / "run"
-    daemons = [*render.ROUTER_DAEMONS, *(["bgpd"] if state.topology.routers[router].bgp else [])]
+    daemons = render.router_daemons(state, router)
     procs = {d: run_dir / f"{d}.pid" for d in daemons}
     procs["sshd"] = state.node_dir(router) / "sshd.pid"
     return procs

@@ -65,6 +65,20 @@ def exec_in(
     return proc
 
 
+def start_daemon(lab: LabRef, router: str, daemon: str) -> int:
+    """Start one of a router's FRR daemons again (after a failure test stopped it) with its saved
+    configuration; returns its pid."""
+    state = _state(lab)
+    if daemon not in render.router_daemons(state, router) or daemon == "zebra":
+        raise LabError(f"{router} does not run {daemon} (or it cannot be restarted alone)")
+    exec_in(state, router, render.daemon_argv(state, router, daemon), check=True)
+    exec_in(state, router, render.load_config_argv(state, router), check=False)
+    pid = read_pid(state.node_dir(router) / "run" / f"{daemon}.pid")
+    if pid is None or not pid_alive(pid):
+        raise LabError(f"{router}: {daemon} did not start")
+    return pid
+
+
 def ping(lab: LabRef, src: str, dst_ip: str, *, count: int = 1, timeout: float = 2.0) -> bool:
     """True if `dst_ip` answers ICMP echo from node `src`."""
     wait = max(1, int(timeout))

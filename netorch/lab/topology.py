@@ -8,6 +8,7 @@ The format (see lab/topology.yaml for the documented default)::
       r1:
         mgmt: 198.18.0.11
         loopback: 10.255.0.1/32
+        ospf: true                              # also run ospfd (bgp: true: bgpd)
         interfaces:
           eth1: {address: 10.0.12.1/30}           # description defaults to "to r2 eth1"
           eth3: {address: 10.1.0.1/24, description: users subnet}
@@ -70,11 +71,14 @@ class Interface(_Frozen):
 
 
 class Router(_Frozen):
-    """An FRR router: its own network + UTS namespace, zebra/staticd/sshd."""
+    """An FRR router: its own network + UTS namespace, zebra/staticd/sshd (+ ospfd, bgpd)."""
 
     mgmt: IPv4Address
     loopback: IPv4Interface | None = None
+    ospf: bool = False
+    """run ospfd (the router takes part in OSPF intents)"""
     bgp: bool = False
+    """run bgpd (the router takes part in BGP intents)"""
     interfaces: dict[str, Interface] = Field(default_factory=dict)
 
     @field_validator("interfaces")
@@ -240,13 +244,14 @@ def generate(
     hosts_every: int = 1,
     prefix: str = "nol",
     mgmt_gateway: str = "198.18.0.1/16",
+    ospf: bool = False,
 ) -> Topology:
     """A ring of `n_routers` routers with ladder rungs, for benchmarks.
 
     Router rI: mgmt = gateway network + 10 + I, loopback 10.255.0.0 + I /32; ring
     links rI-rI+1 and a rung rI-rI+N/2 every 4th router (N >= 8), /30s from
     10.0.0.0/12; every `hosts_every` routers an end host hI on its own /24 from
-    10.64.0.0/10 (router .1, host .10). No NETCONF device.
+    10.64.0.0/10 (router .1, host .10). No NETCONF device. ospf: every router runs ospfd.
     """
     if not 2 <= n_routers <= 4000:
         raise TopologyError("generate: n_routers must be between 2 and 4000")
@@ -294,6 +299,7 @@ def generate(
         routers[r] = {
             "mgmt": mgmt_of(i),
             "loopback": f"{IPv4Address('10.255.0.0') + i}/32",
+            "ospf": ospf,
             "interfaces": ifaces[r],
         }
     return parse_topology(

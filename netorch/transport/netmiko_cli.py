@@ -242,8 +242,9 @@ def strip_header(running: str) -> str:
 def parse(text: str, platform: str = "frr", *, ignore_interfaces: Iterable[str] = ()) -> HConfig:
     """The managed part of a configuration text as a hier_config tree.
 
-    Unmanaged lines are dropped, and so are managed sections left without a managed
-    child (FRR prints or forgets empty interface and vrf sections at will)."""
+    Unmanaged lines are dropped, and so are managed interface and vrf sections left without a
+    managed child (FRR prints or forgets them at will); a whole section stays even when empty
+    (`route-map X permit 1000` with no line is the route-map's permit-everything-else entry)."""
     scope = managed_scope(platform)
     try:
         tree = get_hconfig(_DRIVERS[platform](), strip_header(text))
@@ -261,7 +262,7 @@ def parse(text: str, platform: str = "frr", *, ignore_interfaces: Iterable[str] 
             elif not kind.whole:
                 for grandchild in tuple(sub.children):
                     grandchild.delete()
-        if kind.children is not None and not child.children:
+        if kind.children is not None and not kind.whole and not child.children:
             child.delete()
     return tree
 

@@ -278,12 +278,6 @@ class Verifier:
         routes = self.check_routes(base)
         for f in filter_findings(base, self.hosts, set(self.universe.domain_of)):
             self.collector.add(f)
-        dynamic = sorted(h for h, st in self.desired.items() if st.ospf is not None or st.bgp is not None)
-        if dynamic:
-            self.collector.add(Finding(
-                "blackhole", "warning", "protocol routes",
-                f"OSPF/BGP routes are not in the model yet (routers {', '.join(dynamic[:5])}"
-                f"{', ...' if len(dynamic) > 5 else ''}): flows they carry show as blackholes"))
         scenarios = 1
         if failures > 0 or resilient:
             scenarios += self.check_failures(resilient_only=failures == 0)

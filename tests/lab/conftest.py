@@ -113,13 +113,14 @@ def fresh_run_dir(lab_required: None) -> Iterator[Path]:
 @pytest.fixture
 def baseline(lab: LabStatus, tmp_path: Path) -> Iterator[dict[str, str]]:
     """The example intents applied; what every device reads as then. Put back afterwards."""
-    from faults import HOSTS, ROOT, engine_for, everything
+    from faults import HOSTS, ROOT, engine_for, everything, wait_converged
 
     from netorch.store import Store
 
     eng = engine_for(lab, ROOT / "intents", Store(tmp_path / "base.db"))
     report = eng.apply(limit=HOSTS)
     assert report.exit_code == 0, [(d.host, d.status, d.error) for d in report.devices]
+    wait_converged(lab)
     before = everything(lab)
     assert not any("10.91.0.0/16" in t for t in before.values())
     yield before
@@ -127,3 +128,4 @@ def baseline(lab: LabStatus, tmp_path: Path) -> Iterator[dict[str, str]]:
     if again.exit_code != 0:
         pytest.fail("putting the example back failed: " + again.message + "\n"
                     + "\n".join(f"{d.host}: {d.status} {d.final} {d.error}" for d in again.devices))
+    wait_converged(lab)

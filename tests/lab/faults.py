@@ -71,7 +71,7 @@ asyncio.run(main())
 PROXY_PORT = 2222
 ROOT = Path(__file__).resolve().parents[2]
 HOSTS = "lab_routers,lab_netconf"
-DEVICES = ("r1", "r2", "r3", "r4", "nc1")
+DEVICES = ("r1", "r2", "r3", "r4", "up1", "nc1")
 
 
 def wait_until(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.05) -> None:
@@ -212,3 +212,33 @@ def engine_for(lab: LabStatus, intents: Path, store: Store, **kw: Any) -> Engine
                   credentials=str(lab.credentials_file), **kw)
 
 
+
+
+# -- dynamic routing: tests start from a converged network ---------------------------------------------
+PROTOCOL_ROUTERS = ("r1", "r2", "r3", "r4", "up1")
+
+
+def protocol_failures(lab: LabStatus) -> list[str]:
+    """The example's protocol checks that fail now, read from each router's own vtysh."""
+    from netorch.protocols import state as ps
+
+    desired = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates").compile()
+    failed = []
+    for router in PROTOCOL_ROUTERS:
+        outputs = [exec_in(lab.run_dir, router, ["vtysh", "-c", c]).stdout for c in ps.COMMANDS]
+        failed += [f"{router}: {c}" for c in ps.protocol_checks(desired[router], ps.parse_state(outputs))
+                   if not c.ok]
+    return failed
+
+
+def wait_converged(lab: LabStatus, timeout: float = 150.0) -> None:
+    """Until every adjacency, session and intended route of the example is there (a test before may
+    have moved links, daemons or sessions: BGP's connect retry alone can take a while)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        failed = protocol_failures(lab)
+        if not failed:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the example's protocols did not converge in {timeout:.0f}s: {failed[:5]}")
+        time.sleep(0.5)

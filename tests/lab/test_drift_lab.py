@@ -29,7 +29,14 @@ def checker(lab: LabStatus, tmp_path: Path) -> DriftChecker:
     engine = Engine(ws, Store(tmp_path / "store.db"), credentials=str(lab.credentials_file))
     report = engine.apply(limit=LAB_HOSTS)
     assert report.exit_code == 0, [(d.host, d.status, d.error) for d in report.devices]
-    return DriftChecker(engine)
+    checker = DriftChecker(engine)
+    # apply verifies the protocols of the devices it changed; a device it left unchanged can still
+    # be re-forming an adjacency with one it changed: start from a converged network
+    deadline = time.monotonic() + 60
+    while (last := checker.check(limit=LAB_HOSTS, record=False)).exit_code != 0:
+        assert time.monotonic() < deadline, [(d.host, d.state) for d in last.devices if d.drifted]
+        time.sleep(0.5)
+    return checker
 
 
 def device(report: DriftReport, host: str) -> DeviceDrift:
@@ -74,14 +81,30 @@ def test_route_added_out_of_band(checker: DriftChecker, lab: LabStatus) -> None:
     check_and_fix(checker, "r1", expect)
 
 
-def test_route_removed_out_of_band(checker: DriftChecker, lab: LabStatus) -> None:
-    vtysh(lab, "r4", "no ip route 10.3.0.0/24 10.0.24.1")
+def test_bgp_neighbour_removed_out_of_band(checker: DriftChecker, lab: LabStatus) -> None:
+    """The example routes with BGP: a neighbour removed by hand is config drift by meaning (its
+    lines missing from netorch's `router bgp`) and state drift (the session is gone)."""
+    vtysh(lab, "r4", "router bgp 65000", "no neighbor 10.255.0.1", "exit")
 
     def expect(d: DeviceDrift) -> None:
-        assert [(c.kind, c.path) for c in d.config] == [("missing", ["ip route 10.3.0.0/24 10.0.24.1"])]
-        assert [(s.kind, s.subject) for s in d.state] == [("route_missing", "10.3.0.0/24 via 10.0.24.1")]
+        assert sorted((c.kind, tuple(c.path)) for c in d.config) == [
+            ("missing", ("router bgp 65000", "neighbor 10.255.0.1 description r1")),
+            ("missing", ("router bgp 65000", "neighbor 10.255.0.1 remote-as 65000")),
+            ("missing", ("router bgp 65000", "neighbor 10.255.0.1 update-source lo"))]
+        assert ("bgp_session_down", "bgp neighbour r1 (10.255.0.1, AS 65000)") in {
+            (s.kind, s.subject) for s in d.state}
+        assert "neighbor 10.255.0.1 remote-as 65000" in d.remediation
 
     check_and_fix(checker, "r4", expect)
+
+
+def test_ospf_cost_changed_out_of_band(checker: DriftChecker, lab: LabStatus) -> None:
+    vtysh(lab, "r1", "interface eth1", "ip ospf cost 500", "exit")
+
+    def expect(d: DeviceDrift) -> None:
+        assert [(c.kind, c.path) for c in d.config] == [("unexpected", ["interface eth1", "ip ospf cost 500"])]
+
+    check_and_fix(checker, "r1", expect)
 
 
 def test_nft_rule_deleted_out_of_band(checker: DriftChecker, lab: LabStatus) -> None:
@@ -126,10 +149,13 @@ def test_next_hop_link_down_is_state_drift(checker: DriftChecker, lab: LabStatus
         assert [(c.kind, c.path) for c in r2.config] == [("missing", ["interface eth2", "no shutdown"])]
         kinds = {(s.kind, s.subject) for s in r2.state}
         assert ("interface_down", "eth2") in kinds
-        assert ("route_missing", "10.2.0.0/24 via 10.0.24.2") in kinds
+        # OSPF: the adjacency over the link is gone, the servers are reached another way
+        assert ("ospf_adjacency_down", "ospf area 0 neighbour r4 (10.255.0.4) on eth2") in kinds
+        assert any(k in ("wrong_next_hop", "prefix_missing") and sub.startswith("10.2.0.0/24 by ospf")
+                   for k, sub in kinds)
     finally:
         exec_in(lab.run_dir, "r2", ["ip", "link", "set", "eth2", "up"], check=True)
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60  # the adjacency forms again
     while checker.check(limit=LAB_HOSTS).exit_code != 0:
         assert time.monotonic() < deadline, "drift did not clear after the link came back"
         time.sleep(0.5)

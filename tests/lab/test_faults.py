@@ -50,6 +50,7 @@ EXTRA = ("routes:\n"
          "  - {name: fault-r2, prefix: 10.91.0.0/16, next_hop: 10.0.24.2, hosts: [r2]}\n"
          "  - {name: fault-r3, prefix: 10.91.0.0/16, next_hop: 10.0.34.2, hosts: [r3]}\n"
          "  - {name: fault-r4, prefix: 10.91.0.0/16, interface: eth3, hosts: [r4]}\n"
+         "  - {name: fault-up1, prefix: 10.91.0.0/16, next_hop: 10.0.25.1, hosts: [up1]}\n"
          "  - {name: fault-nc1, prefix: 10.91.0.0/16, next_hop: 10.9.0.254, hosts: [nc1]}\n")
 
 
@@ -157,7 +158,7 @@ def test_two_applies_on_overlapping_devices_never_interleave(lab: LabStatus, bas
                                                             tmp_path: Path) -> None:
     store = tmp_path / "shared.db"
     a = intents_with(tmp_path, "a", "routes:\n  - {name: a-r1, prefix: 10.92.0.0/16, next_hop: 10.0.12.2, "
-                     "hosts: [r1]}\n  - {name: a-r2, prefix: 10.92.0.0/16, next_hop: 10.0.24.2, hosts: [r2]}\n")
+                     "hosts: [r1]}\n  - {name: a-r2, prefix: 10.92.0.0/16, next_hop: 10.0.25.2, hosts: [r2]}\n")
     b = intents_with(tmp_path, "b", "routes:\n  - {name: b-r1, prefix: 10.93.0.0/16, next_hop: 10.0.12.2, "
                      "hosts: [r1]}\n  - {name: b-r4, prefix: 10.93.0.0/16, next_hop: 10.0.24.1, hosts: [r4]}\n")
     with latency(lab, "r1", 1.0):
@@ -190,7 +191,7 @@ def test_sigkill_between_commit_and_confirm_then_recover(lab: LabStatus, baselin
             store = Store(store_path)
             runs = store.runs(kind="apply", limit=1)
             entries = store.journal_entries(runs[0].id) if runs else []
-            return len(entries) == 5 and all(e.phase == "committed" for e in entries)
+            return len(entries) == len(DEVICES) and all(e.phase == "committed" for e in entries)
 
         wait_until(all_committed, 120, "every device to be committed")
         proc.send_signal(signal.SIGKILL)
@@ -280,11 +281,13 @@ def test_remediation_with_staticd_down_never_persists_less(lab: LabStatus, basel
                                                            tmp_path: Path) -> None:
     from netorch.drift import DriftChecker
 
+    # the example routes with OSPF and BGP: give r1 static routes of its own first
+    eng = engine_for(lab, intents_with(tmp_path, "a", EXTRA), Store(tmp_path / "s.db"))
+    assert eng.apply(limit="r1").exit_code == 0
     saved = startup(lab, "r1")
-    assert "ip route " in saved
+    assert "ip route 10.91.0.0/16" in saved
     os.kill(daemon_pid(lab, "r1", "staticd"), signal.SIGKILL)
     try:
-        eng = engine_for(lab, ROOT / "intents", Store(tmp_path / "s.db"))
         report = DriftChecker(eng).check(limit="r1", remediate=True)
         assert report.exit_code != 0
         assert report.remediation_run is not None

@@ -30,8 +30,8 @@ from netorch.lab.topology import Topology
 
 pytestmark = pytest.mark.lab
 
-ROUTERS = ("r1", "r2", "r3", "r4")
-LAB_DAEMONS = {"zebra", "staticd", "bgpd", "sshd", "netconfd"}
+ROUTERS = ("r1", "r2", "r3", "r4", "up1")
+LAB_DAEMONS = {"zebra", "staticd", "ospfd", "bgpd", "sshd", "netconfd"}
 
 
 # ----------------------------------------------------------------- routers over SSH
@@ -148,7 +148,8 @@ def test_netconfd_loaded_no_sil_code(lab: LabStatus) -> None:
 
 
 @pytest.mark.parametrize(("host", "gateway"),
-                         [("h1", "10.1.0.1"), ("h2", "10.2.0.1"), ("h3", "10.3.0.1")])
+                         [("h1", "10.1.0.1"), ("h2", "10.2.0.1"), ("h3", "10.3.0.1"),
+                          ("h4", "203.0.113.1")])
 def test_hosts_ping_their_gateway(lab_dir: Path, host: str, gateway: str) -> None:
     assert ping(lab_dir, host, gateway)
 

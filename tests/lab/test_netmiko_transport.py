@@ -121,7 +121,9 @@ def r3_restored(conn: Any) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def job() -> DeviceJob:
-    ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates")
+    # r3 as the static-route example has it (two static routes): the transport's mechanics
+    static = ROOT / "tests/cases/static"
+    ws = Workspace(static / "inventory", static / "intents", ROOT / "templates")
     return DeviceJob(HOST, "frr", Transport.NETMIKO, ws.render(HOST)[HOST], ws.compile()[HOST])
 
 

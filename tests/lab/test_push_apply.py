@@ -175,8 +175,9 @@ def test_a_rejected_line_is_reported_and_the_network_is_left_as_it_was(applied: 
 def test_failed_post_check_rolls_back_devices_already_committed(applied: Engine, lab: LabStatus,
                                                                tmp_path: Path) -> None:
     """r4's link to r3 has no carrier (r3's end is down; an admin-down interface of r4 itself would
-    be brought up by the apply): a new route through r3 commits but is not active in the RIB.
-    The post-check fails and every device committed in this run goes back."""
+    be brought up by the apply): a new route through r3 commits but is not active in the RIB, and
+    OSPF over the link is down. The post-checks fail (after the protocol convergence bound) and
+    every device committed in this run goes back."""
     from netorch.lab import exec_in
 
     before = {h: running(applied, h) for h in ("r1", "r2", "r4")}
@@ -190,7 +191,9 @@ def test_failed_post_check_rolls_back_devices_already_committed(applied: Engine,
         assert report.exit_code == 1
         assert statuses["r4"] == "failed" and "post-check" in next(
             d.error for d in report.devices if d.host == "r4")
-        assert statuses["r1"] == "rolled_back"
+        # r1 fails its own post-check too: OSPF's route to the cut link's subnet is gone
+        r1 = next(d for d in report.devices if d.host == "r1")
+        assert r1.status == "failed" and "10.0.34.0/30 by ospf" in r1.error
         assert {h: running(applied, h) for h in ("r1", "r2", "r4")} == before
     finally:
         exec_in(lab.run_dir, "r3", ["ip", "link", "set", "eth2", "up"], check=True)
@@ -226,8 +229,10 @@ def test_confirmed_apply_through_the_cli(applied: Engine, lab: LabStatus, tmp_pa
 
     extra = tmp_path / "intents"
     shutil.copytree(ROOT / "intents", extra)
+    # onto r2's guests subnet: with the example's BGP default on r4, a route through r4 would
+    # loop back to r2 (and `netorch verify` refuses the apply)
     (extra / "extra.yaml").write_text(
-        "routes:\n  - name: r2-extra\n    prefix: 10.82.0.0/16\n    next_hop: 10.0.24.2\n    hosts: [r2]\n")
+        "routes:\n  - name: r2-extra\n    prefix: 10.82.0.0/16\n    interface: eth3\n    hosts: [r2]\n")
     args = ["--intents", str(extra), "apply", "--limit", LAB_HOSTS, "--confirm-timeout", "30", "--json",
             "--credentials", str(lab.credentials_file)]
     env_store = os.environ.get("NETORCH_STORE")
@@ -241,7 +246,7 @@ def test_confirmed_apply_through_the_cli(applied: Engine, lab: LabStatus, tmp_pa
         record = Store(tmp_path / "cli.db").runs(kind="apply")[0]
         full = Store(tmp_path / "cli.db").run(record.id)
         assert full is not None and record.actor and record.revision
-        assert "+ ip route 10.82.0.0/16 10.0.24.2" in next(d.diff for d in full.devices if d.host == "r2")
+        assert "+ ip route 10.82.0.0/16 eth3" in next(d.diff for d in full.devices if d.host == "r2")
         password = str(__import__("yaml").safe_load(Path(lab.credentials_file or "").read_text())
                        ["default"]["password"])
         assert password not in (tmp_path / "cli.db").read_bytes().decode("utf-8", "replace")

@@ -19,8 +19,11 @@ pytestmark = pytest.mark.lab
 
 def test_default_topology_is_the_documented_square() -> None:
     topo = load_topology(default_topology_path())
-    assert set(topo.routers) == {"r1", "r2", "r3", "r4"}
-    assert set(topo.hosts) == {"h1", "h2", "h3"}
+    assert set(topo.routers) == {"r1", "r2", "r3", "r4", "up1"}
+    assert set(topo.hosts) == {"h1", "h2", "h3", "h4"}
+    # the campus routers run OSPF and BGP, the upstream BGP only
+    assert {n: (r.ospf, r.bgp) for n, r in topo.routers.items()} == {
+        "r1": (True, True), "r2": (True, True), "r3": (True, True), "r4": (True, True), "up1": (False, True)}
     assert str(topo.netconf["nc1"].mgmt) == "198.18.0.21"
     state = LabState(run_dir=Path("/x"), prefix="nol", topology=topo, digest=topo.digest())
     hosts = hosts_data(state)
