@@ -635,13 +635,13 @@ def _verification_history(store: Any, limit: int, as_json: bool) -> None:
     from rich.table import Table
 
     table = Table(title=f"netorch verifications ({store.path})", title_justify="left")
-    for col in ("id", "kind", "run", "when", "actor", "revision", "against", "verdict", "summary"):
-        table.add_column(col)
+    for col in ("id", "kind", "run", "when", "actor", "revision", "against", "verdict"):
+        table.add_column(col, no_wrap=col in ("verdict", "kind"))
     for v in found:
         when = datetime.datetime.fromtimestamp(v.created_at).isoformat(sep=" ", timespec="seconds")
-        table.add_row(str(v.id), v.kind, str(v.run_id or ""), when, v.actor, v.revision, v.against, v.verdict,
-                      Text(v.summary))
+        table.add_row(str(v.id), v.kind, str(v.run_id or ""), when, v.actor, v.revision, Text(v.against), v.verdict)
     out.print(table)
+    out.print("`netorch history --kind verify --json`: each one's failures and differences in full", highlight=False)
 
 
 @app.command("version")

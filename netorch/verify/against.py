@@ -1,5 +1,6 @@
 """What `netorch verify --against` compares the current intents with: a stored run or revision
-(from the store), or the network as it runs (read through the transports).
+(from the store), or the network as it runs (read through the transports). The differential
+goes from the older to the newer: RUN/REV -> intents, intents -> live.
 
 - RUN (an apply run id): its revision's intent and inventory files, compiled again, with the
   desired state the run pushed for each device it touched; REV (a revision hash or a unique
@@ -170,17 +171,22 @@ def live_side(engine: Engine, limit: str | None = None, workers: int = 10, progr
 def verify_against(ws: Workspace, against: str, store: Store, credentials: str | None = None,
                    limit: str | None = None, workers: int = 10, progress: ProgressFn | None = None,
                    actor: str | None = None) -> Differential:
-    """The flows whose outcome differs between `against` (live, RUN or REV) and the current intents."""
+    """The flows whose outcome differs between `against` and the current intents, from the older
+    to the newer: from RUN or REV to the intents (what the intents changed since); from the
+    intents to live (what the network does otherwise than the intents say: an out-of-band
+    change, which an apply would undo)."""
     from netorch.engine import Engine
 
-    after = current_side(ws)
+    intents = current_side(ws)
     if against == "live":
-        before = live_side(Engine(ws, store, credentials), limit, workers, progress, actor=actor)
+        before, after = intents, live_side(Engine(ws, store, credentials), limit, workers, progress, actor=actor)
     else:
-        before = stored_side(store, against, ws.templates_dir)
+        before, after = stored_side(store, against, ws.templates_dir), intents
     hosts = {h.name for h in ws.select(limit)} if limit is not None else None
     with paused_gc():
-        return differential(before, after, hosts)
+        result = differential(before, after, hosts)
+    result.against = "live" if against == "live" else before.label
+    return result
 
 
 __all__ = ["AgainstError", "current_side", "live_side", "stored_side", "verify_against"]

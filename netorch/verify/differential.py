@@ -1,11 +1,11 @@
 """The differential of `netorch verify --against`: two models of the network, the flows whose
 outcome changes between them, exhaustively.
 
-`before` is what the intents are compared with (the network as it runs, or as a stored run or
-revision made it), `after` the current intents. For every domain member interface, every
-source address class of its subnet and every destination address class of every domain, the
-connections that work in each model are computed as service sets (protocol x ports) as
-`netorch verify` does (forward packet hop by hop through the filters, the reply back); a
+`before` is the older model, `after` the newer (`--against RUN|REV`: that run or revision, then
+the current intents; `--against live`: the current intents, then the network as it runs). For
+every domain member interface, every source address class of its subnet and every destination
+address class of every domain, the connections that work in each model are computed as service
+sets (protocol x ports) as `netorch verify` does (forward packet hop by hop through the filters, the reply back); a
 service in `after` only is *newly allowed*, in `before` only *newly blocked*. The changes are
 summarised per domain pair as exact rectangles (every source x every destination x the
 services), each with one concrete example flow and what decides it on each side. Pure, no I/O."""
@@ -98,6 +98,7 @@ class Differential:
     unreadable: list[str] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
     duration: float = 0.0
+    against: str = ""  # what the intents were compared with: "live", "run 42 (revision ...)", "revision ..."
 
     @property
     def verdict(self) -> str:
@@ -120,7 +121,8 @@ class Differential:
                 f"({self.stats.get('pairs', 0)} flow classes, in {self.duration:.2f}s)")
 
     def as_dict(self) -> dict[str, Any]:
-        return {"before": self.before, "after": self.after, "verdict": self.verdict, "exit_code": self.exit_code,
+        return {"against": self.against or None, "before": self.before, "after": self.after,
+                "verdict": self.verdict, "exit_code": self.exit_code,
                 "summary": self.summary(), "counts": self.counts(), "changes": [c.as_dict() for c in self.changes],
                 "notes": self.notes, "unreadable": self.unreadable, "stats": self.stats,
                 "duration": round(self.duration, 3)}

@@ -21,7 +21,8 @@ def record_fields(result: Report | Differential, options: dict[str, Any] | None 
         data = result.as_dict()
         details = {"counts": data["counts"], "changes": data["changes"], "notes": data["notes"],
                    "unreadable": data["unreadable"], "stats": data["stats"], "duration": data["duration"], **extra}
-        return result.verdict, result.summary(), [], details, result.before
+        against = result.against or result.before
+        return result.verdict, result.summary(), [], details, against
     details = {"stats": result.stats, "warnings": len(result.warnings), "duration": round(result.duration, 3),
                **extra}
     return ("ok" if result.ok else "fail"), result.summary(), [f.as_dict() for f in result.failures], details, ""
