@@ -242,7 +242,7 @@ def rib_entries(table: Mapping[str, list[dict[str, Any]]]) -> list[RibEntry]:
             hops.append((int(hop) if hop is not None else -1, hop, str(e.get("outgoing_interface") or "") or None))
         for _, hop, out_if in sorted(hops, key=lambda h: (h[0], h[2] or "")):
             out.append(RibEntry(net, vrf, f"live-{protocol}", int(chosen[0].get("preference", 0)), hop, out_if,
-                                f"{protocol} {net} (live)"))
+                                f"live:{protocol}"))
     return out
 
 
