@@ -360,3 +360,35 @@ def test_the_daemon_keeps_and_lists_verifications(tmp_path: Path) -> None:
         runtime.store.link_verification(vid, run)
         assert client.get(f"/runs/{run}", headers=auth).json()["verifications"][0]["id"] == vid
         assert client.get("/verifications").status_code == 401
+
+
+class _Vtysh:
+    """A netmiko connection to a vtysh login, as far as `show ip route json` goes."""
+
+    base_prompt = "r2"
+    password = None
+
+    def __init__(self, answer: str) -> None:
+        self.answer = answer
+        self.sent: list[str] = []
+
+    def send_command(self, command: str, **_: Any) -> str:
+        self.sent.append(command)
+        return self.answer
+
+
+def test_the_netmiko_session_reads_the_whole_rib() -> None:
+    from netorch.errors import TransportError
+    from netorch.platforms import Transport
+    from netorch.transport.base import DeviceJob
+    from netorch.transport.netmiko_cli import NetmikoSession
+
+    text = (ROOT / "tests/data/frr/r2_route.json").read_text()
+    job = DeviceJob("r2", "frr", Transport.NETMIKO, {}, example().compile()["r2"])
+    conn = _Vtysh(text)
+    assert NetmikoSession("r2", conn, job).rib() == route_table(text)
+    assert conn.sent == ["show ip route json"]
+    with pytest.raises(TransportError, match="not JSON"):
+        NetmikoSession("r2", _Vtysh("% Unknown command"), job).rib()
+    ios = DeviceJob("r2", "cisco_ios", Transport.NETMIKO, {}, example().compile()["r2"])
+    assert NetmikoSession("r2", _Vtysh(text), ios).rib() is None
