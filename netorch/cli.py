@@ -123,6 +123,7 @@ class RunKind(StrEnum):
     PLAN = "plan"
     DRIFT = "drift"
     RECOVER = "recover"
+    VERIFY = "verify"
 
 
 STATUS_STYLE = {"unchanged": "green", "changes": "yellow", "changed": "cyan", "failed": "bold red",
@@ -197,18 +198,64 @@ def print_verify(report: Any, as_json: bool, to: Console) -> None:
         to.print(line, style=style, markup=False, highlight=False)
 
 
-def _verify_first(limit: str | None, no_verify: bool) -> None:
-    """plan and apply: verify the compiled intents first; a failed promise refuses the run."""
-    if no_verify:
+def _keep_verification(kind: str, result: Any, options: dict[str, Any] | None = None) -> int | None:
+    """Keep a verification in the store; a store that cannot be written only warns (verify is
+    offline and useful without one; plan and apply fail on such a store anyway)."""
+    from netorch.engine import actor_name
+    from netorch.errors import StoreError
+    from netorch.store import Store
+    from netorch.verify.records import save
+
+    try:
+        store = Store()
+        try:
+            return save(store, kind, actor_name(), state.workspace.revision(), result, options)
+        finally:
+            store.close()
+    except StoreError as exc:
+        err.print(f"warning: the verification is not kept: {exc}", markup=False, highlight=False)
+        return None
+
+
+def _link_verification(engine: Any, verification: int | None, run_id: int | None) -> None:
+    from netorch.errors import StoreError
+
+    if verification is None or run_id is None or engine.store is None:
         return
+    try:
+        engine.store.link_verification(verification, run_id)
+    except StoreError as exc:
+        err.print(f"warning: verification {verification} is not linked to run {run_id}: {exc}", markup=False,
+                  highlight=False)
+
+
+def _verify_first(limit: str | None, no_verify: bool, kind: str) -> int | None:
+    """plan and apply: verify the compiled intents first (kept in the store, linked to the run
+    once it exists); a failed promise refuses the run."""
+    if no_verify:
+        return None
     from netorch.verify import VerifyFailed, verify_or_refuse
     try:
-        verify_or_refuse(state.workspace, limit)
+        report = verify_or_refuse(state.workspace, limit)
     except VerifyFailed as exc:
+        _keep_verification(kind, exc.report, {"limit": limit})
         print_verify(exc.report, False, err)
         err.print("refused: a promise of the intents fails on the compiled network (nothing was pushed; "
                   "--no-verify skips this check)", style="bold red")
         raise typer.Exit(EXIT_ERROR) from None
+    return _keep_verification(kind, report, {"limit": limit})
+
+
+DIFF_STYLE = {"NEWLY ALLOWED": "yellow", "NEWLY BLOCKED": "bold red", "NOTE": "dim", "UNREADABLE": "bold red"}
+
+
+def print_differential(diff: Any, as_json: bool) -> None:
+    if as_json:
+        out.print_json(json.dumps(diff.as_dict()))
+        return
+    for line in diff.lines():
+        style = next((v for k, v in DIFF_STYLE.items() if line.startswith(k)), "")
+        out.print(line, style=style, markup=False, highlight=False)
 
 
 @app.command("verify")
@@ -217,13 +264,40 @@ def verify_cmd(
     as_json: JsonOpt = False,
     failures: Annotated[int, typer.Option("--failures", min=0, max=1, help="1: re-check every promise under "
                                           "each single link and each single router failure.")] = 0,
+    against: Annotated[str | None, typer.Option(
+        "--against", metavar="live|RUN|REV", help="Differential: the flows whose outcome differs between the "
+        "network as it runs (live: read through the transports), or as apply run RUN or revision REV made it, "
+        "and the current intents. Exit 0 no difference, 2 differences, 1 error or a device not read.")] = None,
+    workers: WorkersOpt = 10,
+    credentials: CredOpt = None,
 ) -> None:
     """Prove every promise of the intents on the compiled network, for all packets: services,
     isolation between domains, reachability inside them, no loops or blackholes, shadowed
-    rules. Exit 0 when every promise holds, 1 when one fails (with a counterexample)."""
+    rules. Exit 0 when every promise holds, 1 when one fails (with a counterexample).
+
+    With --against: the flows newly allowed or newly blocked by the current intents compared
+    with live|RUN|REV, per domain pair, each with an example flow; exit 0 no difference, 2
+    differences, 1 error or a device that could not be read. Every verification is kept in the
+    store (`netorch history --kind verify`)."""
+    if against is not None:
+        if failures:
+            raise typer.BadParameter("--failures does not apply to --against (a differential with every link up)")
+        from netorch.store import Store
+        from netorch.verify.against import verify_against
+
+        store = Store()
+        live = against == "live"
+        total = len(state.workspace.select(limit)) if live else 0
+        diff = _run_with_progress(verify_against, total, as_json or not live, ws=state.workspace, against=against,
+                                  store=store, credentials=str(credentials) if credentials else None, limit=limit,
+                                  workers=workers)
+        print_differential(diff, as_json)
+        _keep_verification("verify", diff, {"limit": limit})
+        raise typer.Exit(diff.exit_code)
     from netorch.verify import verify
     report = verify(state.workspace, limit, failures)
     print_verify(report, as_json, out)
+    _keep_verification("verify", report, {"limit": limit, "failures": failures or None})
     raise typer.Exit(report.exit_code)
 
 
@@ -240,11 +314,12 @@ def plan_cmd(
     """Show, per device, the diff between live config and desired config.
 
     Exit 0 when nothing would change, 2 when something would, 1 on error."""
-    _verify_first(limit, no_verify)
+    verification = _verify_first(limit, no_verify, "plan")
     engine = _engine(credentials)
     _notice_interrupted(engine)
     total = len(state.workspace.select(limit))
     report = _run_with_progress(engine.plan, total, as_json, limit=limit, workers=workers, record=True, out=save)
+    _link_verification(engine, verification, report.run_id)
     print_report(report, as_json)
     raise typer.Exit(report.exit_code)
 
@@ -287,7 +362,7 @@ def apply_cmd(
     from netorch.plans import SavedPlan
     from netorch.rollout import Rollout
 
-    _verify_first(limit, no_verify)
+    verification = _verify_first(limit, no_verify, "apply")
     engine = _engine(credentials)
     _notice_interrupted(engine)
     saved = None
@@ -301,6 +376,7 @@ def apply_cmd(
     report = _run_with_progress(engine.apply, total, as_json, limit=limit, workers=workers, dry_run=dry_run,
                                 confirm_timeout=confirm_timeout, best_effort=best_effort, lock_wait=lock_wait,
                                 saved=saved, rollout=rollout)
+    _link_verification(engine, verification, report.run_id)
     print_report(report, as_json)
     raise typer.Exit(report.exit_code)
 
@@ -470,7 +546,9 @@ def daemon_cmd(
 def history_cmd(
     run_id: Annotated[int | None, typer.Argument(help="Show one run in full.")] = None,
     limit: Annotated[int, typer.Option("--last", "-n", help="How many runs.")] = 20,
-    kind: Annotated[RunKind | None, typer.Option("--kind", help="apply, plan or drift.")] = None,
+    kind: Annotated[RunKind | None, typer.Option("--kind", help="apply, plan, drift, recover; verify: the "
+                                                 "verifications kept (each `netorch verify`, and plan's and "
+                                                 "apply's before any device is touched).")] = None,
     host: Annotated[str | None, typer.Option("--host", help="Runs that touched this device.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -502,22 +580,68 @@ def history_cmd(
                 out.print(f"  {e.host}: last phase {e.phase}", highlight=False, markup=False)
         if record.status == "interrupted":
             out.print("  interrupted: run `netorch recover` to roll its devices back", highlight=False)
+        for v in record.verifications:
+            _print_verification(v)
+        return
+    if kind == RunKind.VERIFY:
+        _verification_history(store, limit, as_json)
         return
     runs = store.runs(limit=limit, kind=kind.value if kind else None, host=host)
+    verified: dict[int, str] = {}
+    for v in store.verifications(limit=10 * len(runs) + 10, run_ids=[r.id for r in runs]):
+        if v.run_id is not None:
+            verified.setdefault(v.run_id, v.verdict)
     if as_json:
-        out.print_json(json.dumps([r.as_dict(with_devices=False) for r in runs]))
+        out.print_json(json.dumps([{**r.as_dict(with_devices=False), "verification": verified.get(r.id)}
+                                   for r in runs]))
         return
     from rich.table import Table
 
     table = Table(title=f"netorch history ({store.path})", title_justify="left")
-    for col in ("run", "kind", "started", "actor", "revision", "status", "devices"):
+    for col in ("run", "kind", "started", "actor", "revision", "status", "verified", "devices"):
         table.add_column(col)
     for r in runs:
         when = datetime.datetime.fromtimestamp(r.started_at).isoformat(sep=" ", timespec="seconds")
         counts = r.summary.get("counts", {})
-        table.add_row(str(r.id), r.kind, when, r.actor, r.revision, r.status,
+        table.add_row(str(r.id), r.kind, when, r.actor, r.revision, r.status, verified.get(r.id, ""),
                       ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
     out.print(table)
+
+
+def _print_verification(v: Any) -> None:
+    """One kept verification, in the run view: its verdict and each failed promise's counterexample."""
+    against = f" against {v.against}" if v.against else ""
+    out.print(f"  verification {v.id}{against}: {v.verdict}: {v.summary}", markup=False, highlight=False)
+    for f in v.failures:
+        pkt = f.get("packet")
+        example = (f" ({pkt['src']} -> {pkt['dst']} {pkt['protocol']}"
+                   + (f"/{pkt['port']}" if pkt.get("port") is not None else "") + ")") if pkt else ""
+        out.print(f"    FAIL {f.get('check')}: {f.get('subject')}: {f.get('message')}{example}", markup=False,
+                  highlight=False)
+    for c in v.details.get("changes", []):
+        ex = c.get("example", {})
+        out.print(f"    {str(c.get('kind', '')).upper()} {c.get('source_domain')} -> {c.get('destination_domain')}: "
+                  f"{', '.join(c.get('sources', []))} -> {', '.join(c.get('destinations', []))}: "
+                  f"{c.get('services')} (e.g. {ex.get('src')} -> {ex.get('dst')})", markup=False, highlight=False)
+
+
+def _verification_history(store: Any, limit: int, as_json: bool) -> None:
+    import datetime
+
+    found = store.verifications(limit=limit)
+    if as_json:
+        out.print_json(json.dumps([v.as_dict() for v in found]))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"netorch verifications ({store.path})", title_justify="left")
+    for col in ("id", "kind", "run", "when", "actor", "revision", "against", "verdict"):
+        table.add_column(col, no_wrap=col in ("verdict", "kind"))
+    for v in found:
+        when = datetime.datetime.fromtimestamp(v.created_at).isoformat(sep=" ", timespec="seconds")
+        table.add_row(str(v.id), v.kind, str(v.run_id or ""), when, v.actor, v.revision, Text(v.against), v.verdict)
+    out.print(table)
+    out.print("`netorch history --kind verify --json`: each one's failures and differences in full", highlight=False)
 
 
 @app.command("version")

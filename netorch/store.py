@@ -1,6 +1,9 @@
 """The local store: runs (apply, plan, drift), per-device results, diffs and the audit
 trail, in SQLite by default. Created and migrated automatically; thread-safe.
 
+It also keeps each verification (`netorch verify`, and the one plan and apply make before
+touching any device, linked to their run): verdict, failed promises with counterexamples.
+
 It is also what makes runs safe across processes:
 
 * the write-ahead journal: an apply is in the store (revision, devices, each device's
@@ -23,7 +26,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +119,22 @@ MIGRATIONS: list[str] = [
         count INTEGER NOT NULL
     );
     """,
+    """
+    CREATE TABLE verifications (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+        kind TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        actor TEXT NOT NULL,
+        revision TEXT NOT NULL,
+        against TEXT NOT NULL DEFAULT '',
+        verdict TEXT NOT NULL,
+        summary TEXT NOT NULL DEFAULT '',
+        failures TEXT NOT NULL DEFAULT '[]',
+        details TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX verifications_run ON verifications(run_id);
+    """,
 ]
 
 #: finished outbox events (delivered, dead, dropped) kept for inspection; older ones are deleted
@@ -155,6 +174,8 @@ class RunRecord:
     summary: dict[str, Any]
     options: dict[str, Any]
     devices: tuple[DeviceRecord, ...] = ()
+    #: the verifications linked to the run (plan and apply: the one made before any device was touched)
+    verifications: tuple[VerificationRecord, ...] = ()
 
     def as_dict(self, with_devices: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -164,7 +185,40 @@ class RunRecord:
         }
         if with_devices:
             out["devices"] = [d.__dict__ for d in self.devices]
+            out["verifications"] = [v.as_dict() for v in self.verifications]
         return out
+
+
+#: verdicts of a verification: every promise holds / one fails; differential: no difference /
+#: differences / incomplete (a device could not be read)
+VERDICTS = ("ok", "fail", "same", "different", "incomplete")
+
+
+@dataclass(frozen=True)
+class VerificationRecord:
+    """One `netorch verify` (kind verify), or the verification plan/apply made before touching
+    any device (kind plan/apply, linked to the run). `against` is '' for the promises of the
+    intents, else what the differential compared them with ('live', 'run 42', a revision).
+    failures: the failed promises with their counterexamples; details: the report's statistics
+    and, for a differential, the flows whose outcome changes. Plain data, no secrets."""
+
+    id: int
+    run_id: int | None
+    kind: str
+    created_at: float
+    actor: str
+    revision: str
+    against: str
+    verdict: str
+    summary: str
+    failures: list[dict[str, Any]]
+    details: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "run_id": self.run_id, "kind": self.kind, "created_at": self.created_at,
+                "actor": self.actor, "revision": self.revision, "against": self.against or None,
+                "verdict": self.verdict, "summary": self.summary, "failures": self.failures,
+                "details": self.details}
 
 
 @dataclass(frozen=True)
@@ -479,6 +533,54 @@ class Store:
         return RunRecord(row[0], row[1], row[2], row[3], row[4], row[5], row[6],
                          json.loads(row[7]), json.loads(row[8]), devices)
 
+    # -- verifications ----------------------------------------------------------------------
+    _VERIFICATION_COLUMNS = ("id, run_id, kind, created_at, actor, revision, against, verdict, summary, failures,"
+                             " details")
+
+    def save_verification(self, kind: str, actor: str, revision: str, verdict: str, summary: str,
+                          failures: list[dict[str, Any]], details: dict[str, Any], against: str = "",
+                          run_id: int | None = None) -> int:
+        """Keep one verification; returns its id (link it to a run later with link_verification)."""
+        if verdict not in VERDICTS:
+            raise StoreError(f"unknown verification verdict {verdict!r}")
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT INTO verifications (run_id, kind, created_at, actor, revision, against, verdict, summary,"
+                " failures, details) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (run_id, kind, time.time(), actor, revision, against, verdict, summary,
+                 json.dumps(failures, sort_keys=True, default=str), json.dumps(details, sort_keys=True, default=str)))
+            return int(cur.lastrowid or 0)
+
+    def link_verification(self, verification_id: int, run_id: int) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE verifications SET run_id=? WHERE id=?", (run_id, verification_id))
+
+    @staticmethod
+    def _verification(row: tuple[Any, ...]) -> VerificationRecord:
+        return VerificationRecord(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8],
+                                  json.loads(row[9]), json.loads(row[10]))
+
+    def verification(self, verification_id: int) -> VerificationRecord | None:
+        with self._lock:
+            row = self._db.execute(f"SELECT {self._VERIFICATION_COLUMNS} FROM verifications WHERE id=?",  # noqa: S608
+                                   (verification_id,)).fetchone()
+        return None if row is None else self._verification(row)
+
+    def verifications(self, limit: int = 20, run_ids: list[int] | None = None) -> list[VerificationRecord]:
+        """The latest verifications, newest first; with run_ids, those linked to these runs."""
+        query = f"SELECT {self._VERIFICATION_COLUMNS} FROM verifications"  # noqa: S608
+        args: list[Any] = []
+        if run_ids is not None:
+            if not run_ids:
+                return []
+            query += f" WHERE run_id IN ({','.join('?' for _ in run_ids)})"
+            args += run_ids
+        query += " ORDER BY id DESC LIMIT ?"
+        args.append(limit)
+        with self._lock:
+            rows = self._db.execute(query, args).fetchall()
+        return [self._verification(r) for r in rows]
+
     def runs(self, limit: int = 20, kind: str | None = None, host: str | None = None) -> list[RunRecord]:
         query = "SELECT id, kind, started_at, finished_at, actor, revision, status, summary, options FROM runs"
         args: list[Any] = []
@@ -508,7 +610,9 @@ class Store:
                 "SELECT host, status, changed, diff, error, details, duration FROM device_results"
                 " WHERE run_id = ? ORDER BY host", (run_id,)).fetchall()
         devices = tuple(DeviceRecord(d[0], d[1], bool(d[2]), d[3], d[4], json.loads(d[5]), d[6]) for d in devs)
-        return self._run(row, devices)
+        record = self._run(row, devices)
+        linked = tuple(reversed(self.verifications(limit=100, run_ids=[run_id])))
+        return replace(record, verifications=linked) if linked else record
 
     def latest_by_host(self, kind: str, statuses: tuple[str, ...] | None = None) -> dict[str, tuple[int, DeviceRecord]]:
         """The most recent result of each host in runs of `kind` (among results with one of

@@ -187,14 +187,29 @@ def create_app(runtime: Runtime) -> FastAPI:
             for p in result.problems]}
 
     @app.post("/verify")
-    async def verify(_: Reader, body: VerifyBody | None = None) -> dict[str, Any]:
+    async def verify(who: Reader, body: VerifyBody | None = None) -> dict[str, Any]:
         """Every promise of the intents checked on the compiled network (offline, nothing is
-        contacted): `ok`, failures and warnings with counterexamples."""
+        contacted): `ok`, failures and warnings with counterexamples. Kept in the store
+        (`verification`: its id; GET /verifications)."""
         from netorch.verify import verify as run_verify
+        from netorch.verify.records import save
 
         body = body or VerifyBody()
-        report = await run_in_threadpool(run_verify, runtime.workspace(), body.limit, body.failures)
-        return report.as_dict()
+        ws = runtime.workspace()
+        report = await run_in_threadpool(run_verify, ws, body.limit, body.failures)
+        try:
+            kept: int | None = await run_in_threadpool(save, runtime.store, "verify", who.name, ws.revision(), report,
+                                                       {"limit": body.limit, "failures": body.failures or None})
+        except NetorchError as exc:
+            log.warning("verification not kept: %s", exc)
+            kept = None
+        return {**report.as_dict(), "verification": kept}
+
+    @app.get("/verifications")
+    def verifications(_: Reader, limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list[dict[str, Any]]:
+        """The verifications kept, newest first: each `netorch verify` and POST /verify, and the one
+        plan and apply make before touching any device (`run_id`: their run)."""
+        return [v.as_dict() for v in runtime.store.verifications(limit=limit)]
 
     @app.post("/plan")
     async def plan(who: Operator, body: PlanBody | None = None) -> dict[str, Any]:
@@ -223,6 +238,7 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     @app.get("/runs/{run_id}")
     def run(run_id: Annotated[int, Path(ge=1, le=RUN_ID_MAX)], _: Reader) -> dict[str, Any]:
+        """One run with its devices and its verifications (plan, apply: the one made first)."""
         record = runtime.store.run(run_id)
         if record is None:
             raise HTTPException(404, f"no run {run_id}")

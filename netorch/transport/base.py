@@ -142,6 +142,12 @@ class DeviceSession(ABC):
         """Live interface state, where the transport can read it; None otherwise."""
         return None
 
+    def rib(self) -> dict[str, list[dict[str, Any]]] | None:
+        """The whole IPv4 RIB of the default VRF where the transport can read it, in NAPALM's
+        get_route_to shape (prefix -> entries with protocol, current_active, next_hop,
+        outgoing_interface, selected_next_hop: installed in the FIB, preference); None otherwise."""
+        return None
+
     def reach(self, destination: str, protocol: str = "icmp", port: int | None = None,
               source: str | None = None) -> bool | None:
         """Whether the network carries traffic from the device to destination (a ping, or a TCP

@@ -841,3 +841,8 @@ def _route_table(text: str, protocol: str) -> dict[str, Any]:
                                             "active": bool(hop.get("active", False))},
                 })
     return out
+
+
+def route_table(text: str, protocol: str = "") -> dict[str, Any]:
+    """NAPALM get_route_to from FRR's `show ip route json` (the netmiko transport reads it too)."""
+    return _route_table(text, protocol)

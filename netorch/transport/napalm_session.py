@@ -135,6 +135,12 @@ class NapalmSession(DeviceSession):
         outputs: list[str] = self._call("get_protocol_state", getter)
         return protocol_checks(self.job.desired, parse_state(outputs))
 
+    def rib(self) -> dict[str, list[dict[str, Any]]] | None:
+        if self.job.platform != Platform.FRR.value:
+            return None  # the core drivers' get_route_to wants a destination
+        table: dict[str, list[dict[str, Any]]] = self._call("get_route_to", self.connection.get_route_to)
+        return table
+
     def interfaces(self) -> dict[str, InterfaceState]:
         data: dict[str, dict[str, Any]] = self._call("get_interfaces", self.connection.get_interfaces)
         return {name: InterfaceState(name, bool(v.get("is_up")), bool(v.get("is_enabled")))

@@ -776,6 +776,17 @@ class NetmikoSession(DeviceSession):
             tables[vrf] = data if isinstance(data, dict) else {}
         return route_checks_from_rib(routes, tables)
 
+    def rib(self) -> dict[str, list[dict[str, Any]]] | None:
+        if self.job.platform != Platform.FRR.value:
+            return None  # `show ip route json` is FRR's (vtysh)
+        from netorch.transport.napalm_frr import route_table
+
+        out = self._send("show ip route json")
+        try:
+            return route_table(out)
+        except ValueError:
+            raise TransportError(self.host, f"show ip route json: not JSON: {out.strip()[:200]}") from None
+
     def protocol_checks(self) -> list[ProtocolCheck]:
         if not has_protocols(self.job.desired):
             return []

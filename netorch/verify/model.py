@@ -19,7 +19,7 @@ point-to-point links down with it (their peers lose carrier)."""
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
@@ -358,8 +358,9 @@ class Network:
     """The compiled network under one failure scenario: routers, FIBs, filters, traces."""
 
     def __init__(self, desired: Mapping[str, DesiredState], topo: Topology, atoms: Atoms,
-                 failure: Failure = NO_FAILURE) -> None:
+                 failure: Failure = NO_FAILURE, sources: Sequence[RibSource] | None = None) -> None:
         self.desired = desired
+        self.sources = RIB_SOURCES if sources is None else sources
         self.topo = topo
         self.atoms = atoms
         self.failure = failure
@@ -404,7 +405,7 @@ class Network:
     def _build_fibs(self) -> None:
         best: dict[tuple[str, str, IPv4Network], FibEntry] = {}
         bgp: dict[tuple[str, str, IPv4Network], list[RibEntry]] = {}
-        for source in RIB_SOURCES:
+        for source in self.sources:
             for host, entry in source(self.desired, self.topo, self.down):
                 router = self.routers.get(host)
                 if router is None:

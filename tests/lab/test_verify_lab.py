@@ -126,3 +126,48 @@ def test_verdict_equals_traffic_with_a_core_link_down(lab: LabStatus, applied: V
     finally:
         exec_in(lab.run_dir, router, ["ip", "link", "set", iface, "up"], check=True)
         wait_converged(lab.run_dir, applied, NO_FAILURE)
+
+
+# -- the differential against the network as it runs -------------------------------------------------
+
+def live_changes(ws: Workspace, store: Store, credentials: Path) -> list[tuple[str, str, str, tuple[str, ...],
+                                                                              tuple[str, ...], str]]:
+    from netorch.verify.against import verify_against
+
+    diff = verify_against(ws, "live", store, str(credentials), limit="lab_routers", workers=4)
+    assert not diff.unreadable, diff.unreadable
+    return [(c.kind, c.source_domain, c.destination_domain, c.sources, c.destinations, c.services)
+            for c in diff.changes]
+
+
+def wait_no_difference(ws: Workspace, store: Store, credentials: Path, timeout: float = 60.0) -> None:
+    """Until the network as it runs carries every flow as the intents do (OSPF and BGP converge)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        changes = live_changes(ws, store, credentials)
+        if not changes:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"verify --against live still differs after {timeout}s: {changes}")
+        time.sleep(1.0)
+
+
+def test_against_live_shows_exactly_an_out_of_band_change(lab: LabStatus, applied: Verifier,
+                                                          tmp_path: Path) -> None:
+    """After the apply the network as it runs is the intents; with users -> servers ssh deleted
+    from r4's nftables table by hand, exactly those flows are newly blocked; an apply undoes it."""
+    ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates")
+    store = Store(tmp_path / "store.db")
+    wait_no_difference(ws, store, lab.credentials_file)
+    chain = "netorch_servers_eth3_out"
+    listing = exec_in(lab.run_dir, "r4", ["nft", "-a", "list", "chain", "inet", "netorch", chain], check=True).stdout
+    handle = next(line.rsplit("# handle ", 1)[1].strip() for line in listing.splitlines()
+                  if '"rule:users-ssh-to-servers"' in line)
+    exec_in(lab.run_dir, "r4", ["nft", "delete", "rule", "inet", "netorch", chain, "handle", handle], check=True)
+    try:
+        assert live_changes(ws, store, lab.credentials_file) == [
+            ("newly blocked", "users", "servers", ("10.1.0.0/24",), ("10.2.0.0/24",), "tcp/22")]
+    finally:
+        report = Engine(ws, store, credentials=str(lab.credentials_file)).apply(limit="r4", workers=1)
+        assert report.exit_code == 0, [(d.host, d.status, d.error) for d in report.devices]
+    wait_no_difference(ws, store, lab.credentials_file)
