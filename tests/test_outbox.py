@@ -35,7 +35,7 @@ from netorch.store import DeviceRecord, Store
 
 ROOT = Path(__file__).resolve().parent.parent
 READ = "read-token-" + "r" * 24
-LAB = ["nc1", "r1", "r2", "r3", "r4"]  # the example inventory's deployable hosts
+LAB = ["nc1", "r1", "r2", "r3", "r4", "up1"]  # the example inventory's deployable hosts
 FAST = {"backoff": 0.05, "backoff_max": 0.2, "timeout": 2}
 
 
