@@ -320,6 +320,8 @@ class CeleryRun:
                 if res.ready():
                     del pending[task_id]
                     self._collect(phase, res, chunk, results)
+                    with contextlib.suppress(Exception):
+                        redis.delete(f"netorch:claim:{task_id}")
                     continue
                 claim = redis.get(f"netorch:claim:{task_id}")
                 worker = claim.decode() if isinstance(claim, bytes) else claim
