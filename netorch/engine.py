@@ -447,6 +447,8 @@ class Engine:
         finally:
             beat.stop()
             if run is not None:
+                if run.placement:
+                    options["executor"] = {"kind": self.executor.kind, "placement": run.placement}
                 run.close()
             with contextlib.suppress(StoreError):
                 store.release(holder)

@@ -29,6 +29,11 @@ class ExecutorRun(Protocol):
     busy: dict[str, DeviceBusy]
     creds: CredentialStore | None
 
+    @property
+    def placement(self) -> dict[str, str]:
+        """Which worker holds each device's session ({} in process)."""
+        ...
+
     def run(self, phase: str, requests: list[DeviceRequest]) -> dict[str, DeviceResult]: ...
 
     def close(self) -> None: ...

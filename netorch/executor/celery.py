@@ -265,6 +265,10 @@ class CeleryRun:
         self.assigned: dict[str, str] = {}
         self.lost: dict[str, str] = {}
 
+    @property
+    def placement(self) -> dict[str, str]:
+        return dict(self.assigned)
+
     def _alive(self, queue: str) -> bool:
         return bool(self.executor.redis.exists(f"netorch:alive:{queue}"))
 

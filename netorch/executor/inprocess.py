@@ -34,6 +34,10 @@ class InProcessRun:
         self.busy: dict[str, DeviceBusy] = {}
 
     @property
+    def placement(self) -> dict[str, str]:
+        return {}
+
+    @property
     def sessions(self) -> dict[str, DeviceSession]:
         return self.work.sessions
 
