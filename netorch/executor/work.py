@@ -139,7 +139,11 @@ class DeviceWork:
 
         assert req.job is not None
         job = req.job.job()
-        self.tx.pop(job.host, None)
+        earlier = self.tx.pop(job.host, None)
+        if earlier is not None and earlier.deadline is not None:
+            # an earlier transaction left a commit unconfirmed here (its controller went away): that
+            # session's state is the device's timer's business now; start from a new connection
+            drop_session(task, job, self.sessions, self.lock)
         try:
             session = open_session(task, job, self.sessions, self.lock)
             session.load()

@@ -28,6 +28,27 @@ from executor_procs import Redis, Workers, redis_server
 
 pytestmark = pytest.mark.lab
 
+CONTROLLER = """
+import os, signal
+from pathlib import Path
+from netorch.engine import Engine
+from netorch.executor.celery import CeleryExecutor
+from netorch.service import Workspace
+from netorch.store import Store
+
+done = set()
+
+def progress(phase, host, status):
+    if phase == "commit":
+        done.add(host)
+        if len(done) == {count}:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+eng = Engine(Workspace(Path({inventory!r}), Path({intents!r}), Path({templates!r})), Store(),
+             credentials=os.environ["NETORCH_CREDENTIALS"], executor=CeleryExecutor({broker!r}))
+eng.apply(limit={hosts!r}, confirm_timeout=15, progress=progress)
+"""
+
 REGIONS = {"r1": "north", "r2": "south", "r3": "east", "r4": "east", "nc1": "east"}
 EXTRA = ("routes:\n"
          "  - {name: scale-r1, prefix: 10.93.0.0/16, next_hop: 10.0.12.2, hosts: [r1]}\n"
@@ -155,3 +176,34 @@ def test_a_worker_sigkilled_mid_apply_leaves_every_device_as_before(
     scaleout.ensure_workers()
     again = remote.plan(limit="r2")
     assert again.devices[0].status == "changes" and has_extra(again.devices[0].diff)
+
+
+def test_the_controller_sigkilled_after_commit_leaves_every_device_reverting_by_itself(
+        lab: LabStatus, baseline: dict[str, str], scaleout: Scaleout, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+
+    scaleout.ensure_workers()
+    intents = intents_with(tmp_path, "a", EXTRA)
+    store = tmp_path / "controller.db"
+    env = {**os.environ, "NETORCH_STORE": str(store), "NETORCH_CREDENTIALS": str(lab.credentials_file),
+           "PYTHONPATH": str(ROOT), "NETORCH_EXECUTOR": f"celery:{scaleout.redis.url}"}
+    # a controller process that dies (SIGKILL, by itself) once the workers answered every commit
+    script = tmp_path / "controller.py"
+    script.write_text(CONTROLLER.format(inventory=str(scaleout.inventory), intents=str(intents),
+                                        templates=str(ROOT / "templates"), broker=scaleout.redis.url,
+                                        hosts=HOSTS, count=len(DEVICES)))
+    proc = subprocess.run([sys.executable, str(script)], env=env, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=180, check=False)
+    assert proc.returncode == -signal.SIGKILL, (proc.returncode, proc.stderr[-2000:])
+    runs = Store(store).runs(kind="apply", limit=1)
+    phases = {e.host: e.phase for e in Store(store).journal_entries(runs[0].id)}
+    assert set(phases.values()) == {"committing"}, phases  # it died inside the commit phase
+    now = everything(lab)
+    assert all(has_extra(now[h]) for h in DEVICES), "the commits did not reach every device"
+    # no controller any more: every device restores its previous configuration by its own timer
+    wait_until(lambda: everything(lab) == baseline, 60, "every device to revert by itself")
+    # the workers still serve: a plan through them after the Redis locks of the dead controller expire
+    again = scaleout.engines(intents, tmp_path)[1].plan(limit=HOSTS, lock_wait=60)
+    assert [d.status for d in again.devices] == ["changes"] * len(DEVICES), [(d.host, d.error) for d in again.devices]
