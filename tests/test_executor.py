@@ -209,13 +209,24 @@ def test_a_plan_through_workers_says_what_an_in_process_plan_says(workers: tuple
 
 def test_a_region_no_worker_serves_is_named(workers: tuple[Workers, Engine, Engine, dict[str, int]],
                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    _, celery_engine, _, _ = workers
+    pool, celery_engine, _, _ = workers
     monkeypatch.setattr(cel, "CLAIM_TIMEOUT", 1.0)
     started = time.monotonic()
     report = celery_engine.plan(limit="x3")
     (x3,) = report.devices
     assert x3.status == "unreachable" and "no worker serves region 'nowhere'" in x3.error
     assert time.monotonic() - started < 10
+    # a worker that comes later drops the work its controller gave up on, without touching the device
+    import json
+
+    client = pool.redis.client()
+    assert client.llen("netorch.region.nowhere") == 1
+    task_id = json.loads(client.lindex("netorch.region.nowhere", 0))["headers"]["id"]
+    pool.start("nowhere", "nowhere")
+    stale = cel.make_app(pool.redis.url).AsyncResult(task_id)
+    wait_for(stale.ready, 30, "the late worker to answer the stale task")
+    assert stale.get(timeout=5) == {"worker": stale.get()["worker"], "results": [], "dropped": True}
+    assert client.get(f"netorch:claim:{task_id}") is None
 
 
 def test_a_worker_killed_mid_task_is_noticed_and_a_restarted_one_serves_the_next_run(

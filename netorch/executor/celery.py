@@ -7,9 +7,11 @@
 
 Each worker runs the device work with Nornir in its own process and keeps the sessions
 warm; a device's session stays on the worker that prepared it for the whole transaction.
-A worker renews `netorch:alive:<its queue>` every second (expiry 3 s) and marks every
-task it takes (`netorch:claim:<task id>`): the controller sees a worker die within a few
-seconds and reports its devices as lost (unknown: they revert by their own timers).
+A worker renews `netorch:alive:<its queue>` and `netorch:serves:<region>` every second
+(expiry 3 s) and marks every task it takes (`netorch:claim:<task id>`): the controller sees
+a worker die within a few seconds and reports its devices as lost (unknown: they revert by
+their own timers). The controller keeps `netorch:wanted:<task id>` alive while it waits; a
+worker drops a task nobody waits for any more (its controller gave up, or died).
 A per-device lock with expiry in Redis keeps two controllers off one device.
 Only JSON crosses the wire (netorch.executor.messages).
 """
@@ -42,8 +44,11 @@ TASK = "netorch.batch"
 ALIVE_TTL = 3.0
 ALIVE_EVERY = 1.0
 LOCK_TTL = 30.0
-#: how long a region's task may wait for a worker to take it (then: no worker serves the region)
+#: how long a region may have no live worker before its devices are given up
 CLAIM_TIMEOUT = 20.0
+#: a task's "still wanted" mark, renewed by the controller while it waits; a worker drops a task
+#: whose mark expired (its controller gave up or died)
+WANTED_TTL = 10.0
 #: the longest one phase may take on a worker that is alive
 PHASE_TIMEOUT = 900.0
 BATCH = 50
@@ -93,8 +98,9 @@ class WorkerState:
     """A worker's process: its private queue, its heartbeat, its warm sessions, its Nornir."""
 
     def __init__(self, broker: str, workspace: Workspace, credentials: str | None, workers: int = 20,
-                 timeout: int = 30) -> None:
+                 timeout: int = 30, regions: tuple[str, ...] = ()) -> None:
         self.broker = broker
+        self.regions = regions
         self.workspace = workspace
         self.credentials = credentials
         self.workers = workers
@@ -106,14 +112,22 @@ class WorkerState:
         self._nr_lock = threading.Lock()
         self._stop = threading.Event()
 
+    def beat(self) -> None:
+        """This worker is alive, and its regions have a worker."""
+        pipe = self.redis.pipeline()
+        pipe.set(f"netorch:alive:{self.queue}", "1", px=int(ALIVE_TTL * 1000))
+        for region in self.regions:
+            pipe.set(f"netorch:serves:{region}", self.queue, px=int(ALIVE_TTL * 1000))
+        pipe.execute()
+
     def start_heartbeat(self) -> None:
-        self.redis.set(f"netorch:alive:{self.queue}", "1", px=int(ALIVE_TTL * 1000))
+        self.beat()
         threading.Thread(target=self._beat, name="netorch-worker-alive", daemon=True).start()
 
     def _beat(self) -> None:
         while not self._stop.wait(ALIVE_EVERY):
             with contextlib.suppress(Exception):  # a broker that blinks: the next beat tries again
-                self.redis.set(f"netorch:alive:{self.queue}", "1", px=int(ALIVE_TTL * 1000))
+                self.beat()
 
     def stop(self) -> None:
         self._stop.set()
@@ -133,6 +147,9 @@ class WorkerState:
     def serve(self, task_id: str, payload: dict[str, Any]) -> dict[str, Any]:
         from nornir.core.task import Result, Task
 
+        if not self.redis.exists(f"netorch:wanted:{task_id}"):
+            # its controller gave up on it, or died: work nobody waits for is never done
+            return {"worker": self.queue, "results": [], "dropped": True}
         self.redis.set(f"netorch:claim:{task_id}", self.queue, ex=3600)
         requests = [DeviceRequest.model_validate(r) for r in payload["requests"]]
         nr = self.nornir()
@@ -166,7 +183,7 @@ def serve_worker(broker: str, queues: list[str], concurrency: int, workspace: Wo
     except Exception as exc:
         raise ExecutorUnavailable(f"the broker {safe_url(broker)} is not reachable ({type(exc).__name__}): "
                                   "start redis-server first") from None
-    worker = WorkerState(broker, workspace, credentials, workers=max(concurrency, 1) * 5)
+    worker = WorkerState(broker, workspace, credentials, workers=max(concurrency, 1) * 5, regions=tuple(queues))
     _WORKER = worker
     app = make_app(broker)
     worker.start_heartbeat()
@@ -292,9 +309,10 @@ class CeleryRun:
             for i in range(0, len(reqs), BATCH):
                 chunk = reqs[i:i + BATCH]
                 payload = {"phase": phase, "requests": [r.model_dump(mode="json") for r in chunk]}
+                task_id = f"netorch-{secrets.token_hex(12)}"
                 try:
-                    res = app.send_task(TASK, args=[payload], queue=queue,
-                                        expires=CLAIM_TIMEOUT if regional else None)
+                    self.executor.redis.set(f"netorch:wanted:{task_id}", "1", px=int(WANTED_TTL * 1000))
+                    res = app.send_task(TASK, args=[payload], queue=queue, task_id=task_id)
                 except Exception as exc:
                     for r in chunk:
                         results[r.host] = DeviceResult(host=r.host, action=r.action, status="unreachable", ok=False,
@@ -319,13 +337,21 @@ class CeleryRun:
     def _wait(self, phase: str, pending: dict[str, tuple[Any, str, list[DeviceRequest], float]],
               results: dict[str, DeviceResult]) -> None:
         redis = self.executor.redis
+        renewed = 0.0
+        unserved: dict[str, float] = {}  # region -> since when no worker serves it
         while pending:
+            if time.monotonic() - renewed > 1.0:
+                renewed = time.monotonic()
+                pipe = redis.pipeline()
+                for task_id in pending:
+                    pipe.pexpire(f"netorch:wanted:{task_id}", int(WANTED_TTL * 1000))
+                pipe.execute()
             for task_id, (res, queue, chunk, sent) in list(pending.items()):
                 if res.ready():
                     del pending[task_id]
                     self._collect(phase, res, chunk, results)
                     with contextlib.suppress(Exception):
-                        redis.delete(f"netorch:claim:{task_id}")
+                        redis.delete(f"netorch:claim:{task_id}", f"netorch:wanted:{task_id}")
                     continue
                 claim = redis.get(f"netorch:claim:{task_id}")
                 worker = claim.decode() if isinstance(claim, bytes) else claim
@@ -340,10 +366,10 @@ class CeleryRun:
                     for r in chunk:
                         self.lost[r.host] = worker
                         results[r.host] = self._lost(r, worker, phase)
-                elif worker is None and waited > CLAIM_TIMEOUT:
+                elif worker is None and regional and self._unserved(queue, unserved) > CLAIM_TIMEOUT:
                     del pending[task_id]
                     with contextlib.suppress(Exception):
-                        res.revoke()
+                        redis.delete(f"netorch:wanted:{task_id}")  # a worker that comes later drops it
                     region = queue.removeprefix("netorch.region.")
                     for r in chunk:
                         results[r.host] = DeviceResult(
@@ -352,11 +378,21 @@ class CeleryRun:
                                   f"{CLAIM_TIMEOUT:g} s (start `netorch worker --queues {region}`)")
                 elif waited > PHASE_TIMEOUT:
                     del pending[task_id]
+                    with contextlib.suppress(Exception):
+                        redis.delete(f"netorch:wanted:{task_id}")
                     for r in chunk:
                         self.lost[r.host] = str(worker)
                         results[r.host] = self._lost(r, str(worker), phase)
             if pending:
                 time.sleep(0.05)
+
+    def _unserved(self, queue: str, since: dict[str, float]) -> float:
+        """How long no worker has served this region queue (0 while one does)."""
+        region = queue.removeprefix("netorch.region.")
+        if self.executor.redis.exists(f"netorch:serves:{region}"):
+            since.pop(region, None)
+            return 0.0
+        return time.monotonic() - since.setdefault(region, time.monotonic())
 
     @staticmethod
     def _collect(phase: str, res: Any, chunk: list[DeviceRequest], results: dict[str, DeviceResult]) -> None:
