@@ -49,6 +49,9 @@ CLAIM_TIMEOUT = 20.0
 #: a task's "still wanted" mark, renewed by the controller while it waits; a worker drops a task
 #: whose mark expired (its controller gave up or died)
 WANTED_TTL = 10.0
+#: a run's mark (netorch:run:<token>), renewed by its controller: a worker closes the sessions of
+#: a run whose mark expired (the controller died mid-transaction)
+RUN_TTL = 10.0
 #: the longest one phase may take on a worker that is alive
 PHASE_TIMEOUT = 900.0
 BATCH = 50
@@ -128,6 +131,19 @@ class WorkerState:
         while not self._stop.wait(ALIVE_EVERY):
             with contextlib.suppress(Exception):  # a broker that blinks: the next beat tries again
                 self.beat()
+                self.reap()
+
+    def reap(self) -> None:
+        """Close the sessions of runs whose controller is gone."""
+        for run, hosts in self.work.open_runs().items():
+            if self.redis.exists(f"netorch:run:{run}"):
+                continue
+            for host in hosts:
+                self.work.abandon(host, self._close_connection)
+
+    def _close_connection(self, session: DeviceSession) -> None:
+        if self._nr is not None and session.host in self._nr.inventory.hosts:
+            self._nr.inventory.hosts[session.host].close_connection(session.connection_name)
 
     def stop(self) -> None:
         self._stop.set()
@@ -281,6 +297,17 @@ class CeleryRun:
         self.busy: dict[str, DeviceBusy] = {}
         self.assigned: dict[str, str] = {}
         self.lost: dict[str, str] = {}
+        self.token = secrets.token_hex(8)
+        self._key = f"netorch:run:{self.token}"
+        executor.redis.set(self._key, "1", px=int(RUN_TTL * 1000))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._renew, name="netorch-run-mark", daemon=True)
+        self._thread.start()
+
+    def _renew(self) -> None:
+        while not self._stop.wait(RUN_TTL / 5):
+            with contextlib.suppress(Exception):
+                self.executor.redis.pexpire(self._key, int(RUN_TTL * 1000))
 
     @property
     def placement(self) -> dict[str, str]:
@@ -292,6 +319,7 @@ class CeleryRun:
     def run(self, phase: str, requests: list[DeviceRequest]) -> dict[str, DeviceResult]:
         results: dict[str, DeviceResult] = {}
         groups: dict[str, list[DeviceRequest]] = {}
+        requests = [r.model_copy(update={"run": self.token}) for r in requests]
         for req in requests:
             if req.host in self.lost:
                 results[req.host] = self._lost(req, self.lost[req.host], phase)
@@ -411,6 +439,10 @@ class CeleryRun:
                 res.forget()
 
     def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        with contextlib.suppress(Exception):
+            self.executor.redis.delete(self._key)
         self.locks.close()
 
 

@@ -62,6 +62,8 @@ class DeviceRequest(_Message):
     host: str
     action: Action
     job: JobSpec | None = None
+    #: the run it belongs to, where the executor watches runs (Celery: a key the controller renews)
+    run: str = ""
     #: prepare: the saved plan's fingerprint of the live configuration
     expected: str | None = None
     #: commit, verify, confirm: the confirmed commit's timeout (the device's revert timer)

@@ -102,6 +102,10 @@ class _Tx:
     before: dict[str, str]
     deadline: float | None = None
     margin: float = MIN_MARGIN
+    #: the run that opened it, and whether that run is done with the device (confirmed, rolled
+    #: back, discarded)
+    run: str = ""
+    closed: bool = False
 
 
 class DeviceWork:
@@ -149,7 +153,7 @@ class DeviceWork:
             session.load()
             diff = session.diff()
             before = session.before()
-            self.tx[job.host] = _Tx(before)
+            self.tx[job.host] = _Tx(before, run=req.run)
             fp = fingerprint(before)
             out: dict[str, Any] = {"status": "changes" if diff else "unchanged", "diff": diff, "opened": True,
                                    "fingerprint": fp, "journal": session.journal_data()}
@@ -164,7 +168,32 @@ class DeviceWork:
 
     def _discard(self, task: Task, req: DeviceRequest) -> dict[str, Any]:
         self._session(req.host).discard()
+        self._close_tx(req.host)
         return {}
+
+    def _close_tx(self, host: str) -> None:
+        tx = self.tx.get(host)
+        if tx is not None:
+            tx.deadline = None
+            tx.closed = True
+
+    def open_runs(self) -> dict[str, set[str]]:
+        """The runs with devices still in a transaction here: run -> hosts."""
+        runs: dict[str, set[str]] = {}
+        for host, tx in list(self.tx.items()):
+            if tx.run and not tx.closed:
+                runs.setdefault(tx.run, set()).add(host)
+        return runs
+
+    def abandon(self, host: str, close: Callable[[DeviceSession], None]) -> None:
+        """Its run is gone (the controller died): close the session, which releases what it held
+        on the device (a NETCONF lock); a pending confirmed commit is left to the device's timer."""
+        with self.lock:
+            session = self.sessions.pop(host, None)
+            self.tx.pop(host, None)
+        if session is not None:
+            with contextlib.suppress(Exception):
+                close(session)
 
     # -- commit -------------------------------------------------------------------------------
     def _commit(self, task: Task, req: DeviceRequest) -> dict[str, Any]:
@@ -250,9 +279,7 @@ class DeviceWork:
             return {"status": "unreachable", "error": f"confirm: {error_text(exc)}", "checks": tuple(checks)}
         except Exception as exc:
             return {"status": "failed", "error": f"confirm failed: {error_text(exc)}", "checks": tuple(checks)}
-        tx = self.tx.get(req.host)
-        if tx is not None:
-            tx.deadline = None
+        self._close_tx(req.host)
         return {"checks": tuple(checks), "journal": self._journal(req.host)}
 
     # -- rollback -----------------------------------------------------------------------------
@@ -261,9 +288,7 @@ class DeviceWork:
             self._session(req.host).rollback()
         except Exception as exc:
             return {"ok": False, "error": error_text(exc)}
-        tx = self.tx.get(req.host)
-        if tx is not None:
-            tx.deadline = None
+        self._close_tx(req.host)
         return {}
 
     # -- read back ----------------------------------------------------------------------------
