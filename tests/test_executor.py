@@ -134,6 +134,14 @@ def test_the_broker_down_is_one_line_and_nothing_is_recorded_or_pushed(tmp_path:
         assert len(lines) == 1 and lines[0].startswith("error: the executor's broker"), proc.stderr
         assert "nothing was sent to any device" in lines[0] and "Traceback" not in proc.stderr
     assert not store.exists() or not Store(store).runs(), "a run was recorded with the broker down"
+    # a worker, too, says so and exits
+    proc = subprocess.run([sys.executable, "-m", "netorch", "--executor", f"celery:redis://127.0.0.1:{dead}/0",
+                           "-i", str(inv), "worker", "--queues", "east"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 1 and "is not reachable" in proc.stderr and "Traceback" not in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "netorch", "worker", "--queues", "no spaces"], env=env,
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 1 and "invalid region 'no spaces'" in proc.stderr
 
 
 # -- exclusion across controllers -----------------------------------------------------------------
