@@ -39,6 +39,7 @@ err = Console(stderr=True, soft_wrap=True)
 
 class State:
     workspace: Workspace
+    executor: str | None = None
 
 
 state = State()
@@ -52,12 +53,17 @@ def _global(
                                           help="Folder (or file) of intent YAML files.")] = Path("intents"),
     templates: Annotated[Path, typer.Option("--templates", envvar="NETORCH_TEMPLATES",
                                             help="Templates folder (templates/<platform>/).")] = Path("templates"),
+    executor: Annotated[str | None, typer.Option(
+        "--executor", envvar="NETORCH_EXECUTOR", show_envvar=True,
+        help="Where device work runs: inprocess (default), celery (Redis at 127.0.0.1:6379/0) or "
+             "celery:redis://HOST:PORT/DB (see `netorch worker`).")] = None,
     accept_new_host_keys: Annotated[bool, typer.Option(
         "--accept-new-host-keys",
         help="Trust unknown SSH host keys on first use and add them to known_hosts (changed keys are always "
              "refused); also NETORCH_ACCEPT_NEW_HOST_KEYS=1.")] = False,
 ) -> None:
     state.workspace = Workspace(inventory, intents, templates)
+    state.executor = executor
     if accept_new_host_keys:
         from netorch.credentials import set_accept_new_host_keys
 
@@ -105,9 +111,11 @@ def render_cmd(
 
 def _engine(credentials: Path | None, store: bool = True) -> Any:
     from netorch.engine import Engine
+    from netorch.executor import executor_from_spec
     from netorch.store import Store
 
-    return Engine(state.workspace, Store() if store else None, str(credentials) if credentials else None)
+    return Engine(state.workspace, Store() if store else None, str(credentials) if credentials else None,
+                  executor=executor_from_spec(state.executor))
 
 
 CredOpt = Annotated[Path | None, typer.Option("--credentials", envvar="NETORCH_CREDENTIALS",
@@ -540,6 +548,41 @@ def daemon_cmd(
     from netorch.daemon.main import serve
 
     raise typer.Exit(serve(config))
+
+
+@app.command("worker")
+def worker_cmd(
+    queues: Annotated[str, typer.Option("--queues", "-Q", help="The regions this worker serves (comma list; "
+                                        "a device's region is its inventory data.region, else 'default').")],
+    concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1, max=64,
+                                             help="Batches this worker runs at once.")] = 2,
+    credentials: CredOpt = None,
+) -> None:
+    """Run a Celery worker in the foreground for these regions: it runs the device work of
+    plan, apply and drift with Nornir here, near its devices, and keeps the sessions warm.
+    The broker is the one of --executor / NETORCH_EXECUTOR (celery:redis://HOST:PORT/DB)."""
+    from netorch.executor import DEFAULT_BROKER
+    from netorch.executor.celery import serve_worker
+
+    spec = (state.executor or "celery").strip()
+    if spec != "celery" and not spec.startswith("celery:"):
+        raise typer.BadParameter(f"a worker needs a celery executor (--executor celery:redis://HOST:PORT/DB), "
+                                 f"not {spec!r}")
+    broker = spec[len("celery:"):] if spec.startswith("celery:") else DEFAULT_BROKER
+    regions = [q.strip() for q in queues.split(",") if q.strip()]
+    if not regions:
+        raise typer.BadParameter("--queues names no region")
+    from netorch.executor.celery import safe_url
+    from netorch.model.types import NAME_RE
+
+    for region in regions:
+        if not NAME_RE.fullmatch(region):
+            raise typer.BadParameter(f"--queues: invalid region {region!r}: use a letter then up to 47 letters, "
+                                     "digits, '_' or '-'")
+    err.print(f"netorch worker: regions {', '.join(regions)} on {safe_url(broker or DEFAULT_BROKER)}",
+              highlight=False)
+    raise typer.Exit(serve_worker(broker or DEFAULT_BROKER, regions, concurrency, state.workspace,
+                                  str(credentials) if credentials else None))
 
 
 @app.command("history")

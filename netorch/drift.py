@@ -17,10 +17,10 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections.abc import Callable
 from ipaddress import IPv4Address
 from typing import Literal
 
-from nornir.core.task import Task
 from pydantic import BaseModel, ConfigDict, Field
 
 from netorch.configtree import (
@@ -35,6 +35,7 @@ from netorch.configtree import (
 )
 from netorch.engine import Engine, ProgressFn, RunReport, actor_name
 from netorch.errors import DeviceUnreachable, StoreError, TransportError
+from netorch.executor.messages import DeviceRequest, JobSpec, Probe
 from netorch.model.desired import DesiredState
 from netorch.ownership import FRR as FRR_OWN
 from netorch.ownership import daemons_needed
@@ -248,71 +249,13 @@ class DriftChecker:
         jobs, skipped = eng.jobs(limit)
         revision = eng.ws.revision()
         results: dict[str, DeviceDrift] = {}
-        snapshots: dict[str, Snapshot] = {}
         own_sessions = sessions is None
         sessions = {} if sessions is None else sessions
         creds = None
         if jobs:
-            if nornir is None:
-                nr, creds = eng._nornir(jobs, workers)
-            else:
-                nr = nornir  # type: ignore[assignment]
+            eng.executor.check()
             by_host = {j.host: j for j in jobs}
-
-            def collect(task: Task) -> None:
-                job = by_host[task.host.name]
-                start = time.perf_counter()
-                result = DeviceDrift(host=job.host, platform=job.platform, transport=job.transport.value,
-                                     status="in_sync")
-                try:
-                    warm = job.host in sessions
-                    session = eng._session(task, job, sessions)
-                    try:
-                        snap = session.snapshot()
-                    except (DeviceUnreachable, TransportError):
-                        if not warm:
-                            raise
-                        # a warm session may have gone stale (device restarted): reconnect once
-                        eng._drop(task, job, sessions)
-                        session = eng._session(task, job, sessions)
-                        snap = session.snapshot()
-                    snapshots[job.host] = snap
-                    diffs: dict[str, list[Difference]] = {}
-                    for name, desired_text in job.artifacts.items():
-                        if name not in snap.config:
-                            continue  # this transport cannot see that artifact (netmiko: nftables)
-                        mgmt = (job.desired.mgmt_interface,) if job.desired.mgmt_interface else ()
-                        diffs[name] = compare_artifact(job.platform, name, snap.config[name], desired_text, mgmt,
-                                                       snap.kernel)
-                        if name == "nftables.nft" and snap.ruleset is not None:
-                            diffs[name] += interference(job.desired, snap.ruleset)
-                        if show_unmanaged and name == "frr.conf":
-                            result.unmanaged += unmanaged_frr(snap.config[name], desired_text, mgmt)
-                        if show_unmanaged and name == "nftables.nft" and snap.ruleset is not None:
-                            result.unmanaged += foreign_tables(snap.ruleset)
-                    result.state = state_issues(job.desired, snap) + protocol_issues(session.protocol_checks())
-                    down = {s.subject for s in result.state if s.kind == "daemon_down"}
-                    if "staticd" in down and "frr.conf" in diffs:
-                        # staticd's routes are unreadable while it is down: that is the drift, not them
-                        diffs["frr.conf"] = [d for d in diffs["frr.conf"]
-                                             if not (d.kind == "missing" and d.path[-1].startswith("ip route "))]
-                    for name, found in diffs.items():
-                        result.config += [ConfigDifference(artifact=name, kind=d.kind, path=list(d.path),
-                                                           detail=d.detail) for d in found]
-                    result.remediation = remediation_text(job, snap, diffs)
-                    result.status = "drift" if result.drifted else "in_sync"
-                except DeviceUnreachable as exc:
-                    eng._drop(task, job, sessions)
-                    result.status, result.error = "unreachable", exc.message
-                except TransportError as exc:
-                    eng._drop(task, job, sessions)
-                    result.status, result.error = "error", exc.message
-                except Exception as exc:
-                    eng._drop(task, job, sessions)
-                    result.status, result.error = "error", f"{type(exc).__name__}: {exc}"
-                result.duration = time.perf_counter() - start
-                results[job.host] = result
-
+            probes = self._probes(jobs)
             # an apply and a drift check never overlap on a device, whichever process runs them:
             # a device another run holds (past lock_wait) is reported as skipped, busy
             holder = None
@@ -327,15 +270,35 @@ class DriftChecker:
                     results[host] = DeviceDrift(host=host, platform=job.platform, transport=job.transport.value,
                                                 status="skipped", error=str(why))
             try:
-                eng._phase(nr, "drift", set(by_host), collect, progress)
-                self._probe_services(nr, [j for j in jobs if j.host in by_host], results, sessions, progress,
-                                     snapshots)
+                run = eng.executor.open(eng, list(by_host.values()), workers, progress, kind="drift",
+                                        actor=actor or actor_name(), lock_wait=lock_wait, all_or_none=False,
+                                        sessions=sessions, nornir=nornir)
+                creds = run.creds
+                for host, why in run.busy.items():
+                    job = by_host.pop(host)
+                    results[host] = DeviceDrift(host=host, platform=job.platform, transport=job.transport.value,
+                                                status="skipped", error=str(why))
+                try:
+                    answers = run.run("drift", [DeviceRequest(host=h, action="drift", job=JobSpec.of(j),
+                                                              show_unmanaged=show_unmanaged,
+                                                              probes=tuple(probes.get(h, ())))
+                                                for h, j in sorted(by_host.items())])
+                finally:
+                    if own_sessions:
+                        run.close()
+                for host, job in by_host.items():
+                    answer = answers.get(host)
+                    if answer is not None and answer.drift is not None:
+                        results[host] = DeviceDrift.model_validate(answer.drift)
+                    else:
+                        error = (answer.error if answer is not None else None) or "no answer from the executor"
+                        results[host] = DeviceDrift(host=host, platform=job.platform, transport=job.transport.value,
+                                                    status="unreachable" if answer is None or answer.lost
+                                                    else "error", error=error)
             finally:
                 if holder is not None:
                     with contextlib.suppress(StoreError):
                         eng.store.release(holder)  # type: ignore[union-attr]
-                if own_sessions:
-                    eng._close(nr)
         devices = sorted(results.values(), key=lambda d: d.host)
         devices += [DeviceDrift(host=s.host, platform=s.platform, transport=s.transport, status="skipped",
                                 error=s.error) for s in skipped]
@@ -364,59 +327,23 @@ class DriftChecker:
         if fix.exit_code != 0 or report.recheck.exit_code == 1:
             report.exit_code = 1
 
-    def _probe_services(self, nr: object, jobs: list[DeviceJob], results: dict[str, DeviceDrift],
-                        sessions: dict[str, DeviceSession], progress: ProgressFn | None,
-                        snapshots: dict[str, Snapshot] | None = None) -> None:
-        """Ping each service provider from the device its intent names in probe_from, sourced from
-        that device's address in a consumer domain. A packet the router sends itself does not
-        cross its own forward chain, which the consumers' packets do: that chain (as read live)
-        is evaluated for the consumers' first packet too, from their interface to the egress."""
+    def _probes(self, jobs: list[DeviceJob]) -> dict[str, list[Probe]]:
+        """The service probes each device sends: to each provider, from the device its intent names
+        in probe_from, sourced from that device's address in a consumer domain."""
         _, intents, _ = self.engine.ws.load()
         selected = {j.host: j for j in jobs}
-        probes: dict[str, list[tuple[str, str, str, str, int | None]]] = {}
-        consumers: dict[str, tuple[str, ...]] = {}
+        probes: dict[str, list[Probe]] = {}
         for item in intents.services:
             svc = item.value
-            consumers[svc.name] = svc.consumers
             if svc.probe_from is None or svc.probe_from not in selected:
                 continue
-            job = selected[svc.probe_from]
-            source = consumer_source(job.desired, svc.consumers)
+            source = consumer_source(selected[svc.probe_from].desired, svc.consumers)
             for provider in svc.providers:
                 port = svc.ports[0].start if svc.ports else None
-                probes.setdefault(svc.probe_from, []).append(
-                    (svc.name, str(provider), source or "", svc.protocol.value, port))
-        if not probes:
-            return
-
-        def probe(task: Task) -> None:
-            host = task.host.name
-            session = sessions.get(host)
-            result = results.get(host)
-            if session is None or result is None or result.status in ("unreachable", "error"):
-                return
-            for name, provider, source, protocol, port in probes[host]:
-                try:
-                    ok = session.reach(provider, protocol if protocol == "tcp" else "icmp", port, source or None)
-                except Exception as exc:
-                    ok = False
-                    detail = f"ping failed: {exc}"
-                else:
-                    what = f"tcp/{port}" if protocol == "tcp" else "ping"
-                    detail = f"{what} to {provider} gets no answer" + (f" (source {source})" if source else "")
-                table = (snapshots or {}).get(host)
-                job = selected[host]
-                if ok is not False and table is not None and table.config.get("nftables.nft"):
-                    verdict = _own_forward(job.desired, table.config["nftables.nft"], source, provider,
-                                           protocol, port, consumers[name])
-                    if verdict:
-                        ok, detail = False, verdict
-                if ok is False:
-                    result.state.append(StateIssue(kind="service_unreachable", subject=f"{name} {provider}",
-                                                   detail=detail))
-                    result.status = "drift"
-
-        self.engine._phase(nr, "probe", set(probes), probe, progress)  # type: ignore[arg-type]
+                probes.setdefault(svc.probe_from, []).append(Probe(
+                    service=svc.name, provider=str(provider), protocol=svc.protocol.value, port=port,
+                    source=source or None, consumers=svc.consumers))
+        return probes
 
     @staticmethod
     def _report(devices: list[DeviceDrift], revision: str, started: float, allow_unreachable: bool) -> DriftReport:
@@ -454,6 +381,85 @@ class DriftChecker:
         store.finish_run(run_id, report.status, {"counts": counts, "duration": report.duration})
         report.run_id = run_id
         return report
+
+
+def collect(job: DeviceJob, session_of: Callable[[], DeviceSession], drop: Callable[[], None],
+            show_unmanaged: bool, probes: tuple[Probe, ...] = (), warm: bool = False) -> DeviceDrift:
+    """One device's drift, where its session is: live config and state against the job, then
+    its service probes. Never raises: an unreachable device is reported as such."""
+    start = time.perf_counter()
+    result = DeviceDrift(host=job.host, platform=job.platform, transport=job.transport.value, status="in_sync")
+    try:
+        try:
+            session = session_of()
+            snap = session.snapshot()
+        except (DeviceUnreachable, TransportError):
+            if not warm:
+                raise
+            # a warm session may have gone stale (device restarted): reconnect once
+            drop()
+            session = session_of()
+            snap = session.snapshot()
+        diffs: dict[str, list[Difference]] = {}
+        for name, desired_text in job.artifacts.items():
+            if name not in snap.config:
+                continue  # this transport cannot see that artifact (netmiko: nftables)
+            mgmt = (job.desired.mgmt_interface,) if job.desired.mgmt_interface else ()
+            diffs[name] = compare_artifact(job.platform, name, snap.config[name], desired_text, mgmt, snap.kernel)
+            if name == "nftables.nft" and snap.ruleset is not None:
+                diffs[name] += interference(job.desired, snap.ruleset)
+            if show_unmanaged and name == "frr.conf":
+                result.unmanaged += unmanaged_frr(snap.config[name], desired_text, mgmt)
+            if show_unmanaged and name == "nftables.nft" and snap.ruleset is not None:
+                result.unmanaged += foreign_tables(snap.ruleset)
+        result.state = state_issues(job.desired, snap) + protocol_issues(session.protocol_checks())
+        down = {s.subject for s in result.state if s.kind == "daemon_down"}
+        if "staticd" in down and "frr.conf" in diffs:
+            # staticd's routes are unreadable while it is down: that is the drift, not them
+            diffs["frr.conf"] = [d for d in diffs["frr.conf"]
+                                 if not (d.kind == "missing" and d.path[-1].startswith("ip route "))]
+        for name, found in diffs.items():
+            result.config += [ConfigDifference(artifact=name, kind=d.kind, path=list(d.path), detail=d.detail)
+                              for d in found]
+        result.remediation = remediation_text(job, snap, diffs)
+        result.status = "drift" if result.drifted else "in_sync"
+        _probe(job, session, snap, result, probes)
+    except DeviceUnreachable as exc:
+        drop()
+        result.status, result.error = "unreachable", exc.message
+    except TransportError as exc:
+        drop()
+        result.status, result.error = "error", exc.message
+    except Exception as exc:
+        drop()
+        result.status, result.error = "error", f"{type(exc).__name__}: {exc}"
+    result.duration = time.perf_counter() - start
+    return result
+
+
+def _probe(job: DeviceJob, session: DeviceSession, snapshot: Snapshot, result: DeviceDrift,
+           probes: tuple[Probe, ...]) -> None:
+    """Ping each service provider from the device. A packet the router sends itself does not
+    cross its own forward chain, which the consumers' packets do: that chain (as read live) is
+    evaluated for the consumers' first packet too, from their interface to the egress."""
+    for p in probes:
+        try:
+            ok = session.reach(p.provider, p.protocol if p.protocol == "tcp" else "icmp", p.port, p.source)
+        except Exception as exc:
+            ok = False
+            detail = f"ping failed: {exc}"
+        else:
+            what = f"tcp/{p.port}" if p.protocol == "tcp" else "ping"
+            detail = f"{what} to {p.provider} gets no answer" + (f" (source {p.source})" if p.source else "")
+        if ok is not False and snapshot.config.get("nftables.nft"):
+            verdict = _own_forward(job.desired, snapshot.config["nftables.nft"], p.source or "", p.provider,
+                                   p.protocol, p.port, p.consumers)
+            if verdict:
+                ok, detail = False, verdict
+        if ok is False:
+            result.state.append(StateIssue(kind="service_unreachable", subject=f"{p.service} {p.provider}",
+                                           detail=detail))
+            result.status = "drift"
 
 
 #: administrative distances of the routes protocols install (FRR's defaults; iBGP is 200)

@@ -30,14 +30,19 @@ from nornir.core import Nornir
 from nornir.core.task import Result, Task
 
 from netorch.credentials import CredentialStore, scrub
-from netorch.errors import DeviceBusy, DeviceRejected, DeviceUnreachable, NetorchError, StoreError, TransportError
+from netorch.errors import DeviceBusy, StoreError
+from netorch.executor import work as _work
+from netorch.executor.base import Executor, ExecutorRun
+from netorch.executor.inprocess import InProcessExecutor
+from netorch.executor.messages import DeviceRequest, DeviceResult, JobSpec, Probe
+from netorch.executor.work import drop_session, open_session
 from netorch.model.inventory import HostView
-from netorch.plans import PlannedDevice, SavedPlan, fingerprint, new_plan
+from netorch.plans import PlannedDevice, SavedPlan, new_plan
 from netorch.platforms import Transport, spec
 from netorch.rollout import Rollout, run_rollout
 from netorch.service import Workspace
 from netorch.store import DeviceRecord, Store
-from netorch.transaction import DEFAULT_CONFIRM_TIMEOUT, Heartbeat, Transaction, error_text, summarise
+from netorch.transaction import DEFAULT_CONFIRM_TIMEOUT, Heartbeat, Transaction, summarise
 from netorch.transport.base import DeviceJob, DeviceSession
 from netorch.transport.nornir_setup import build_nornir, credential_store
 
@@ -102,18 +107,7 @@ class RunReport:
                 "exit_code": self.exit_code, "devices": [d.as_dict() for d in self.devices]}
 
 
-def session_class(transport: Transport) -> type[DeviceSession]:
-    if transport == Transport.NAPALM:
-        from netorch.transport.napalm_session import NapalmSession
-
-        return NapalmSession
-    if transport == Transport.NETMIKO:
-        from netorch.transport.netmiko_cli import NetmikoSession
-
-        return NetmikoSession
-    from netorch.transport.netconf import NcclientSession
-
-    return NcclientSession
+session_class = _work.session_class
 
 
 def transport_of(host: HostView) -> Transport:
@@ -142,8 +136,9 @@ class Engine:
     """Plan and apply over a workspace, recording every run in the store."""
 
     def __init__(self, workspace: Workspace, store: Store | None = None, credentials: str | None = None,
-                 timeout: int = 30, verify_timeout: float = 5.0) -> None:
+                 timeout: int = 30, verify_timeout: float = 5.0, executor: Executor | None = None) -> None:
         self.ws = workspace
+        self.executor: Executor = executor if executor is not None else InProcessExecutor()
         self.verify_timeout = verify_timeout
         self.store = store
         self.credentials_path = credentials
@@ -187,32 +182,11 @@ class Engine:
         nr.filter(filter_func=lambda h: h.name in hosts).run(task=task, name=name, raise_on_error=False)
 
     def _session(self, task: Task, job: DeviceJob, sessions: dict[str, DeviceSession]) -> DeviceSession:
-        existing = sessions.get(job.host)
-        if existing is not None:
-            existing.job = job  # a warm session serves the current intents
-            return existing
-        cls = session_class(job.transport)
-        try:
-            conn = task.host.get_connection(cls.connection_name, task.nornir.config)
-        except DeviceUnreachable:
-            raise
-        except Exception as exc:  # any library's connect failure
-            hint = ""
-            if not (task.host.username or task.host.password):
-                hint = " (no credentials: set NETORCH_CREDENTIALS, --credentials or NETORCH_USERNAME/PASSWORD)"
-            raise DeviceUnreachable(job.host, f"cannot connect over {job.transport.value}: "
-                                    f"{type(exc).__name__}: {exc}{hint}") from None
-        session = cls(job.host, conn, job)
-        with self._lock:
-            sessions[job.host] = session
-        return session
+        return open_session(task, job, sessions, self._lock)
 
     def _drop(self, task: Task, job: DeviceJob, sessions: dict[str, DeviceSession]) -> None:
         """Forget a broken session so that the next run reconnects."""
-        with self._lock:
-            sessions.pop(job.host, None)
-        with contextlib.suppress(Exception):
-            task.host.close_connection(session_class(job.transport).connection_name)
+        drop_session(task, job, sessions, self._lock)
 
     def _close(self, nr: Nornir) -> None:
         with contextlib.suppress(Exception):  # closing a broken session must never fail a run
@@ -235,36 +209,32 @@ class Engine:
         report.run_id = run_id
         return report
 
-    def _prepare(self, nr: Nornir, jobs: list[DeviceJob], outcomes: dict[str, DeviceOutcome],
-                 sessions: dict[str, DeviceSession], progress: ProgressFn | None,
-                 expected: dict[str, str] | None = None) -> None:
+    def _prepare(self, run: ExecutorRun, jobs: list[DeviceJob], outcomes: dict[str, DeviceOutcome],
+                 expected: dict[str, str] | None = None) -> dict[str, DeviceResult]:
         """Connect, load, diff. With `expected` (a saved plan's fingerprints), a device whose live
         configuration is not the one the plan was made against fails as stale."""
-        by_host = {j.host: j for j in jobs}
-
-        def prepare(task: Task) -> None:
-            job = by_host[task.host.name]
+        requests = [DeviceRequest(host=j.host, action="prepare", job=JobSpec.of(j),
+                                  expected=None if expected is None else expected.get(j.host, ""))
+                    for j in jobs]
+        results = run.run("prepare", requests)
+        for job in jobs:
             out = outcomes[job.host]
-            start = time.perf_counter()
             out.phase = "prepare"
-            try:
-                session = self._session(task, job, sessions)
-                session.load()
-                out.diff = session.diff()
-                out.status = "changes" if out.diff else "unchanged"
-                if expected is not None and fingerprint(session.before()) != expected.get(job.host):
-                    out.status = "failed"
-                    out.error = ("stale plan: the live configuration changed since the plan was made "
-                                 "(make a new plan)")
-            except DeviceUnreachable as exc:
-                out.status, out.error = "unreachable", error_text(exc)
-            except (DeviceRejected, TransportError, NetorchError) as exc:
-                out.status, out.error = "failed", error_text(exc)
-            except Exception as exc:
-                out.status, out.error = "failed", error_text(exc)
-            out.duration += time.perf_counter() - start
+            result = results.get(job.host)
+            if result is None:
+                out.status, out.error = "unreachable", "prepare: no answer from the executor"
+                continue
+            out.status = result.status  # type: ignore[assignment]
+            out.diff = result.diff or ""
+            out.error = result.error or ""
+            out.duration += result.duration
+        return results
 
-        self._phase(nr, "prepare", set(by_host), prepare, progress)
+    @staticmethod
+    def _discard(run: ExecutorRun, results: dict[str, DeviceResult]) -> None:
+        opened = [h for h, r in results.items() if r.opened]
+        if opened:
+            run.run("discard", [DeviceRequest(host=h, action="discard") for h in opened])
 
     @contextlib.contextmanager
     def leased(self, hosts: list[str], kind: str, actor: str, wait: float) -> Iterator[None]:
@@ -290,27 +260,28 @@ class Engine:
         jobs, skipped = self.jobs(limit)
         revision = self.ws.revision()
         outcomes = {j.host: DeviceOutcome(j.host, j.platform, j.transport.value) for j in jobs}
-        sessions: dict[str, DeviceSession] = {}
         creds = None
         planned: list[PlannedDevice] = []
         if jobs:
             # a plan loads candidates on the devices (a NETCONF candidate lock, FRR candidate files):
             # it waits for a run that holds them, and no run starts on them meanwhile
+            self.executor.check()
             try:
                 with self.leased(sorted(outcomes), "plan", actor or actor_name(), lock_wait):
-                    nr, creds = self._nornir(jobs, workers)
+                    run = self.executor.open(self, jobs, workers, progress, kind="plan", actor=actor or actor_name(),
+                                             lock_wait=lock_wait, all_or_none=True)
+                    creds = run.creds
                     try:
-                        self._prepare(nr, jobs, outcomes, sessions, progress)
+                        results = self._prepare(run, jobs, outcomes)
                         if out is not None:
                             planned = [PlannedDevice(j.host, j.platform, j.transport.value, j.artifacts,
                                                      j.desired.model_dump(mode="json"),
-                                                     fingerprint(sessions[j.host].before()), outcomes[j.host].diff)
-                                       for j in jobs if j.host in sessions
+                                                     results[j.host].fingerprint or "", outcomes[j.host].diff)
+                                       for j in jobs if j.host in results and results[j.host].opened
                                        and outcomes[j.host].status in ("changes", "unchanged")]
-                        for session in sessions.values():
-                            session.discard()
+                        self._discard(run, results)
                     finally:
-                        self._close(nr)
+                        run.close()
             except DeviceBusy as exc:
                 for o in outcomes.values():
                     o.status, o.error = "failed", str(exc)
@@ -371,6 +342,7 @@ class Engine:
         outcomes = {j.host: DeviceOutcome(j.host, j.platform, j.transport.value) for j in jobs}
         if not jobs:
             return RunReport("apply", "unchanged", skipped, revision, options=options, message="no devices")
+        self.executor.check()  # an executor that cannot take work now: an error before anything is recorded
         if saved is not None and saved.revision != revision:
             message = (f"the intents changed since the plan was made (plan revision {saved.revision}, now "
                        f"{revision}): make a new plan; nothing was pushed")
@@ -417,17 +389,23 @@ class Engine:
             return self._finish("apply", report, None, store, run_id)
         beat = Heartbeat(store, run_id, holder)
         beat.start()
-        sessions: dict[str, DeviceSession] = {}
         creds: CredentialStore | None = None
         committed: set[str] = set()
         message = ""
-        nr = None
+        run: ExecutorRun | None = None
         try:
-            nr, creds = self._nornir(jobs, workers)
+            try:
+                run = self.executor.open(self, jobs, workers, progress, kind="apply", actor=actor,
+                                         lock_wait=lock_wait, all_or_none=True)
+            except DeviceBusy as exc:
+                beat.stop()
+                report = refused(f"{exc}; nothing was pushed", run_id)
+                return self._finish("apply", report, None, store, run_id)
+            creds = run.creds
             nonce = secrets.token_hex(3)
             for job in jobs:
                 job.options.update(run_id=run_id, run_nonce=nonce)
-            self._prepare(nr, jobs, outcomes, sessions, progress, expected)
+            prepared = self._prepare(run, jobs, outcomes, expected)
             bad = {h for h, o in outcomes.items() if o.status in ("failed", "unreachable")}
             to_commit = {h for h, o in outcomes.items() if o.status == "changes"}
             try:
@@ -438,8 +416,7 @@ class Engine:
                 trouble = str(exc)
             if dry_run or (bad and not best_effort) or (stop is not None and stop.is_set()) or trouble \
                     or not to_commit:
-                for session in sessions.values():
-                    session.discard()
+                self._discard(run, prepared)
                 if trouble:
                     message = f"the store cannot be written ({trouble}): nothing was committed"
                     for h in to_commit:
@@ -451,12 +428,12 @@ class Engine:
                 elif dry_run:
                     message = f"dry run: {len(to_commit)} device(s) would change"
             else:
-                tx = Transaction(nr, jobs, outcomes, sessions, store, run_id, self._phase, progress, timeout,
-                                 self.verify_timeout, beat)
+                tx = Transaction(None, jobs, outcomes, None, store, run_id, None, progress, timeout,
+                                 self.verify_timeout, beat, run=run, prepared=prepared)
                 if rollout is None:
                     tx.execute(to_commit, best_effort)
                 else:
-                    waves = run_rollout(tx, to_commit, hosts, rollout, self._gate(nr, jobs, sessions, progress),
+                    waves = run_rollout(tx, to_commit, hosts, rollout, self._gate(run, jobs, prepared),
                                         stop=(stop.is_set) if stop is not None else None)
                     tx.finish()
                     options["waves"] = waves
@@ -466,11 +443,13 @@ class Engine:
                     message = f"rollout of {len(options['waves'])} wave(s): " + "; ".join(
                         f"wave {w['wave']} {w['status']}" for w in options["waves"]) + f". {message}"
             if not committed and not message:
-                message = self._state_message(nr, outcomes, sessions, progress)
+                message = self._state_message(run, outcomes, prepared)
         finally:
             beat.stop()
-            if nr is not None:
-                self._close(nr)
+            if run is not None:
+                if run.placement:
+                    options["executor"] = {"kind": self.executor.kind, "placement": run.placement}
+                run.close()
             with contextlib.suppress(StoreError):
                 store.release(holder)
         devices = sorted(outcomes.values(), key=lambda d: d.host) + skipped
@@ -481,63 +460,62 @@ class Engine:
                            message=message, options=options)
         return self._finish("apply", report, creds, store, run_id)
 
-    def _gate(self, nr: Nornir, jobs: list[DeviceJob], sessions: dict[str, DeviceSession],
-              progress: ProgressFn | None) -> Callable[[set[str]], dict[str, str]]:
+    def _gate(self, run: ExecutorRun, jobs: list[DeviceJob],
+              prepared: dict[str, DeviceResult]) -> Callable[[set[str]], dict[str, str]]:
         """A rollout's health gate: after each wave, every service probe (`probe_from`) of this run
         must still pass; a failure is blamed on the probing device, or on the wave."""
         from netorch.drift import consumer_source
 
         _, intents, _ = self.ws.load()
         by_host = {j.host: j for j in jobs}
-        probes = []
+        probes: dict[str, list[Probe]] = {}
         for item in intents.services:
             svc = item.value
             if svc.probe_from is None or svc.probe_from not in by_host:
+                continue
+            if not (prepared.get(svc.probe_from) and prepared[svc.probe_from].opened):
                 continue
             source = consumer_source(by_host[svc.probe_from].desired, svc.consumers)
             port = svc.ports[0].start if svc.ports else None
             protocol = "tcp" if svc.protocol.value == "tcp" else "icmp"
             for provider in svc.providers:
-                probes.append((svc.name, svc.probe_from, str(provider), protocol, port, source))
+                probes.setdefault(svc.probe_from, []).append(
+                    Probe(service=svc.name, provider=str(provider), protocol=protocol, port=port, source=source))
 
         def gate(wave: set[str]) -> dict[str, str]:
             problems: dict[str, str] = {}
-            for name, origin, provider, protocol, port, source in probes:
-                session = sessions.get(origin)
-                if session is None:
-                    continue
-                try:
-                    ok = session.reach(provider, protocol, port, source)
-                except Exception as exc:
-                    ok, detail = False, error_text(exc)
-                else:
-                    detail = f"service {name}: {provider} unreachable from {origin}"
-                if ok is False:
+            if not probes:
+                return problems
+            results = run.run("gate", [DeviceRequest(host=h, action="reach", probes=tuple(p))
+                                       for h, p in sorted(probes.items())])
+            for origin in sorted(probes):
+                result = results.get(origin)
+                found = list(result.problems) if result is not None else ["no answer from the executor"]
+                if result is not None and result.status == "failed" and result.error:
+                    found.append(result.error)
+                for detail in found:
                     blame = origin if origin in wave else min(wave)
                     problems.setdefault(blame, detail)
             return problems
 
         return gate
 
-    def _state_message(self, nr: Nornir, outcomes: dict[str, DeviceOutcome], sessions: dict[str, DeviceSession],
-                       progress: ProgressFn | None) -> str:
+    def _state_message(self, run: ExecutorRun, outcomes: dict[str, DeviceOutcome],
+                       prepared: dict[str, DeviceResult]) -> str:
         """No config changes: say so only when the live state matches too (intended routes in
         the RIB); otherwise name what still differs."""
-        hosts = {h for h, o in outcomes.items() if o.status == "unchanged" and h in sessions}
+        hosts = sorted(h for h, o in outcomes.items() if o.status == "unchanged"
+                       and h in prepared and prepared[h].opened)
         problems: dict[str, list[str]] = {}
-
-        def check(task: Task) -> None:
-            host = task.host.name
-            try:
-                found = [c.detail for c in sessions[host].check_routes() if c.detail]
-            except Exception as exc:
-                found = [f"state not readable: {error_text(exc)}"]
-            if found:
-                problems[host] = found
-                outcomes[host].status = "failed"
-                outcomes[host].error = "config matches the intents, state does not: " + "; ".join(found)
-
-        self._phase(nr, "state", hosts, check, progress)
+        if hosts:
+            results = run.run("state", [DeviceRequest(host=h, action="state") for h in hosts])
+            for host in hosts:
+                result = results.get(host)
+                found = list(result.problems) if result is not None else ["state not readable: no answer"]
+                if found:
+                    problems[host] = found
+                    outcomes[host].status = "failed"
+                    outcomes[host].error = "config matches the intents, state does not: " + "; ".join(found)
         if problems:
             return (f"no config changes, but the live state differs on {len(problems)} device(s): "
                     + "; ".join(f"{h}: {p[0]}" for h, p in sorted(problems.items())))

@@ -14,6 +14,7 @@
     ├── ApplyFailed                   a transactional apply was rolled back
     ├── DeviceBusy                    a device is leased by another run
     ├── StoreError                    the local store failed
+    ├── ExecutorUnavailable           the executor (a broker, its workers) cannot take work
     └── LabError                      the local lab could not be built or torn down
 
 Per-host outcomes are returned as typed result objects, not raised; exceptions
@@ -155,6 +156,10 @@ class DeviceBusy(NetorchError):
 
 class StoreError(NetorchError):
     """The local store could not be read or written."""
+
+
+class ExecutorUnavailable(NetorchError):
+    """The executor cannot take work (its broker is down): nothing was sent to any device."""
 
 
 class LabError(NetorchError):

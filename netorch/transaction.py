@@ -20,7 +20,6 @@ exit code follow from those states, never from what the controller intended.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -28,9 +27,12 @@ from typing import TYPE_CHECKING, Any, Literal
 from nornir.core import Nornir
 from nornir.core.task import Task
 
-from netorch.errors import ConfirmExpired, DeviceUnreachable, StoreError, TransportError
-from netorch.protocols.state import has_protocols
-from netorch.protocols.state import problems as protocol_problems
+from netorch.errors import StoreError
+from netorch.executor import work
+from netorch.executor.base import ExecutorRun
+from netorch.executor.inprocess import InProcessRun
+from netorch.executor.messages import Action, DeviceRequest, DeviceResult
+from netorch.executor.work import DeviceWork
 from netorch.store import LEASE_TTL, Store
 from netorch.transport.base import DeviceJob, DeviceSession
 
@@ -41,32 +43,19 @@ FinalState = Literal["new", "old", "diverged", "unknown"]
 
 #: the confirm timeout of devices that revert by themselves, when the run names none
 DEFAULT_CONFIRM_TIMEOUT = 120
-#: the least time left on a device's timer before the controller re-arms it
-MIN_MARGIN = 5.0
 #: how long verify waits for a device's protocols (adjacencies, sessions, routes) to converge;
 #: only for devices with protocol intents (the others wait verify_timeout)
 PROTOCOL_CONVERGENCE_TIMEOUT = 60.0
 
 
 def error_text(exc: BaseException) -> str:
-    if isinstance(exc, TransportError):
-        return exc.message
-    return f"{type(exc).__name__}: {exc}"
+    return work.error_text(exc)
 
 
 def classify(job: DeviceJob, live: dict[str, str], before: dict[str, str]) -> FinalState:
     """new when the live config says what the candidate says (by meaning), old when it says
     what the device had before the run, diverged otherwise."""
-    from netorch.drift import compare_artifact
-
-    mgmt = (job.desired.mgmt_interface,) if job.desired.mgmt_interface else ()
-    names = [n for n in job.artifacts if n in live]
-    if not any(compare_artifact(job.platform, n, live[n], job.artifacts[n], mgmt) for n in names):
-        return "new"
-    if before and all(n in before for n in names) and \
-            not any(compare_artifact(job.platform, n, live[n], before[n], mgmt) for n in names):
-        return "old"
-    return "diverged"
+    return work.classify(job, live, before)  # type: ignore[return-value]
 
 
 @dataclass
@@ -100,29 +89,36 @@ class Heartbeat:
 
 
 class Transaction:
-    """The phases of one apply over the devices of `jobs` (sessions opened by prepare)."""
+    """The phases of one apply over the devices of `jobs`, run by an executor (`run`) that keeps
+    every device's session from prepare on. Without `run`, the phases run in this process
+    through `phase` over `sessions` (netorch.executor.inprocess)."""
 
-    def __init__(self, nr: Nornir, jobs: list[DeviceJob], outcomes: dict[str, DeviceOutcome],
-                 sessions: dict[str, DeviceSession], store: Store, run_id: int,
-                 phase: Callable[[Nornir, str, set[str], Callable[[Task], None], ProgressFn | None], None],
+    def __init__(self, nr: Nornir | None, jobs: list[DeviceJob], outcomes: dict[str, DeviceOutcome],
+                 sessions: dict[str, DeviceSession] | None, store: Store, run_id: int,
+                 phase: Callable[[Nornir, str, set[str], Callable[[Task], None], ProgressFn | None], None] | None,
                  progress: ProgressFn | None, confirm_timeout: int, verify_timeout: float,
-                 heartbeat: Heartbeat | None = None) -> None:
-        self.nr = nr
+                 heartbeat: Heartbeat | None = None, run: ExecutorRun | None = None,
+                 prepared: dict[str, DeviceResult] | None = None) -> None:
+        if run is None:
+            assert phase is not None
+            run = InProcessRun(nr, DeviceWork(sessions), phase, progress)
+        self.run = run
         self.jobs = {j.host: j for j in jobs}
         self.outcomes = outcomes
-        self.sessions = sessions
         self.store = store
         self.run_id = run_id
-        self._phase_fn = phase
         self.progress = progress
         self.confirm_timeout = confirm_timeout
         self.verify_timeout = verify_timeout
         self.heartbeat = heartbeat
-        self.deadlines: dict[str, float] = {}
-        self.margins: dict[str, float] = {}
         self.committed: set[str] = set()  # a commit was attempted: the device may have changed
-        self.befores: dict[str, dict[str, str]] = {}
-        self._lock = threading.Lock()
+        #: devices with a session (prepared), and what a recovery needs of each
+        self.opened: set[str] = set(sessions or {})
+        self.journals: dict[str, dict[str, Any]] = {}
+        for host, result in (prepared or {}).items():
+            self._absorb(result)
+            if result.opened:
+                self.opened.add(host)
 
     # -- journal ----------------------------------------------------------------------------
     def journal(self, hosts: set[str] | list[str], phase: str, data: dict[str, dict[str, Any]] | None = None) -> None:
@@ -136,163 +132,89 @@ class Transaction:
     def store_trouble(self) -> str:
         return self.heartbeat.failed if self.heartbeat is not None else ""
 
-    def _run(self, name: str, hosts: set[str], fn: Callable[[Task], None]) -> None:
-        self._phase_fn(self.nr, name, hosts, fn, self.progress)
+    def _absorb(self, result: DeviceResult) -> None:
+        if result.journal is not None:
+            self.journals[result.host] = result.journal
+
+    def _request(self, host: str, action: Action) -> DeviceRequest:
+        return DeviceRequest(host=host, action=action, confirm_timeout=self.confirm_timeout,
+                             verify_timeout=self.verify_timeout, protocol_timeout=PROTOCOL_CONVERGENCE_TIMEOUT)
+
+    def _phase(self, name: str, action: Action, hosts: set[str]) -> dict[str, DeviceResult]:
+        if not hosts:
+            return {}
+        results = self.run.run(name, [self._request(h, action) for h in sorted(hosts)])
+        for host in hosts:
+            result = results.get(host)
+            if result is None:  # the executor answered nothing for it: its state is not known
+                result = DeviceResult(host=host, action=action, status="unreachable", lost=True,
+                                      error=f"{name}: no answer from the executor", ok=False)
+                results[host] = result
+            self._absorb(result)
+        return results
+
+    def _apply(self, result: DeviceResult, phase: str | None = None) -> None:
+        out = self.outcomes[result.host]
+        if phase is not None:
+            out.phase = phase
+        if result.status is not None:
+            out.status = result.status  # type: ignore[assignment]
+        if result.error is not None:
+            out.error = result.error
+        out.checks += list(result.checks)
+        out.duration += result.duration
 
     # -- commit -----------------------------------------------------------------------------
-    def native(self, host: str) -> bool:
-        return self.sessions[host].native_confirm
-
     def commit(self, hosts: set[str]) -> None:
-        def commit(task: Task) -> None:
-            host = task.host.name
+        for host in hosts:
             out = self.outcomes[host]
-            session = self.sessions[host]
-            start = time.perf_counter()
-            mono = time.monotonic()
             out.phase = "commit"
             out.sent = out.diff
-            with self._lock:
-                self.committed.add(host)
-            try:
-                session.commit(revert_in=self.confirm_timeout)
-                out.status = "changed"
-                took = time.monotonic() - mono
-                self.deadlines[host] = mono + self.confirm_timeout
-                self.margins[host] = max(MIN_MARGIN, 2 * took)
-            except DeviceUnreachable as exc:
-                out.status, out.error = "unreachable", error_text(exc)
-            except Exception as exc:
-                out.status, out.error = "failed", error_text(exc)
-            out.duration += time.perf_counter() - start
-
-        self._run("commit", hosts, commit)
-
-    def _keep_armed(self, host: str, needed: float = 0.0) -> None:
-        """Re-arm the device's timer when less than its margin (plus `needed`) is left."""
-        if not self.native(host) or host not in self.deadlines:
-            return
-        left = self.deadlines[host] - time.monotonic()
-        if left >= self.margins[host] + needed:
-            return
-        mono = time.monotonic()
-        if not self.sessions[host].extend(self.confirm_timeout):
-            raise ConfirmExpired(host, f"its confirm timer ({self.confirm_timeout} s) fired before the "
-                                 "run could confirm: the device restored its previous configuration")
-        self.deadlines[host] = mono + self.confirm_timeout
-        out = self.outcomes[host]
-        out.checks.append(f"confirm timer re-armed with {left:.1f} s left")
+            self.committed.add(host)
+        for result in self._phase("commit", "commit", hosts).values():
+            self._apply(result)
 
     # -- verify -----------------------------------------------------------------------------
     def verify(self, hosts: set[str]) -> None:
-        def verify(task: Task) -> None:
-            host = task.host.name
-            out = self.outcomes[host]
-            session = self.sessions[host]
-            start = time.perf_counter()
-            out.phase = "verify"
-            try:
-                # routes reach the RIB asynchronously after a commit: poll until every intended
-                # route is there (and the preferred ones active), or the deadline passes
-                # (and every intended adjacency, session and protocol route, with its own bound)
-                protocols = has_protocols(self.jobs[host].desired)
-                bound = max(self.verify_timeout, PROTOCOL_CONVERGENCE_TIMEOUT) if protocols else self.verify_timeout
-                deadline = time.monotonic() + bound
-                while True:
-                    self._keep_armed(host)
-                    checks = session.check_routes()
-                    problems = [c.detail for c in checks if c.detail]
-                    pchecks = session.protocol_checks() if protocols else []
-                    problems += protocol_problems(pchecks)
-                    if not problems or time.monotonic() >= deadline:
-                        break
-                    time.sleep(0.5 if protocols else 0.1)
-                out.checks += [f"{c.route.prefix} via {c.route.next_hop or c.route.interface}: "
-                               f"{'active' if c.active else 'present' if c.present else 'missing'}" for c in checks]
-                out.checks += [f"{c.subject}: {'ok' if c.ok else c.problem}" for c in pchecks]
-                if not session.checks_commit:
-                    # the transport does not read its commit back itself: the device must now say
-                    # what the candidate says
-                    state = classify(self.jobs[host], session.live_config(), {})
-                    if state != "new":
-                        problems.append("the device does not read back as the candidate after the commit")
-                self._keep_armed(host)
-                if problems:
-                    out.status, out.error = "failed", "post-check failed: " + "; ".join(problems)
-            except ConfirmExpired as exc:
-                out.status, out.error = "reverted", exc.message
-            except DeviceUnreachable as exc:
-                out.status, out.error = "unreachable", f"post-check: {error_text(exc)}"
-            except Exception as exc:
-                out.status, out.error = "failed", f"post-check failed: {error_text(exc)}"
-            out.duration += time.perf_counter() - start
-
-        self._run("verify", hosts, verify)
+        for result in self._phase("verify", "verify", hosts).values():
+            self._apply(result, "verify")
 
     # -- confirm ----------------------------------------------------------------------------
     def confirm(self, hosts: set[str]) -> None:
-        def confirm(task: Task) -> None:
-            host = task.host.name
-            out = self.outcomes[host]
-            start = time.perf_counter()
-            out.phase = "confirm"
-            try:
-                self._keep_armed(host)
-                self.sessions[host].confirm()
-            except ConfirmExpired as exc:
-                out.status, out.error = "reverted", exc.message
-            except DeviceUnreachable as exc:
-                out.status, out.error = "unreachable", f"confirm: {error_text(exc)}"
-            except Exception as exc:
-                out.status, out.error = "failed", f"confirm failed: {error_text(exc)}"
-            out.duration += time.perf_counter() - start
-
-        self._run("confirm", hosts, confirm)
+        for result in self._phase("confirm", "confirm", hosts).values():
+            self._apply(result, "confirm")
 
     # -- rollback ---------------------------------------------------------------------------
     def rollback(self, hosts: set[str], reason: str | None) -> None:
         """Restore the configuration the devices had before the run. reason None: the device
         failed itself (its error stays); otherwise it is rolled back because of another one."""
-        def rollback(task: Task) -> None:
-            host = task.host.name
+        for host, result in self._phase("rollback", "rollback", hosts).items():
             out = self.outcomes[host]
-            start = time.perf_counter()
-            try:
-                self.sessions[host].rollback()
+            out.duration += result.duration
+            if result.lost:
+                out.status = "unreachable"
+                out.error = (out.error + "; " if out.error else "") + (result.error or "its session was lost")
+            elif result.ok:
                 if reason is not None:
                     out.status = "rolled_back"
                     out.error = f"rolled back: {reason}"
                 elif out.status != "reverted":
                     out.error += " (rolled back)"
-            except Exception as exc:
+            else:
                 if out.status not in ("unreachable",):
                     out.status = "failed"
-                out.error = (out.error + "; " if out.error else "") + f"ROLLBACK FAILED: {error_text(exc)}"
-            out.duration += time.perf_counter() - start
-
-        self._run("rollback", hosts, rollback)
+                out.error = (out.error + "; " if out.error else "") + f"ROLLBACK FAILED: {result.error}"
 
     # -- read back --------------------------------------------------------------------------
     def read_back(self, hosts: set[str]) -> None:
         """Read every touched device's live config and classify it (new, old, diverged, unknown)."""
-        def read(task: Task) -> None:
-            host = task.host.name
+        for host, result in self._phase("read back", "read_back", hosts).items():
             out = self.outcomes[host]
-            session = self.sessions.get(host)
-            start = time.perf_counter()
-            if session is None:
-                out.final = "unknown"
-                return
-            try:
-                live = session.live_config()
-            except Exception as exc:
-                out.final = "unknown"
-                out.checks.append(f"read back failed: {error_text(exc)}")
-            else:
-                out.final = classify(self.jobs[host], live, self.befores.get(host, {}))
-            out.duration += time.perf_counter() - start
-
-        self._run("read back", hosts, read)
+            out.final = result.final or "unknown"
+            out.checks += list(result.checks)
+            if result.lost and result.error:
+                out.checks.append(f"read back failed: {result.error}")
+            out.duration += result.duration
 
     # -- the whole --------------------------------------------------------------------------
     def failed(self) -> set[str]:
@@ -309,8 +231,6 @@ class Transaction:
         """commit, verify (and the gate: extra health checks, {host: problem}), confirm `hosts`.
         all_or_nothing: any failure rolls every device of the wave back. Otherwise only the
         failed devices go back. Returns the devices of the wave that failed."""
-        for host in hosts:
-            self.befores[host] = self.sessions[host].before()
         bad = ("failed", "unreachable", "reverted")
 
         def failed_here() -> set[str]:
@@ -319,11 +239,11 @@ class Transaction:
         try:
             self.journal(hosts, "committing", {h: {"diff": self.outcomes[h].diff,
                                                    "artifacts": self.jobs[h].artifacts,
-                                                   "session": self.sessions[h].journal_data()}
+                                                   "session": self.journals.get(h, {})}
                                                for h in hosts})
         except StoreError as exc:
+            self._phase("discard", "discard", hosts)
             for host in hosts:
-                self.sessions[host].discard()
                 out = self.outcomes[host]
                 out.status, out.error = "failed", f"not committed: the journal cannot be written ({exc})"
             return set(hosts)
@@ -373,7 +293,7 @@ class Transaction:
     def _note(self, hosts: set[str], phase: str) -> str:
         """Journal a phase; returns the store's trouble ('' when written)."""
         data = {h: {"status": self.outcomes[h].status, "final": self.outcomes[h].final,
-                    "session": self.sessions[h].journal_data()} for h in hosts if h in self.sessions}
+                    "session": self.journals.get(h, {})} for h in hosts if h in self.opened}
         try:
             self.journal(hosts, phase, data)
         except StoreError as exc:

@@ -104,6 +104,17 @@ def is_loopback(listen: str) -> bool:
         return False  # any other host name may resolve to a routable address
 
 
+class ExecutorConfig(Frozen):
+    """Where the daemon's device work runs: here (inprocess), or on Celery workers through a
+    Redis broker (netorch worker --queues REGION)."""
+
+    kind: Literal["inprocess", "celery"] = "inprocess"
+    broker: str = Field(default="redis://127.0.0.1:6379/0", pattern=r"^rediss?://\S+$")
+
+    def spec(self) -> str:
+        return "inprocess" if self.kind == "inprocess" else f"celery:{self.broker}"
+
+
 class DaemonConfig(Frozen):
     listen: str = "127.0.0.1"
     port: int = Field(default=8040, ge=0, le=65535)
@@ -126,6 +137,7 @@ class DaemonConfig(Frozen):
     keep_alive_timeout: int = Field(default=5, ge=1, le=300, description="idle seconds before a connection closes")
     max_connections: int = Field(default=200, ge=1, le=10_000, description="beyond it, requests get 503")
     accept_new_host_keys: bool = Field(default=False, description="trust unknown SSH host keys on first use")
+    executor: ExecutorConfig = ExecutorConfig()
 
     @model_validator(mode="after")
     def _tokens(self) -> DaemonConfig:

@@ -199,8 +199,11 @@ class Runtime:
         return Workspace(c.inventory, c.intents, c.templates)
 
     def engine(self) -> Engine:
+        from netorch.executor import executor_from_spec
+
         c = self.config
-        return Engine(self.workspace(), self.store, str(c.credentials) if c.credentials else None)
+        return Engine(self.workspace(), self.store, str(c.credentials) if c.credentials else None,
+                      executor=executor_from_spec(c.executor.spec()))
 
     def _hosts(self, engine: Engine, limit: str | None) -> list[str]:
         return [h.name for h in engine.ws.select(limit) if h.data.deploy]

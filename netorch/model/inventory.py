@@ -51,6 +51,7 @@ class HostData(Frozen):
     mgmt_interface: IfName | None = None
     deploy: Bool = True
     site: Name | None = None
+    region: Name | None = None  # the executor queue its work goes to (netorch worker --queues REGION)
     credentials_file: str | None = None
     known_hosts: str | None = None  # OpenSSH known_hosts file for host key checking (see README)
     transport: Transport | None = None

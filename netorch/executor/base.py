@@ -1,0 +1,53 @@
+"""The executor seam: the engine hands each phase's per-device work to an executor.
+
+    Executor.open(...)  -> ExecutorRun        one run (an apply, a plan, a drift check)
+    ExecutorRun.run(phase, [DeviceRequest])   -> {host: DeviceResult}
+    ExecutorRun.close()
+
+A run keeps every device's session in one place for its whole life (this process, or one
+worker): prepare opens it, the later phases of the transaction find it there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
+
+from netorch.errors import DeviceBusy
+from netorch.executor.messages import DeviceRequest, DeviceResult
+from netorch.transport.base import DeviceJob, DeviceSession
+
+if TYPE_CHECKING:
+    from netorch.credentials import CredentialStore
+    from netorch.engine import Engine
+
+ProgressFn = Callable[[str, str, str], None]
+
+
+class ExecutorRun(Protocol):
+    #: hosts another controller holds (only where the executor has its own exclusion)
+    busy: dict[str, DeviceBusy]
+    creds: CredentialStore | None
+
+    @property
+    def placement(self) -> dict[str, str]:
+        """Which worker holds each device's session ({} in process)."""
+        ...
+
+    def run(self, phase: str, requests: list[DeviceRequest]) -> dict[str, DeviceResult]: ...
+
+    def close(self) -> None: ...
+
+
+class Executor(Protocol):
+    kind: str
+
+    def check(self) -> None:
+        """Raise ExecutorUnavailable when the executor cannot take work now."""
+
+    def open(self, engine: Engine, jobs: list[DeviceJob], workers: int, progress: ProgressFn | None, *,
+             kind: str, actor: str, lock_wait: float, all_or_none: bool,
+             sessions: dict[str, DeviceSession] | None = None, nornir: object | None = None) -> ExecutorRun:
+        """A run over these jobs' devices. all_or_none: DeviceBusy when another controller holds
+        one of them past lock_wait; otherwise the busy ones are left out, named in run.busy."""
+        ...
