@@ -49,12 +49,13 @@ eng = Engine(Workspace(Path({inventory!r}), Path({intents!r}), Path({templates!r
 eng.apply(limit={hosts!r}, confirm_timeout=15, progress=progress)
 """
 
-REGIONS = {"r1": "north", "r2": "south", "r3": "east", "r4": "east", "nc1": "east"}
+REGIONS = {"r1": "north", "up1": "north", "r2": "south", "r3": "east", "r4": "east", "nc1": "east"}
 EXTRA = ("routes:\n"
          "  - {name: scale-r1, prefix: 10.93.0.0/16, next_hop: 10.0.12.2, hosts: [r1]}\n"
          "  - {name: scale-r2, prefix: 10.93.0.0/16, next_hop: 10.0.24.2, hosts: [r2]}\n"
          "  - {name: scale-r3, prefix: 10.93.0.0/16, next_hop: 10.0.34.2, hosts: [r3]}\n"
          "  - {name: scale-r4, prefix: 10.93.0.0/16, interface: eth3, hosts: [r4]}\n"
+         "  - {name: scale-up1, prefix: 10.93.0.0/16, next_hop: 10.0.25.1, hosts: [up1]}\n"
          "  - {name: scale-nc1, prefix: 10.93.0.0/16, next_hop: 10.9.0.254, hosts: [nc1]}\n")
 
 
