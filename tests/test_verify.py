@@ -216,3 +216,19 @@ rules:
     assert plan.exit_code == 1
     assert "refused: a promise of the intents fails" in plan.output
     assert "counterexample:" in plan.output
+
+
+def test_the_shipped_examples_resilient_promises_survive_every_single_failure() -> None:
+    """The campus routes with OSPF and BGP: its resilient services and rule hold under each single
+    link and router failure; the branch site (a chain, no backup) breaks under failures, but none
+    of its promises is resilient, so plain verify does not fail on it."""
+    ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates")
+    _, intents, _ = ws.load()
+    assert {s.value.name for s in intents.services if s.value.resilient} == {"web", "guest-portal"}
+    report = verify(ws)
+    assert report.stats["resilient_only"] is True and report.stats["scenarios"] > 10
+    assert report.exit_code == 0, [(f.subject, f.element) for f in report.failures]
+    campus = verify(ws, limit="lab_routers", failures=1)
+    assert campus.exit_code == 0 and not campus.failures, [(f.subject, f.element) for f in campus.failures]
+    everything = verify(ws, failures=1)  # every promise, the branch's too: its chain cannot survive
+    assert everything.failures and all(f.element.startswith(("link eos1", "router eos1")) for f in everything.failures)

@@ -101,7 +101,10 @@ class Verifier:
                     self.index.setdefault(h, []).append((mi, s, d))
             dst_domain = self.universe.domain_of[d]
             promise = self.spec.promise(member.domain, dst_domain, d)
-            self._loops(result, member, d, promise, element)
+            if not resilient_only or promise.resilient:
+                # under a failure that only resilient promises are re-checked for, a path nothing
+                # resilient takes may break
+                self._loops(result, member, d, promise, element)
             if result.conn is promise.allowed or result.conn == promise.allowed:
                 continue
             if not resilient_only and member.domain != dst_domain:
