@@ -243,7 +243,10 @@ def test_remediation_then_rollback_round_trips(a: dict[str, Any], b: dict[str, A
     back = nm.rollback_lines(running, desired, ignore_interfaces=ignore)
 
     after = apply_lines(running, fix)  # raises Refused if a line would be refused
-    assert meaning(after) == meaning(desired)
+    # interfaces and VRFs the desired config does not render are not netorch's: they stay as they are
+    rendered = {line for line in desired.splitlines() if line.startswith(("interface ", "vrf "))}
+    foreign = {p for p in meaning(running) if p[0].startswith(("interface ", "vrf ")) and p[0] not in rendered}
+    assert meaning(after) == meaning(desired) | foreign
     assert nm.remediation(after, desired, ignore_interfaces=ignore) == []
     assert nm.same_meaning(after, desired, ignore_interfaces=ignore)
     for line in UNMANAGED:  # what netorch does not manage is untouched
@@ -353,7 +356,9 @@ def test_unmanaged_lines_and_comments_do_not_count() -> None:
 
 def test_interfaces_are_emptied_not_deleted_and_mgmt_is_left_alone() -> None:
     running = R3_RUNNING.replace("interface lo\n", "interface eth0\n description mgmt\nexit\ninterface lo\n")
-    desired = R3_RUNNING.replace("interface eth2\n description to r4 eth2\n ip address 10.0.34.1/30\nexit\n", "")
+    # eth2 stays in the inventory with nothing to configure: its block is rendered empty
+    desired = R3_RUNNING.replace("interface eth2\n description to r4 eth2\n ip address 10.0.34.1/30\nexit\n",
+                                 "interface eth2\nexit\n")
     lines = nm.remediation(running, desired, ignore_interfaces=["eth0"])
     assert lines == ["interface eth2", " no description", " no ip address 10.0.34.1/30", "exit"]
     assert nm.readable_diff(running, desired, ignore_interfaces=["eth0"]) == (
@@ -372,7 +377,7 @@ def test_single_valued_lines_are_replaced_not_negated() -> None:
 
 def test_removals_come_first_so_an_address_can_move() -> None:
     lines = nm.remediation("interface eth1\n ip address 10.0.0.1/24\nexit\ninterface eth2\n description b\nexit\n",
-                           "interface eth2\n description b\n ip address 10.0.0.1/24\nexit\n")
+                           "interface eth1\nexit\ninterface eth2\n description b\n ip address 10.0.0.1/24\nexit\n")
     assert lines == ["interface eth1", " no ip address 10.0.0.1/24", "exit",
                      "interface eth2", " ip address 10.0.0.1/24", "exit"]
 
@@ -757,3 +762,21 @@ def test_protocol_scope_lines() -> None:
     # an address family keeps its own exit
     assert nm.remediation(R2_DESIRED.replace("  network 10.3.0.0/24\n", ""), R2_DESIRED) == [
         "router bgp 65000", " address-family ipv4 unicast", "  network 10.3.0.0/24", " exit-address-family", "exit"]
+
+
+def test_interfaces_and_vrfs_netorch_does_not_render_are_left_alone() -> None:
+    """Ownership (netorch.ownership): an interface outside the inventory and a VRF an operator made
+    are not netorch's: no drift, no remediation, unless the device's ownership widens them."""
+    running = ("interface eth1\n description to r1\nexit\ninterface nox0\n description theirs\nexit\n"
+               "vrf blue\n ip route 10.77.0.0/16 10.0.12.2\nexit-vrf\n")
+    desired = "interface eth1\n description to r1\nexit\n"
+    assert nm.structured_diff(running, desired) == []
+    assert nm.remediation(running, desired) == []
+    widened = "! netorch-ownership: interfaces=all vrfs=all\n" + desired
+    assert set(nm.structured_diff(running, widened)) == {
+        ("unexpected", "interface nox0 > description theirs"),
+        ("unexpected", "vrf blue > ip route 10.77.0.0/16 10.0.12.2")}
+    assert " no description" in nm.remediation(running, widened)
+    # a rollback goes back to the earlier config whatever netorch renders: what the run added goes
+    assert nm.rollback_lines("", "vrf blue\n ip route 10.7.0.0/24 10.0.13.1\nexit-vrf\n") == [
+        "vrf blue", " no ip route 10.7.0.0/24 10.0.13.1", "exit-vrf"]

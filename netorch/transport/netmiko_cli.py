@@ -75,6 +75,7 @@ from netmiko.exceptions import (
 
 from netorch.errors import DeviceRejected, DeviceUnreachable, NetorchError, TransportError
 from netorch.model.desired import DesiredRoute
+from netorch.ownership import Ownership
 from netorch.platforms import PLATFORMS, Platform
 from netorch.protocols.state import COMMANDS as PROTOCOL_COMMANDS
 from netorch.protocols.state import ProtocolCheck, has_protocols, parse_state, protocol_checks
@@ -282,10 +283,31 @@ def _aligned(running: HConfig, desired: HConfig, platform: str) -> None:
                 b.add_child(child.text)
 
 
-def _trees(running: str, desired: str, platform: str, ignore_interfaces: Iterable[str]) -> tuple[HConfig, HConfig]:
+def _owned(running: HConfig, desired: HConfig, desired_text: str) -> None:
+    """Ownership as netorch.ownership states it: an interface or VRF block the desired config does
+    not render is not netorch's (an interface outside the inventory, a VRF an operator made), unless
+    the device's ownership (the artifact's header) widens interfaces or VRFs to all."""
+    own = Ownership.from_artifact(desired_text)
+    # the sections the template renders, even those with no managed line left (parse drops them)
+    rendered = {" ".join(line.split()) for line in desired_text.splitlines() if line.startswith(("interface ", "vrf "))}
+    for child in tuple(running.children):
+        if desired.children.get(child.text) is not None or child.text in rendered:
+            continue
+        foreign_interface = child.text.startswith("interface ") and own.interfaces != "all"
+        foreign_vrf = child.text.startswith("vrf ") and own.vrfs != "all" and own.static_routes != "all"
+        if foreign_interface or foreign_vrf:
+            child.delete()
+
+
+def _trees(running: str, desired: str, platform: str, ignore_interfaces: Iterable[str],
+           owned: bool = True) -> tuple[HConfig, HConfig]:
+    """Both texts' managed parts; with owned, desired is what netorch renders, and what it does
+    not own is left out of running (without: back to an earlier config, rendered or not)."""
     ignore = tuple(ignore_interfaces)
     r = parse(running, platform, ignore_interfaces=ignore)
     d = parse(desired, platform, ignore_interfaces=ignore)
+    if owned:
+        _owned(r, d, desired)
     _aligned(r, d, platform)
     return r, d
 
@@ -338,17 +360,18 @@ def plan(running: str, desired: str, platform: str = "frr", *, ignore_interfaces
 
 
 def remediation(running: str, desired: str, platform: str = "frr", *,
-                ignore_interfaces: Iterable[str] = ()) -> list[str]:
+                ignore_interfaces: Iterable[str] = (), owned: bool = True) -> list[str]:
     """The configuration lines that bring `running` to `desired` (managed part only),
-    with section exits, ready to send in configuration mode; [] when they already agree."""
-    r, d = _trees(running, desired, platform, ignore_interfaces)
+    with section exits, ready to send in configuration mode; [] when they already agree.
+    owned=False when desired is an earlier config rather than what netorch renders."""
+    r, d = _trees(running, desired, platform, ignore_interfaces, owned)
     return _lines(r.config_to_get_to(d).set_order_weight())
 
 
 def rollback_lines(running: str, desired: str, platform: str = "frr", *,
                    ignore_interfaces: Iterable[str] = ()) -> list[str]:
     """The lines that bring a device from `desired` back to `running` (after a commit)."""
-    return remediation(desired, running, platform, ignore_interfaces=ignore_interfaces)
+    return remediation(desired, running, platform, ignore_interfaces=ignore_interfaces, owned=False)
 
 
 def _only_in(a: HConfig | HConfigChild, b: HConfig | HConfigChild) -> Iterator[str]:
@@ -371,6 +394,7 @@ def structured_diff(running: str, desired: str, platform: str = "frr", *,
     ignore = tuple(ignore_interfaces)
     r = parse(running, platform, ignore_interfaces=ignore)
     d = parse(desired, platform, ignore_interfaces=ignore)
+    _owned(r, d, desired)
     return [("missing", p) for p in _only_in(d, r)] + [("unexpected", p) for p in _only_in(r, d)]
 
 
@@ -659,9 +683,10 @@ class NetmikoSession(DeviceSession):
         except KeyError:
             raise TransportError(self.host, f"the job has no {name} artifact") from None
 
-    def _compute(self, running: str, desired: str) -> list[str]:
+    def _compute(self, running: str, desired: str, owned: bool = True) -> list[str]:
         try:
-            return remediation(running, desired, self.job.platform, ignore_interfaces=self.ignore_interfaces)
+            return remediation(running, desired, self.job.platform, ignore_interfaces=self.ignore_interfaces,
+                               owned=owned)
         except NetorchError as exc:
             raise TransportError(self.host, str(exc)) from None
 
@@ -673,11 +698,11 @@ class NetmikoSession(DeviceSession):
         assert self._before is not None
         left: list[str] = []
         for _attempt in range(2):
-            left = self._compute(self._show_running(), self._before)
+            left = self._compute(self._show_running(), self._before, owned=False)
             if not left:
                 return []
             self._push(left)
-        return self._compute(self._show_running(), self._before)
+        return self._compute(self._show_running(), self._before, owned=False)
 
     # -- DeviceSession -----------------------------------------------------------------
     def load(self) -> None:

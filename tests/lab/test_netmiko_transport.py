@@ -275,8 +275,8 @@ def random_frr_conf(job: DeviceJob, routes: set[str], vrf_routes: set[str], lo_d
     lines = [ln for ln in job.artifacts["frr.conf"].splitlines() if not ln.startswith("ip route ")]
     at = lines.index("!", lines.index("service integrated-vtysh-config"))
     block = sorted(routes)
-    if vrf_routes:
-        block += ["!", f"vrf {TEST_VRF}", *(f" {r}" for r in sorted(vrf_routes)), "exit-vrf"]
+    # the test VRF is rendered (netorch's) even when it has no route left
+    block += ["!", f"vrf {TEST_VRF}", *(f" {r}" for r in sorted(vrf_routes)), "exit-vrf"]
     lines[at + 1:at + 1] = block
     if lo_description:
         lines.insert(lines.index("interface lo") + 1, f" description {lo_description}")
