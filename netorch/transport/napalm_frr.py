@@ -64,7 +64,9 @@ READBACK_FRESH = 10.0
 FLUSH_RULESET = re.compile(r"^flush ruleset\s*$", re.MULTILINE)  # the candidate owns every table
 NO_TABLE = "NETORCH_NO_NFT_TABLE"
 CLI_ERROR = re.compile(r"^% (?!Warning)", re.MULTILINE)
-PROMPT_HEAD = re.compile(r"\A[\w.-]+(\([\w-]+\))?# ")
+#: the prompt(s) before a command's output: the prompt vtysh prints after the previous batch's
+#: last mark may arrive after that batch was read, and then leads the next batch's output
+PROMPT_HEAD = re.compile(r"\A(?:[\w.-]+(?:\([\w-]+\))?# )+")
 PROMPT_TAIL = re.compile(r"[\w.-]+(\([\w-]+\))?# \Z")
 HEADER_RE = re.compile(r"\A(Building configuration\.\.\.\s*\n)?\s*(Current configuration:\s*\n)?")
 
@@ -91,6 +93,18 @@ def split_candidate(text: str) -> tuple[str, str | None]:
 
 def strip_header(running: str) -> str:
     return HEADER_RE.sub("", running, count=1)
+
+
+def split_outputs(text: str, marks: list[str]) -> list[str]:
+    """Each command's output from what a long-lived vtysh printed for a batch. With the terminal's
+    echo off each command gives: prompt, output, prompt, its mark's error."""
+    outputs: list[str] = []
+    rest = text
+    for mark in marks:
+        segment, _, rest = rest.partition(f"% Unknown command: {mark}\n")
+        segment = PROMPT_HEAD.sub("", segment, count=1)
+        outputs.append(PROMPT_TAIL.sub("", segment, count=1))
+    return outputs
 
 
 class FrrDriver(NetworkDriver):  # type: ignore[misc]
@@ -201,14 +215,7 @@ class FrrDriver(NetworkDriver):  # type: ignore[misc]
                 self._vtyc = None
                 if attempt == 2:
                     raise ConnectionClosedException(f"{self.hostname}: vtysh: {self._why(exc)}") from None
-        # with the terminal's echo off, each command gives: prompt, output, prompt, mark error
-        outputs: list[str] = []
-        rest = text
-        for mark in marks:
-            segment, _, rest = rest.partition(f"% Unknown command: {mark}\n")
-            segment = PROMPT_HEAD.sub("", segment, count=1)
-            outputs.append(PROMPT_TAIL.sub("", segment, count=1))
-        return outputs
+        return split_outputs(text, marks)
 
     def _open_channel(self, command: str, pty: bool = False) -> paramiko.Channel:
         if self._ssh is None:
