@@ -17,7 +17,7 @@ import contextlib
 import difflib
 import re
 from dataclasses import dataclass, field
-from ipaddress import IPv4Network
+from ipaddress import IPv4Address, IPv4Network, summarize_address_range
 from typing import Literal
 
 from netorch.ownership import FRR as FRR_OWN
@@ -395,12 +395,57 @@ def _parse_nft(text: str) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     return chains, objects
 
 
+SET_RE = re.compile(r"\{ ([^{}]*) \}")
+
+
+def _interval(element: str) -> tuple[str, int, int] | None:
+    """An element of an nft set as (kind, first, last): an address, prefix or address range, or
+    a number or number range (ports); None for anything else."""
+    first, _, last = element.partition("-")
+    with contextlib.suppress(ValueError):
+        if first.isdigit() and (not last or last.isdigit()):
+            return "n", int(first), int(last or first)
+        if last:
+            return "a", int(IPv4Address(first)), int(IPv4Address(last))
+        net = IPv4Network(first)
+        return "a", int(net.network_address), int(net.broadcast_address)
+    return None
+
+
+def _canonical_set(match: re.Match[str]) -> str:
+    """A set's elements as merged, sorted intervals: nft merges adjacent and overlapping
+    elements of an interval set when it lists them (10.64.2.0/24, 10.64.3.0/24 come back as
+    10.64.2.0-10.64.3.255), so a comparison by meaning compares the merged form."""
+    parsed = [_interval(e.strip()) for e in match.group(1).split(",")]
+    if not parsed or any(p is None for p in parsed) or len({p[0] for p in parsed if p}) != 1:
+        return match.group(0)
+    merged: list[list[int]] = []
+    for _, lo, hi in sorted(p for p in parsed if p):
+        if merged and lo <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    if parsed[0] and parsed[0][0] == "n":
+        return "{ " + ", ".join(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in merged) + " }"
+    out = []
+    for lo, hi in merged:
+        nets = list(summarize_address_range(IPv4Address(lo), IPv4Address(hi)))
+        out.append(str(nets[0]) if len(nets) == 1 else f"{IPv4Address(lo)}-{IPv4Address(hi)}")
+    return "{ " + ", ".join(out) + " }"
+
+
+def _canonical(parsed: dict[str, list[str]]) -> dict[str, list[str]]:
+    return {name: [SET_RE.sub(_canonical_set, stmt) for stmt in stmts] for name, stmts in parsed.items()}
+
+
 def diff_nft(running: str | None, desired: str | None) -> list[Difference]:
     """Per chain, in order (order is meaning in a firewall): a rule that moved is `changed` with
     its running and intended position; named sets and maps netorch did not write are
-    `interfering` (a rule can match them), changed ones `changed`."""
-    have, have_objects = _parse_nft(running or "")
-    want, want_objects = _parse_nft(desired or "")
+    `interfering` (a rule can match them), changed ones `changed`. Sets compare by their
+    elements' meaning (see _canonical_set)."""
+    have_chains, have_objects = _parse_nft(running or "")
+    want_chains, want_objects = _parse_nft(desired or "")
+    have, want = _canonical(have_chains), _canonical(want_chains)
     out: list[Difference] = []
     for chain in sorted(set(want) | set(have)):
         if chain not in have:
@@ -420,7 +465,7 @@ def diff_nft(running: str | None, desired: str | None) -> list[Difference]:
         elif name not in want_objects:
             out.append(Difference("interfering", (name,), "in table inet netorch, not written by netorch: "
                                   + "; ".join(have_objects[name])))
-        elif have_objects[name] != want_objects[name]:
+        elif _canonical(have_objects)[name] != _canonical(want_objects)[name]:
             out.append(Difference("changed", (name,), "running: " + "; ".join(have_objects[name])))
     return out
 

@@ -440,3 +440,18 @@ def test_protocol_ownership_follows_what_netorch_renders() -> None:
     theirs = bare + ("router ospf\n ospf router-id 1.1.1.1\nexit\nrouter bgp 65111\nexit\n"
                      "interface eth1\n ip ospf cost 7\nexit\n")
     assert [d for d in diff_frr(theirs, bare) if "ospf" in str(d) or "bgp" in str(d)] == []
+
+
+def test_nft_sets_compare_by_meaning_as_nft_merges_them() -> None:
+    """nft lists adjacent elements of an interval set merged: that is the same rule."""
+    from netorch.configtree import diff_nft
+
+    desired = ("table inet netorch {\n chain c {\n  ip daddr { 10.64.0.0/24, 10.64.2.0/24, 10.64.3.0/24 }"
+               " tcp dport { 22, 8000-8080, 8081 } accept\n }\n}\n")
+    listed = ("table inet netorch {\n chain c {\n  ip daddr { 10.64.0.0/24, 10.64.2.0-10.64.3.255 }"
+              " tcp dport { 22, 8000-8081 } accept\n }\n}\n")
+    assert diff_nft(listed, desired) == []
+    narrower = listed.replace("10.64.2.0-10.64.3.255", "10.64.2.0/24")
+    assert [d.kind for d in diff_nft(narrower, desired)] == ["unexpected", "missing"]
+    other_port = listed.replace("8000-8081", "8000-8082")
+    assert [d.kind for d in diff_nft(other_port, desired)] == ["unexpected", "missing"]
