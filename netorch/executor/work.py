@@ -95,6 +95,16 @@ def classify(job: DeviceJob, live: dict[str, str], before: dict[str, str]) -> st
     return "diverged"
 
 
+def _phase_failure(exc: Exception, what: str, checks: list[str]) -> dict[str, Any]:
+    """A verify or confirm that raised, as its result: a fired revert timer is `reverted`, a lost
+    device `unreachable`, anything else `failed`; the checks made so far are kept."""
+    if isinstance(exc, ConfirmExpired):
+        return {"status": "reverted", "error": exc.message, "checks": tuple(checks)}
+    if isinstance(exc, DeviceUnreachable):
+        return {"status": "unreachable", "error": f"{what}: {error_text(exc)}", "checks": tuple(checks)}
+    return {"status": "failed", "error": f"{what} failed: {error_text(exc)}", "checks": tuple(checks)}
+
+
 @dataclass
 class _Tx:
     """What the session's side knows of the device's transaction."""
@@ -260,12 +270,8 @@ class DeviceWork:
                 return {"status": "failed", "error": "post-check failed: " + "; ".join(problems),
                         "checks": tuple(checks), "journal": self._journal(host)}
             return {"checks": tuple(checks), "journal": self._journal(host)}
-        except ConfirmExpired as exc:
-            return {"status": "reverted", "error": exc.message, "checks": tuple(checks)}
-        except DeviceUnreachable as exc:
-            return {"status": "unreachable", "error": f"post-check: {error_text(exc)}", "checks": tuple(checks)}
         except Exception as exc:
-            return {"status": "failed", "error": f"post-check failed: {error_text(exc)}", "checks": tuple(checks)}
+            return _phase_failure(exc, "post-check", checks)
 
     # -- confirm ------------------------------------------------------------------------------
     def _confirm(self, task: Task, req: DeviceRequest) -> dict[str, Any]:
@@ -273,12 +279,8 @@ class DeviceWork:
         try:
             self._keep_armed(req.host, req.confirm_timeout, checks)
             self._session(req.host).confirm()
-        except ConfirmExpired as exc:
-            return {"status": "reverted", "error": exc.message, "checks": tuple(checks)}
-        except DeviceUnreachable as exc:
-            return {"status": "unreachable", "error": f"confirm: {error_text(exc)}", "checks": tuple(checks)}
         except Exception as exc:
-            return {"status": "failed", "error": f"confirm failed: {error_text(exc)}", "checks": tuple(checks)}
+            return _phase_failure(exc, "confirm", checks)
         self._close_tx(req.host)
         return {"checks": tuple(checks), "journal": self._journal(req.host)}
 
