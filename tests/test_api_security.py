@@ -15,7 +15,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from waiting import wait_for
 
 from netorch.daemon.config import DaemonConfig, load_config
 from netorch.daemon.main import build, setup_logging, uvicorn_config
@@ -85,14 +86,6 @@ def serving(cfg: DaemonConfig) -> Iterator[Running]:
     assert not thread.is_alive(), "the server did not stop"
 
 
-def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture()

@@ -16,7 +16,6 @@ import re
 import shutil
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,6 +25,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+import waiting
 
 from netorch.daemon.config import DaemonConfig
 from netorch.daemon.main import build, setup_logging, uvicorn_config
@@ -40,13 +40,7 @@ FAST = {"backoff": 0.05, "backoff_max": 0.2, "timeout": 2}
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    return waiting.wait_for(condition, timeout, what, interval=0.02)
 
 
 class Receiver:

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+import waiting
 import yaml
 
 from netorch.engine import Engine
@@ -41,13 +42,7 @@ def free_port() -> int:
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    return waiting.wait_for(condition, timeout, what, interval=0.1)
 
 
 class Receiver:
