@@ -510,7 +510,7 @@ def drift_cmd(
         table.add_row(d.host, d.platform, d.transport, f"[{STATUS_STYLE.get(d.status, '')}]{d.status}[/]",
                       config, str(len(d.state)) if d.state else "", d.error)
     out.print(table)
-    from netorch.configtree import Difference, render_diffs
+    from netorch.configtree.base import Difference, render_diffs
 
     for d in report.devices:
         if not (d.config or d.state or d.unmanaged):

@@ -23,16 +23,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from netorch.configtree import (
-    Difference,
-    KernelInterface,
-    diff_frr,
-    diff_nft,
-    frr_remediation,
-    nft_interference,
-    render_diffs,
-    unmanaged_frr,
-)
+from netorch.configtree.base import Difference, render_diffs
+from netorch.configtree.frr import KernelInterface, diff_frr, frr_remediation, unmanaged_frr
+from netorch.configtree.nft import diff_nft, nft_interference
 from netorch.engine import Engine, ProgressFn, RunReport, actor_name
 from netorch.errors import DeviceUnreachable, StoreError, TransportError
 from netorch.executor.messages import DeviceRequest, JobSpec, Probe

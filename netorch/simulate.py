@@ -202,7 +202,7 @@ def chain_verdict(table: str, src: IPv4Address, dst: IPv4Address, protocol: str,
     """What a live nftables table (as `nft list table` prints netorch's) does with the first
     packet of a flow at its `chain`: (accepted, the deciding rule or why). First match wins;
     jump and goto follow; the end of a base chain is its policy."""
-    from netorch.configtree import parse_nft
+    from netorch.configtree.nft import parse_nft
 
     chains = parse_nft(table)
     pkt = {"iifname": iif, "oifname": oif, "saddr": str(src), "daddr": str(dst), "protocol": protocol,

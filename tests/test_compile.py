@@ -164,7 +164,7 @@ def _block(text: str, header: str) -> str:
 
 
 def test_nftables_drops_ipv6_forwarded_through_domain_interfaces(example: Workspace) -> None:
-    from netorch.configtree import parse_nft
+    from netorch.configtree.nft import parse_nft
 
     rendered = example.render()
     forward = parse_nft(rendered["r1"]["nftables.nft"])["forward"]

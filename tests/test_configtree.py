@@ -8,7 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netorch.configtree import Difference, diff_frr, diff_nft, frr_remediation, parse_frr, render_diffs
+from netorch.configtree.base import Difference, render_diffs
+from netorch.configtree.frr import diff_frr, frr_remediation, parse_frr
+from netorch.configtree.nft import diff_nft
 
 RUNNING = """Building configuration...
 
@@ -212,7 +214,7 @@ exit
 
 
 def test_unowned_parts_are_neither_drift_nor_removed() -> None:
-    from netorch.configtree import unmanaged_frr
+    from netorch.configtree.frr import unmanaged_frr
 
     running = RUNNING.replace("interface eth1\n description to r2\n ip address 10.0.12.1/30\nexit\n", FOREIGN)
     assert diff_frr(running, DESIRED, ("eth0",)) == []
@@ -254,7 +256,7 @@ def test_ownership_schema_is_validated() -> None:
 
 # -- kernel state ----------------------------------------------------------------------------
 def test_kernel_address_change_is_config_drift_and_fixed_through_frr() -> None:
-    from netorch.configtree import KernelInterface
+    from netorch.configtree.frr import KernelInterface
 
     kernel = {"eth1": KernelInterface(("10.0.12.9/30",), True)}
     diffs = diff_frr(RUNNING, DESIRED, ("eth0",), kernel)
@@ -267,7 +269,7 @@ def test_kernel_address_change_is_config_drift_and_fixed_through_frr() -> None:
 
 
 def test_admin_down_in_the_kernel_is_brought_up() -> None:
-    from netorch.configtree import KernelInterface
+    from netorch.configtree.frr import KernelInterface
 
     diffs = diff_frr(RUNNING, DESIRED, ("eth0",), {"eth1": KernelInterface(("10.0.12.1/30",), False),
                                                    "eth0": KernelInterface((), False)})
@@ -314,7 +316,7 @@ table inet strict {
 def test_foreign_tables_that_drop_carried_traffic_are_interfering() -> None:
     from ipaddress import IPv4Network
 
-    from netorch.configtree import nft_interference
+    from netorch.configtree.nft import nft_interference
 
     carried = [IPv4Network("10.2.0.0/24"), IPv4Network("10.1.0.0/24")]
     found = [(d.kind, d.path) for d in nft_interference(RULESET, "inet netorch", carried, ("forward",))]
@@ -444,7 +446,7 @@ def test_protocol_ownership_follows_what_netorch_renders() -> None:
 
 def test_nft_sets_compare_by_meaning_as_nft_merges_them() -> None:
     """nft lists adjacent elements of an interval set merged: that is the same rule."""
-    from netorch.configtree import diff_nft
+    from netorch.configtree.nft import diff_nft
 
     desired = ("table inet netorch {\n chain c {\n  ip daddr { 10.64.0.0/24, 10.64.2.0/24, 10.64.3.0/24 }"
                " tcp dport { 22, 8000-8080, 8081 } accept\n }\n}\n")

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from netorch.compile import IPV6_FILTER_NAME, filter_name
-from netorch.configtree import parse_nft
+from netorch.configtree.nft import parse_nft
 from netorch.errors import ValidationFailed
 from netorch.model.types import IFNAME_RE, NAME_RE, SAFE_TEXT_RE
 from netorch.platforms import Platform, spec

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from netorch.cli import app, main
-from netorch.configtree import KernelInterface
+from netorch.configtree.frr import KernelInterface
 from netorch.model.desired import DesiredState
 from netorch.service import Workspace
 from netorch.store import MIGRATIONS, Store

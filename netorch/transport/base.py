@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from netorch.configtree import KernelInterface
+from netorch.configtree.frr import KernelInterface
 from netorch.model.desired import DesiredRoute, DesiredState
 from netorch.platforms import Transport
 from netorch.protocols.state import ProtocolCheck

@@ -45,16 +45,9 @@ from napalm.base.exceptions import (
     ReplaceConfigException,
 )
 
-from netorch.configtree import (
-    Difference,
-    KernelInterface,
-    diff_frr,
-    diff_nft,
-    frr_remediation,
-    managed,
-    nft_interference,
-    render_diffs,
-)
+from netorch.configtree.base import Difference, render_diffs
+from netorch.configtree.frr import KernelInterface, diff_frr, frr_remediation, managed
+from netorch.configtree.nft import diff_nft, nft_interference
 from netorch.protocols.state import COMMANDS as PROTOCOL_COMMANDS
 from netorch.transport.hostkeys import KnownHosts, verifying_client
 

@@ -15,7 +15,7 @@ from napalm.base.exceptions import (
     ReplaceConfigException,
 )
 
-from netorch.configtree import KernelInterface
+from netorch.configtree.frr import KernelInterface
 from netorch.errors import ConfirmExpired, DeviceRejected, DeviceUnreachable, TransportError
 from netorch.platforms import Platform
 from netorch.protocols.state import ProtocolCheck, has_protocols, parse_state, protocol_checks

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network, summarize_address_range
 from typing import Any
 
-from netorch.configtree import KernelInterface, parse_nft
+from netorch.configtree.frr import KernelInterface
+from netorch.configtree.nft import parse_nft
 from netorch.model.desired import DesiredInterface, DesiredState, FilterAction, FilterRule, InterfaceFilter
 from netorch.model.intents import Protocol
 from netorch.model.types import PortRange

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from faults import intents_with, wait_converged
 
-from netorch.configtree import KERNEL_ABSENT, KERNEL_DOWN, KERNEL_ONLY
+from netorch.configtree.frr import KERNEL_ABSENT, KERNEL_DOWN, KERNEL_ONLY
 from netorch.drift import DeviceDrift, DriftChecker, DriftReport
 from netorch.engine import Engine
 from netorch.lab import LabStatus, exec_in
