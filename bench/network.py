@@ -44,9 +44,9 @@ from nornir import InitNornir
 from nornir.core.task import Result, Task
 from nornir_netmiko.tasks import netmiko_send_command, netmiko_send_config
 
-from netorch.drift import DriftChecker
-from netorch.engine import Engine
 from netorch.lab import down, generate, up
+from netorch.run.drift import DriftChecker
+from netorch.run.engine import Engine
 from netorch.service import Workspace
 from netorch.store import Store
 

@@ -73,10 +73,10 @@ def vm_rss_kib() -> int:
 
 def child(spec: dict[str, Any]) -> dict[str, Any]:
     """Run one apply or drift as a controller and measure it (this is the --child process)."""
-    from netorch.drift import DriftChecker
-    from netorch.engine import Engine
     from netorch.executor import executor_from_spec
     from netorch.executor.celery import CeleryExecutor
+    from netorch.run.drift import DriftChecker
+    from netorch.run.engine import Engine
     from netorch.service import Workspace
     from netorch.store import Store
 

@@ -110,8 +110,8 @@ def render_cmd(
 
 
 def _engine(credentials: Path | None, store: bool = True) -> Any:
-    from netorch.engine import Engine
-    from netorch.executor import executor_from_spec
+    from netorch.executor.registry import executor_from_spec
+    from netorch.run.engine import Engine
     from netorch.store import Store
 
     return Engine(state.workspace, Store() if store else None, str(credentials) if credentials else None,
@@ -209,8 +209,8 @@ def print_verify(report: Any, as_json: bool, to: Console) -> None:
 def _keep_verification(kind: str, result: Any, options: dict[str, Any] | None = None) -> int | None:
     """Keep a verification in the store; a store that cannot be written only warns (verify is
     offline and useful without one; plan and apply fail on such a store anyway)."""
-    from netorch.engine import actor_name
     from netorch.errors import StoreError
+    from netorch.run.report import actor_name
     from netorch.store import Store
     from netorch.verify.records import save
 
@@ -368,7 +368,7 @@ def apply_cmd(
     confirm; any failure rolls back the devices already committed (unless --best-effort).
     Every touched device is read back at the end: the report says what it is now."""
     from netorch.plans import SavedPlan
-    from netorch.rollout import Rollout
+    from netorch.run.rollout import Rollout
 
     verification = _verify_first(limit, no_verify, "apply")
     engine = _engine(credentials)
@@ -403,7 +403,7 @@ def rollback_cmd(
 ) -> None:
     """Re-apply exactly what an earlier apply run pushed (its stored artifacts), through the same
     transaction as apply: the devices go back to that revision."""
-    from netorch.revisions import target
+    from netorch.run.revisions import target
 
     engine = _engine(credentials)
     _notice_interrupted(engine)
@@ -423,7 +423,7 @@ def diff_cmd(
 ) -> None:
     """The differences between two stored revisions: in the intents and inventory files, and in
     each device's configuration as those revisions' applies pushed it."""
-    from netorch.revisions import diff
+    from netorch.run.revisions import diff
     from netorch.store import Store
 
     result = diff(Store(), rev_a, rev_b)
@@ -447,7 +447,7 @@ def recover_cmd(
 ) -> None:
     """Finish interrupted runs (a killed or crashed apply) from the store's journal: every device
     such a run may have changed is rolled back to its configuration from before the run."""
-    from netorch.recover import abandon_run, recover
+    from netorch.run.recover import abandon_run, recover
 
     engine = _engine(credentials)
     if abandon is not None:
@@ -459,7 +459,7 @@ def recover_cmd(
 
 
 def _notice_interrupted(engine: Any) -> None:
-    from netorch.recover import pending_notice
+    from netorch.run.recover import pending_notice
 
     if engine.store is not None:
         for line in pending_notice(engine.store):
@@ -482,7 +482,7 @@ def drift_cmd(
 ) -> None:
     """Compare live config and live state with the intents. Exit 0 in sync, 2 drift, 1 error
     (an unreachable device is reported as unreachable, never as drift)."""
-    from netorch.drift import DriftChecker, schema
+    from netorch.run.drift import DriftChecker, schema
 
     if show_schema:
         out.print_json(json.dumps(schema()))
@@ -561,8 +561,8 @@ def worker_cmd(
     """Run a Celery worker in the foreground for these regions: it runs the device work of
     plan, apply and drift with Nornir here, near its devices, and keeps the sessions warm.
     The broker is the one of --executor / NETORCH_EXECUTOR (celery:redis://HOST:PORT/DB)."""
-    from netorch.executor import DEFAULT_BROKER
     from netorch.executor.celery import serve_worker
+    from netorch.executor.registry import DEFAULT_BROKER
 
     spec = (state.executor or "celery").strip()
     if spec != "celery" and not spec.startswith("celery:"):

@@ -31,6 +31,8 @@ class Artifact:
     filename: str
     template: str
     kind: str  # "config" (device configuration) or "filter" (packet filter ruleset)
+    #: the language it is written in: which comparer of netorch.configtree reads it by meaning
+    dialect: str
 
 
 @dataclass(frozen=True)
@@ -57,14 +59,27 @@ class PlatformSpec:
     vrf_routes: bool = True
     protocols: frozenset[str] = frozenset({"ospf", "bgp", "vrfs"})
     """The routing intent kinds (netorch.model.routing) netorch can configure on the platform."""
+    napalm_strict_host_keys: bool = True
+    """NAPALM's driver checks host keys through netmiko's own options (the core drivers); netorch's
+    FRR driver checks them itself."""
+    napalm_ignores_mgmt: bool = False
+    """The NAPALM driver is told the management interface, which it leaves out of its getters."""
+
+    def artifact(self, filename: str) -> Artifact | None:
+        return next((a for a in self.artifacts if a.filename == filename), None)
+
+    def dialect(self, filename: str) -> str:
+        """The dialect of one of the platform's artifacts (its own file name's, when unknown)."""
+        found = self.artifact(filename)
+        return found.dialect if found is not None else filename.rpartition(".")[2]
 
 
 PLATFORMS: dict[Platform, PlatformSpec] = {
     Platform.FRR: PlatformSpec(
         Platform.FRR,
         (
-            Artifact("frr.conf", "frr/frr.conf.j2", "config"),
-            Artifact("nftables.nft", "frr/nftables.nft.j2", "filter"),
+            Artifact("frr.conf", "frr/frr.conf.j2", "config", "frr"),
+            Artifact("nftables.nft", "frr/nftables.nft.j2", "filter", "nft"),
         ),
         Transport.NAPALM,
         "netorch_frr",
@@ -73,10 +88,12 @@ PLATFORMS: dict[Platform, PlatformSpec] = {
         comment_prefix="!",
         # nftables: NFT_NAME_MAXLEN is 256 bytes with the terminating NUL (Linux >= 4.14)
         filter_names=NameLimits(255),
+        napalm_strict_host_keys=False,
+        napalm_ignores_mgmt=True,
     ),
     Platform.NETCONF: PlatformSpec(
         Platform.NETCONF,
-        (Artifact("config.xml", "netconf/config.xml.j2", "config"),),
+        (Artifact("config.xml", "netconf/config.xml.j2", "config", "xml"),),
         Transport.NCCLIENT,
         None,
         None,
@@ -89,7 +106,7 @@ PLATFORMS: dict[Platform, PlatformSpec] = {
     ),
     Platform.CISCO_IOS: PlatformSpec(
         Platform.CISCO_IOS,
-        (Artifact("config.txt", "cisco_ios/config.j2", "config"),),
+        (Artifact("config.txt", "cisco_ios/config.j2", "config", "hconfig"),),
         Transport.NAPALM,
         "ios",
         "cisco_ios",
@@ -99,7 +116,7 @@ PLATFORMS: dict[Platform, PlatformSpec] = {
     ),
     Platform.ARISTA_EOS: PlatformSpec(
         Platform.ARISTA_EOS,
-        (Artifact("config.txt", "arista_eos/config.j2", "config"),),
+        (Artifact("config.txt", "arista_eos/config.j2", "config", "hconfig"),),
         Transport.NAPALM,
         "eos",
         "arista_eos",
@@ -109,7 +126,7 @@ PLATFORMS: dict[Platform, PlatformSpec] = {
     ),
     Platform.JUNIPER_JUNOS: PlatformSpec(
         Platform.JUNIPER_JUNOS,
-        (Artifact("config.conf", "juniper_junos/config.j2", "config"),),
+        (Artifact("config.conf", "juniper_junos/config.j2", "config", "hconfig"),),
         Transport.NAPALM,
         "junos",
         "juniper_junos",
@@ -120,5 +137,30 @@ PLATFORMS: dict[Platform, PlatformSpec] = {
 }
 
 
-def spec(platform: Platform) -> PlatformSpec:
-    return PLATFORMS[platform]
+def spec(platform: Platform | str) -> PlatformSpec:
+    return PLATFORMS[Platform(platform)]
+
+
+@dataclass(frozen=True)
+class TransportSpec:
+    """What differs between transports, as data (their code: netorch.transport.registry)."""
+
+    transport: Transport
+    #: the name of its Nornir connection plugin
+    connection: str
+    #: its sessions can send a ping or a TCP probe from the device (drift's service probes)
+    probes: bool
+    #: the dialect its remediation is written in, where it is not the artifact's own (a CLI
+    #: session edits an FRR config line by line, as hier_config computes it)
+    remediation: str | None = None
+
+
+TRANSPORTS: dict[Transport, TransportSpec] = {
+    Transport.NAPALM: TransportSpec(Transport.NAPALM, "napalm", probes=True),
+    Transport.NETMIKO: TransportSpec(Transport.NETMIKO, "netorch_netmiko", probes=False, remediation="hconfig"),
+    Transport.NCCLIENT: TransportSpec(Transport.NCCLIENT, "netorch_ncclient", probes=False),
+}
+
+
+def transport_spec(transport: Transport | str) -> TransportSpec:
+    return TRANSPORTS[Transport(transport)]

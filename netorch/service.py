@@ -1,7 +1,7 @@
 """The one service API that the CLI and the daemon are thin adapters over.
 
 Offline part (this module): load, validate, compile and render. Device work
-(plan, apply, drift) builds on it in netorch.engine."""
+(plan, apply, drift) builds on it in netorch.run.engine."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ from netorch.model.intents import (
     Sourced,
 )
 from netorch.model.inventory import InventoryView
-from netorch.platforms import Transport, spec
+from netorch.platforms import TRANSPORTS, spec, transport_spec
 from netorch.protocols.compile import Carriage, carriage
 from netorch.protocols.plan import plan_routing
 from netorch.topology import DomainSubnet, Forwarding, Topology, Trace, domain_subnets, route_hosts
@@ -259,9 +259,10 @@ class Validator:
         elif not host.data.deploy:
             self.add(item, ("probe_from",), f"{name} is render-only (data.deploy is false): drift "
                      "never contacts it, so it cannot probe", "reference")
-        elif (transport := host.data.transport or spec(host.platform).transport) != Transport.NAPALM:
+        elif not transport_spec(transport := host.transport).probes:
+            able = ", ".join(t.value for t, s in TRANSPORTS.items() if s.probes)
             self.add(item, ("probe_from",), f"{name} cannot probe: drift probes with a ping from a "
-                     f"router managed through napalm, and {name} (platform {host.platform.value}) is "
+                     f"router managed through {able}, and {name} (platform {host.platform.value}) is "
                      f"managed through {transport.value}", "reference")
 
     def check_services(self) -> None:

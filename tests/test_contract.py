@@ -9,10 +9,10 @@ import pytest
 from napalm import get_network_driver
 from napalm.base import NetworkDriver
 
-from netorch.engine import session_class
 from netorch.platforms import PLATFORMS, Transport
 from netorch.transport.base import DeviceSession
 from netorch.transport.napalm_frr import FrrDriver
+from netorch.transport.registry import session_class
 
 REQUIRED = ["open", "close", "is_alive", "get_facts", "get_config", "get_interfaces", "get_interfaces_ip",
             "get_route_to", "ping", "cli", "load_replace_candidate", "load_merge_candidate", "compare_config",

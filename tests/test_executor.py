@@ -18,12 +18,14 @@ import yaml
 from executor_procs import ROOT, Redis, Workers, free_port, redis_server, wait_for
 
 from netorch.daemon.config import load_config
-from netorch.drift import DriftChecker
-from netorch.engine import Engine
+from netorch.device.messages import JobSpec
 from netorch.errors import DeviceBusy, ExecutorUnavailable, NetorchError
-from netorch.executor import InProcessExecutor, JobSpec, executor_from_spec
 from netorch.executor import celery as cel
 from netorch.executor.celery import CeleryExecutor, RedisLocks, safe_url
+from netorch.executor.inprocess import InProcessExecutor
+from netorch.executor.registry import executor_from_spec
+from netorch.run.drift import DriftChecker
+from netorch.run.engine import Engine
 from netorch.service import Workspace
 from netorch.store import Store
 

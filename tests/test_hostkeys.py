@@ -286,8 +286,8 @@ def test_the_engine_reports_a_refused_host_key_per_device(server: SshServer, tmp
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """Through the engine: the known_hosts named by the credentials file (or the inventory) is used,
     every device is reported unreachable with the reason, and no password reaches the server."""
-    from netorch.drift import DriftChecker
-    from netorch.engine import Engine
+    from netorch.run.drift import DriftChecker
+    from netorch.run.engine import Engine
     from netorch.service import Workspace
 
     monkeypatch.delenv("NETORCH_CREDENTIALS", raising=False)

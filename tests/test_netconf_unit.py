@@ -796,7 +796,7 @@ def test_an_entry_spelled_with_another_prefix_is_removed_in_that_spelling() -> N
 
 
 def test_drift_paths_carry_their_parent_keys() -> None:
-    from netorch.drift import diff_xml
+    from netorch.configtree.xml import diff_xml
 
     changed = NETCONFD_REPLY.replace("10.9.0.2<", "10.9.0.7<")
     found = [(d.kind, d.path, d.detail) for d in diff_xml(changed, NETCONFD_REPLY)]

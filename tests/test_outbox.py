@@ -30,7 +30,8 @@ import waiting
 from netorch.daemon.config import DaemonConfig
 from netorch.daemon.main import build, setup_logging, uvicorn_config
 from netorch.daemon.runtime import Runtime
-from netorch.drift import DeviceDrift, DriftReport
+from netorch.device.drift import DeviceDrift
+from netorch.run.drift import DriftReport
 from netorch.store import DeviceRecord, Store
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,16 +8,17 @@ import json
 import time
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import pytest
 
-from netorch import transaction
-from netorch.drift import protocol_issues
-from netorch.engine import DeviceOutcome
+from netorch.device.drift import protocol_issues
+from netorch.device.work import DeviceWork
+from netorch.executor.scripted import ScriptedExecutor
 from netorch.model.desired import DesiredState
 from netorch.platforms import Transport
 from netorch.protocols import state as ps
+from netorch.run import transaction
+from netorch.run.report import DeviceOutcome
 from netorch.service import Workspace
 from netorch.transport.base import DeviceJob, DeviceSession
 
@@ -147,12 +148,11 @@ def _verify(desired: DesiredState, session: _Converging, monkeypatch: pytest.Mon
     job = session.job
     outcomes = {job.host: DeviceOutcome(job.host, "frr", "napalm", "changed")}
 
-    def phase(_nr: object, _name: str, hosts: set[str], fn: Any, _progress: object) -> None:
-        for host in hosts:
-            fn(SimpleNamespace(host=SimpleNamespace(name=host)))
-
-    tx = transaction.Transaction(None, [job], outcomes, {job.host: session}, None, 1,  # type: ignore[arg-type]
-                                 phase, None, 120, 0.1)
+    work = DeviceWork({job.host: session})
+    task = SimpleNamespace(host=SimpleNamespace(name=job.host))
+    run = ScriptedExecutor(lambda _phase, req: work.handle(task, req)).open(  # type: ignore[arg-type]
+        None, [job], None, kind="apply", actor="t", lock_wait=0, all_or_none=True)  # type: ignore[arg-type]
+    tx = transaction.Transaction([job], outcomes, None, 1, run, None, 120, 0.1)  # type: ignore[arg-type]
     tx.verify({job.host})
     return outcomes[job.host]
 
@@ -204,7 +204,7 @@ def test_frr_prints_the_rendered_protocol_sections_with_the_same_meaning(host: s
 
 def test_an_interface_that_carries_an_adjacency_is_used(desired: dict[str, DesiredState]) -> None:
     """r2 has no static routes in the example: its links are used because OSPF runs over them."""
-    from netorch.drift import state_issues
+    from netorch.device.drift import state_issues
     from netorch.transport.base import InterfaceState, Snapshot
 
     assert not desired["r2"].routes

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from netorch.plans import PlanError, PlannedDevice, SavedPlan, fingerprint, new_plan
-from netorch.rollout import Rollout, RolloutError
+from netorch.run.rollout import Rollout, RolloutError
 from netorch.store import Store
 
 

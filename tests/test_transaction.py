@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from netorch.engine import DeviceOutcome
-from netorch.transaction import summarise
+from netorch.run.report import DeviceOutcome
+from netorch.run.transaction import summarise
 
 
 def outcome(host: str, status: str, final: str) -> DeviceOutcome:

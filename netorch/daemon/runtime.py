@@ -21,9 +21,10 @@ from nornir.core import Nornir
 from netorch.daemon.config import DaemonConfig
 from netorch.daemon.metrics import Metrics
 from netorch.daemon.notify import Notifier
-from netorch.drift import DriftChecker, DriftReport
-from netorch.engine import Engine, RunReport
 from netorch.errors import NetorchError
+from netorch.run.drift import DriftChecker, DriftReport
+from netorch.run.engine import Engine
+from netorch.run.report import RunReport
 from netorch.service import Workspace
 from netorch.store import DeviceRecord, Store
 from netorch.transport.base import DeviceSession
@@ -178,7 +179,7 @@ class Runtime:
     def recover_interrupted(self) -> RunReport | None:
         """At start-up: finish the runs a previous process left interrupted (journal), so that no
         device stays half-way through a transaction of a controller that is gone."""
-        from netorch.recover import pending_notice, recover
+        from netorch.run.recover import pending_notice, recover
 
         notices = pending_notice(self.store)
         if not notices:
@@ -199,7 +200,7 @@ class Runtime:
         return Workspace(c.inventory, c.intents, c.templates)
 
     def engine(self) -> Engine:
-        from netorch.executor import executor_from_spec
+        from netorch.executor.registry import executor_from_spec
 
         c = self.config
         return Engine(self.workspace(), self.store, str(c.credentials) if c.credentials else None,
@@ -266,7 +267,7 @@ class Runtime:
         self._set_last_run("drift")
 
     def apply(self, actor: str, **options: Any) -> RunReport:
-        from netorch.rollout import Rollout
+        from netorch.run.rollout import Rollout
 
         engine = self.engine()
         hosts = self._hosts(engine, options.get("limit"))

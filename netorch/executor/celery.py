@@ -13,7 +13,7 @@ a worker die within a few seconds and reports its devices as lost (unknown: they
 their own timers). The controller keeps `netorch:wanted:<task id>` alive while it waits; a
 worker drops a task nobody waits for any more (its controller gave up, or died).
 A per-device lock with expiry in Redis keeps two controllers off one device.
-Only JSON crosses the wire (netorch.executor.messages).
+Only JSON crosses the wire (netorch.device.messages).
 """
 
 from __future__ import annotations
@@ -27,17 +27,16 @@ import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from netorch.device.messages import DeviceRequest, DeviceResult
+from netorch.device.work import DeviceWork
 from netorch.errors import DeviceBusy, ExecutorUnavailable, NetorchError
-from netorch.executor.base import ProgressFn
-from netorch.executor.messages import DeviceRequest, DeviceResult
-from netorch.executor.work import DeviceWork
+from netorch.executor.base import ProgressFn, RunTarget
 from netorch.transport.base import DeviceJob, DeviceSession
 
 if TYPE_CHECKING:
     from celery import Celery
 
     from netorch.credentials import CredentialStore
-    from netorch.engine import Engine
     from netorch.service import Workspace
 
 TASK = "netorch.batch"
@@ -151,17 +150,19 @@ class WorkerState:
             self.redis.delete(f"netorch:alive:{self.queue}")
 
     def nornir(self) -> Any:
-        from netorch.transport.nornir_setup import build_nornir, credential_store
+        from netorch.executor import nornir as plumbing
 
         with self._nr_lock:
             if self._nr is None:
                 inventory = self.workspace.inventory()
-                creds = credential_store(inventory, self.credentials)
-                self._nr = build_nornir(inventory, sorted(inventory.hosts), self.workers, creds, self.timeout)
+                target = RunTarget(inventory, self.credentials, self.timeout, self.workers)
+                self._nr, _ = plumbing.build(target, sorted(inventory.hosts))
             return self._nr
 
     def serve(self, task_id: str, payload: dict[str, Any]) -> dict[str, Any]:
-        from nornir.core.task import Result, Task
+        from nornir.core.task import Task
+
+        from netorch.executor import nornir as plumbing
 
         if not self.redis.exists(f"netorch:wanted:{task_id}"):
             # its controller gave up on it, or died: work nobody waits for is never done
@@ -176,14 +177,10 @@ class WorkerState:
                                          error=f"{host} is not in the inventory of worker {self.queue}",
                                          worker=self.queue)
 
-        def task(t: Task) -> Result:
+        def fn(t: Task) -> None:
             results[t.host.name] = self.work.handle(t, by_host[t.host.name])
-            return Result(host=t.host)
 
-        wanted = {h for h in by_host if h not in results}
-        if wanted:
-            nr.filter(filter_func=lambda h: h.name in wanted).run(task=task, name=str(payload.get("phase")),
-                                                                   raise_on_error=False)
+        plumbing.run_phase(nr, str(payload.get("phase")), {h for h in by_host if h not in results}, fn)
         return {"worker": self.queue, "results": [r.model_dump(mode="json") for r in results.values()]}
 
 
@@ -475,13 +472,13 @@ class CeleryExecutor:
                 "start redis-server and the workers, or use --executor inprocess; nothing was sent to any "
                 "device") from None
 
-    def open(self, engine: Engine, jobs: list[DeviceJob], workers: int, progress: ProgressFn | None, *,
+    def open(self, target: RunTarget, jobs: list[DeviceJob], progress: ProgressFn | None, *,
              kind: str, actor: str, lock_wait: float, all_or_none: bool,
              sessions: dict[str, DeviceSession] | None = None, nornir: object | None = None) -> CeleryRun:
         from netorch.transport.nornir_setup import credential_store
 
         self.check()
-        inventory = engine.ws.inventory()
+        inventory = target.inventory
         regions = {j.host: inventory.hosts[j.host].data.region or "default" for j in jobs}
         holder = f"{kind}:{actor}:{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         locks = RedisLocks(self.redis, holder)
@@ -490,6 +487,6 @@ class CeleryExecutor:
             locks.close()
             raise busy[min(busy)]
         # the controller's credentials serve only to scrub reports: the workers use their own
-        run = CeleryRun(self, regions, progress, locks, credential_store(inventory, engine.credentials_path))
+        run = CeleryRun(self, regions, progress, locks, credential_store(inventory, target.credentials))
         run.busy = busy
         return run

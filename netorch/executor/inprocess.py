@@ -3,31 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from nornir.core import Nornir
 from nornir.core.task import Task
 
+from netorch.device.messages import DeviceRequest, DeviceResult
+from netorch.device.work import DeviceWork
 from netorch.errors import DeviceBusy
-from netorch.executor.base import ProgressFn
-from netorch.executor.messages import DeviceRequest, DeviceResult
-from netorch.executor.work import DeviceWork
+from netorch.executor import nornir as plumbing
+from netorch.executor.base import ProgressFn, RunTarget
 from netorch.transport.base import DeviceJob, DeviceSession
 
 if TYPE_CHECKING:
     from netorch.credentials import CredentialStore
-    from netorch.engine import Engine
-
-PhaseFn = Callable[[Any, str, set[str], Callable[[Task], None], ProgressFn | None], None]
 
 
 class InProcessRun:
     """One run's phases as Nornir runs over its hosts, in this process."""
 
-    def __init__(self, nr: Any, work: DeviceWork, phase: PhaseFn, progress: ProgressFn | None,
+    def __init__(self, nr: Nornir, work: DeviceWork, progress: ProgressFn | None,
                  close: Callable[[], None] | None = None, creds: CredentialStore | None = None) -> None:
         self.nr = nr
         self.work = work
-        self._phase = phase
         self.progress = progress
         self._close = close
         self.creds = creds
@@ -48,7 +46,7 @@ class InProcessRun:
         def fn(task: Task) -> None:
             results[task.host.name] = self.work.handle(task, by_host[task.host.name])
 
-        self._phase(self.nr, phase, set(by_host), fn, self.progress)
+        plumbing.run_phase(self.nr, phase, set(by_host), fn, self.progress)
         return results
 
     def close(self) -> None:
@@ -62,11 +60,10 @@ class InProcessExecutor:
     def check(self) -> None:
         return None
 
-    def open(self, engine: Engine, jobs: list[DeviceJob], workers: int, progress: ProgressFn | None, *,
+    def open(self, target: RunTarget, jobs: list[DeviceJob], progress: ProgressFn | None, *,
              kind: str, actor: str, lock_wait: float, all_or_none: bool,
              sessions: dict[str, DeviceSession] | None = None, nornir: object | None = None) -> InProcessRun:
-        if nornir is not None:
-            return InProcessRun(nornir, DeviceWork(sessions), engine._phase, progress)
-        nr, creds = engine._nornir(jobs, workers)
-        return InProcessRun(nr, DeviceWork(sessions), engine._phase, progress, close=lambda: engine._close(nr),
-                            creds=creds)
+        if isinstance(nornir, Nornir):  # a warm pool's: reused, left open
+            return InProcessRun(nornir, DeviceWork(sessions), progress)
+        nr, creds = plumbing.build(target, [j.host for j in jobs])
+        return InProcessRun(nr, DeviceWork(sessions), progress, close=lambda: plumbing.close(nr), creds=creds)

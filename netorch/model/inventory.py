@@ -22,7 +22,7 @@ from netorch.errors import NetorchError, Problem, YamlSyntaxError
 from netorch.model.types import Bool, Frozen, HostAddress, IfAddress, IfName, Name, SafeText, TcpPort
 from netorch.ownership import DEFAULT as DEFAULT_OWNERSHIP
 from netorch.ownership import Ownership
-from netorch.platforms import Platform, Transport
+from netorch.platforms import Platform, Transport, spec
 from netorch.yamlsrc import LocatedDict, format_loc, line_of, load_file
 
 Source = tuple[str, Any, tuple[Any, ...]]
@@ -66,6 +66,11 @@ class HostView(Frozen):
     groups: tuple[Name, ...] = ()
     all_groups: tuple[Name, ...] = ()
     data: HostData
+
+    @property
+    def transport(self) -> Transport:
+        """How the host is pushed: its data.transport, else its platform's (netorch.platforms)."""
+        return self.data.transport or spec(self.platform).transport
 
 
 @dataclass(frozen=True)

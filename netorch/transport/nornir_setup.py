@@ -17,6 +17,7 @@ from netorch.credentials import CredentialStore, accept_new_host_keys
 from netorch.model.inventory import HostView, InventoryView
 from netorch.platforms import spec
 from netorch.transport.hostkeys import DEFAULT_KNOWN_HOSTS
+from netorch.transport.registry import connect_plugins
 
 
 def credential_store(inventory: InventoryView, path: str | None = None) -> CredentialStore:
@@ -46,22 +47,10 @@ def _options(host: HostView, creds: CredentialStore, connection: str, platform: 
                              password=c.password, platform=platform, extras=extras)
 
 
-def _register_plugins() -> None:
-    from netorch.transport.netmiko_cli import register as register_netmiko
-
-    register_netmiko()
-    try:
-        from netorch.transport.netconf import register
-    except ImportError:  # pragma: no cover
-        pass
-    else:
-        register()
-
-
 def build_nornir(inventory: InventoryView, hosts: list[str], workers: int, creds: CredentialStore,
                  timeout: int = 30) -> Nornir:
     """A Nornir over the selected hosts, with napalm / netorch_netmiko / netorch_ncclient options set."""
-    _register_plugins()
+    connect_plugins()
     logging.getLogger("nornir").setLevel(logging.CRITICAL)
     accept_new = accept_new_host_keys()
     folder = Path(inventory.directory)
@@ -87,9 +76,9 @@ def build_nornir(inventory: InventoryView, hosts: list[str], workers: int, creds
             host.password = base.password
         nap = creds.resolve(name, view.platform.value, view.all_groups, "napalm")
         napalm_args: dict[str, Any] = {"timeout": timeout, **hostkeys}
-        if view.platform.value != "frr":  # core drivers over netmiko (ios): its strict checking
+        if pspec.napalm_strict_host_keys:  # core drivers over netmiko (ios): its strict checking
             napalm_args.update(ssh_strict=True, system_host_keys=False, alt_host_keys=True, alt_key_file=known)
-        if view.data.mgmt_interface and view.platform.value == "frr":
+        if view.data.mgmt_interface and pspec.napalm_ignores_mgmt:
             napalm_args["ignore_interfaces"] = [view.data.mgmt_interface]
         if nap.ssh_key_file:
             napalm_args["key_file"] = nap.ssh_key_file

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import threading
-from collections.abc import Callable
 from ipaddress import IPv4Network
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
@@ -31,11 +30,11 @@ from netorch.verify.model import RibEntry
 if TYPE_CHECKING:
     from nornir.core.task import Task
 
-    from netorch.engine import Engine
+    from netorch.executor.base import ProgressFn
+    from netorch.run.engine import Engine
     from netorch.store import Store
     from netorch.transport.base import DeviceSession
 
-ProgressFn = Callable[[str, str, str], None]
 
 
 class AgainstError(NetorchError):
@@ -101,7 +100,9 @@ def live_side(engine: Engine, limit: str | None = None, workers: int = 10, progr
               lock_wait: float = 10.0, actor: str | None = None) -> Side:
     """The network as it runs: the selected devices read through their transports."""
     from netorch.credentials import scrub
-    from netorch.engine import actor_name
+    from netorch.device.session import open_session
+    from netorch.executor import nornir as plumbing
+    from netorch.run.report import actor_name
 
     ws = engine.ws
     current = current_side(ws)
@@ -115,7 +116,7 @@ def live_side(engine: Engine, limit: str | None = None, workers: int = 10, progr
     def collect(task: Task) -> None:
         job = by_host[task.host.name]
         try:
-            session = engine._session(task, job, sessions)
+            session = open_session(task, job, sessions, lock)
             snap = session.snapshot()
             rib = session.rib()
             reading = Reading(snap.config, snap.kernel, snap.interfaces, rib)
@@ -130,7 +131,7 @@ def live_side(engine: Engine, limit: str | None = None, workers: int = 10, progr
 
     creds = None
     if jobs:
-        nr, creds = engine._nornir(jobs, workers)
+        nr, creds = plumbing.build(engine.target(workers), [j.host for j in jobs])
         holder = None
         try:
             if engine.store is not None:
@@ -142,12 +143,12 @@ def live_side(engine: Engine, limit: str | None = None, workers: int = 10, progr
                 for host, why in busy.items():
                     by_host.pop(host)
                     unreadable[host] = str(why)
-            engine._phase(nr, "verify", set(by_host), collect, progress)
+            plumbing.run_phase(nr, "verify", set(by_host), collect, progress)
         finally:
             if holder is not None and engine.store is not None:
                 with contextlib.suppress(StoreError):
                     engine.store.release(holder)
-            engine._close(nr)
+            plumbing.close(nr)
     secrets = creds.secrets() if creds is not None else set()
     desired = dict(current.desired)
     ribs: dict[str, list[RibEntry]] = {}
@@ -175,7 +176,7 @@ def verify_against(ws: Workspace, against: str, store: Store, credentials: str |
     to the newer: from RUN or REV to the intents (what the intents changed since); from the
     intents to live (what the network does otherwise than the intents say: an out-of-band
     change, which an apply would undo)."""
-    from netorch.engine import Engine
+    from netorch.run.engine import Engine
 
     intents = current_side(ws)
     if against == "live":

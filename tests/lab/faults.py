@@ -21,10 +21,10 @@ from typing import Any
 
 import yaml
 
-from netorch.engine import Engine
 from netorch.lab import LabStatus, exec_in
 from netorch.lab._system import pid_alive, read_pid
 from netorch.lab.state import LabState
+from netorch.run.engine import Engine
 from netorch.service import Workspace
 from netorch.store import Store
 

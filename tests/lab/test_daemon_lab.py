@@ -22,8 +22,8 @@ import pytest
 import waiting
 import yaml
 
-from netorch.engine import Engine
 from netorch.lab import LabStatus, exec_in
+from netorch.run.engine import Engine
 from netorch.service import Workspace
 from netorch.store import Store
 

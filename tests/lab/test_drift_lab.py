@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from netorch.drift import DeviceDrift, DriftChecker, DriftReport
-from netorch.engine import Engine
+from netorch.device.drift import DeviceDrift
 from netorch.lab import LabStatus, exec_in, up
 from netorch.lab._system import pid_alive, read_pid
+from netorch.run.drift import DriftChecker, DriftReport
+from netorch.run.engine import Engine
 from netorch.service import Workspace
 from netorch.store import Store
 

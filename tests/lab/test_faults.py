@@ -36,9 +36,9 @@ from faults import (
     wait_until,
 )
 
-from netorch.engine import RunReport
 from netorch.errors import StoreError
 from netorch.lab import LabStatus, up
+from netorch.run.report import RunReport
 from netorch.service import Workspace
 from netorch.store import Store
 
@@ -279,7 +279,7 @@ def test_a_store_failure_mid_run_rolls_every_device_back(lab: LabStatus, baselin
 # -- a routing daemon down ---------------------------------------------------------------------------
 def test_remediation_with_staticd_down_never_persists_less(lab: LabStatus, baseline: dict[str, str],
                                                            tmp_path: Path) -> None:
-    from netorch.drift import DriftChecker
+    from netorch.run.drift import DriftChecker
 
     # the example routes with OSPF and BGP: give r1 static routes of its own first
     eng = engine_for(lab, intents_with(tmp_path, "a", EXTRA), Store(tmp_path / "s.db"))
@@ -382,7 +382,7 @@ def test_netconf_follow_up_confirmed_commit_rearms_the_timer(lab: LabStatus, bas
 
 def test_a_drift_check_never_reads_a_device_another_run_holds(lab: LabStatus, baseline: dict[str, str],
                                                              tmp_path: Path) -> None:
-    from netorch.drift import DriftChecker
+    from netorch.run.drift import DriftChecker
 
     store = Store(tmp_path / "s.db")
     run = store.start_run("apply", "tester", "rev")

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from netorch.engine import Engine
 from netorch.lab import LabStatus, exec_in, listening, ping, tcp_connect
+from netorch.run.engine import Engine
 from netorch.service import Workspace
 from netorch.store import Store
 

@@ -15,10 +15,11 @@ import yaml
 from faults import intents_with, wait_converged
 
 from netorch.configtree.frr import KERNEL_ABSENT, KERNEL_DOWN, KERNEL_ONLY
-from netorch.drift import DeviceDrift, DriftChecker, DriftReport
-from netorch.engine import Engine
+from netorch.device.drift import DeviceDrift
 from netorch.lab import LabStatus, exec_in
 from netorch.lab.nodes import listening, ping, tcp_connect
+from netorch.run.drift import DriftChecker, DriftReport
+from netorch.run.engine import Engine
 from netorch.service import Workspace
 from netorch.store import Store
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from netorch.engine import Engine
 from netorch.lab import LabStatus
 from netorch.lab.probe import probe
+from netorch.run.engine import Engine
 from netorch.service import Workspace
 from netorch.store import Store
 

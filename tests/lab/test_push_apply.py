@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from netorch.engine import Engine
 from netorch.lab import LabStatus, listening, ping, tcp_connect, up
 from netorch.lab._system import pid_alive, read_pid
+from netorch.run.engine import Engine
 from netorch.service import Workspace
 from netorch.store import Store
 

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from netorch.drift import DriftChecker, DriftReport
-from netorch.engine import Engine
 from netorch.lab import LabStatus, exec_in, ping, start_daemon
 from netorch.lab._system import pid_alive, read_pid
 from netorch.lab.probe import probe
 from netorch.protocols import state as ps
+from netorch.run.drift import DriftChecker, DriftReport
+from netorch.run.engine import Engine
 from netorch.service import Workspace
 from netorch.store import Store
 

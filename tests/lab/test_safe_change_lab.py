@@ -17,7 +17,7 @@ from faults import DEVICES, HOSTS, ROOT, _creds, daemon_pid, engine_for, everyth
 
 from netorch.lab import LabStatus, exec_in, start_daemon
 from netorch.lab._system import pid_alive
-from netorch.rollout import Rollout
+from netorch.run.rollout import Rollout
 from netorch.store import Store
 
 pytestmark = pytest.mark.lab

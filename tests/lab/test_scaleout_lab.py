@@ -16,10 +16,11 @@ import pytest
 import yaml
 from faults import DEVICES, HOSTS, ROOT, everything, intents_with, live, wait_until
 
-from netorch.drift import DriftChecker, DriftReport
-from netorch.engine import Engine, RunReport
 from netorch.executor.celery import CeleryExecutor
 from netorch.lab import LabStatus
+from netorch.run.drift import DriftChecker, DriftReport
+from netorch.run.engine import Engine
+from netorch.run.report import RunReport
 from netorch.service import Workspace
 from netorch.store import Store
 
@@ -31,7 +32,7 @@ pytestmark = pytest.mark.lab
 CONTROLLER = """
 import os, signal
 from pathlib import Path
-from netorch.engine import Engine
+from netorch.run.engine import Engine
 from netorch.executor.celery import CeleryExecutor
 from netorch.service import Workspace
 from netorch.store import Store
@@ -209,7 +210,7 @@ def test_the_controller_sigkilled_after_commit_leaves_no_device_half_configured(
     wait_until(lambda: all(live(lab, h) == baseline[h] for h in timed), 60, "the devices to revert by themselves")
     # r3 is pushed through netmiko, which has no timer: the journal is its safety net, as in process
     assert has_extra(live(lab, "r3"))
-    from netorch.recover import recover
+    from netorch.run.recover import recover
 
     ws = Workspace(scaleout.inventory, intents, ROOT / "templates")
     fixed = recover(Engine(ws, Store(store), credentials=str(lab.credentials_file)))

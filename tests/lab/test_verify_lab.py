@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from netorch.engine import Engine
 from netorch.lab import LabStatus
 from netorch.lab.nodes import exec_in
 from netorch.lab.probe import Probe, run_probes
 from netorch.lab.state import LabState
 from netorch.model.intents import Protocol
+from netorch.run.engine import Engine
 from netorch.service import Workspace
 from netorch.store import Store
 from netorch.verify.model import NO_FAILURE, Failure

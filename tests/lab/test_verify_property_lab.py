@@ -21,12 +21,12 @@ import yaml
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 
-from netorch.engine import Engine
 from netorch.lab import LabStatus, down, generate, up
 from netorch.lab.nodes import exec_in
 from netorch.lab.probe import Probe, run_probes
 from netorch.lab.topology import Topology
 from netorch.model.intents import Protocol
+from netorch.run.engine import Engine
 from netorch.service import Workspace
 from netorch.store import Store
 from netorch.verify.verifier import Verifier

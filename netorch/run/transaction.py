@@ -22,40 +22,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
-from nornir.core import Nornir
-from nornir.core.task import Task
-
+from netorch.defaults import PROTOCOL_CONVERGENCE_TIMEOUT
+from netorch.device.messages import Action, DeviceRequest, DeviceResult
 from netorch.errors import StoreError
-from netorch.executor import work
-from netorch.executor.base import ExecutorRun
-from netorch.executor.inprocess import InProcessRun
-from netorch.executor.messages import Action, DeviceRequest, DeviceResult
-from netorch.executor.work import DeviceWork
+from netorch.executor.base import ExecutorRun, ProgressFn
+from netorch.run.report import DeviceOutcome
 from netorch.store import LEASE_TTL, Store
-from netorch.transport.base import DeviceJob, DeviceSession
-
-if TYPE_CHECKING:
-    from netorch.engine import DeviceOutcome, ProgressFn
-
-FinalState = Literal["new", "old", "diverged", "unknown"]
-
-#: the confirm timeout of devices that revert by themselves, when the run names none
-DEFAULT_CONFIRM_TIMEOUT = 120
-#: how long verify waits for a device's protocols (adjacencies, sessions, routes) to converge;
-#: only for devices with protocol intents (the others wait verify_timeout)
-PROTOCOL_CONVERGENCE_TIMEOUT = 60.0
-
-
-def error_text(exc: BaseException) -> str:
-    return work.error_text(exc)
-
-
-def classify(job: DeviceJob, live: dict[str, str], before: dict[str, str]) -> FinalState:
-    """new when the live config says what the candidate says (by meaning), old when it says
-    what the device had before the run, diverged otherwise."""
-    return work.classify(job, live, before)  # type: ignore[return-value]
+from netorch.transport.base import DeviceJob
 
 
 @dataclass
@@ -89,19 +64,12 @@ class Heartbeat:
 
 
 class Transaction:
-    """The phases of one apply over the devices of `jobs`, run by an executor (`run`) that keeps
-    every device's session from prepare on. Without `run`, the phases run in this process
-    through `phase` over `sessions` (netorch.executor.inprocess)."""
+    """The phases of one apply over the devices of `jobs`, run by an executor's run (`run`) that
+    keeps every device's session from prepare on; `prepared`: prepare's results."""
 
-    def __init__(self, nr: Nornir | None, jobs: list[DeviceJob], outcomes: dict[str, DeviceOutcome],
-                 sessions: dict[str, DeviceSession] | None, store: Store, run_id: int,
-                 phase: Callable[[Nornir, str, set[str], Callable[[Task], None], ProgressFn | None], None] | None,
-                 progress: ProgressFn | None, confirm_timeout: int, verify_timeout: float,
-                 heartbeat: Heartbeat | None = None, run: ExecutorRun | None = None,
-                 prepared: dict[str, DeviceResult] | None = None) -> None:
-        if run is None:
-            assert phase is not None
-            run = InProcessRun(nr, DeviceWork(sessions), phase, progress)
+    def __init__(self, jobs: list[DeviceJob], outcomes: dict[str, DeviceOutcome], store: Store, run_id: int,
+                 run: ExecutorRun, progress: ProgressFn | None, confirm_timeout: int, verify_timeout: float,
+                 heartbeat: Heartbeat | None = None, prepared: dict[str, DeviceResult] | None = None) -> None:
         self.run = run
         self.jobs = {j.host: j for j in jobs}
         self.outcomes = outcomes
@@ -113,7 +81,7 @@ class Transaction:
         self.heartbeat = heartbeat
         self.committed: set[str] = set()  # a commit was attempted: the device may have changed
         #: devices with a session (prepared), and what a recovery needs of each
-        self.opened: set[str] = set(sessions or {})
+        self.opened: set[str] = set()
         self.journals: dict[str, dict[str, Any]] = {}
         for host, result in (prepared or {}).items():
             self._absorb(result)

@@ -1,126 +1,43 @@
-"""Plan and apply: push compiled intents to devices through Nornir, transactionally.
+"""Plan and apply: push compiled intents to devices, transactionally.
 
-The unit of work is one device: a DeviceJob (serialisable inputs) in, a
-DeviceOutcome (typed, serialisable) out. Nornir's threaded runner is the local
-executor; each phase of a transaction is one Nornir run over the hosts still in it:
+The unit of work is one device: a DeviceJob (serialisable inputs) in, a DeviceResult out
+of the executor (netorch.executor), folded into a DeviceOutcome (netorch.run.report). Each
+phase of a transaction is one executor call over the devices still in it:
 
     prepare   open, load the candidate, diff            (nothing changed yet)
-    commit    commit the devices with a diff            (confirmed when --confirm-timeout)
+    commit    commit the devices with a diff            (confirmed where the device has a timer)
     verify    post-checks: intended routes in the RIB
     confirm   confirm every commit, once all are verified
 
 All-or-nothing by default: a failure in any phase rolls back the devices already
-committed and the run fails with a per-device report.
+committed and the run fails with a per-device report (netorch.run.transaction).
 """
 
 from __future__ import annotations
 
 import contextlib
-import getpass
-import os
 import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from nornir.core import Nornir
-from nornir.core.task import Result, Task
-
-from netorch.credentials import CredentialStore, scrub
+from netorch.credentials import CredentialStore
+from netorch.defaults import CONFIRM_TIMEOUT, CONNECT_TIMEOUT, LOCK_WAIT, VERIFY_TIMEOUT, WORKERS
+from netorch.device.messages import DeviceRequest, DeviceResult, JobSpec
+from netorch.device.probes import service_probes
 from netorch.errors import DeviceBusy, StoreError
-from netorch.executor import work as _work
-from netorch.executor.base import Executor, ExecutorRun
+from netorch.executor.base import Executor, ExecutorRun, ProgressFn, RunTarget
 from netorch.executor.inprocess import InProcessExecutor
-from netorch.executor.messages import DeviceRequest, DeviceResult, JobSpec, Probe
-from netorch.executor.work import drop_session, open_session
-from netorch.model.inventory import HostView
 from netorch.plans import PlannedDevice, SavedPlan, new_plan
-from netorch.platforms import Transport, spec
-from netorch.rollout import Rollout, run_rollout
+from netorch.run.report import DeviceOutcome, RunReport, actor_name, scrubbed
+from netorch.run.rollout import Rollout, run_rollout
+from netorch.run.transaction import Heartbeat, Transaction, summarise
 from netorch.service import Workspace
 from netorch.store import DeviceRecord, Store
-from netorch.transaction import DEFAULT_CONFIRM_TIMEOUT, Heartbeat, Transaction, summarise
-from netorch.transport.base import DeviceJob, DeviceSession
-from netorch.transport.nornir_setup import build_nornir, credential_store
-
-Status = Literal["unchanged", "changes", "changed", "failed", "unreachable", "rolled_back", "skipped",
-                 "reverted"]
-ProgressFn = Callable[[str, str, str], None]
-
-
-@dataclass
-class DeviceOutcome:
-    host: str
-    platform: str
-    transport: str
-    status: Status = "unchanged"
-    diff: str = ""
-    error: str = ""
-    phase: str = ""
-    duration: float = 0.0
-    checks: list[str] = field(default_factory=list)
-    #: what the device reads back as after the run: new, old, diverged, unknown ('' untouched)
-    final: str = ""
-    #: what was sent to the device (the diff committed), kept when its state is unknown
-    sent: str = ""
-    #: the rollout wave the device was in (0: no rollout)
-    wave: int = 0
-
-    @property
-    def changed(self) -> bool:
-        return self.status in ("changes", "changed")
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"host": self.host, "platform": self.platform, "transport": self.transport, "status": self.status,
-                "changed": self.changed, "diff": self.diff, "error": self.error, "phase": self.phase,
-                "final": self.final, "sent": self.sent, "wave": self.wave, "duration": round(self.duration, 3),
-                "checks": self.checks}
-
-
-@dataclass
-class RunReport:
-    kind: str
-    status: str
-    devices: list[DeviceOutcome]
-    revision: str
-    run_id: int | None = None
-    duration: float = 0.0
-    message: str = ""
-    options: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def exit_code(self) -> int:
-        bad = ("failed", "unreachable") if self.kind == "recover" else ("failed", "unreachable", "rolled_back",
-                                                                       "reverted")
-        if any(d.status in bad for d in self.devices) or self.status == "failed":
-            return 1
-        if self.kind == "plan" and any(d.changed for d in self.devices):
-            return 2
-        return 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "status": self.status, "run_id": self.run_id, "revision": self.revision,
-                "duration": round(self.duration, 3), "message": self.message, "options": self.options,
-                "exit_code": self.exit_code, "devices": [d.as_dict() for d in self.devices]}
-
-
-session_class = _work.session_class
-
-
-def transport_of(host: HostView) -> Transport:
-    return host.data.transport or spec(host.platform).transport
-
-
-def actor_name() -> str:
-    if os.environ.get("NETORCH_ACTOR"):
-        return os.environ["NETORCH_ACTOR"]
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
+from netorch.transport.base import DeviceJob
 
 
 @dataclass(frozen=True)
@@ -136,14 +53,14 @@ class Engine:
     """Plan and apply over a workspace, recording every run in the store."""
 
     def __init__(self, workspace: Workspace, store: Store | None = None, credentials: str | None = None,
-                 timeout: int = 30, verify_timeout: float = 5.0, executor: Executor | None = None) -> None:
+                 timeout: int = CONNECT_TIMEOUT, verify_timeout: float = VERIFY_TIMEOUT,
+                 executor: Executor | None = None) -> None:
         self.ws = workspace
         self.executor: Executor = executor if executor is not None else InProcessExecutor()
         self.verify_timeout = verify_timeout
         self.store = store
         self.credentials_path = credentials
         self.timeout = timeout
-        self._lock = threading.Lock()
 
     # -- jobs ---------------------------------------------------------------------------
     def jobs(self, limit: str | None) -> tuple[list[DeviceJob], list[DeviceOutcome]]:
@@ -153,7 +70,7 @@ class Engine:
         rendered = self.ws.render(limit)
         jobs, skipped = [], []
         for host in hosts:
-            transport = transport_of(host)
+            transport = host.transport
             if not host.data.deploy:
                 skipped.append(DeviceOutcome(host.name, host.platform.value, transport.value, "skipped",
                                              phase="select", error="render-only (data.deploy is false)"))
@@ -162,38 +79,12 @@ class Engine:
                                   desired[host.name]))
         return jobs, skipped
 
-    def _nornir(self, jobs: list[DeviceJob], workers: int) -> tuple[Nornir, CredentialStore]:
-        inventory = self.ws.inventory()
-        creds = credential_store(inventory, self.credentials_path)
-        return build_nornir(inventory, [j.host for j in jobs], workers, creds, self.timeout), creds
+    def target(self, workers: int = WORKERS) -> RunTarget:
+        """What an executor needs to reach this workspace's devices."""
+        return RunTarget(self.ws.inventory(), self.credentials_path, self.timeout, workers)
 
-    # -- phases -------------------------------------------------------------------------
-    def _phase(self, nr: Nornir, name: str, hosts: set[str], fn: Callable[[Task], None],
-               progress: ProgressFn | None) -> None:
-        if not hosts:
-            return
-
-        def task(t: Task) -> Result:
-            fn(t)
-            if progress is not None:
-                progress(name, t.host.name, "done")
-            return Result(host=t.host)
-
-        nr.filter(filter_func=lambda h: h.name in hosts).run(task=task, name=name, raise_on_error=False)
-
-    def _session(self, task: Task, job: DeviceJob, sessions: dict[str, DeviceSession]) -> DeviceSession:
-        return open_session(task, job, sessions, self._lock)
-
-    def _drop(self, task: Task, job: DeviceJob, sessions: dict[str, DeviceSession]) -> None:
-        """Forget a broken session so that the next run reconnects."""
-        drop_session(task, job, sessions, self._lock)
-
-    def _close(self, nr: Nornir) -> None:
-        with contextlib.suppress(Exception):  # closing a broken session must never fail a run
-            nr.close_connections(on_good=True, on_failed=True)
-
-    def _record(self, kind: str, report: RunReport, creds: CredentialStore | None, actor: str) -> RunReport:
-        _scrubbed(report, creds)
+    def record(self, kind: str, report: RunReport, creds: CredentialStore | None, actor: str) -> RunReport:
+        scrubbed(report, creds)
         if self.store is None:
             return report
         run_id = self.store.start_run(kind, actor, report.revision, report.options)
@@ -251,8 +142,8 @@ class Engine:
                 self.store.release(holder)
 
     # -- plan ---------------------------------------------------------------------------
-    def plan(self, limit: str | None = None, workers: int = 10, progress: ProgressFn | None = None,
-             actor: str | None = None, record: bool = False, lock_wait: float = 30.0,
+    def plan(self, limit: str | None = None, workers: int = WORKERS, progress: ProgressFn | None = None,
+             actor: str | None = None, record: bool = False, lock_wait: float = LOCK_WAIT,
              out: Path | None = None) -> RunReport:
         """Per-device diffs of live against desired; with `out`, also a saved plan file that
         `apply PLANFILE` applies exactly (netorch.plans)."""
@@ -268,8 +159,8 @@ class Engine:
             self.executor.check()
             try:
                 with self.leased(sorted(outcomes), "plan", actor or actor_name(), lock_wait):
-                    run = self.executor.open(self, jobs, workers, progress, kind="plan", actor=actor or actor_name(),
-                                             lock_wait=lock_wait, all_or_none=True)
+                    run = self.executor.open(self.target(workers), jobs, progress, kind="plan",
+                                             actor=actor or actor_name(), lock_wait=lock_wait, all_or_none=True)
                     creds = run.creds
                     try:
                         results = self._prepare(run, jobs, outcomes)
@@ -303,28 +194,28 @@ class Engine:
                            revision, duration=time.perf_counter() - started, message=message,
                            options={"limit": limit, "workers": workers})
         if record:
-            return self._record("plan", report, creds, actor or actor_name())
-        return _scrubbed(report, creds)
+            return self.record("plan", report, creds, actor or actor_name())
+        return scrubbed(report, creds)
 
     # -- apply --------------------------------------------------------------------------
-    def apply(self, limit: str | None = None, workers: int = 10, dry_run: bool = False,
+    def apply(self, limit: str | None = None, workers: int = WORKERS, dry_run: bool = False,
               confirm_timeout: int | None = None, best_effort: bool = False,
               progress: ProgressFn | None = None, actor: str | None = None,
-              stop: threading.Event | None = None, lock_wait: float = 30.0, *,
+              stop: threading.Event | None = None, lock_wait: float = LOCK_WAIT, *,
               saved: SavedPlan | None = None, target: Target | None = None,
               rollout: Rollout | None = None) -> RunReport:
-        """A transactional apply (see netorch.transaction): journalled before any device is
+        """A transactional apply (see netorch.run.transaction): journalled before any device is
         touched, under a lease on every device, every device read back at the end.
 
         saved: apply exactly a saved plan (refused per device when stale, whole when the intents
         changed); target: re-apply the artifacts of an earlier run (rollback); rollout: canary
-        and waves (netorch.rollout)."""
+        and waves (netorch.run.rollout)."""
         started = time.perf_counter()
         actor = actor or actor_name()
         revision = self.ws.revision()
         expected: dict[str, str] | None = None
         skipped: list[DeviceOutcome] = []
-        timeout = int(confirm_timeout or DEFAULT_CONFIRM_TIMEOUT)
+        timeout = int(confirm_timeout or CONFIRM_TIMEOUT)
         options: dict[str, Any] = {"limit": limit, "workers": workers, "dry_run": dry_run,
                                    "confirm_timeout": timeout, "best_effort": best_effort}
         if saved is not None:
@@ -383,10 +274,10 @@ class Engine:
             holder = store.acquire(hosts, run_id, actor, "apply", wait=lock_wait)
         except DeviceBusy as exc:
             report = refused(f"{exc}; nothing was pushed", run_id)
-            return self._finish("apply", report, None, store, run_id)
+            return self.finish("apply", report, None, store, run_id)
         except StoreError as exc:
             report = refused(f"the store cannot be written ({exc}): nothing was pushed", run_id)
-            return self._finish("apply", report, None, store, run_id)
+            return self.finish("apply", report, None, store, run_id)
         beat = Heartbeat(store, run_id, holder)
         beat.start()
         creds: CredentialStore | None = None
@@ -395,12 +286,12 @@ class Engine:
         run: ExecutorRun | None = None
         try:
             try:
-                run = self.executor.open(self, jobs, workers, progress, kind="apply", actor=actor,
+                run = self.executor.open(self.target(workers), jobs, progress, kind="apply", actor=actor,
                                          lock_wait=lock_wait, all_or_none=True)
             except DeviceBusy as exc:
                 beat.stop()
                 report = refused(f"{exc}; nothing was pushed", run_id)
-                return self._finish("apply", report, None, store, run_id)
+                return self.finish("apply", report, None, store, run_id)
             creds = run.creds
             nonce = secrets.token_hex(3)
             for job in jobs:
@@ -428,8 +319,8 @@ class Engine:
                 elif dry_run:
                     message = f"dry run: {len(to_commit)} device(s) would change"
             else:
-                tx = Transaction(None, jobs, outcomes, None, store, run_id, None, progress, timeout,
-                                 self.verify_timeout, beat, run=run, prepared=prepared)
+                tx = Transaction(jobs, outcomes, store, run_id, run, progress, timeout, self.verify_timeout, beat,
+                                 prepared)
                 if rollout is None:
                     tx.execute(to_commit, best_effort)
                 else:
@@ -458,29 +349,15 @@ class Engine:
         status = "failed" if failed_any else ("changed" if changed else ("dry_run" if dry_run else "unchanged"))
         report = RunReport("apply", status, devices, revision, duration=time.perf_counter() - started,
                            message=message, options=options)
-        return self._finish("apply", report, creds, store, run_id)
+        return self.finish("apply", report, creds, store, run_id)
 
     def _gate(self, run: ExecutorRun, jobs: list[DeviceJob],
               prepared: dict[str, DeviceResult]) -> Callable[[set[str]], dict[str, str]]:
         """A rollout's health gate: after each wave, every service probe (`probe_from`) of this run
         must still pass; a failure is blamed on the probing device, or on the wave."""
-        from netorch.drift import consumer_source
-
         _, intents, _ = self.ws.load()
-        by_host = {j.host: j for j in jobs}
-        probes: dict[str, list[Probe]] = {}
-        for item in intents.services:
-            svc = item.value
-            if svc.probe_from is None or svc.probe_from not in by_host:
-                continue
-            if not (prepared.get(svc.probe_from) and prepared[svc.probe_from].opened):
-                continue
-            source = consumer_source(by_host[svc.probe_from].desired, svc.consumers)
-            port = svc.ports[0].start if svc.ports else None
-            protocol = "tcp" if svc.protocol.value == "tcp" else "icmp"
-            for provider in svc.providers:
-                probes.setdefault(svc.probe_from, []).append(
-                    Probe(service=svc.name, provider=str(provider), protocol=protocol, port=port, source=source))
+        opened = {j.host: j.desired for j in jobs if prepared.get(j.host) and prepared[j.host].opened}
+        probes = service_probes((item.value for item in intents.services), opened)
 
         def gate(wave: set[str]) -> dict[str, str]:
             problems: dict[str, str] = {}
@@ -521,10 +398,10 @@ class Engine:
                     + "; ".join(f"{h}: {p[0]}" for h, p in sorted(problems.items())))
         return "no changes: the network already matches the intents"
 
-    def _finish(self, kind: str, report: RunReport, creds: CredentialStore | None, store: Store,
+    def finish(self, kind: str, report: RunReport, creds: CredentialStore | None, store: Store,
                 run_id: int) -> RunReport:
         """Record the devices' results and close the run (its journal stays)."""
-        _scrubbed(report, creds)
+        scrubbed(report, creds)
         report.run_id = run_id
         try:
             for d in report.devices:
@@ -543,11 +420,3 @@ class Engine:
             report.message += f" (the store could not record the result: {exc})"
             report.status = "failed"
         return report
-
-
-def _scrubbed(report: RunReport, creds: CredentialStore | None) -> RunReport:
-    secrets = creds.secrets() if creds else set()
-    for d in report.devices:
-        d.error = scrub(d.error, secrets)
-        d.diff = scrub(d.diff, secrets)
-    return report

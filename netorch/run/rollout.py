@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from netorch.errors import NetorchError
 
 if TYPE_CHECKING:
-    from netorch.transaction import Transaction
+    from netorch.run.transaction import Transaction
 
 
 class RolloutError(NetorchError):

@@ -17,9 +17,9 @@ from typing import Any
 
 from nornir.core.task import Task
 
+from netorch.device.messages import DeviceRequest, DeviceResult
+from netorch.device.session import drop_session, open_session
 from netorch.errors import ConfirmExpired, DeviceRejected, DeviceUnreachable, NetorchError, TransportError
-from netorch.executor.messages import DeviceRequest, DeviceResult
-from netorch.platforms import Transport
 from netorch.protocols.state import has_protocols
 from netorch.protocols.state import problems as protocol_problems
 from netorch.transport.base import DeviceJob, DeviceSession
@@ -34,56 +34,10 @@ def error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def session_class(transport: Transport) -> type[DeviceSession]:
-    if transport == Transport.NAPALM:
-        from netorch.transport.napalm_session import NapalmSession
-
-        return NapalmSession
-    if transport == Transport.NETMIKO:
-        from netorch.transport.netmiko_cli import NetmikoSession
-
-        return NetmikoSession
-    from netorch.transport.netconf import NcclientSession
-
-    return NcclientSession
-
-
-def open_session(task: Task, job: DeviceJob, sessions: dict[str, DeviceSession],
-                 lock: threading.Lock) -> DeviceSession:
-    """The device's session: the warm one (serving the current job), or a new one."""
-    existing = sessions.get(job.host)
-    if existing is not None:
-        existing.job = job
-        return existing
-    cls = session_class(job.transport)
-    try:
-        conn = task.host.get_connection(cls.connection_name, task.nornir.config)
-    except DeviceUnreachable:
-        raise
-    except Exception as exc:  # any library's connect failure
-        hint = ""
-        if not (task.host.username or task.host.password):
-            hint = " (no credentials: set NETORCH_CREDENTIALS, --credentials or NETORCH_USERNAME/PASSWORD)"
-        raise DeviceUnreachable(job.host, f"cannot connect over {job.transport.value}: "
-                                f"{type(exc).__name__}: {exc}{hint}") from None
-    session = cls(job.host, conn, job)
-    with lock:
-        sessions[job.host] = session
-    return session
-
-
-def drop_session(task: Task, job: DeviceJob, sessions: dict[str, DeviceSession], lock: threading.Lock) -> None:
-    """Forget a broken session so that the next run reconnects."""
-    with lock:
-        sessions.pop(job.host, None)
-    with contextlib.suppress(Exception):
-        task.host.close_connection(session_class(job.transport).connection_name)
-
-
 def classify(job: DeviceJob, live: dict[str, str], before: dict[str, str]) -> str:
     """new when the live config says what the candidate says (by meaning), old when it says
     what the device had before the run, diverged otherwise."""
-    from netorch.drift import compare_artifact
+    from netorch.device.drift import compare_artifact
 
     mgmt = (job.desired.mgmt_interface,) if job.desired.mgmt_interface else ()
     names = [n for n in job.artifacts if n in live]
@@ -328,9 +282,22 @@ class DeviceWork:
                 problems.append(detail)
         return {"problems": tuple(problems)}
 
+    # -- recover ------------------------------------------------------------------------------
+    def _recover(self, task: Task, req: DeviceRequest) -> dict[str, Any]:
+        """Finish an interrupted run's transaction from its journal data: the device goes back to
+        the configuration it had before that run."""
+        assert req.job is not None
+        job = req.job.job()
+        try:
+            session = open_session(task, job, self.sessions, self.lock)
+            what = session.recover(dict(req.recovery or {}))
+        except Exception as exc:
+            return {"status": "failed", "final": "unknown", "ok": False, "error": error_text(exc)}
+        return {"status": "rolled_back", "final": "old", "detail": what}
+
     # -- drift --------------------------------------------------------------------------------
     def _drift(self, task: Task, req: DeviceRequest) -> dict[str, Any]:
-        from netorch.drift import collect
+        from netorch.device.drift import collect
 
         assert req.job is not None
         job = req.job.job()

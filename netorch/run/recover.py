@@ -8,6 +8,8 @@ the run's id), from the device's own pending confirmed commit (NETCONF: cancel-c
 the persist id), or from the journal itself (netmiko devices, which have no revert timer:
 the managed part of their configuration before the run is in the journal). Devices the run
 never committed are left alone. A run whose devices had all finished is simply closed.
+The recovery of each device is a `recover` action through the executor, like every other
+device action: in this process or on the worker of the device's region.
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from nornir.core.task import Task
-
-from netorch.engine import DeviceOutcome, Engine, ProgressFn, RunReport, actor_name
+from netorch.defaults import LOCK_WAIT, WORKERS
+from netorch.device.messages import DeviceRequest, JobSpec
 from netorch.errors import DeviceBusy, NetorchError, StoreError
+from netorch.executor.base import ProgressFn
+from netorch.run.engine import Engine
+from netorch.run.report import DeviceOutcome, RunReport, actor_name
 from netorch.store import JournalEntry, RunRecord, Store
-from netorch.transaction import error_text
-from netorch.transport.base import DeviceJob, DeviceSession
+from netorch.transport.base import DeviceJob
 
 #: phases in which a device may have been changed by the run
 TOUCHED = ("committing", "committed", "confirming", "rolling_back")
@@ -54,8 +57,8 @@ def abandon_run(store: Store | None, run_id: int) -> str:
     return describe(store, run).replace("was interrupted", "is abandoned") + ": its devices were not touched"
 
 
-def recover(engine: Engine, workers: int = 10, progress: ProgressFn | None = None,
-            actor: str | None = None, lock_wait: float = 30.0) -> RunReport:
+def recover(engine: Engine, workers: int = WORKERS, progress: ProgressFn | None = None,
+            actor: str | None = None, lock_wait: float = LOCK_WAIT) -> RunReport:
     """Roll back every interrupted apply run; one report over all their devices."""
     started = time.perf_counter()
     actor = actor or actor_name()
@@ -84,7 +87,7 @@ def recover(engine: Engine, workers: int = 10, progress: ProgressFn | None = Non
     try:
         run_id = store.start_run("recover", actor, revision, report.options)
         report.run_id = run_id
-        return engine._finish("recover", report, None, store, run_id)
+        return engine.finish("recover", report, None, store, run_id)
     except StoreError as exc:
         report.message += f" (the store could not record it: {exc})"
         return report
@@ -111,7 +114,7 @@ def _recover_run(engine: Engine, store: Store, run: RunRecord, workers: int, pro
         return list(outcomes.values()) + [DeviceOutcome(h, touched[h].platform, touched[h].transport, "failed",
                                                         error=str(exc)) for h in hosts]
     try:
-        return list(outcomes.values()) + _roll_back(engine, store, run, touched, workers, progress)
+        return list(outcomes.values()) + _roll_back(engine, store, run, touched, workers, progress, actor, lock_wait)
     finally:
         store.release(holder)
 
@@ -132,37 +135,35 @@ def _jobs(engine: Engine, touched: dict[str, JournalEntry]) -> tuple[list[Device
 
 
 def _roll_back(engine: Engine, store: Store, run: RunRecord, touched: dict[str, JournalEntry], workers: int,
-               progress: ProgressFn | None) -> list[DeviceOutcome]:
+               progress: ProgressFn | None, actor: str, lock_wait: float) -> list[DeviceOutcome]:
     jobs, outcomes = _jobs(engine, touched)
     if not jobs:
         return outcomes
-    by_host = {j.host: j for j in jobs}
     results = {j.host: DeviceOutcome(j.host, j.platform, j.transport.value, phase=touched[j.host].phase)
                for j in jobs}
-    sessions: dict[str, DeviceSession] = {}
-    nr, _ = engine._nornir(jobs, workers)
-
-    def undo(task: Task) -> None:
-        host = task.host.name
-        entry = touched[host]
-        out = results[host]
-        start = time.perf_counter()
+    requests = []
+    for job in jobs:
+        entry = touched[job.host]
         data = dict(entry.data.get("session") or {})
         data["confirming"] = entry.phase == "confirming"
-        try:
-            session = engine._session(task, by_host[host], sessions)
-            what = session.recover(data)
-            out.status, out.final = "rolled_back", "old"
-            out.error = f"run {run.id} ({entry.phase}): {what}"
-        except Exception as exc:
-            out.status, out.final = "failed", "unknown"
-            out.error = f"run {run.id} ({entry.phase}): recovery failed: {error_text(exc)}"
-        out.duration = time.perf_counter() - start
-
+        requests.append(DeviceRequest(host=job.host, action="recover", job=JobSpec.of(job), recovery=data))
+    execution = engine.executor.open(engine.target(workers), jobs, progress, kind="recover", actor=actor,
+                                     lock_wait=lock_wait, all_or_none=True)
     try:
-        engine._phase(nr, "recover", set(by_host), undo, progress)
+        answers = execution.run("recover", requests)
     finally:
-        engine._close(nr)
+        execution.close()
+    for host, out in results.items():
+        entry = touched[host]
+        answer = answers.get(host)
+        out.duration = answer.duration if answer is not None else 0.0
+        if answer is not None and answer.status == "rolled_back":
+            out.status, out.final = "rolled_back", "old"
+            out.error = f"run {run.id} ({entry.phase}): {answer.detail}"
+        else:
+            why = (answer.error if answer is not None else None) or "no answer from the executor"
+            out.status, out.final = "failed", "unknown"
+            out.error = f"run {run.id} ({entry.phase}): recovery failed: {why}"
     done = list(results.values())
     ok = all(o.status == "rolled_back" for o in done) and not outcomes
     try:

@@ -12,10 +12,10 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
-from netorch.engine import Target
 from netorch.errors import NetorchError
 from netorch.model.desired import DesiredState
 from netorch.platforms import Transport
+from netorch.run.engine import Target
 from netorch.store import RunRecord, Store
 from netorch.transport.base import DeviceJob
 

@@ -12,12 +12,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from netorch.defaults import CONFIRM_TIMEOUT, PROTOCOL_CONVERGENCE_TIMEOUT, VERIFY_TIMEOUT
 from netorch.model.desired import DesiredState
 from netorch.platforms import Transport
 from netorch.transport.base import DeviceJob
 
 Action = Literal["prepare", "commit", "verify", "confirm", "rollback", "read_back", "discard", "state",
-                 "reach", "drift"]
+                 "reach", "drift", "recover"]
 
 
 class _Message(BaseModel):
@@ -67,10 +68,12 @@ class DeviceRequest(_Message):
     #: prepare: the saved plan's fingerprint of the live configuration
     expected: str | None = None
     #: commit, verify, confirm: the confirmed commit's timeout (the device's revert timer)
-    confirm_timeout: int = 120
+    confirm_timeout: int = CONFIRM_TIMEOUT
     #: verify: how long to poll the RIB, and the protocols (adjacencies, sessions) when the job has any
-    verify_timeout: float = 5.0
-    protocol_timeout: float = 60.0
+    verify_timeout: float = VERIFY_TIMEOUT
+    protocol_timeout: float = PROTOCOL_CONVERGENCE_TIMEOUT
+    #: recover: the journal data of the interrupted run's transaction on the device
+    recovery: dict[str, Any] | None = None
     #: drift
     show_unmanaged: bool = False
     probes: tuple[Probe, ...] = ()
@@ -100,6 +103,8 @@ class DeviceResult(_Message):
     #: drift: the device's drift, as DeviceDrift's JSON
     drift: dict[str, Any] | None = None
     duration: float = 0.0
+    #: recover: what was done, in words
+    detail: str | None = None
     #: the executor lost the device's session (a worker died): the device is in an unknown state
     lost: bool = False
     #: which worker served it (Celery: its private queue)

@@ -1,0 +1,88 @@
+"""What a run says: each device's outcome, and the run's report (plan, apply, rollback,
+recover). Plain data, serialisable; the CLI, the daemon and the store read these."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from netorch.credentials import CredentialStore, scrub
+
+Status = Literal["unchanged", "changes", "changed", "failed", "unreachable", "rolled_back", "skipped",
+                 "reverted"]
+
+
+@dataclass
+class DeviceOutcome:
+    host: str
+    platform: str
+    transport: str
+    status: Status = "unchanged"
+    diff: str = ""
+    error: str = ""
+    phase: str = ""
+    duration: float = 0.0
+    checks: list[str] = field(default_factory=list)
+    #: what the device reads back as after the run: new, old, diverged, unknown ('' untouched)
+    final: str = ""
+    #: what was sent to the device (the diff committed), kept when its state is unknown
+    sent: str = ""
+    #: the rollout wave the device was in (0: no rollout)
+    wave: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return self.status in ("changes", "changed")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"host": self.host, "platform": self.platform, "transport": self.transport, "status": self.status,
+                "changed": self.changed, "diff": self.diff, "error": self.error, "phase": self.phase,
+                "final": self.final, "sent": self.sent, "wave": self.wave, "duration": round(self.duration, 3),
+                "checks": self.checks}
+
+
+@dataclass
+class RunReport:
+    kind: str
+    status: str
+    devices: list[DeviceOutcome]
+    revision: str
+    run_id: int | None = None
+    duration: float = 0.0
+    message: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        bad = ("failed", "unreachable") if self.kind == "recover" else ("failed", "unreachable", "rolled_back",
+                                                                       "reverted")
+        if any(d.status in bad for d in self.devices) or self.status == "failed":
+            return 1
+        if self.kind == "plan" and any(d.changed for d in self.devices):
+            return 2
+        return 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "status": self.status, "run_id": self.run_id, "revision": self.revision,
+                "duration": round(self.duration, 3), "message": self.message, "options": self.options,
+                "exit_code": self.exit_code, "devices": [d.as_dict() for d in self.devices]}
+
+
+
+def actor_name() -> str:
+    if os.environ.get("NETORCH_ACTOR"):
+        return os.environ["NETORCH_ACTOR"]
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def scrubbed(report: RunReport, creds: CredentialStore | None) -> RunReport:
+    secrets = creds.secrets() if creds else set()
+    for d in report.devices:
+        d.error = scrub(d.error, secrets)
+        d.diff = scrub(d.diff, secrets)
+    return report
