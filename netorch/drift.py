@@ -108,7 +108,7 @@ def compare_artifact(platform: str, name: str, live: str, desired: str,
         return diff_nft(live or None, desired)
     if name.endswith(".xml"):
         return diff_xml(live, desired)
-    from netorch.transport.netmiko_cli import structured_diff
+    from netorch.configtree.hconfig import structured_diff
 
     out = []
     for kind, path in structured_diff(live, desired, platform):
@@ -140,7 +140,7 @@ def remediation_text(job: DeviceJob, snapshot: Snapshot, diffs: dict[str, list[D
             continue
         if name == "frr.conf":
             if job.transport.value == "netmiko":
-                from netorch.transport.netmiko_cli import remediation
+                from netorch.configtree.hconfig import remediation
 
                 lines = remediation(snapshot.config.get(name, ""), job.artifacts[name], job.platform)
             else:
@@ -151,7 +151,7 @@ def remediation_text(job: DeviceJob, snapshot: Snapshot, diffs: dict[str, list[D
         elif name.endswith(".xml"):
             parts.append("<!-- edit-config on candidate, then commit -->\n" + job.artifacts[name].rstrip())
         else:
-            from netorch.transport.netmiko_cli import remediation
+            from netorch.configtree.hconfig import remediation
 
             parts.append("\n".join(remediation(snapshot.config.get(name, ""), job.artifacts[name], job.platform)))
     return "\n".join(parts)
