@@ -22,7 +22,9 @@ from netorch.errors import DeviceRejected, DeviceUnreachable, NetorchError, Tran
 from netorch.model.desired import DesiredRoute, DesiredState
 from netorch.platforms import Transport
 from netorch.transport.base import DeviceJob
-from netorch.transport.netmiko_cli import NetmikoSession, cli_errors, connect, describe_error, route_checks_from_rib
+from netorch.transport.netmiko.connection import connect
+from netorch.transport.netmiko.output import cli_errors, describe_error, route_checks_from_rib
+from netorch.transport.netmiko.session import NetmikoSession
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADER = "Building configuration...\n\nCurrent configuration:\n"

@@ -40,7 +40,7 @@ def session_class(transport: Transport) -> type[DeviceSession]:
 
         return NapalmSession
     if transport == Transport.NETMIKO:
-        from netorch.transport.netmiko_cli import NetmikoSession
+        from netorch.transport.netmiko.session import NetmikoSession
 
         return NetmikoSession
     from netorch.transport.netconf import NcclientSession

@@ -47,7 +47,7 @@ def _options(host: HostView, creds: CredentialStore, connection: str, platform: 
 
 
 def _register_plugins() -> None:
-    from netorch.transport.netmiko_cli import register as register_netmiko
+    from netorch.transport.netmiko.connection import register as register_netmiko
 
     register_netmiko()
     try:

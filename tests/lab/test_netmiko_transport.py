@@ -25,7 +25,8 @@ from netorch.lab import LabStatus
 from netorch.platforms import Transport
 from netorch.service import Workspace
 from netorch.transport.base import DeviceJob
-from netorch.transport.netmiko_cli import CONNECTION_NAME, NetmikoSession, connect, register
+from netorch.transport.netmiko.connection import CONNECTION_NAME, connect, register
+from netorch.transport.netmiko.session import NetmikoSession
 
 pytestmark = pytest.mark.lab
 

@@ -1,23 +1,20 @@
-"""DeviceSession over netmiko: CLI-only devices, pushed as a merge of computed lines.
+"""NetmikoSession: a DeviceSession over netmiko for CLI-only devices, pushed as a merge of
+computed lines.
 
-The lines come from netorch.configtree.hconfig (the managed scope, hier_config's FRR
-driver, remediation and rollback). netorch emulates confirmed commits from the
-controller (native_confirm = False): commit(revert_in=N) pushes and verifies but does
-not `write memory`; confirm() writes, rollback() restores. The pure functions here
-(route_checks_from_rib, cli_errors) need no device.
+The desired configuration is the platform's artifact of kind "config" (frr.conf for
+FRR); the live configuration is `show running-config`. netorch.configtree.hconfig
+computes from the two the *remediation* (replace semantics, pushed as a merge) and the
+*rollback*. netorch emulates confirmed commits from the controller (native_confirm =
+False): commit(revert_in=N) pushes and verifies but does not `write memory`; confirm()
+writes, rollback() restores.
 
 FRR quirks found on FRR 8.4 through a vtysh login shell (netmiko device_type
-cisco_ios):
-- vtysh keeps going after a rejected line: the lines after it are applied. Errors
-  are lines starting with "% " ("% Unknown command: ...", "% Command incomplete: ...",
-  "% Refusing to remove a non-existent route", or "% Configuration failed." followed
-  by "Error type" / "Error description" lines). "% Warning..." is not an error.
+cisco_ios), see also netorch.transport.netmiko.output:
+- vtysh keeps going after a rejected line: the lines after it are applied (so a
+  rejected push is undone by restoring the configuration from load()).
 - `ip route P WORD` accepts any word as an interface name: `ip route 10.99.0.0/24
   not-an-address` (or `... 10.0.13.1 300`, `... 999.0.0.1`) is *accepted*; a
   malformed prefix or extra words (`... not an address`) are rejected.
-- `write memory` prints "% Warning: can't chown configuration file" in the lab and
-  still succeeds ("Integrated configuration saved to ...").
-- Static routes whose next hop does not resolve are not in `show ip route json`.
 """
 
 from __future__ import annotations
@@ -25,193 +22,26 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import socket
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
-
-import paramiko
-from netmiko.exceptions import (
-    NetmikoAuthenticationException,
-    NetmikoBaseException,
-    NetmikoTimeoutException,
-    ReadTimeout,
-)
 
 from netorch.configtree.hconfig import MANAGED, config_artifact, parse, plan, remediation, strip_header
 from netorch.errors import DeviceRejected, DeviceUnreachable, NetorchError, TransportError
-from netorch.model.desired import DesiredRoute
 from netorch.platforms import Platform
 from netorch.protocols.state import COMMANDS as PROTOCOL_COMMANDS
 from netorch.protocols.state import ProtocolCheck, has_protocols, parse_state, protocol_checks
 from netorch.transport.base import DeviceJob, DeviceSession, RouteCheck
-from netorch.transport.hostkeys import KnownHosts, verifying_client
-
-#: the Nornir connection plugin this module registers (nornir_netmiko's "netmiko" + host key checking)
-CONNECTION_NAME = "netorch_netmiko"
+from netorch.transport.netmiko.connection import CONNECTION_NAME, UNREACHABLE
+from netorch.transport.netmiko.output import (
+    ERROR_PREFIX,
+    WRITE_OK_RE,
+    _scrub,
+    cli_errors,
+    describe_error,
+    route_checks_from_rib,
+)
 
 _T = TypeVar("_T")
-
-#: a CLI prompt echoing a command: "r3(config-if)# description x" -> "description x"
-PROMPT_RE = re.compile(r"^[^\s#%()]+(?:\([\w.-]+\))?#\s?(.*)$")
-ERROR_PREFIX = "% "
-WRITE_OK_RE = re.compile(r"\[OK\]|[Cc]onfiguration saved to|saved to ")
-
-
-def cli_errors(output: str) -> list[tuple[str, str]]:
-    """(command, error text) for every line a CLI rejected in a configuration session's
-    output (the echo "r3(config)# cmd" names the command; "% ..." lines and the lines
-    after them up to the next prompt are the error). "% Warning..." is not an error."""
-    errors: list[tuple[str, str]] = []
-    command = ""
-    current: list[str] | None = None
-
-    def close() -> None:
-        if current:
-            errors.append((command, " ".join(part for part in current if part)))
-
-    for raw in output.splitlines():
-        line = raw.strip()
-        prompt = PROMPT_RE.match(line)
-        if prompt:
-            close()
-            current = None
-            command = prompt.group(1).strip()
-        elif line.startswith(ERROR_PREFIX.strip()) and not line.startswith("% Warning"):
-            close()
-            current = [line]
-        elif current is not None:
-            current.append(line)
-    close()
-    return errors
-
-
-def route_checks_from_rib(routes: Iterable[DesiredRoute], tables: dict[str, dict[str, Any]]) -> list[RouteCheck]:
-    """Match intended routes against FRR `show ip route [vrf NAME] json` tables, keyed by VRF
-    name ("" for the default VRF). present: a static entry with the prefix, next hop,
-    interface and distance exists; active: that entry is selected and installed with an
-    active next hop."""
-    out = []
-    for route in routes:
-        table = tables.get(route.vrf or "", {})
-        entries = [e for e in table.get(str(route.prefix), [])
-                   if e.get("protocol") == "static" and int(e.get("distance", route.distance)) == route.distance]
-        present = active = False
-        for entry in entries:
-            hops = [h for h in entry.get("nexthops", [])
-                    if (route.next_hop is None or h.get("ip") == str(route.next_hop))
-                    and (route.interface is None or h.get("interfaceName") == route.interface)]
-            if hops:
-                present = True
-                if entry.get("selected") and entry.get("installed") and any(h.get("active") for h in hops):
-                    active = True
-        via = f"{route.next_hop or ''} {route.interface or ''}".strip()
-        where = f" (vrf {route.vrf})" if route.vrf else ""
-        detail = ("" if active else
-                  f"static route {route.prefix} via {via}{where} is in the RIB but not active" if present else
-                  f"static route {route.prefix} via {via}{where} is not in the RIB")
-        out.append(RouteCheck(route=route, present=present, active=active, detail=detail))
-    return out
-
-
-# ------------------------------------------------------------------------ errors and connections
-
-
-def describe_error(exc: BaseException, where: str = "") -> str:
-    """A short, secret-free description of a netmiko/paramiko/socket failure."""
-    at = f" {where}" if where else ""
-    if isinstance(exc, (NetmikoAuthenticationException, paramiko.AuthenticationException)):
-        return f"authentication failed{at}"
-    if isinstance(exc, ReadTimeout):
-        return f"no answer from the device{at} within the read timeout"
-    if isinstance(exc, (NetmikoTimeoutException, socket.timeout, TimeoutError)):
-        return f"timed out{at} (unreachable or not answering)"
-    if isinstance(exc, ConnectionRefusedError):
-        return f"connection refused{at}"
-    if isinstance(exc, OSError) and exc.errno is not None:
-        return f"network error{at}: {exc.strerror or exc}"
-    first = (str(exc).strip().splitlines() or [""])[0][:200]
-    return f"{type(exc).__name__}{at}: {first}" if first else f"{type(exc).__name__}{at}"
-
-
-def _scrub(text: str, secret: object) -> str:
-    return text.replace(secret, "***") if isinstance(secret, str) and len(secret) >= 4 else text
-
-
-#: what counts as "the device cannot be reached/talked to" during a session
-UNREACHABLE = (NetmikoBaseException, paramiko.SSHException, socket.timeout, OSError, EOFError)
-
-
-def open_netmiko(args: dict[str, Any], known: KnownHosts) -> Any:
-    """ConnectHandler(**args), its SSH client checking the host key against `known` (before any
-    credential is sent: HostKeyRejected) instead of netmiko's AutoAddPolicy / RejectPolicy."""
-    from netmiko import ConnectHandler
-
-    conn = ConnectHandler(**{**args, "auto_connect": False})
-    conn._build_ssh_client = lambda: verifying_client(known)  # type: ignore[method-assign]
-    try:
-        conn._open()
-    except BaseException:
-        with contextlib.suppress(Exception):
-            conn.disconnect()  # closes the SSH client, drops netmiko's log filter
-        raise
-    return conn
-
-
-def connect(host: str, hostname: str, username: str, password: str | None = None, *, port: int = 22,
-            device_type: str = "cisco_ios", timeout: float = 30, key_file: str | None = None,
-            known_hosts: str | None = None, accept_new_host_keys: bool = False, **extras: Any) -> Any:
-    """Open a netmiko connection (outside Nornir: tests, tools); connect/auth/timeout
-    failures raise DeviceUnreachable naming host, address and user, never the password.
-    The host key is checked against known_hosts (default ~/.ssh/known_hosts): HostKeyRejected."""
-    args: dict[str, Any] = {"device_type": device_type, "host": hostname, "port": port, "username": username,
-                            "fast_cli": True, "conn_timeout": timeout, "auth_timeout": timeout,
-                            "banner_timeout": timeout, "session_log": None}
-    if password:
-        args.update(password=password, use_keys=False, allow_agent=False)
-    elif key_file:
-        args.update(use_keys=True, key_file=key_file, allow_agent=False)
-    args.update(extras)
-    try:
-        return open_netmiko(args, KnownHosts.of(known_hosts, accept_new_host_keys, host))
-    except UNREACHABLE as exc:
-        raise DeviceUnreachable(host, _scrub("cannot connect over netmiko: "
-                                + describe_error(exc, f"for {username}@{hostname}:{port}"), password)) from None
-
-
-class NetmikoConnection:
-    """Nornir connection plugin "netorch_netmiko": nornir_netmiko's, with host key checking.
-
-    extras: what ConnectHandler takes, plus known_hosts (default ~/.ssh/known_hosts),
-    accept_new_host_keys (trust on first use) and netorch_host (the device's name in messages)."""
-
-    def __init__(self) -> None:
-        self.connection: Any = None
-
-    def open(self, hostname: str | None, username: str | None, password: str | None, port: int | None,
-             platform: str | None, extras: dict[str, Any] | None = None, configuration: Any = None) -> None:
-        opts = dict(extras or {})
-        known = KnownHosts.of(opts.pop("known_hosts", None), bool(opts.pop("accept_new_host_keys", False)),
-                              str(opts.pop("netorch_host", None) or hostname or ""))
-        args: dict[str, Any] = {"host": hostname, "username": username, "password": password, "port": port}
-        if platform is not None:
-            args["device_type"] = platform
-        self.connection = open_netmiko({**args, **opts}, known)
-
-    def close(self) -> None:
-        conn, self.connection = self.connection, None
-        if conn is not None:
-            conn.disconnect()
-
-
-def register() -> None:
-    """Register NetmikoConnection with Nornir as "netorch_netmiko" (idempotent)."""
-    from nornir.core.plugins.connections import ConnectionPluginRegister
-
-    if ConnectionPluginRegister.available.get(CONNECTION_NAME) is not NetmikoConnection:
-        ConnectionPluginRegister.register(CONNECTION_NAME, NetmikoConnection)
-
-
-# ------------------------------------------------------------------------ the session
 
 
 class NetmikoSession(DeviceSession):
