@@ -118,7 +118,7 @@ TABLE: dict[str, tuple[str, ...]] = {
         "the control-plane-protocol entries netorch writes (ietf-routing), by identity namespace",
         "netorch-policy",
     ),
-    "cli": ("the sections netmiko_cli.FRR_MANAGED names (hier_config's scope; wider than the FRR table: "
+    "cli": ("the sections netorch.configtree.hconfig.FRR_MANAGED names (hier_config's scope; wider than the FRR table: "
             "hostname, routes of every VRF, owned lines of every interface but the management one)",),
 }
 

@@ -17,11 +17,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from netmiko.exceptions import NetmikoAuthenticationException, NetmikoTimeoutException, ReadTimeout
 
-from netorch.errors import DeviceRejected, DeviceUnreachable, TransportError
+from netorch.configtree import hconfig as nm
+from netorch.errors import DeviceRejected, DeviceUnreachable, NetorchError, TransportError
 from netorch.model.desired import DesiredRoute, DesiredState
 from netorch.platforms import Transport
-from netorch.transport import netmiko_cli as nm
 from netorch.transport.base import DeviceJob
+from netorch.transport.netmiko.connection import connect
+from netorch.transport.netmiko.output import cli_errors, describe_error, route_checks_from_rib
+from netorch.transport.netmiko.session import NetmikoSession
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADER = "Building configuration...\n\nCurrent configuration:\n"
@@ -406,7 +409,7 @@ def test_vrf_routes_use_exit_vrf() -> None:
 def test_platform_scope_and_artifact() -> None:
     assert nm.config_artifact("frr") == "frr.conf"
     assert nm.config_artifact("cisco_ios") == "config.txt"
-    with pytest.raises(nm.NetorchError, match="no managed scope"):
+    with pytest.raises(NetorchError, match="no managed scope"):
         nm.remediation("", "", "cisco_ios")
     assert [m.pattern.split()[0] for m in nm.FRR_MANAGED] == [
         "hostname", "(no", "(no", "(no", "ip", "vrf", "interface", "router", "router", "ip", "route-map"]
@@ -443,15 +446,15 @@ r3# """
 
 
 def test_cli_errors_name_each_rejected_command() -> None:
-    assert nm.cli_errors(CONFIG_OUTPUT) == [
+    assert cli_errors(CONFIG_OUTPUT) == [
         ("ip route 10.99.0.0/24 not an address", "% Unknown command: ip route 10.99.0.0/24 not an address"),
         ("no ip route 10.97.0.0/24 10.0.13.1", "% Refusing to remove a non-existent route"),
         ("no interface eth1", "% Configuration failed. Error type: validation "
                               "Error description: only inactive interfaces can be deleted"),
         ("ip rou", "% Command incomplete: ip rou"),
     ]
-    assert nm.cli_errors(" configure terminal\nr3(config)# hostname r3\nr3(config)# end\nr3# ") == []
-    assert nm.cli_errors("r3# write\n% Warning: can't chown configuration file\nr3# ") == []
+    assert cli_errors(" configure terminal\nr3(config)# hostname r3\nr3(config)# end\nr3# ") == []
+    assert cli_errors("r3# write\n% Warning: can't chown configuration file\nr3# ") == []
 
 
 def _route(prefix: str, nh: str | None = None, iface: str | None = None, distance: int = 1,
@@ -476,7 +479,7 @@ def test_route_checks_from_rib() -> None:
     routes = [_route("10.96.0.0/24", iface="eth1"), _route("10.97.0.0/24", "10.0.13.1", distance=7),
               _route("10.97.0.0/24", "10.0.34.2", distance=9), _route("10.97.0.0/24", "10.0.13.1"),
               _route("10.0.13.0/30", iface="eth1"), _route("10.96.0.0/24", iface="eth1", vrf="blue")]
-    checks = nm.route_checks_from_rib(routes, {"": RIB, "blue": {}})
+    checks = route_checks_from_rib(routes, {"": RIB, "blue": {}})
     assert [(c.present, c.active) for c in checks] == [
         (True, True), (True, True), (True, False), (False, False), (False, False), (False, False)]
     assert "not active" in checks[2].detail and "not in the RIB" in checks[3].detail
@@ -498,7 +501,7 @@ SECRET = "s3cr3t-pw"
     (EOFError(), "EOFError"),
 ])
 def test_describe_error_is_short_and_secret_free(exc: BaseException, expected: str) -> None:
-    text = nm.describe_error(exc, "for vtyadmin@198.18.0.13:22")
+    text = describe_error(exc, "for vtyadmin@198.18.0.13:22")
     assert expected in text and SECRET not in text and "\n" not in text
 
 
@@ -508,7 +511,7 @@ def test_connect_maps_refused_to_unreachable() -> None:
     port = sock.getsockname()[1]
     sock.close()  # nothing listens there now
     with pytest.raises(DeviceUnreachable) as info:
-        nm.connect("rX", "127.0.0.1", "vtyadmin", SECRET, port=port, timeout=3)
+        connect("rX", "127.0.0.1", "vtyadmin", SECRET, port=port, timeout=3)
     assert "connection refused" in str(info.value) or "cannot connect" in str(info.value)
     assert SECRET not in str(info.value) and info.value.host == "rX"
 
@@ -577,8 +580,8 @@ class FakeFrr:
         return "r3"
 
 
-def _session(job: DeviceJob, device: FakeFrr) -> nm.NetmikoSession:
-    return nm.NetmikoSession("r3", device, job)
+def _session(job: DeviceJob, device: FakeFrr) -> NetmikoSession:
+    return NetmikoSession("r3", device, job)
 
 
 def test_session_plan_commit_and_second_load(r3_job: DeviceJob) -> None:

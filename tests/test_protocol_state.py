@@ -191,8 +191,8 @@ def test_frr_prints_the_rendered_protocol_sections_with_the_same_meaning(host: s
     """`show running-config` of FRR 8.4 after loading the rendered frr.conf (captured in a scratch
     namespace with IP forwarding off, vtysh outside the router's UTS namespace): both
     comparators see nothing but those two environment lines."""
+    from netorch.configtree import hconfig as nm
     from netorch.configtree.frr import diff_frr
-    from netorch.transport import netmiko_cli as nm
 
     running = (DATA / f"{host}_running_config.txt").read_text()
     desired = (ROOT / f"tests/golden/frr/routing_{host}/frr.conf").read_text()

@@ -381,7 +381,7 @@ def test_the_netmiko_session_reads_the_whole_rib() -> None:
     from netorch.errors import TransportError
     from netorch.platforms import Transport
     from netorch.transport.base import DeviceJob
-    from netorch.transport.netmiko_cli import NetmikoSession
+    from netorch.transport.netmiko.session import NetmikoSession
 
     text = (ROOT / "tests/data/frr/r2_route.json").read_text()
     job = DeviceJob("r2", "frr", Transport.NETMIKO, {}, example().compile()["r2"])

@@ -19,9 +19,9 @@ SESSIONS: Register[type[DeviceSession]] = Register("transport session")
 CONNECTIONS: Register[type[Any]] = Register("Nornir connection plugin")
 
 SESSIONS.register(Transport.NAPALM.value, "netorch.transport.napalm_session:NapalmSession")
-SESSIONS.register(Transport.NETMIKO.value, "netorch.transport.netmiko_cli:NetmikoSession")
+SESSIONS.register(Transport.NETMIKO.value, "netorch.transport.netmiko.session:NetmikoSession")
 SESSIONS.register(Transport.NCCLIENT.value, "netorch.transport.netconf:NcclientSession")
-CONNECTIONS.register(TRANSPORTS[Transport.NETMIKO].connection, "netorch.transport.netmiko_cli:NetmikoConnection")
+CONNECTIONS.register(TRANSPORTS[Transport.NETMIKO].connection, "netorch.transport.netmiko.connection:NetmikoConnection")
 CONNECTIONS.register(TRANSPORTS[Transport.NCCLIENT].connection, "netorch.transport.netconf:NcclientConnection")
 
 

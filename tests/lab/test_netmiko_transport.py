@@ -19,12 +19,15 @@ import yaml
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from netorch.configtree import hconfig as nm
 from netorch.errors import DeviceRejected, DeviceUnreachable
 from netorch.lab import LabStatus
 from netorch.platforms import Transport
 from netorch.service import Workspace
-from netorch.transport import netmiko_cli as nm
 from netorch.transport.base import DeviceJob
+from netorch.transport.netmiko.connection import CONNECTION_NAME, connect
+from netorch.transport.netmiko.session import NetmikoSession
+from netorch.transport.registry import connect_plugins
 
 pytestmark = pytest.mark.lab
 
@@ -80,7 +83,7 @@ class Counter:
 
 @pytest.fixture(scope="module")
 def conn(login: dict[str, Any]) -> Iterator[Any]:
-    c = nm.connect(HOST, login["hostname"], login["username"], login["password"], port=login["port"], timeout=10,
+    c = connect(HOST, login["hostname"], login["username"], login["password"], port=login["port"], timeout=10,
                    known_hosts=login["known_hosts"])
     try:
         yield c
@@ -140,7 +143,7 @@ def baseline(conn: Any, job: DeviceJob) -> str:
 
 
 def test_load_and_diff_show_the_desired_routes_as_additions(conn: Any, job: DeviceJob, baseline: str) -> None:
-    s = nm.NetmikoSession(HOST, conn, job)
+    s = NetmikoSession(HOST, conn, job)
     s.load()
     assert s.diff().splitlines() == [f"+ {r}" for r in ROUTES]
     assert s.remediation == ROUTES
@@ -152,7 +155,7 @@ def test_commit_applies_and_a_second_load_shows_no_diff(conn: Any, counter: Coun
                                                         baseline: str) -> None:
     counter.reset()
     start = time.perf_counter()
-    s = nm.NetmikoSession(HOST, conn, job)
+    s = NetmikoSession(HOST, conn, job)
     s.load()
     diff = s.diff()
     s.commit()
@@ -169,7 +172,7 @@ def test_commit_applies_and_a_second_load_shows_no_diff(conn: Any, counter: Coun
     assert nm.same_meaning(live, job.artifacts["frr.conf"])
     assert nm.same_meaning(s.live_config()["frr.conf"], job.artifacts["frr.conf"])
 
-    again = nm.NetmikoSession(HOST, conn, job)
+    again = NetmikoSession(HOST, conn, job)
     again.load()
     assert again.diff() == "" and again.remediation == []
     checks = again.check_routes()
@@ -181,7 +184,7 @@ def test_a_rejected_line_raises_with_frr_text_and_leaves_r3_unchanged(conn: Any,
                                                                        baseline: str) -> None:
     text = job.artifacts["frr.conf"].replace("ip route 10.1.0.0/24", "ip route 10.99.0.0/24 not an address\n"
                                                                     "ip route 10.1.0.0/24")
-    s = nm.NetmikoSession(HOST, conn, with_frr_conf(job, text))
+    s = NetmikoSession(HOST, conn, with_frr_conf(job, text))
     s.load()
     assert "+ ip route 10.99.0.0/24 not an address" in s.diff().splitlines()
     with pytest.raises(DeviceRejected) as info:
@@ -199,7 +202,7 @@ def test_frr_takes_any_word_as_an_interface_and_rollback_restores(conn: Any, cou
     so it commits; rollback() takes it and the intended routes away again."""
     text = job.artifacts["frr.conf"].replace("ip route 10.1.0.0/24", "ip route 10.99.0.0/24 not-an-address\n"
                                                                     "ip route 10.1.0.0/24")
-    s = nm.NetmikoSession(HOST, conn, with_frr_conf(job, text))
+    s = NetmikoSession(HOST, conn, with_frr_conf(job, text))
     s.load()
     s.commit()
     assert "ip route 10.99.0.0/24 not-an-address" in running(conn).splitlines()
@@ -211,7 +214,7 @@ def test_frr_takes_any_word_as_an_interface_and_rollback_restores(conn: Any, cou
 
 def test_confirmed_commit_writes_memory_only_on_confirm(conn: Any, counter: Counter, job: DeviceJob,
                                                         baseline: str) -> None:
-    s = nm.NetmikoSession(HOST, conn, job)
+    s = NetmikoSession(HOST, conn, job)
     s.load()
     counter.reset()
     s.commit(revert_in=60)
@@ -228,15 +231,15 @@ def test_through_nornir_netmiko(login: dict[str, Any], job: DeviceJob, tmp_path:
 
     hosts = {HOST: {"hostname": login["hostname"], "port": login["port"], "username": login["username"],
                     "password": login["password"], "platform": "cisco_ios",
-                    "connection_options": {nm.CONNECTION_NAME: {"extras": {
+                    "connection_options": {CONNECTION_NAME: {"extras": {
                         "fast_cli": True, "conn_timeout": 10, "known_hosts": login["known_hosts"]}}}}}
     (tmp_path / "hosts.yaml").write_text(yaml.safe_dump(hosts))
     nr = InitNornir(inventory={"plugin": "SimpleInventory", "options": {"host_file": str(tmp_path / "hosts.yaml")}},
                     runner={"plugin": "serial"}, logging={"enabled": False})
     host = nr.inventory.hosts[HOST]
-    nm.register()
+    connect_plugins()
     try:
-        session = nm.NetmikoSession(HOST, host.get_connection(nm.NetmikoSession.connection_name, nr.config), job)
+        session = NetmikoSession(HOST, host.get_connection(NetmikoSession.connection_name, nr.config), job)
         session.load()
         assert "frr.conf" in session.live_config()
     finally:
@@ -246,17 +249,17 @@ def test_through_nornir_netmiko(login: dict[str, Any], job: DeviceJob, tmp_path:
 def test_connection_failures_are_unreachable_without_the_password(login: dict[str, Any]) -> None:
     secret = login["password"]
     with pytest.raises(DeviceUnreachable) as info:
-        nm.connect(HOST, login["hostname"], login["username"], "wrong-" + secret, port=login["port"], timeout=10,
+        connect(HOST, login["hostname"], login["username"], "wrong-" + secret, port=login["port"], timeout=10,
                    known_hosts=login["known_hosts"])
     assert "authentication failed" in info.value.message and secret not in str(info.value)
     with pytest.raises(DeviceUnreachable) as info:
-        nm.connect(HOST, login["hostname"], login["username"], secret, port=2, timeout=5,
+        connect(HOST, login["hostname"], login["username"], secret, port=2, timeout=5,
                    known_hosts=login["known_hosts"])
     assert "connection refused" in info.value.message or "timed out" in info.value.message
     assert secret not in str(info.value)
     start = time.perf_counter()
     with pytest.raises(DeviceUnreachable) as info:
-        nm.connect(HOST, "198.18.0.250", login["username"], secret, timeout=2,  # nobody there
+        connect(HOST, "198.18.0.250", login["username"], secret, timeout=2,  # nobody there
                    known_hosts=login["known_hosts"])
     assert time.perf_counter() - start < 10
     assert secret not in str(info.value)
@@ -295,7 +298,7 @@ def test_random_changes_commit_and_roll_back_for_real(conn: Any, job: DeviceJob,
     start = random_frr_conf(job, *before)
     converge(conn, start)
     target = random_frr_conf(job, *after)
-    s = nm.NetmikoSession(HOST, conn, with_frr_conf(job, target))
+    s = NetmikoSession(HOST, conn, with_frr_conf(job, target))
     s.load()
     s.commit(revert_in=60)  # the module fixture saves r3 at the end
     assert nm.same_meaning(running(conn), target), s.remediation
