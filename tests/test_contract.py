@@ -12,7 +12,7 @@ from napalm.base import NetworkDriver
 from netorch.engine import session_class
 from netorch.platforms import PLATFORMS, Transport
 from netorch.transport.base import DeviceSession
-from netorch.transport.napalm_frr import FrrDriver
+from netorch.transport.napalm_frr.driver import FrrDriver
 
 REQUIRED = ["open", "close", "is_alive", "get_facts", "get_config", "get_interfaces", "get_interfaces_ip",
             "get_route_to", "ping", "cli", "load_replace_candidate", "load_merge_candidate", "compare_config",

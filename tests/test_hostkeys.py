@@ -23,7 +23,7 @@ from netorch.errors import CredentialsError, DeviceUnreachable, HostKeyRejected
 from netorch.transport import netconf as nc
 from netorch.transport import netmiko_cli as nm
 from netorch.transport.hostkeys import KnownHosts, fingerprint, lookup_name
-from netorch.transport.napalm_frr import FrrDriver
+from netorch.transport.napalm_frr.driver import FrrDriver
 
 PASSWORD = "never-send-me-42"
 
