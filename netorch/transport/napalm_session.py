@@ -21,7 +21,8 @@ from netorch.platforms import Platform
 from netorch.protocols.state import ProtocolCheck, has_protocols, parse_state, protocol_checks
 from netorch.transport.base import DeviceSession, InterfaceState, RouteCheck, Snapshot
 from netorch.transport.napalm_frr import driver as frr_driver
-from netorch.transport.napalm_frr.driver import FrrDriver, join_candidate, split_candidate
+from netorch.transport.napalm_frr.confirm import join_candidate, split_candidate
+from netorch.transport.napalm_frr.driver import FrrDriver
 
 # NAPALM finds community drivers as modules named napalm_<name>: make netorch's FRR
 # driver importable under the name its platform table uses ("netorch_frr").

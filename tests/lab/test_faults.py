@@ -321,7 +321,7 @@ def test_frr_confirm_is_atomic_and_says_when_the_timer_fired(lab: LabStatus, bas
     from napalm.base.exceptions import CommitConfirmException
 
     from netorch.lab import exec_in
-    from netorch.transport.napalm_frr.driver import join_candidate
+    from netorch.transport.napalm_frr.confirm import join_candidate
 
     drv = frr_driver(lab, "r2", "t-timer")
     try:
