@@ -68,7 +68,6 @@ class ChannelMixin:
     _chan: paramiko.Channel | None  # a long-lived sh
     _vtyc: paramiko.Channel | None  # a long-lived vtysh
 
-    # -- session ------------------------------------------------------------------------
     def open(self) -> None:
         """Connect; the host key is verified (HostKeyRejected) before any credential is sent."""
         client = verifying_client(self.known_hosts)
