@@ -346,7 +346,7 @@ def test_a_missing_backup_route_says_why() -> None:
 
 
 def test_a_timeout_says_how_long() -> None:
-    from netorch.transport.napalm_frr import FrrDriver
+    from netorch.transport.napalm_frr.driver import FrrDriver
 
     drv = FrrDriver("192.0.2.1", "u", "p", timeout=7)
     assert drv._why(TimeoutError()) == "timed out after 7 s"

@@ -11,7 +11,7 @@ from napalm.base import NetworkDriver
 
 from netorch.platforms import PLATFORMS, Transport
 from netorch.transport.base import DeviceSession
-from netorch.transport.napalm_frr import FrrDriver
+from netorch.transport.napalm_frr.driver import FrrDriver
 from netorch.transport.registry import session_class
 
 REQUIRED = ["open", "close", "is_alive", "get_facts", "get_config", "get_interfaces", "get_interfaces_ip",

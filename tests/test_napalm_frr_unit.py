@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from netorch.transport.napalm_frr import split_outputs
+from netorch.transport.napalm_frr.channel import split_outputs
 
 MARKS = ["netorch-mark-ab-0", "netorch-mark-ab-1"]
 

@@ -20,7 +20,7 @@ from netorch.model.desired import DesiredState
 from netorch.service import Workspace
 from netorch.store import MIGRATIONS, Store
 from netorch.transport.base import InterfaceState
-from netorch.transport.napalm_frr import route_table
+from netorch.transport.napalm_frr.parse import route_table
 from netorch.verify.against import AgainstError, current_side, stored_side, verify_against
 from netorch.verify.differential import Differential, Side, differential
 from netorch.verify.headerspace import Atoms

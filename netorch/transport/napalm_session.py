@@ -19,12 +19,14 @@ from netorch.configtree.frr import KernelInterface
 from netorch.errors import ConfirmExpired, DeviceRejected, DeviceUnreachable, TransportError
 from netorch.platforms import Platform
 from netorch.protocols.state import ProtocolCheck, has_protocols, parse_state, protocol_checks
-from netorch.transport import napalm_frr
 from netorch.transport.base import DeviceSession, InterfaceState, RouteCheck, Snapshot
+from netorch.transport.napalm_frr import driver as frr_driver
+from netorch.transport.napalm_frr.confirm import join_candidate, split_candidate
+from netorch.transport.napalm_frr.driver import FrrDriver
 
 # NAPALM finds community drivers as modules named napalm_<name>: make netorch's FRR
 # driver importable under the name its platform table uses ("netorch_frr").
-sys.modules.setdefault("napalm_netorch_frr", napalm_frr)
+sys.modules.setdefault("napalm_netorch_frr", frr_driver)
 
 
 class NapalmSession(DeviceSession):
@@ -35,7 +37,7 @@ class NapalmSession(DeviceSession):
     def _candidate(self) -> str:
         arts = self.job.artifacts
         if self.job.platform == Platform.FRR.value:
-            return napalm_frr.join_candidate(arts["frr.conf"], arts.get("nftables.nft"))
+            return join_candidate(arts["frr.conf"], arts.get("nftables.nft"))
         return next(iter(arts.values()))
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -57,7 +59,7 @@ class NapalmSession(DeviceSession):
             raise DeviceUnreachable(self.host, f"{what}: {exc}") from None
 
     def _frr(self) -> bool:
-        return isinstance(self.connection, napalm_frr.FrrDriver)
+        return isinstance(self.connection, FrrDriver)
 
     def load(self) -> None:
         if self._frr():
@@ -119,7 +121,7 @@ class NapalmSession(DeviceSession):
     def live_config(self) -> dict[str, str]:
         running = str(self._call("get_config", self.connection.get_config, retrieve="running")["running"])
         if self.job.platform == Platform.FRR.value:
-            frr, nft = napalm_frr.split_candidate(running)
+            frr, nft = split_candidate(running)
             return {"frr.conf": frr, "nftables.nft": nft or ""}
         name = next(iter(self.job.artifacts), "config.txt")
         return {name: running}

@@ -171,7 +171,7 @@ def live(lab: LabStatus, host: str) -> str:
             return str(mgr.get_config(source="running").data_xml)
         finally:
             mgr.close_session()
-    from netorch.transport.napalm_frr import FrrDriver
+    from netorch.transport.napalm_frr.driver import FrrDriver
 
     drv = FrrDriver(view.hostname, creds["default"]["username"], creds["default"]["password"],
                     optional_args={"key_file": creds["default"]["ssh_key_file"], "timeout": 20,

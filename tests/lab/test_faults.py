@@ -306,7 +306,7 @@ def test_remediation_with_staticd_down_never_persists_less(lab: LabStatus, basel
 
 # -- the timers themselves -------------------------------------------------------------------------
 def frr_driver(lab: LabStatus, host: str, tag: str) -> Any:
-    from netorch.transport.napalm_frr import FrrDriver
+    from netorch.transport.napalm_frr.driver import FrrDriver
 
     creds = _creds(lab)["default"]
     view = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates").inventory().hosts[host]
@@ -321,7 +321,7 @@ def test_frr_confirm_is_atomic_and_says_when_the_timer_fired(lab: LabStatus, bas
     from napalm.base.exceptions import CommitConfirmException
 
     from netorch.lab import exec_in
-    from netorch.transport.napalm_frr import join_candidate
+    from netorch.transport.napalm_frr.confirm import join_candidate
 
     drv = frr_driver(lab, "r2", "t-timer")
     try:

@@ -57,7 +57,7 @@ def applied(engine: Engine) -> Engine:
 
 
 def running(engine: Engine, host: str) -> str:
-    from netorch.transport.napalm_frr import FrrDriver
+    from netorch.transport.napalm_frr.driver import FrrDriver
 
     inv = engine.ws.inventory().hosts[host]
     import yaml
@@ -202,7 +202,8 @@ def test_failed_post_check_rolls_back_devices_already_committed(applied: Engine,
 def test_unconfirmed_commit_reverts_by_itself_on_frr(applied: Engine, lab: LabStatus) -> None:
     import yaml
 
-    from netorch.transport.napalm_frr import FrrDriver, join_candidate
+    from netorch.transport.napalm_frr.confirm import join_candidate
+    from netorch.transport.napalm_frr.driver import FrrDriver
 
     creds = yaml.safe_load(Path(lab.credentials_file or "").read_text())["default"]
     drv = FrrDriver("198.18.0.13", creds["username"], creds["password"],

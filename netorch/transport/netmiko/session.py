@@ -260,7 +260,7 @@ class NetmikoSession(DeviceSession):
     def rib(self) -> dict[str, list[dict[str, Any]]] | None:
         if self.job.platform != Platform.FRR.value:
             return None  # `show ip route json` is FRR's (vtysh)
-        from netorch.transport.napalm_frr import route_table
+        from netorch.transport.napalm_frr.parse import route_table
 
         out = self._send("show ip route json")
         try:
