@@ -22,120 +22,21 @@ import os
 import secrets
 import socket
 import sqlite3
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 from netorch.errors import DeviceBusy, StoreError
-
-DEFAULT_STORE = ".netorch/netorch.db"
-
-MIGRATIONS: list[str] = [
-    """
-    CREATE TABLE runs (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        kind TEXT NOT NULL,
-        started_at REAL NOT NULL,
-        finished_at REAL,
-        actor TEXT NOT NULL,
-        revision TEXT NOT NULL,
-        status TEXT NOT NULL,
-        summary TEXT NOT NULL DEFAULT '{}',
-        options TEXT NOT NULL DEFAULT '{}'
-    );
-    CREATE TABLE device_results (
-        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-        host TEXT NOT NULL,
-        status TEXT NOT NULL,
-        changed INTEGER NOT NULL DEFAULT 0,
-        diff TEXT NOT NULL DEFAULT '',
-        error TEXT NOT NULL DEFAULT '',
-        details TEXT NOT NULL DEFAULT '{}',
-        duration REAL NOT NULL DEFAULT 0,
-        PRIMARY KEY (run_id, host)
-    );
-    CREATE INDEX device_results_host ON device_results(host, run_id);
-    CREATE INDEX runs_kind ON runs(kind, id);
-    """,
-    """
-    ALTER TABLE runs ADD COLUMN process TEXT NOT NULL DEFAULT '';
-    ALTER TABLE runs ADD COLUMN heartbeat REAL;
-    CREATE TABLE journal (
-        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-        host TEXT NOT NULL,
-        platform TEXT NOT NULL,
-        transport TEXT NOT NULL,
-        phase TEXT NOT NULL,
-        data TEXT NOT NULL DEFAULT '{}',
-        updated_at REAL NOT NULL,
-        PRIMARY KEY (run_id, host)
-    );
-    CREATE TABLE leases (
-        host TEXT PRIMARY KEY,
-        run_id INTEGER NOT NULL,
-        holder TEXT NOT NULL,
-        process TEXT NOT NULL,
-        actor TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        acquired_at REAL NOT NULL,
-        expires_at REAL NOT NULL
-    );
-    """,
-    """
-    CREATE TABLE revisions (
-        hash TEXT PRIMARY KEY,
-        git_commit TEXT NOT NULL DEFAULT '',
-        created_at REAL NOT NULL,
-        files TEXT NOT NULL
-    );
-    CREATE TABLE run_artifacts (
-        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-        host TEXT NOT NULL,
-        platform TEXT NOT NULL,
-        transport TEXT NOT NULL,
-        artifacts TEXT NOT NULL,
-        desired TEXT NOT NULL,
-        PRIMARY KEY (run_id, host)
-    );
-    """,
-    """
-    CREATE TABLE outbox (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        event TEXT NOT NULL,
-        payload TEXT NOT NULL,
-        created_at REAL NOT NULL,
-        state TEXT NOT NULL DEFAULT 'pending',
-        attempts INTEGER NOT NULL DEFAULT 0,
-        last_error TEXT NOT NULL DEFAULT '',
-        finished_at REAL
-    );
-    CREATE INDEX outbox_state ON outbox(state, id);
-    CREATE TABLE outbox_totals (
-        state TEXT PRIMARY KEY,
-        count INTEGER NOT NULL
-    );
-    """,
-    """
-    CREATE TABLE verifications (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL,
-        kind TEXT NOT NULL,
-        created_at REAL NOT NULL,
-        actor TEXT NOT NULL,
-        revision TEXT NOT NULL,
-        against TEXT NOT NULL DEFAULT '',
-        verdict TEXT NOT NULL,
-        summary TEXT NOT NULL DEFAULT '',
-        failures TEXT NOT NULL DEFAULT '[]',
-        details TEXT NOT NULL DEFAULT '{}'
-    );
-    CREATE INDEX verifications_run ON verifications(run_id);
-    """,
-]
+from netorch.store.records import (
+    VERDICTS,
+    DeviceRecord,
+    JournalEntry,
+    Lease,
+    OutboxEvent,
+    RunRecord,
+    VerificationRecord,
+)
+from netorch.store.schema import DEFAULT_STORE, MIGRATIONS, StoreBase, default_path
 
 #: finished outbox events (delivered, dead, dropped) kept for inspection; older ones are deleted
 #: (their totals are kept in outbox_totals)
@@ -149,118 +50,6 @@ DEFAULT_RETENTION = 100
 LEASE_TTL = 60.0
 #: a run whose heartbeat is older than this (and whose process cannot be checked) is interrupted
 STALE_AFTER = 3 * LEASE_TTL
-
-
-@dataclass(frozen=True)
-class DeviceRecord:
-    host: str
-    status: str
-    changed: bool
-    diff: str
-    error: str
-    details: dict[str, Any]
-    duration: float
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    id: int
-    kind: str
-    started_at: float
-    finished_at: float | None
-    actor: str
-    revision: str
-    status: str
-    summary: dict[str, Any]
-    options: dict[str, Any]
-    devices: tuple[DeviceRecord, ...] = ()
-    #: the verifications linked to the run (plan and apply: the one made before any device was touched)
-    verifications: tuple[VerificationRecord, ...] = ()
-
-    def as_dict(self, with_devices: bool = True) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "id": self.id, "kind": self.kind, "started_at": self.started_at, "finished_at": self.finished_at,
-            "actor": self.actor, "revision": self.revision, "status": self.status,
-            "summary": self.summary, "options": self.options,
-        }
-        if with_devices:
-            out["devices"] = [d.__dict__ for d in self.devices]
-            out["verifications"] = [v.as_dict() for v in self.verifications]
-        return out
-
-
-#: verdicts of a verification: every promise holds / one fails; differential: no difference /
-#: differences / incomplete (a device could not be read)
-VERDICTS = ("ok", "fail", "same", "different", "incomplete")
-
-
-@dataclass(frozen=True)
-class VerificationRecord:
-    """One `netorch verify` (kind verify), or the verification plan/apply made before touching
-    any device (kind plan/apply, linked to the run). `against` is '' for the promises of the
-    intents, else what the differential compared them with ('live', 'run 42', a revision).
-    failures: the failed promises with their counterexamples; details: the report's statistics
-    and, for a differential, the flows whose outcome changes. Plain data, no secrets."""
-
-    id: int
-    run_id: int | None
-    kind: str
-    created_at: float
-    actor: str
-    revision: str
-    against: str
-    verdict: str
-    summary: str
-    failures: list[dict[str, Any]]
-    details: dict[str, Any]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "run_id": self.run_id, "kind": self.kind, "created_at": self.created_at,
-                "actor": self.actor, "revision": self.revision, "against": self.against or None,
-                "verdict": self.verdict, "summary": self.summary, "failures": self.failures,
-                "details": self.details}
-
-
-@dataclass(frozen=True)
-class JournalEntry:
-    """One device's last recorded phase in a run, and what the run needs to finish it."""
-
-    run_id: int
-    host: str
-    platform: str
-    transport: str
-    phase: str
-    data: dict[str, Any]
-    updated_at: float
-
-
-@dataclass(frozen=True)
-class OutboxEvent:
-    """A webhook event in the outbox: pending until delivered, dead (gave up) or dropped (bound)."""
-
-    id: int
-    event: str
-    payload: dict[str, Any]
-    created_at: float
-    state: str
-    attempts: int
-    last_error: str
-
-
-@dataclass(frozen=True)
-class Lease:
-    host: str
-    run_id: int
-    holder: str
-    process: str
-    actor: str
-    kind: str
-    acquired_at: float
-    expires_at: float
-
-
-def default_path() -> Path:
-    return Path(os.environ.get("NETORCH_STORE", DEFAULT_STORE))
 
 
 def _start_time(pid: int) -> str | None:
@@ -294,41 +83,7 @@ def process_alive(token: str) -> bool | None:
     return current is not None and (not start or current == start)
 
 
-class Store:
-    def __init__(self, path: Path | str | None = None) -> None:
-        self.path = Path(path) if path is not None else default_path()
-        self._lock = threading.RLock()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._migrate()
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"cannot open store {self.path}: {exc}") from None
-
-    def _migrate(self) -> None:
-        with self._lock:
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            for index, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                self._db.executescript(script)
-                self._db.execute(f"PRAGMA user_version = {index}")
-            self._db.commit()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                yield self._db
-                self._db.commit()
-            except sqlite3.Error as exc:
-                self._db.rollback()
-                raise StoreError(f"store {self.path}: {exc}") from None
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
+class Store(StoreBase):
     def start_run(self, kind: str, actor: str, revision: str, options: dict[str, Any] | None = None) -> int:
         with self._tx() as db:
             now = time.time()
@@ -691,3 +446,24 @@ class Store:
     def _count(db: sqlite3.Connection, state: str, n: int) -> None:
         db.execute("INSERT INTO outbox_totals (state, count) VALUES (?, ?)"
                    " ON CONFLICT(state) DO UPDATE SET count = count + excluded.count", (state, n))
+
+
+__all__ = [
+    "DEFAULT_RETENTION",
+    "DEFAULT_STORE",
+    "LEASE_TTL",
+    "MIGRATIONS",
+    "OUTBOX_KEEP",
+    "STALE_AFTER",
+    "VERDICTS",
+    "DeviceRecord",
+    "JournalEntry",
+    "Lease",
+    "OutboxEvent",
+    "RunRecord",
+    "Store",
+    "VerificationRecord",
+    "default_path",
+    "process_alive",
+    "this_process",
+]
