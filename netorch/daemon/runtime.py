@@ -88,17 +88,17 @@ class WarmPool:
             if self.nornir is None:
                 all_hosts = sorted(h.name for h in inventory.hosts.values() if h.data.deploy)[: self.limit]
                 jobs_hosts = sorted(set(all_hosts) | wanted)
-                from netorch.transport.nornir_setup import build_nornir, credential_store
+                from netorch.executor import nornir as plumbing
 
-                creds = credential_store(inventory, engine.credentials_path)
-                self.nornir = build_nornir(inventory, jobs_hosts, workers, creds, engine.timeout)
+                self.nornir, _ = plumbing.build(engine.target(workers), jobs_hosts)
                 self.key = key
             return self.nornir, self.sessions
 
     def close(self) -> None:
         if self.nornir is not None:
-            with contextlib.suppress(Exception):
-                self.nornir.close_connections(on_good=True, on_failed=True)
+            from netorch.executor import nornir as plumbing
+
+            plumbing.close(self.nornir)
         self.nornir = None
         self.sessions = {}
         self.key = None
