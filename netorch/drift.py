@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from netorch.configtree.base import Difference, render_diffs
 from netorch.configtree.frr import KernelInterface, diff_frr, frr_remediation, unmanaged_frr
 from netorch.configtree.nft import diff_nft, nft_interference
+from netorch.configtree.xml import diff_xml
 from netorch.engine import Engine, ProgressFn, RunReport, actor_name
 from netorch.errors import DeviceUnreachable, StoreError, TransportError
 from netorch.executor.messages import DeviceRequest, JobSpec, Probe
@@ -114,18 +115,6 @@ def compare_artifact(platform: str, name: str, live: str, desired: str,
     for kind, path in structured_diff(live, desired, platform):
         out.append(Difference("missing" if kind == "missing" else "unexpected", tuple(path.split(" > "))))
     return out
-
-
-def diff_xml(live: str, desired: str) -> list[Difference]:
-    """By YANG meaning (canonical trees, list entries by their keys, identities by namespace);
-    each path step carries its list keys."""
-    from netorch.transport.netconf import canonical_tree, tree_differences
-
-    have = canonical_tree(live) if live.strip() else canonical_tree("<config/>")
-    want = canonical_tree(desired)
-    kinds = {"missing": "missing", "unexpected": "unexpected", "changed": "changed"}
-    return [Difference(kinds[k], path, detail) for k, path, detail in  # type: ignore[arg-type]
-            tree_differences(have, want)]
 
 
 def remediation_text(job: DeviceJob, snapshot: Snapshot, diffs: dict[str, list[Difference]]) -> str:
