@@ -20,10 +20,10 @@ from napalm.base.exceptions import ConnectAuthError
 
 from netorch.credentials import accept_new_host_keys, set_accept_new_host_keys
 from netorch.errors import CredentialsError, DeviceUnreachable, HostKeyRejected
-from netorch.transport import netconf as nc
 from netorch.transport import netmiko_cli as nm
 from netorch.transport.hostkeys import KnownHosts, fingerprint, lookup_name
 from netorch.transport.napalm_frr import FrrDriver
+from netorch.transport.netconf import connection as nc
 
 PASSWORD = "never-send-me-42"
 

@@ -19,8 +19,21 @@ from netorch.errors import DeviceRejected, DeviceUnreachable, TransportError
 from netorch.model.desired import DesiredRoute
 from netorch.platforms import Transport
 from netorch.service import Workspace
-from netorch.transport import netconf as nc
 from netorch.transport.base import DeviceJob
+from netorch.transport.netconf import connection as nc
+from netorch.transport.netconf.errors import rpc_errors
+from netorch.transport.netconf.payload import (
+    NETORCH_PROTOCOL,
+    ROUTING_FILTER,
+    Ownership,
+    edit_payload,
+    filter_xml,
+    owned_view,
+    ownership,
+    restore_payload,
+)
+from netorch.transport.netconf.routes import route_checks, static_routes
+from netorch.transport.netconf.session import NcclientSession, has_capability
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden" / "netconf"
@@ -169,8 +182,8 @@ def job() -> DeviceJob:
 
 def test_golden_and_netconfd_reply_are_the_same_config() -> None:
     """The template's text and netconfd's get-config mean the same (unowned parts aside)."""
-    own = nc.ownership(canonical_tree(golden("example_nc1")), policy_supported=False)
-    live = serialize(nc.owned_view(canonical_tree(NETCONFD_REPLY), own))
+    own = ownership(canonical_tree(golden("example_nc1")), policy_supported=False)
+    live = serialize(owned_view(canonical_tree(NETCONFD_REPLY), own))
     assert live == canonical_xml(golden("example_nc1"))
     assert xml_diff(live, golden("example_nc1")) == ""
 
@@ -285,27 +298,27 @@ def test_diff_of_a_changed_next_hop_names_the_route() -> None:
 
 
 def test_ownership_of_the_desired_config() -> None:
-    own = nc.ownership(canonical_tree(golden("features_f-nc")), policy_supported=False)
+    own = ownership(canonical_tree(golden("features_f-nc")), policy_supported=False)
     assert own.interfaces == ("eth1", "lo")
-    assert own.protocols == (nc.NETORCH_PROTOCOL,)
+    assert own.protocols == (NETORCH_PROTOCOL,)
     assert own.policy  # the desired config has domain filters
 
 
 def test_owned_view_leaves_out_what_netorch_does_not_own() -> None:
-    own = nc.Ownership(("eth1",), (nc.NETORCH_PROTOCOL,), policy=False)
-    view = serialize(nc.owned_view(canonical_tree(NETCONFD_REPLY), own))
+    own = Ownership(("eth1",), (NETORCH_PROTOCOL,), policy=False)
+    view = serialize(owned_view(canonical_tree(NETCONFD_REPLY), own))
     assert "eth1" in view and "10.0.0.0/8" in view
     assert "eth9" not in view and "ops" not in view and "192.0.2.0" not in view and "nacm" not in view
     # an entry named netorch of another protocol type is not netorch's
     other = NETCONFD_REPLY.replace("rt:static</type>\n          <name>netorch", "rt:direct</type>\n"
                                    "          <name>netorch", 1)
-    assert "netorch" not in serialize(nc.owned_view(canonical_tree(other), own))
+    assert "netorch" not in serialize(owned_view(canonical_tree(other), own))
 
 
 def test_edit_payload_replaces_each_owned_subtree() -> None:
     desired = canonical_tree(golden("example_nc1"))
     before = serialize(desired)
-    payload = nc.edit_payload(desired, nc.ownership(desired, policy_supported=False))
+    payload = edit_payload(desired, ownership(desired, policy_supported=False))
     assert serialize(desired, operations=True) == before  # the desired tree is left as it was
     root = parse_xml(payload)
     op = f"{{{NC}}}operation"
@@ -318,24 +331,24 @@ def test_edit_payload_replaces_each_owned_subtree() -> None:
 
 def test_edit_payload_removes_the_policy_the_device_supports_but_intents_do_not_have() -> None:
     desired = canonical_tree(golden("example_nc1"))
-    payload = nc.edit_payload(desired, nc.ownership(desired, policy_supported=True))
+    payload = edit_payload(desired, ownership(desired, policy_supported=True))
     assert f'<policy xmlns="{POLICY_NS}" xmlns:nc="{NC}" nc:operation="remove"/>' in payload
     with_filters = canonical_tree(golden("features_f-nc"))
-    payload = nc.edit_payload(with_filters, nc.ownership(with_filters, policy_supported=True))
+    payload = edit_payload(with_filters, ownership(with_filters, policy_supported=True))
     assert f'<policy xmlns="{POLICY_NS}" xmlns:nc="{NC}" nc:operation="replace">' in payload
 
 
 def test_edit_payload_removes_the_netorch_protocol_when_the_config_lacks_it() -> None:
     desired = canonical_tree(f'<config xmlns="{NC}"/>')
-    payload = nc.edit_payload(desired, nc.ownership(desired, policy_supported=False))
+    payload = edit_payload(desired, ownership(desired, policy_supported=False))
     assert 'nc:operation="remove">' in payload and "<name>netorch</name>" in payload
 
 
 def test_restore_payload_puts_back_what_was_and_removes_what_was_not() -> None:
     desired = canonical_tree(golden("features_f-nc").replace("<name>lo</name>", "<name>lo0</name>"))
-    own = nc.Ownership(("eth1", "lo0"), (nc.NETORCH_PROTOCOL,), policy=False)
-    before = nc.owned_view(canonical_tree(NETCONFD_REPLY), own)  # has eth1 and netorch, not lo0
-    payload = nc.restore_payload(before, desired, own)
+    own = Ownership(("eth1", "lo0"), (NETORCH_PROTOCOL,), policy=False)
+    before = owned_view(canonical_tree(NETCONFD_REPLY), own)  # has eth1 and netorch, not lo0
+    payload = restore_payload(before, desired, own)
     root = parse_xml(payload)
     op = f"{{{NC}}}operation"
     ops = {(e.tag.split("}")[1], e.findtext(f"{{{e.tag.split('}')[0][1:]}}}name")): e.get(op)
@@ -345,31 +358,31 @@ def test_restore_payload_puts_back_what_was_and_removes_what_was_not() -> None:
     assert "ianaift:softwareLoopback" in payload  # netconfd needs the type to remove an absent interface
     assert "10.9.0.254" in payload and "192.0.2.0" not in payload
     empty = canonical_tree(EMPTY_REPLY)
-    assert 'nc:operation="remove">\n        <type>static</type>' in nc.restore_payload(empty, desired, own)
+    assert 'nc:operation="remove">\n        <type>static</type>' in restore_payload(empty, desired, own)
 
 
 def test_filters_select_owned_parts_by_name() -> None:
-    own = nc.Ownership(("eth1", "lo"), (nc.NETORCH_PROTOCOL,), policy=True)
-    filters = nc.filter_xml(own)
+    own = Ownership(("eth1", "lo"), (NETORCH_PROTOCOL,), policy=True)
+    filters = filter_xml(own)
     assert len(filters) == 3
     assert "<name>eth1</name>" in filters[0] and "<name>lo</name>" in filters[0]
     assert "<name>netorch</name>" in filters[1] and "<type" not in filters[1]
     assert POLICY_NS in filters[2]
-    assert nc.filter_xml(nc.Ownership((), (nc.NETORCH_PROTOCOL,), False), all_protocols=True) == [nc.ROUTING_FILTER]
+    assert filter_xml(Ownership((), (NETORCH_PROTOCOL,), False), all_protocols=True) == [ROUTING_FILTER]
 
 
 # ----------------------------------------------------------------------------- routes
 
 
 def test_static_routes_and_route_checks(job: DeviceJob) -> None:
-    live = nc.static_routes(canonical_tree(NETCONFD_REPLY))
+    live = static_routes(canonical_tree(NETCONFD_REPLY))
     assert {(r.protocol, r.prefix, r.next_hop) for r in live} == {
         ("netorch", "0.0.0.0/0", "10.9.0.254"), ("netorch", "10.0.0.0/8", "10.9.0.2"),
         ("ops", "192.0.2.0/24", "10.9.0.9")}
-    checks = nc.route_checks(job.desired.routes, live)
+    checks = route_checks(job.desired.routes, live)
     assert [(c.present, c.active, c.detail) for c in checks] == [(True, True, "")] * 2
-    moved = nc.static_routes(canonical_tree(NETCONFD_REPLY.replace("10.9.0.2<", "10.9.0.7<")))
-    check = next(c for c in nc.route_checks(job.desired.routes, moved) if str(c.route.prefix) == "10.0.0.0/8")
+    moved = static_routes(canonical_tree(NETCONFD_REPLY.replace("10.9.0.2<", "10.9.0.7<")))
+    check = next(c for c in route_checks(job.desired.routes, moved) if str(c.route.prefix) == "10.0.0.0/8")
     assert not check.present and not check.active
     assert check.detail == ("static route 10.0.0.0/8 via 10.9.0.2 is not in the running configuration "
                             "(running has 10.0.0.0/8 via 10.9.0.7)")
@@ -385,40 +398,40 @@ def test_static_routes_read_interfaces_and_next_hop_lists() -> None:
         <next-hop><index>2</index><next-hop-address>10.9.0.2</next-hop-address></next-hop>
       </next-hop-list></next-hop></route>
       </ipv4></static-routes></control-plane-protocol></control-plane-protocols></routing></data>"""
-    live = nc.static_routes(canonical_tree(data))
+    live = static_routes(canonical_tree(data))
     assert {(r.prefix, r.next_hop, r.interface) for r in live} == {
         ("10.1.0.0/16", None, "eth1"), ("10.2.0.0/16", "10.9.0.1", None), ("10.2.0.0/16", "10.9.0.2", None)}
     route = DesiredRoute.model_validate({"prefix": "10.1.0.0/16", "interface": "eth1", "origin": "route:t"})
-    assert nc.route_checks([route], live)[0].present
+    assert route_checks([route], live)[0].present
 
 
 # ----------------------------------------------------------------------------- rpc errors
 
 
 def test_rpc_error_text_names_message_path_and_value() -> None:
-    (err,) = nc.rpc_errors(rpc_error(BAD_PREFIX))
+    (err,) = rpc_errors(rpc_error(BAD_PREFIX))
     assert err.tag == "invalid-value"
     assert str(err) == ("pattern match failed at /rt:routing/rt:control-plane-protocols/rt:control-plane-protocol"
                         "[rt:type='rt:static'][rt:name='netorch']/rt:static-routes/v4ur:ipv4/v4ur:route"
                         "[v4ur:destination-prefix='10.0.0.0/33']/v4ur:destination-prefix")
-    (lock,) = nc.rpc_errors(rpc_error(LOCK_DENIED))
+    (lock,) = rpc_errors(rpc_error(LOCK_DENIED))
     assert (lock.tag, lock.session_id, str(lock)) == ("lock-denied", "34", "lock denied")
 
 
 def test_several_rpc_errors() -> None:
     errors = [rpc_error(BAD_PREFIX), rpc_error(BAD_HOP)]
     many = RPCError(to_ele(f'<rpc-reply xmlns="{NC}">{BAD_PREFIX}{BAD_HOP}</rpc-reply>'), errs=errors)
-    texts = [str(e) for e in nc.rpc_errors(many)]
+    texts = [str(e) for e in rpc_errors(many)]
     assert len(texts) == 2
     assert texts[1].endswith("v4ur:next-hop/v4ur:next-hop-address (bad value '10.9.0.300')")
 
 
 def test_capabilities() -> None:
-    assert nc.has_capability(CAPS, "candidate:1.0")
-    assert nc.has_capability(CAPS, "confirmed-commit:1.1")
-    assert not nc.has_capability(CAPS, "writable-running:1.0")
-    assert nc.has_capability(CAPS, RT)
-    assert not nc.has_capability(CAPS, POLICY_NS)
+    assert has_capability(CAPS, "candidate:1.0")
+    assert has_capability(CAPS, "confirmed-commit:1.1")
+    assert not has_capability(CAPS, "writable-running:1.0")
+    assert has_capability(CAPS, RT)
+    assert not has_capability(CAPS, POLICY_NS)
 
 
 # ----------------------------------------------------------------------------- the session
@@ -472,8 +485,8 @@ class FakeManager:
         return [op for op, _ in self.calls]
 
 
-def session(job: DeviceJob, mgr: FakeManager) -> nc.NcclientSession:
-    return nc.NcclientSession("nc1", mgr, job)
+def session(job: DeviceJob, mgr: FakeManager) -> NcclientSession:
+    return NcclientSession("nc1", mgr, job)
 
 
 def test_load_diff_commit_rpc_sequence(job: DeviceJob) -> None:
@@ -676,7 +689,7 @@ def test_register_is_idempotent() -> None:
     nc.register()
     nc.register()
     assert ConnectionPluginRegister.available["netorch_ncclient"] is nc.NcclientConnection
-    assert nc.NcclientSession.connection_name == "netorch_ncclient" and nc.NcclientSession.native_confirm
+    assert NcclientSession.connection_name == "netorch_ncclient" and NcclientSession.native_confirm
 
 
 def test_connection_refused_is_unreachable() -> None:
@@ -788,9 +801,9 @@ def test_an_entry_spelled_with_another_prefix_is_removed_in_that_spelling() -> N
     desired = canonical_tree(f'<config xmlns="{NC}"><routing xmlns="{RT}"><control-plane-protocols>'
                                 '<control-plane-protocol><type>static</type><name>netorch</name>'
                                 '</control-plane-protocol></control-plane-protocols></routing></config>')
-    own = nc.ownership(desired, False)
-    assert 'nc:operation="remove"' not in nc.edit_payload(desired, own, nc.owned_view(desired, own))
-    payload = nc.edit_payload(desired, own, nc.owned_view(live, own))
+    own = ownership(desired, False)
+    assert 'nc:operation="remove"' not in edit_payload(desired, own, owned_view(desired, own))
+    payload = edit_payload(desired, own, owned_view(live, own))
     removed = payload.split('nc:operation="remove"', 1)[1]
     assert f'<type xmlns:rt="{RT}">rt:static</type>' in removed
     assert 'nc:operation="replace"' in payload

@@ -43,7 +43,7 @@ def session_class(transport: Transport) -> type[DeviceSession]:
         from netorch.transport.netmiko_cli import NetmikoSession
 
         return NetmikoSession
-    from netorch.transport.netconf import NcclientSession
+    from netorch.transport.netconf.session import NcclientSession
 
     return NcclientSession
 

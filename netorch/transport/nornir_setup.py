@@ -51,7 +51,7 @@ def _register_plugins() -> None:
 
     register_netmiko()
     try:
-        from netorch.transport.netconf import register
+        from netorch.transport.netconf.connection import register
     except ImportError:  # pragma: no cover
         pass
     else:

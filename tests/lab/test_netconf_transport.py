@@ -40,8 +40,11 @@ from netorch.errors import DeviceRejected, DeviceUnreachable, TransportError
 from netorch.lab import LabStatus
 from netorch.platforms import Transport
 from netorch.service import Workspace
-from netorch.transport import netconf as nc
 from netorch.transport.base import DeviceJob
+from netorch.transport.netconf import connection as nc
+from netorch.transport.netconf.payload import Ownership, owned_view, ownership
+from netorch.transport.netconf.routes import static_routes
+from netorch.transport.netconf.session import NcclientSession
 
 pytestmark = pytest.mark.lab
 
@@ -104,11 +107,11 @@ def job() -> DeviceJob:
 
 
 @pytest.fixture
-def open_session(device: Callable[..., Any]) -> Iterator[Callable[[DeviceJob], nc.NcclientSession]]:
-    sessions: list[nc.NcclientSession] = []
+def open_session(device: Callable[..., Any]) -> Iterator[Callable[[DeviceJob], NcclientSession]]:
+    sessions: list[NcclientSession] = []
 
-    def make(job: DeviceJob) -> nc.NcclientSession:
-        sessions.append(nc.NcclientSession(HOST, device(), job))
+    def make(job: DeviceJob) -> NcclientSession:
+        sessions.append(NcclientSession(HOST, device(), job))
         return sessions[-1]
 
     yield make
@@ -154,7 +157,7 @@ def running(mgr: Any) -> str:
 
 def netorch_routes(mgr: Any) -> set[tuple[str, str | None]]:
     tree = canonical_tree(mgr.get_config(source="running", filter=SCOPE).data_xml)
-    return {(r.prefix, r.next_hop) for r in nc.static_routes(tree) if r.protocol == "netorch"}
+    return {(r.prefix, r.next_hop) for r in static_routes(tree) if r.protocol == "netorch"}
 
 
 def desired_routes(job: DeviceJob) -> set[tuple[str, str | None]]:
@@ -178,7 +181,7 @@ def poll(predicate: Callable[[], bool], deadline: float, interval: float) -> boo
 
 
 def test_load_and_diff_show_the_routes_as_additions(clean: Any, job: DeviceJob,
-                                                    open_session: Callable[[DeviceJob], nc.NcclientSession]) -> None:
+                                                    open_session: Callable[[DeviceJob], NcclientSession]) -> None:
     before = running(clean)
     s = open_session(job)
     s.load()
@@ -197,7 +200,7 @@ def test_load_and_diff_show_the_routes_as_additions(clean: Any, job: DeviceJob,
 
 
 def test_commit_makes_running_exactly_the_desired_config(
-        clean: Any, job: DeviceJob, open_session: Callable[[DeviceJob], nc.NcclientSession]) -> None:
+        clean: Any, job: DeviceJob, open_session: Callable[[DeviceJob], NcclientSession]) -> None:
     s = open_session(job)
     t0 = time.perf_counter()
     s.load()
@@ -227,7 +230,7 @@ def test_commit_makes_running_exactly_the_desired_config(
 
 
 def test_replace_semantics_own_only_what_netorch_manages(
-        clean: Any, job: DeviceJob, open_session: Callable[[DeviceJob], nc.NcclientSession]) -> None:
+        clean: Any, job: DeviceJob, open_session: Callable[[DeviceJob], NcclientSession]) -> None:
     foreign = f"""<config xmlns="{NC}">
       <interfaces xmlns="{IF_NS}">
         <interface><name>eth9</name><description>not netorch</description>
@@ -259,15 +262,15 @@ def test_replace_semantics_own_only_what_netorch_manages(
     assert "eth9" not in diff and "192.0.2.0" not in diff
     s.commit()
     after = canonical_tree(clean.get_config(source="running", filter=SCOPE).data_xml)
-    own = nc.ownership(canonical_tree(job.artifacts["config.xml"]), policy_supported=False)
-    assert serialize(nc.owned_view(after, own)) == canonical_xml(job.artifacts["config.xml"])
-    untouched = nc.Ownership(("eth9",), ((RT_NS, "static", "ops"),), policy=False)
-    assert serialize(nc.owned_view(after, untouched)) == serialize(
-        nc.owned_view(canonical_tree(foreign), untouched))
+    own = ownership(canonical_tree(job.artifacts["config.xml"]), policy_supported=False)
+    assert serialize(owned_view(after, own)) == canonical_xml(job.artifacts["config.xml"])
+    untouched = Ownership(("eth9",), ((RT_NS, "static", "ops"),), policy=False)
+    assert serialize(owned_view(after, untouched)) == serialize(
+        owned_view(canonical_tree(foreign), untouched))
 
 
 def test_a_rejected_config_leaves_running_unchanged(
-        clean: Any, job: DeviceJob, open_session: Callable[[DeviceJob], nc.NcclientSession]) -> None:
+        clean: Any, job: DeviceJob, open_session: Callable[[DeviceJob], NcclientSession]) -> None:
     first = open_session(job)
     first.load()
     first.commit()
@@ -290,7 +293,7 @@ def test_a_rejected_config_leaves_running_unchanged(
 
 
 def test_an_unconfirmed_commit_reverts_by_itself(
-        clean: Any, job: DeviceJob, open_session: Callable[[DeviceJob], nc.NcclientSession]) -> None:
+        clean: Any, job: DeviceJob, open_session: Callable[[DeviceJob], NcclientSession]) -> None:
     s = open_session(job)
     s.load()
     s.diff()
@@ -308,7 +311,7 @@ def test_an_unconfirmed_commit_reverts_by_itself(
 
 
 def test_a_confirmed_commit_stays(clean: Any, job: DeviceJob,
-                                  open_session: Callable[[DeviceJob], nc.NcclientSession]) -> None:
+                                  open_session: Callable[[DeviceJob], NcclientSession]) -> None:
     s = open_session(job)
     s.load()
     s.commit(revert_in=2)
@@ -327,7 +330,7 @@ def test_a_confirmed_commit_stays(clean: Any, job: DeviceJob,
 
 
 def test_rollback_of_a_pending_commit_cancels_it(
-        clean: Any, job: DeviceJob, open_session: Callable[[DeviceJob], nc.NcclientSession]) -> None:
+        clean: Any, job: DeviceJob, open_session: Callable[[DeviceJob], NcclientSession]) -> None:
     before = running(clean)
     s = open_session(job)
     s.load()
@@ -342,7 +345,7 @@ def test_rollback_of_a_pending_commit_cancels_it(
 @pytest.mark.parametrize("previous", ["clean device", "older intents"])
 def test_rollback_after_a_commit_restores_the_previous_config(
         previous: str, clean: Any, job: DeviceJob,
-        open_session: Callable[[DeviceJob], nc.NcclientSession]) -> None:
+        open_session: Callable[[DeviceJob], NcclientSession]) -> None:
     if previous == "older intents":
         older = with_artifact(job, lambda x: x.replace("10.9.0.2<", "10.9.0.3<").replace(
             "netconf managed", "before").replace("<ip>10.9.0.1</ip>", "<ip>10.9.0.5</ip>"))
@@ -364,7 +367,7 @@ def test_rollback_after_a_commit_restores_the_previous_config(
 
 
 def test_another_clients_lock_makes_load_fail_clearly(
-        clean: Any, job: DeviceJob, open_session: Callable[[DeviceJob], nc.NcclientSession]) -> None:
+        clean: Any, job: DeviceJob, open_session: Callable[[DeviceJob], NcclientSession]) -> None:
     before = running(clean)
     clean.lock("candidate")
     try:
@@ -405,7 +408,7 @@ def test_nornir_connection_plugin(nc_lab: LabStatus, job: DeviceJob) -> None:
     try:
         manager = host.get_connection(nc.CONNECTION_NAME, nr.config)
         assert manager.connected
-        s = nc.NcclientSession(HOST, manager, job)
+        s = NcclientSession(HOST, manager, job)
         assert "config.xml" in s.live_config()
     finally:
         nr.close_connections()
