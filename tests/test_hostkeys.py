@@ -20,9 +20,9 @@ from napalm.base.exceptions import ConnectAuthError
 
 from netorch.credentials import accept_new_host_keys, set_accept_new_host_keys
 from netorch.errors import CredentialsError, DeviceUnreachable, HostKeyRejected
-from netorch.transport import netconf as nc
 from netorch.transport.hostkeys import KnownHosts, fingerprint, lookup_name
 from netorch.transport.napalm_frr.driver import FrrDriver
+from netorch.transport.netconf import connection as nc
 from netorch.transport.netmiko import connection as nm
 
 PASSWORD = "never-send-me-42"

@@ -14,12 +14,27 @@ import pytest
 from ncclient.operations import RPCError
 from ncclient.xml_ import to_ele
 
+from netorch.configtree.xml import POLICY_NS, canonical_tree, canonical_xml, parse_xml, serialize, xml_diff
 from netorch.errors import DeviceRejected, DeviceUnreachable, TransportError
 from netorch.model.desired import DesiredRoute
 from netorch.platforms import Transport
 from netorch.service import Workspace
-from netorch.transport import netconf as nc
 from netorch.transport.base import DeviceJob
+from netorch.transport.netconf import connection as nc
+from netorch.transport.netconf.errors import rpc_errors
+from netorch.transport.netconf.payload import (
+    NETORCH_PROTOCOL,
+    ROUTING_FILTER,
+    Ownership,
+    edit_payload,
+    filter_xml,
+    owned_view,
+    ownership,
+    restore_payload,
+)
+from netorch.transport.netconf.routes import route_checks, static_routes
+from netorch.transport.netconf.session import NcclientSession, has_capability
+from netorch.transport.registry import connect_plugins
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden" / "netconf"
@@ -168,18 +183,18 @@ def job() -> DeviceJob:
 
 def test_golden_and_netconfd_reply_are_the_same_config() -> None:
     """The template's text and netconfd's get-config mean the same (unowned parts aside)."""
-    own = nc.ownership(nc.canonical_tree(golden("example_nc1")), policy_supported=False)
-    live = nc.serialize(nc.owned_view(nc.canonical_tree(NETCONFD_REPLY), own))
-    assert live == nc.canonical_xml(golden("example_nc1"))
-    assert nc.xml_diff(live, golden("example_nc1")) == ""
+    own = ownership(canonical_tree(golden("example_nc1")), policy_supported=False)
+    live = serialize(owned_view(canonical_tree(NETCONFD_REPLY), own))
+    assert live == canonical_xml(golden("example_nc1"))
+    assert xml_diff(live, golden("example_nc1")) == ""
 
 
 @pytest.mark.parametrize("case", ["example_nc1", "features_f-nc"])
 def test_canonical_xml_is_idempotent_and_well_formed(case: str) -> None:
-    once = nc.canonical_xml(golden(case))
-    assert nc.canonical_xml(once) == once
+    once = canonical_xml(golden(case))
+    assert canonical_xml(once) == once
     assert once.startswith(f'<config xmlns="{NC}">\n') and once.endswith("</config>\n")
-    nc.parse_xml(once)
+    parse_xml(once)
 
 
 @pytest.mark.parametrize("a,b", [
@@ -206,30 +221,30 @@ def test_canonical_xml_is_idempotent_and_well_formed(case: str) -> None:
      f'<config xmlns="{NC}"/>'),
 ])
 def test_canonical_xml_ignores_spelling(a: str, b: str) -> None:
-    assert nc.canonical_xml(a) == nc.canonical_xml(b)
+    assert canonical_xml(a) == canonical_xml(b)
 
 
 def test_canonical_xml_keeps_meaning() -> None:
     base = (f'<config xmlns="{NC}"><interfaces xmlns="{IF}"><interface><name>e</name>'
             "<description>{}</description></interface></interfaces></config>")
-    assert nc.canonical_xml(base.format("a b")) != nc.canonical_xml(base.format("a  b"))
+    assert canonical_xml(base.format("a b")) != canonical_xml(base.format("a  b"))
     # a colon in a plain string is not a prefix, even when it looks like one
-    assert "route:x" in nc.canonical_xml(base.format("route:x"))
+    assert "route:x" in canonical_xml(base.format("route:x"))
     # the same identity name in another module is another identity
     a = '<c xmlns="urn:x"><type xmlns:p="urn:a">p:eth</type></c>'
     b = '<c xmlns="urn:x"><type xmlns:p="urn:b">p:eth</type></c>'
-    assert nc.canonical_xml(a) != nc.canonical_xml(b)
+    assert canonical_xml(a) != canonical_xml(b)
 
 
 def test_canonical_xml_sorts_entries_by_key_numerically() -> None:
     routes = "".join(f"<route><destination-prefix>{p}</destination-prefix></route>"
                      for p in ("10.0.0.0/8", "9.0.0.0/8", "10.0.0.0/16", "0.0.0.0/0"))
-    out = nc.canonical_xml(f'<ipv4 xmlns="{V4}">{routes}</ipv4>')
+    out = canonical_xml(f'<ipv4 xmlns="{V4}">{routes}</ipv4>')
     assert [ln.strip() for ln in out.splitlines() if "prefix" in ln] == [
         f"<destination-prefix>{p}</destination-prefix>" for p in ("0.0.0.0/0", "9.0.0.0/8", "10.0.0.0/8",
                                                                   "10.0.0.0/16")]
     # keys first, then leaves, then containers
-    entry = nc.canonical_xml(f'<ipv4 xmlns="{V4}"><route><next-hop><next-hop-address>1.1.1.1</next-hop-address>'
+    entry = canonical_xml(f'<ipv4 xmlns="{V4}"><route><next-hop><next-hop-address>1.1.1.1</next-hop-address>'
                              "</next-hop><description>d</description>"
                              "<destination-prefix>1.0.0.0/8</destination-prefix></route></ipv4>")
     tags = [ln.strip().split(">")[0] for ln in entry.splitlines()][2:5]
@@ -239,29 +254,29 @@ def test_canonical_xml_sorts_entries_by_key_numerically() -> None:
 def test_canonical_xml_sorts_leaf_lists_and_unknown_lists() -> None:
     a = '<p xmlns="urn:x"><src>10.2.0.0/24</src><src>10.10.0.0/24</src><e><k>2</k></e><e><k>1</k></e></p>'
     b = '<p xmlns="urn:x"><e><k>1</k></e><src>10.10.0.0/24</src><e><k>2</k></e><src>10.2.0.0/24</src></p>'
-    assert nc.canonical_xml(a) == nc.canonical_xml(b)
+    assert canonical_xml(a) == canonical_xml(b)
 
 
 def test_canonical_xml_rejects_bad_xml() -> None:
     with pytest.raises(ValueError, match="not well-formed"):
-        nc.canonical_xml("<config><unclosed></config>")
+        canonical_xml("<config><unclosed></config>")
 
 
 def test_canonical_xml_escapes_text() -> None:
-    out = nc.canonical_xml('<c xmlns="urn:x"><d>a &lt;b&gt; &amp; "c"</d></c>')
+    out = canonical_xml('<c xmlns="urn:x"><d>a &lt;b&gt; &amp; "c"</d></c>')
     assert "<d>a &lt;b&gt; &amp; \"c\"</d>" in out
-    assert nc.canonical_xml(out) == out
+    assert canonical_xml(out) == out
 
 
 # ----------------------------------------------------------------------------- diff
 
 
 def test_diff_of_equal_configs_is_empty() -> None:
-    assert nc.xml_diff(golden("example_nc1"), nc.canonical_xml(golden("example_nc1"))) == ""
+    assert xml_diff(golden("example_nc1"), canonical_xml(golden("example_nc1"))) == ""
 
 
 def test_diff_on_a_clean_device_shows_only_additions() -> None:
-    diff = nc.xml_diff(EMPTY_REPLY, golden("example_nc1"))
+    diff = xml_diff(EMPTY_REPLY, golden("example_nc1"))
     lines = diff.splitlines()
     assert lines[0] == "--- running" and lines[1] == "+++ candidate"
     body = lines[3:]
@@ -273,7 +288,7 @@ def test_diff_on_a_clean_device_shows_only_additions() -> None:
 
 def test_diff_of_a_changed_next_hop_names_the_route() -> None:
     live = golden("example_nc1").replace("10.9.0.2<", "10.9.0.3<")
-    diff = nc.xml_diff(live, golden("example_nc1"))
+    diff = xml_diff(live, golden("example_nc1"))
     assert "-                <next-hop-address>10.9.0.3</next-hop-address>" in diff
     assert "+                <next-hop-address>10.9.0.2</next-hop-address>" in diff
     hunk = diff.split("@@")[2]
@@ -284,58 +299,58 @@ def test_diff_of_a_changed_next_hop_names_the_route() -> None:
 
 
 def test_ownership_of_the_desired_config() -> None:
-    own = nc.ownership(nc.canonical_tree(golden("features_f-nc")), policy_supported=False)
+    own = ownership(canonical_tree(golden("features_f-nc")), policy_supported=False)
     assert own.interfaces == ("eth1", "lo")
-    assert own.protocols == (nc.NETORCH_PROTOCOL,)
+    assert own.protocols == (NETORCH_PROTOCOL,)
     assert own.policy  # the desired config has domain filters
 
 
 def test_owned_view_leaves_out_what_netorch_does_not_own() -> None:
-    own = nc.Ownership(("eth1",), (nc.NETORCH_PROTOCOL,), policy=False)
-    view = nc.serialize(nc.owned_view(nc.canonical_tree(NETCONFD_REPLY), own))
+    own = Ownership(("eth1",), (NETORCH_PROTOCOL,), policy=False)
+    view = serialize(owned_view(canonical_tree(NETCONFD_REPLY), own))
     assert "eth1" in view and "10.0.0.0/8" in view
     assert "eth9" not in view and "ops" not in view and "192.0.2.0" not in view and "nacm" not in view
     # an entry named netorch of another protocol type is not netorch's
     other = NETCONFD_REPLY.replace("rt:static</type>\n          <name>netorch", "rt:direct</type>\n"
                                    "          <name>netorch", 1)
-    assert "netorch" not in nc.serialize(nc.owned_view(nc.canonical_tree(other), own))
+    assert "netorch" not in serialize(owned_view(canonical_tree(other), own))
 
 
 def test_edit_payload_replaces_each_owned_subtree() -> None:
-    desired = nc.canonical_tree(golden("example_nc1"))
-    before = nc.serialize(desired)
-    payload = nc.edit_payload(desired, nc.ownership(desired, policy_supported=False))
-    assert nc.serialize(desired, operations=True) == before  # the desired tree is left as it was
-    root = nc.parse_xml(payload)
+    desired = canonical_tree(golden("example_nc1"))
+    before = serialize(desired)
+    payload = edit_payload(desired, ownership(desired, policy_supported=False))
+    assert serialize(desired, operations=True) == before  # the desired tree is left as it was
+    root = parse_xml(payload)
     op = f"{{{NC}}}operation"
     replaced = {e.tag.split("}")[1] for e in root.iter() if e.get(op) == "replace"}
     assert replaced == {"interface", "control-plane-protocol"}
     assert "<type>static</type>" in payload  # netconfd matches identityref keys as written
     assert "policy" not in payload
-    assert nc.canonical_xml(payload) == nc.canonical_xml(golden("example_nc1"))
+    assert canonical_xml(payload) == canonical_xml(golden("example_nc1"))
 
 
 def test_edit_payload_removes_the_policy_the_device_supports_but_intents_do_not_have() -> None:
-    desired = nc.canonical_tree(golden("example_nc1"))
-    payload = nc.edit_payload(desired, nc.ownership(desired, policy_supported=True))
-    assert f'<policy xmlns="{nc.POLICY_NS}" xmlns:nc="{NC}" nc:operation="remove"/>' in payload
-    with_filters = nc.canonical_tree(golden("features_f-nc"))
-    payload = nc.edit_payload(with_filters, nc.ownership(with_filters, policy_supported=True))
-    assert f'<policy xmlns="{nc.POLICY_NS}" xmlns:nc="{NC}" nc:operation="replace">' in payload
+    desired = canonical_tree(golden("example_nc1"))
+    payload = edit_payload(desired, ownership(desired, policy_supported=True))
+    assert f'<policy xmlns="{POLICY_NS}" xmlns:nc="{NC}" nc:operation="remove"/>' in payload
+    with_filters = canonical_tree(golden("features_f-nc"))
+    payload = edit_payload(with_filters, ownership(with_filters, policy_supported=True))
+    assert f'<policy xmlns="{POLICY_NS}" xmlns:nc="{NC}" nc:operation="replace">' in payload
 
 
 def test_edit_payload_removes_the_netorch_protocol_when_the_config_lacks_it() -> None:
-    desired = nc.canonical_tree(f'<config xmlns="{NC}"/>')
-    payload = nc.edit_payload(desired, nc.ownership(desired, policy_supported=False))
+    desired = canonical_tree(f'<config xmlns="{NC}"/>')
+    payload = edit_payload(desired, ownership(desired, policy_supported=False))
     assert 'nc:operation="remove">' in payload and "<name>netorch</name>" in payload
 
 
 def test_restore_payload_puts_back_what_was_and_removes_what_was_not() -> None:
-    desired = nc.canonical_tree(golden("features_f-nc").replace("<name>lo</name>", "<name>lo0</name>"))
-    own = nc.Ownership(("eth1", "lo0"), (nc.NETORCH_PROTOCOL,), policy=False)
-    before = nc.owned_view(nc.canonical_tree(NETCONFD_REPLY), own)  # has eth1 and netorch, not lo0
-    payload = nc.restore_payload(before, desired, own)
-    root = nc.parse_xml(payload)
+    desired = canonical_tree(golden("features_f-nc").replace("<name>lo</name>", "<name>lo0</name>"))
+    own = Ownership(("eth1", "lo0"), (NETORCH_PROTOCOL,), policy=False)
+    before = owned_view(canonical_tree(NETCONFD_REPLY), own)  # has eth1 and netorch, not lo0
+    payload = restore_payload(before, desired, own)
+    root = parse_xml(payload)
     op = f"{{{NC}}}operation"
     ops = {(e.tag.split("}")[1], e.findtext(f"{{{e.tag.split('}')[0][1:]}}}name")): e.get(op)
            for e in root.iter() if e.get(op)}
@@ -343,32 +358,32 @@ def test_restore_payload_puts_back_what_was_and_removes_what_was_not() -> None:
                    ("control-plane-protocol", "netorch"): "replace"}
     assert "ianaift:softwareLoopback" in payload  # netconfd needs the type to remove an absent interface
     assert "10.9.0.254" in payload and "192.0.2.0" not in payload
-    empty = nc.canonical_tree(EMPTY_REPLY)
-    assert 'nc:operation="remove">\n        <type>static</type>' in nc.restore_payload(empty, desired, own)
+    empty = canonical_tree(EMPTY_REPLY)
+    assert 'nc:operation="remove">\n        <type>static</type>' in restore_payload(empty, desired, own)
 
 
 def test_filters_select_owned_parts_by_name() -> None:
-    own = nc.Ownership(("eth1", "lo"), (nc.NETORCH_PROTOCOL,), policy=True)
-    filters = nc.filter_xml(own)
+    own = Ownership(("eth1", "lo"), (NETORCH_PROTOCOL,), policy=True)
+    filters = filter_xml(own)
     assert len(filters) == 3
     assert "<name>eth1</name>" in filters[0] and "<name>lo</name>" in filters[0]
     assert "<name>netorch</name>" in filters[1] and "<type" not in filters[1]
-    assert nc.POLICY_NS in filters[2]
-    assert nc.filter_xml(nc.Ownership((), (nc.NETORCH_PROTOCOL,), False), all_protocols=True) == [nc.ROUTING_FILTER]
+    assert POLICY_NS in filters[2]
+    assert filter_xml(Ownership((), (NETORCH_PROTOCOL,), False), all_protocols=True) == [ROUTING_FILTER]
 
 
 # ----------------------------------------------------------------------------- routes
 
 
 def test_static_routes_and_route_checks(job: DeviceJob) -> None:
-    live = nc.static_routes(nc.canonical_tree(NETCONFD_REPLY))
+    live = static_routes(canonical_tree(NETCONFD_REPLY))
     assert {(r.protocol, r.prefix, r.next_hop) for r in live} == {
         ("netorch", "0.0.0.0/0", "10.9.0.254"), ("netorch", "10.0.0.0/8", "10.9.0.2"),
         ("ops", "192.0.2.0/24", "10.9.0.9")}
-    checks = nc.route_checks(job.desired.routes, live)
+    checks = route_checks(job.desired.routes, live)
     assert [(c.present, c.active, c.detail) for c in checks] == [(True, True, "")] * 2
-    moved = nc.static_routes(nc.canonical_tree(NETCONFD_REPLY.replace("10.9.0.2<", "10.9.0.7<")))
-    check = next(c for c in nc.route_checks(job.desired.routes, moved) if str(c.route.prefix) == "10.0.0.0/8")
+    moved = static_routes(canonical_tree(NETCONFD_REPLY.replace("10.9.0.2<", "10.9.0.7<")))
+    check = next(c for c in route_checks(job.desired.routes, moved) if str(c.route.prefix) == "10.0.0.0/8")
     assert not check.present and not check.active
     assert check.detail == ("static route 10.0.0.0/8 via 10.9.0.2 is not in the running configuration "
                             "(running has 10.0.0.0/8 via 10.9.0.7)")
@@ -384,40 +399,40 @@ def test_static_routes_read_interfaces_and_next_hop_lists() -> None:
         <next-hop><index>2</index><next-hop-address>10.9.0.2</next-hop-address></next-hop>
       </next-hop-list></next-hop></route>
       </ipv4></static-routes></control-plane-protocol></control-plane-protocols></routing></data>"""
-    live = nc.static_routes(nc.canonical_tree(data))
+    live = static_routes(canonical_tree(data))
     assert {(r.prefix, r.next_hop, r.interface) for r in live} == {
         ("10.1.0.0/16", None, "eth1"), ("10.2.0.0/16", "10.9.0.1", None), ("10.2.0.0/16", "10.9.0.2", None)}
     route = DesiredRoute.model_validate({"prefix": "10.1.0.0/16", "interface": "eth1", "origin": "route:t"})
-    assert nc.route_checks([route], live)[0].present
+    assert route_checks([route], live)[0].present
 
 
 # ----------------------------------------------------------------------------- rpc errors
 
 
 def test_rpc_error_text_names_message_path_and_value() -> None:
-    (err,) = nc.rpc_errors(rpc_error(BAD_PREFIX))
+    (err,) = rpc_errors(rpc_error(BAD_PREFIX))
     assert err.tag == "invalid-value"
     assert str(err) == ("pattern match failed at /rt:routing/rt:control-plane-protocols/rt:control-plane-protocol"
                         "[rt:type='rt:static'][rt:name='netorch']/rt:static-routes/v4ur:ipv4/v4ur:route"
                         "[v4ur:destination-prefix='10.0.0.0/33']/v4ur:destination-prefix")
-    (lock,) = nc.rpc_errors(rpc_error(LOCK_DENIED))
+    (lock,) = rpc_errors(rpc_error(LOCK_DENIED))
     assert (lock.tag, lock.session_id, str(lock)) == ("lock-denied", "34", "lock denied")
 
 
 def test_several_rpc_errors() -> None:
     errors = [rpc_error(BAD_PREFIX), rpc_error(BAD_HOP)]
     many = RPCError(to_ele(f'<rpc-reply xmlns="{NC}">{BAD_PREFIX}{BAD_HOP}</rpc-reply>'), errs=errors)
-    texts = [str(e) for e in nc.rpc_errors(many)]
+    texts = [str(e) for e in rpc_errors(many)]
     assert len(texts) == 2
     assert texts[1].endswith("v4ur:next-hop/v4ur:next-hop-address (bad value '10.9.0.300')")
 
 
 def test_capabilities() -> None:
-    assert nc.has_capability(CAPS, "candidate:1.0")
-    assert nc.has_capability(CAPS, "confirmed-commit:1.1")
-    assert not nc.has_capability(CAPS, "writable-running:1.0")
-    assert nc.has_capability(CAPS, RT)
-    assert not nc.has_capability(CAPS, nc.POLICY_NS)
+    assert has_capability(CAPS, "candidate:1.0")
+    assert has_capability(CAPS, "confirmed-commit:1.1")
+    assert not has_capability(CAPS, "writable-running:1.0")
+    assert has_capability(CAPS, RT)
+    assert not has_capability(CAPS, POLICY_NS)
 
 
 # ----------------------------------------------------------------------------- the session
@@ -471,8 +486,8 @@ class FakeManager:
         return [op for op, _ in self.calls]
 
 
-def session(job: DeviceJob, mgr: FakeManager) -> nc.NcclientSession:
-    return nc.NcclientSession("nc1", mgr, job)
+def session(job: DeviceJob, mgr: FakeManager) -> NcclientSession:
+    return NcclientSession("nc1", mgr, job)
 
 
 def test_load_diff_commit_rpc_sequence(job: DeviceJob) -> None:
@@ -656,12 +671,12 @@ def test_diff_without_load_takes_no_lock(job: DeviceJob) -> None:
 def test_live_config_check_routes_and_snapshot(job: DeviceJob) -> None:
     mgr = FakeManager(running=NETCONFD_REPLY)
     s = session(job, mgr)
-    assert s.live_config() == {"config.xml": nc.canonical_xml(job.artifacts["config.xml"])}
+    assert s.live_config() == {"config.xml": canonical_xml(job.artifacts["config.xml"])}
     assert [c.present for c in s.check_routes()] == [True, True]
     mgr.calls.clear()
     snap = s.snapshot()
     assert mgr.ops == ["get-config"]
-    assert snap.config == {"config.xml": nc.canonical_xml(job.artifacts["config.xml"])}
+    assert snap.config == {"config.xml": canonical_xml(job.artifacts["config.xml"])}
     assert snap.routes is not None and all(c.active for c in snap.routes)
     assert snap.interfaces is None
 
@@ -672,10 +687,10 @@ def test_live_config_check_routes_and_snapshot(job: DeviceJob) -> None:
 def test_register_is_idempotent() -> None:
     from nornir.core.plugins.connections import ConnectionPluginRegister
 
-    nc.register()
-    nc.register()
+    connect_plugins()
+    connect_plugins()
     assert ConnectionPluginRegister.available["netorch_ncclient"] is nc.NcclientConnection
-    assert nc.NcclientSession.connection_name == "netorch_ncclient" and nc.NcclientSession.native_confirm
+    assert NcclientSession.connection_name == "netorch_ncclient" and NcclientSession.native_confirm
 
 
 def test_connection_refused_is_unreachable() -> None:
@@ -782,14 +797,14 @@ def test_an_entry_spelled_with_another_prefix_is_removed_in_that_spelling() -> N
     identity, two list entries for netconfd): the payload removes the prefixed one too."""
     entry = (f'<control-plane-protocol><type xmlns:rt="{RT}">rt:static</type><name>netorch</name>'
              '</control-plane-protocol>')
-    live = nc.canonical_tree(f'<data xmlns="{NC}"><routing xmlns="{RT}"><control-plane-protocols>'
+    live = canonical_tree(f'<data xmlns="{NC}"><routing xmlns="{RT}"><control-plane-protocols>'
                              f'{entry}{entry}</control-plane-protocols></routing></data>')
-    desired = nc.canonical_tree(f'<config xmlns="{NC}"><routing xmlns="{RT}"><control-plane-protocols>'
+    desired = canonical_tree(f'<config xmlns="{NC}"><routing xmlns="{RT}"><control-plane-protocols>'
                                 '<control-plane-protocol><type>static</type><name>netorch</name>'
                                 '</control-plane-protocol></control-plane-protocols></routing></config>')
-    own = nc.ownership(desired, False)
-    assert 'nc:operation="remove"' not in nc.edit_payload(desired, own, nc.owned_view(desired, own))
-    payload = nc.edit_payload(desired, own, nc.owned_view(live, own))
+    own = ownership(desired, False)
+    assert 'nc:operation="remove"' not in edit_payload(desired, own, owned_view(desired, own))
+    payload = edit_payload(desired, own, owned_view(live, own))
     removed = payload.split('nc:operation="remove"', 1)[1]
     assert f'<type xmlns:rt="{RT}">rt:static</type>' in removed
     assert 'nc:operation="replace"' in payload

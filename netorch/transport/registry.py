@@ -20,9 +20,11 @@ CONNECTIONS: Register[type[Any]] = Register("Nornir connection plugin")
 
 SESSIONS.register(Transport.NAPALM.value, "netorch.transport.napalm_session:NapalmSession")
 SESSIONS.register(Transport.NETMIKO.value, "netorch.transport.netmiko.session:NetmikoSession")
-SESSIONS.register(Transport.NCCLIENT.value, "netorch.transport.netconf:NcclientSession")
-CONNECTIONS.register(TRANSPORTS[Transport.NETMIKO].connection, "netorch.transport.netmiko.connection:NetmikoConnection")
-CONNECTIONS.register(TRANSPORTS[Transport.NCCLIENT].connection, "netorch.transport.netconf:NcclientConnection")
+SESSIONS.register(Transport.NCCLIENT.value, "netorch.transport.netconf.session:NcclientSession")
+CONNECTIONS.register(TRANSPORTS[Transport.NETMIKO].connection,
+                     "netorch.transport.netmiko.connection:NetmikoConnection")
+CONNECTIONS.register(TRANSPORTS[Transport.NCCLIENT].connection,
+                     "netorch.transport.netconf.connection:NcclientConnection")
 
 
 def session_class(transport: Transport | str) -> type[DeviceSession]:

@@ -162,7 +162,7 @@ def live(lab: LabStatus, host: str) -> str:
     inventory = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates").inventory()
     view = inventory.hosts[host]
     if view.platform.value == "netconf":
-        from netorch.transport.netconf import connect
+        from netorch.transport.netconf.connection import connect
 
         nc = creds["platforms"]["netconf"]
         mgr = connect(view.hostname, view.port, nc["username"], nc.get("password"), timeout=20,

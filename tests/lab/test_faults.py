@@ -361,7 +361,7 @@ def test_netconf_follow_up_confirmed_commit_rearms_the_timer(lab: LabStatus, bas
     sessions: dict[str, Any] = {}
     try:
         task_host = nr.inventory.hosts["nc1"]
-        from netorch.transport.netconf import NcclientSession
+        from netorch.transport.netconf.session import NcclientSession
 
         conn = task_host.get_connection(NcclientSession.connection_name, nr.config)
         s = NcclientSession("nc1", conn, jobs[0])

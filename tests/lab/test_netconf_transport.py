@@ -24,19 +24,35 @@ from typing import Any
 import pytest
 import yaml
 
+from netorch.configtree.xml import (
+    IANAIFT_NS,
+    IF_NS,
+    IP_NS,
+    NC_NS,
+    RT_NS,
+    V4UR_NS,
+    XNode,
+    canonical_tree,
+    canonical_xml,
+    serialize,
+)
 from netorch.errors import DeviceRejected, DeviceUnreachable, TransportError
 from netorch.lab import LabStatus
 from netorch.platforms import Transport
 from netorch.service import Workspace
-from netorch.transport import netconf as nc
 from netorch.transport.base import DeviceJob
+from netorch.transport.netconf import connection as nc
+from netorch.transport.netconf.payload import Ownership, owned_view, ownership
+from netorch.transport.netconf.routes import static_routes
+from netorch.transport.netconf.session import NcclientSession
+from netorch.transport.registry import connect_plugins
 
 pytestmark = pytest.mark.lab
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "nc1"
-NC = nc.NC_NS
-SCOPE = [f'<interfaces xmlns="{nc.IF_NS}"/>', f'<routing xmlns="{nc.RT_NS}"/>']
+NC = NC_NS
+SCOPE = [f'<interfaces xmlns="{IF_NS}"/>', f'<routing xmlns="{RT_NS}"/>']
 # netconfd checks its confirmed-commit timer only after ~1 s without any request: poll slower
 REVERT_POLL = 1.2
 TIMINGS: dict[str, float] = {}
@@ -70,7 +86,7 @@ def device(nc_lab: LabStatus) -> Callable[..., Any]:
 def admin(device: Callable[..., Any]) -> Iterator[Any]:
     """A second client: sets the device up, looks at it, and puts it back at the end."""
     mgr = device()
-    saved = nc.canonical_tree(mgr.get_config(source="running", filter=SCOPE).data_xml)
+    saved = canonical_tree(mgr.get_config(source="running", filter=SCOPE).data_xml)
     yield mgr
     if not mgr.connected:
         mgr = device()
@@ -80,8 +96,8 @@ def admin(device: Callable[..., Any]) -> Iterator[Any]:
 
 @pytest.fixture
 def clean(admin: Any) -> Any:
-    put(admin, restore_scope(nc.canonical_tree(f'<config xmlns="{NC}"/>')))
-    assert running(admin) == nc.canonical_xml(f'<config xmlns="{NC}"/>')
+    put(admin, restore_scope(canonical_tree(f'<config xmlns="{NC}"/>')))
+    assert running(admin) == canonical_xml(f'<config xmlns="{NC}"/>')
     return admin
 
 
@@ -92,11 +108,11 @@ def job() -> DeviceJob:
 
 
 @pytest.fixture
-def open_session(device: Callable[..., Any]) -> Iterator[Callable[[DeviceJob], nc.NcclientSession]]:
-    sessions: list[nc.NcclientSession] = []
+def open_session(device: Callable[..., Any]) -> Iterator[Callable[[DeviceJob], NcclientSession]]:
+    sessions: list[NcclientSession] = []
 
-    def make(job: DeviceJob) -> nc.NcclientSession:
-        sessions.append(nc.NcclientSession(HOST, device(), job))
+    def make(job: DeviceJob) -> NcclientSession:
+        sessions.append(NcclientSession(HOST, device(), job))
         return sessions[-1]
 
     yield make
@@ -114,15 +130,15 @@ def open_session(device: Callable[..., Any]) -> Iterator[Callable[[DeviceJob], n
 def restore_scope(saved: Any) -> str:
     """An edit-config that makes ietf-interfaces and ietf-routing exactly as in `saved`."""
     parts = []
-    for ns, name in ((nc.IF_NS, "interfaces"), (nc.RT_NS, "routing")):
+    for ns, name in ((IF_NS, "interfaces"), (RT_NS, "routing")):
         node = saved.child(name, ns)
         if node is None:
-            node = nc.XNode(ns, name)
+            node = XNode(ns, name)
             node.operation = "remove"
         else:
             node.operation = "replace"
         parts.append(node)
-    return nc.serialize(nc.XNode(NC, "config", children=parts), operations=True)
+    return serialize(XNode(NC, "config", children=parts), operations=True)
 
 
 def put(mgr: Any, payload: str) -> None:
@@ -137,12 +153,12 @@ def put(mgr: Any, payload: str) -> None:
 
 def running(mgr: Any) -> str:
     """Canonical ietf-interfaces + ietf-routing configuration of running."""
-    return nc.canonical_xml(mgr.get_config(source="running", filter=SCOPE).data_xml)
+    return canonical_xml(mgr.get_config(source="running", filter=SCOPE).data_xml)
 
 
 def netorch_routes(mgr: Any) -> set[tuple[str, str | None]]:
-    tree = nc.canonical_tree(mgr.get_config(source="running", filter=SCOPE).data_xml)
-    return {(r.prefix, r.next_hop) for r in nc.static_routes(tree) if r.protocol == "netorch"}
+    tree = canonical_tree(mgr.get_config(source="running", filter=SCOPE).data_xml)
+    return {(r.prefix, r.next_hop) for r in static_routes(tree) if r.protocol == "netorch"}
 
 
 def desired_routes(job: DeviceJob) -> set[tuple[str, str | None]]:
@@ -166,7 +182,7 @@ def poll(predicate: Callable[[], bool], deadline: float, interval: float) -> boo
 
 
 def test_load_and_diff_show_the_routes_as_additions(clean: Any, job: DeviceJob,
-                                                    open_session: Callable[[DeviceJob], nc.NcclientSession]) -> None:
+                                                    open_session: Callable[[DeviceJob], NcclientSession]) -> None:
     before = running(clean)
     s = open_session(job)
     s.load()
@@ -185,7 +201,7 @@ def test_load_and_diff_show_the_routes_as_additions(clean: Any, job: DeviceJob,
 
 
 def test_commit_makes_running_exactly_the_desired_config(
-        clean: Any, job: DeviceJob, open_session: Callable[[DeviceJob], nc.NcclientSession]) -> None:
+        clean: Any, job: DeviceJob, open_session: Callable[[DeviceJob], NcclientSession]) -> None:
     s = open_session(job)
     t0 = time.perf_counter()
     s.load()
@@ -201,13 +217,13 @@ def test_commit_makes_running_exactly_the_desired_config(
     assert t3 - t0 < 2.0
     # seen by another client: exactly the desired routes, and the owned config as desired
     assert netorch_routes(clean) == desired_routes(job)
-    assert running(clean) == nc.canonical_xml(job.artifacts["config.xml"])
+    assert running(clean) == canonical_xml(job.artifacts["config.xml"])
     # idempotent: a second transaction finds nothing to do
     again = open_session(job)
     again.load()
     assert again.diff() == ""
     again.discard()
-    assert again.live_config() == {"config.xml": nc.canonical_xml(job.artifacts["config.xml"])}
+    assert again.live_config() == {"config.xml": canonical_xml(job.artifacts["config.xml"])}
     checks = again.check_routes()
     assert [(c.present, c.active, c.detail) for c in checks] == [(True, True, "")] * len(job.desired.routes)
     snap = again.snapshot()
@@ -215,23 +231,23 @@ def test_commit_makes_running_exactly_the_desired_config(
 
 
 def test_replace_semantics_own_only_what_netorch_manages(
-        clean: Any, job: DeviceJob, open_session: Callable[[DeviceJob], nc.NcclientSession]) -> None:
+        clean: Any, job: DeviceJob, open_session: Callable[[DeviceJob], NcclientSession]) -> None:
     foreign = f"""<config xmlns="{NC}">
-      <interfaces xmlns="{nc.IF_NS}">
+      <interfaces xmlns="{IF_NS}">
         <interface><name>eth9</name><description>not netorch</description>
-          <type xmlns:ianaift="{nc.IANAIFT_NS}">ianaift:ethernetCsmacd</type></interface>
+          <type xmlns:ianaift="{IANAIFT_NS}">ianaift:ethernetCsmacd</type></interface>
         <interface><name>eth1</name><description>old</description>
-          <type xmlns:ianaift="{nc.IANAIFT_NS}">ianaift:ethernetCsmacd</type>
+          <type xmlns:ianaift="{IANAIFT_NS}">ianaift:ethernetCsmacd</type>
           <link-up-down-trap-enable>enabled</link-up-down-trap-enable>
-          <ipv4 xmlns="{nc.IP_NS}"><address><ip>10.99.0.1</ip><prefix-length>24</prefix-length></address></ipv4>
+          <ipv4 xmlns="{IP_NS}"><address><ip>10.99.0.1</ip><prefix-length>24</prefix-length></address></ipv4>
         </interface>
       </interfaces>
-      <routing xmlns="{nc.RT_NS}"><control-plane-protocols>
-        <control-plane-protocol><type>static</type><name>ops</name><static-routes><ipv4 xmlns="{nc.V4UR_NS}">
+      <routing xmlns="{RT_NS}"><control-plane-protocols>
+        <control-plane-protocol><type>static</type><name>ops</name><static-routes><ipv4 xmlns="{V4UR_NS}">
           <route><destination-prefix>192.0.2.0/24</destination-prefix>
             <next-hop><next-hop-address>10.9.0.9</next-hop-address></next-hop></route></ipv4></static-routes>
         </control-plane-protocol>
-        <control-plane-protocol><type>static</type><name>netorch</name><static-routes><ipv4 xmlns="{nc.V4UR_NS}">
+        <control-plane-protocol><type>static</type><name>netorch</name><static-routes><ipv4 xmlns="{V4UR_NS}">
           <route><destination-prefix>198.51.100.0/24</destination-prefix>
             <next-hop><next-hop-address>10.9.0.9</next-hop-address></next-hop></route></ipv4></static-routes>
         </control-plane-protocol>
@@ -246,16 +262,16 @@ def test_replace_semantics_own_only_what_netorch_manages(
         assert any(ln.startswith("-") and gone in ln for ln in diff.splitlines()), gone
     assert "eth9" not in diff and "192.0.2.0" not in diff
     s.commit()
-    after = nc.canonical_tree(clean.get_config(source="running", filter=SCOPE).data_xml)
-    own = nc.ownership(nc.canonical_tree(job.artifacts["config.xml"]), policy_supported=False)
-    assert nc.serialize(nc.owned_view(after, own)) == nc.canonical_xml(job.artifacts["config.xml"])
-    untouched = nc.Ownership(("eth9",), ((nc.RT_NS, "static", "ops"),), policy=False)
-    assert nc.serialize(nc.owned_view(after, untouched)) == nc.serialize(
-        nc.owned_view(nc.canonical_tree(foreign), untouched))
+    after = canonical_tree(clean.get_config(source="running", filter=SCOPE).data_xml)
+    own = ownership(canonical_tree(job.artifacts["config.xml"]), policy_supported=False)
+    assert serialize(owned_view(after, own)) == canonical_xml(job.artifacts["config.xml"])
+    untouched = Ownership(("eth9",), ((RT_NS, "static", "ops"),), policy=False)
+    assert serialize(owned_view(after, untouched)) == serialize(
+        owned_view(canonical_tree(foreign), untouched))
 
 
 def test_a_rejected_config_leaves_running_unchanged(
-        clean: Any, job: DeviceJob, open_session: Callable[[DeviceJob], nc.NcclientSession]) -> None:
+        clean: Any, job: DeviceJob, open_session: Callable[[DeviceJob], NcclientSession]) -> None:
     first = open_session(job)
     first.load()
     first.commit()
@@ -278,7 +294,7 @@ def test_a_rejected_config_leaves_running_unchanged(
 
 
 def test_an_unconfirmed_commit_reverts_by_itself(
-        clean: Any, job: DeviceJob, open_session: Callable[[DeviceJob], nc.NcclientSession]) -> None:
+        clean: Any, job: DeviceJob, open_session: Callable[[DeviceJob], NcclientSession]) -> None:
     s = open_session(job)
     s.load()
     s.diff()
@@ -290,13 +306,13 @@ def test_an_unconfirmed_commit_reverts_by_itself(
     waited = time.monotonic() - started
     print(f"\nnc1 reverted by itself {waited:.1f}s after a confirmed commit with revert_in=3")
     assert waited >= 2.0  # netconfd counts whole seconds: it may revert up to 1 s early
-    assert running(clean) == nc.canonical_xml(f'<config xmlns="{NC}"/>')
+    assert running(clean) == canonical_xml(f'<config xmlns="{NC}"/>')
     with pytest.raises(TransportError, match="not pending any more"):
         s.confirm()
 
 
 def test_a_confirmed_commit_stays(clean: Any, job: DeviceJob,
-                                  open_session: Callable[[DeviceJob], nc.NcclientSession]) -> None:
+                                  open_session: Callable[[DeviceJob], NcclientSession]) -> None:
     s = open_session(job)
     s.load()
     s.commit(revert_in=2)
@@ -315,7 +331,7 @@ def test_a_confirmed_commit_stays(clean: Any, job: DeviceJob,
 
 
 def test_rollback_of_a_pending_commit_cancels_it(
-        clean: Any, job: DeviceJob, open_session: Callable[[DeviceJob], nc.NcclientSession]) -> None:
+        clean: Any, job: DeviceJob, open_session: Callable[[DeviceJob], NcclientSession]) -> None:
     before = running(clean)
     s = open_session(job)
     s.load()
@@ -330,7 +346,7 @@ def test_rollback_of_a_pending_commit_cancels_it(
 @pytest.mark.parametrize("previous", ["clean device", "older intents"])
 def test_rollback_after_a_commit_restores_the_previous_config(
         previous: str, clean: Any, job: DeviceJob,
-        open_session: Callable[[DeviceJob], nc.NcclientSession]) -> None:
+        open_session: Callable[[DeviceJob], NcclientSession]) -> None:
     if previous == "older intents":
         older = with_artifact(job, lambda x: x.replace("10.9.0.2<", "10.9.0.3<").replace(
             "netconf managed", "before").replace("<ip>10.9.0.1</ip>", "<ip>10.9.0.5</ip>"))
@@ -352,7 +368,7 @@ def test_rollback_after_a_commit_restores_the_previous_config(
 
 
 def test_another_clients_lock_makes_load_fail_clearly(
-        clean: Any, job: DeviceJob, open_session: Callable[[DeviceJob], nc.NcclientSession]) -> None:
+        clean: Any, job: DeviceJob, open_session: Callable[[DeviceJob], NcclientSession]) -> None:
     before = running(clean)
     clean.lock("candidate")
     try:
@@ -379,7 +395,7 @@ def test_nornir_connection_plugin(nc_lab: LabStatus, job: DeviceJob) -> None:
     from nornir import InitNornir
     from nornir.core.inventory import ConnectionOptions
 
-    nc.register()
+    connect_plugins()
     assert nc_lab.inventory_dir is not None and nc_lab.credentials_file is not None
     inv = nc_lab.inventory_dir
     nr = InitNornir(inventory={"plugin": "SimpleInventory", "options": {
@@ -393,7 +409,7 @@ def test_nornir_connection_plugin(nc_lab: LabStatus, job: DeviceJob) -> None:
     try:
         manager = host.get_connection(nc.CONNECTION_NAME, nr.config)
         assert manager.connected
-        s = nc.NcclientSession(HOST, manager, job)
+        s = NcclientSession(HOST, manager, job)
         assert "config.xml" in s.live_config()
     finally:
         nr.close_connections()
