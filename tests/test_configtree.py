@@ -226,7 +226,7 @@ def test_unowned_parts_are_neither_drift_nor_removed() -> None:
 
 
 def test_widened_ownership_from_the_artifact_header() -> None:
-    from netorch.ownership import Ownership
+    from netorch.model.ownership import Ownership
 
     running = RUNNING.replace("interface eth1\n description to r2\n ip address 10.0.12.1/30\nexit\n", FOREIGN)
     header = Ownership(static_routes="all", interfaces="all", prefix_lists="all").header()
@@ -246,7 +246,7 @@ def test_ownership_schema_is_validated() -> None:
     import pytest
     from pydantic import ValidationError
 
-    from netorch.ownership import Ownership
+    from netorch.model.ownership import Ownership
 
     with pytest.raises(ValidationError):
         Ownership.model_validate({"static_routes": "some"})
@@ -354,7 +354,7 @@ def test_a_timeout_says_how_long() -> None:
 
 
 def test_every_entry_of_a_route_map_netorch_writes_is_owned_and_daemons_follow_sections() -> None:
-    from netorch.ownership import daemons_needed
+    from netorch.model.ownership import daemons_needed
 
     desired = DESIRED.replace("end\n", "route-map OUT permit 10\n match ip address prefix-list P\nexit\nend\n")
     running = RUNNING.replace("end\n", "route-map OUT permit 10\n match ip address prefix-list P\nexit\n"
@@ -368,7 +368,7 @@ def test_render_states_a_widened_ownership_and_only_then() -> None:
     from pathlib import Path
 
     from netorch.model.desired import DesiredState
-    from netorch.ownership import Ownership
+    from netorch.model.ownership import Ownership
     from netorch.platforms import Platform
     from netorch.render import render_state
 

@@ -768,7 +768,7 @@ def test_protocol_scope_lines() -> None:
 
 
 def test_interfaces_and_vrfs_netorch_does_not_render_are_left_alone() -> None:
-    """Ownership (netorch.ownership): an interface outside the inventory and a VRF an operator made
+    """Ownership (netorch.model.ownership): an interface outside the inventory and a VRF an operator made
     are not netorch's: no drift, no remediation, unless the device's ownership widens them."""
     running = ("interface eth1\n description to r1\nexit\ninterface nox0\n description theirs\nexit\n"
                "vrf blue\n ip route 10.77.0.0/16 10.0.12.2\nexit-vrf\n")

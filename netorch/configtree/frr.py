@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from netorch.configtree.base import Difference
-from netorch.ownership import FRR as FRR_OWN
-from netorch.ownership import Ownership
+from netorch.model.ownership import FRR as FRR_OWN
+from netorch.model.ownership import Ownership
 
 # Top-level FRR lines netorch never renders and never manages.
 FRR_UNMANAGED = (

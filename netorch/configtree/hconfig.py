@@ -50,7 +50,7 @@ from hier_config.platforms.driver_base import HConfigDriverBase, HConfigDriverRu
 from hier_config.platforms.generic.driver import HConfigDriverGeneric
 
 from netorch.errors import NetorchError
-from netorch.ownership import Ownership
+from netorch.model.ownership import Ownership
 from netorch.platforms import PLATFORMS, Platform
 
 HEADER_RE = re.compile(r"\A\s*(Building configuration\.\.\.\s*\n)?\s*(Current configuration:[^\n]*\n)?")
@@ -246,7 +246,7 @@ def _aligned(running: HConfig, desired: HConfig, platform: str) -> None:
 
 
 def _owned(running: HConfig, desired: HConfig, desired_text: str) -> None:
-    """Ownership as netorch.ownership states it: an interface or VRF block the desired config does
+    """Ownership as netorch.model.ownership states it: an interface or VRF block the desired config does
     not render is not netorch's (an interface outside the inventory, a VRF an operator made), unless
     the device's ownership (the artifact's header) widens interfaces or VRFs to all."""
     own = Ownership.from_artifact(desired_text)

@@ -87,7 +87,7 @@ class XNode:
         return (self.ident_ns or self.ns, self.text or "")
 
 
-def _natural(text: str) -> tuple[tuple[int, int, str], ...]:
+def natural_key(text: str) -> tuple[tuple[int, int, str], ...]:
     """Sort key where digit runs compare as numbers: 9.0.0.0/8 < 10.0.0.0/8, eth2 < eth10."""
     return tuple((0, int(t), "") if t.isdigit() else (1, 0, t) for t in _TOKENS.findall(text))
 
@@ -97,7 +97,7 @@ def _entry_key(node: XNode) -> tuple[Any, ...]:
     out: list[Any] = []
     for key in keys:
         leaf = node.child(key)
-        out.append(("", ()) if leaf is None else (leaf.ident_ns or "", _natural(leaf.text or "")))
+        out.append(("", ()) if leaf is None else (leaf.ident_ns or "", natural_key(leaf.text or "")))
     return tuple(out)
 
 
@@ -107,7 +107,7 @@ def _sort_children(parent: XNode, kids: list[XNode]) -> list[XNode]:
     keys = LIST_KEYS.get((parent.ns, parent.name), ())
     first = [k for key in keys for k in kids if k.name == key and k.ns == parent.ns and not k.children]
     rest = [k for k in kids if all(k is not f for f in first)]
-    primary = [(bool(k.children), k.name, k.ns, _entry_key(k), k.ident_ns or "", _natural(k.text or ""))
+    primary = [(bool(k.children), k.name, k.ns, _entry_key(k), k.ident_ns or "", natural_key(k.text or ""))
                for k in rest]
     counts: dict[Any, int] = {}
     for key in primary:

@@ -1,6 +1,6 @@
 """One device's drift, where its session is: its live configuration and state against its job,
 compared by meaning through the dialect of each artifact (netorch.configtree.registry), over
-what netorch owns (netorch.ownership); then its service probes. The run level (many devices,
+what netorch owns (netorch.model.ownership); then its service probes. The run level (many devices,
 the store, remediation through apply) is netorch.run.drift.
 """
 
@@ -21,8 +21,8 @@ from netorch.configtree.registry import dialect
 from netorch.device.messages import Probe
 from netorch.errors import DeviceUnreachable, TransportError
 from netorch.model.desired import DesiredState
-from netorch.ownership import FRR as FRR_OWN
-from netorch.ownership import daemons_needed
+from netorch.model.ownership import FRR as FRR_OWN
+from netorch.model.ownership import daemons_needed
 from netorch.platforms import spec, transport_spec
 from netorch.protocols.state import ProtocolCheck
 from netorch.transport.base import DeviceJob, DeviceSession, Snapshot
@@ -30,11 +30,11 @@ from netorch.transport.base import DeviceJob, DeviceSession, Snapshot
 DriftStatus = Literal["in_sync", "drift", "unreachable", "error", "skipped"]
 
 
-class _Model(BaseModel):
+class DriftModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ConfigDifference(_Model):
+class ConfigDifference(DriftModel):
     """One difference of configuration, by meaning."""
 
     artifact: str = Field(description="the rendered artifact it belongs to, e.g. frr.conf")
@@ -46,7 +46,7 @@ class ConfigDifference(_Model):
     detail: str = ""
 
 
-class StateIssue(_Model):
+class StateIssue(DriftModel):
     """One difference of live state."""
 
     kind: Literal["route_missing", "route_inactive", "interface_down", "service_unreachable", "daemon_down",
@@ -55,7 +55,7 @@ class StateIssue(_Model):
     detail: str = ""
 
 
-class DeviceDrift(_Model):
+class DeviceDrift(DriftModel):
     host: str
     platform: str
     transport: str

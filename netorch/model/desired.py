@@ -8,9 +8,9 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Literal
 
 from netorch.model.intents import Protocol
+from netorch.model.ownership import DEFAULT as DEFAULT_OWNERSHIP
+from netorch.model.ownership import Ownership
 from netorch.model.types import Frozen, PortRange
-from netorch.ownership import DEFAULT as DEFAULT_OWNERSHIP
-from netorch.ownership import Ownership
 from netorch.platforms import Platform
 
 

@@ -19,9 +19,9 @@ from typing import Any
 from pydantic import Field, ValidationError
 
 from netorch.errors import NetorchError, Problem, YamlSyntaxError
+from netorch.model.ownership import DEFAULT as DEFAULT_OWNERSHIP
+from netorch.model.ownership import Ownership
 from netorch.model.types import Bool, Frozen, HostAddress, IfAddress, IfName, Name, SafeText, TcpPort
-from netorch.ownership import DEFAULT as DEFAULT_OWNERSHIP
-from netorch.ownership import Ownership
 from netorch.platforms import Platform, Transport, spec
 from netorch.yamlsrc import LocatedDict, format_loc, line_of, load_file
 

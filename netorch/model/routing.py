@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
-from netorch.model.types import Address, Bool, Frozen, IfName, Name, Prefix, SafeText, _strict_int
+from netorch.model.types import Address, Bool, Frozen, IfName, Name, Prefix, SafeText, strict_int
 
 _RT_RE = re.compile(r"([0-9]{1,10}):([0-9]{1,10})")
 
@@ -33,10 +33,10 @@ def _check_community(value: Any) -> Any:
 
 
 RouteTarget = Annotated[str, BeforeValidator(_check_community)]
-Asn = Annotated[int, BeforeValidator(_strict_int), Field(ge=1, le=4294967295)]
-AreaId = Annotated[int, BeforeValidator(_strict_int), Field(ge=0, le=4294967295)]
-Cost = Annotated[int, BeforeValidator(_strict_int), Field(ge=1, le=65535)]
-Count = Annotated[int, BeforeValidator(_strict_int), Field(ge=1, le=4294967295)]
+Asn = Annotated[int, BeforeValidator(strict_int), Field(ge=1, le=4294967295)]
+AreaId = Annotated[int, BeforeValidator(strict_int), Field(ge=0, le=4294967295)]
+Cost = Annotated[int, BeforeValidator(strict_int), Field(ge=1, le=65535)]
+Count = Annotated[int, BeforeValidator(strict_int), Field(ge=1, le=4294967295)]
 
 
 def _no_password(data: Any) -> Any:

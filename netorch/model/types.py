@@ -103,7 +103,7 @@ def _got(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"
 
 
-def _strict_int(value: Any) -> Any:
+def strict_int(value: Any) -> Any:
     """A whole number written as one: no text, no float, no boolean (bool is an int in Python)."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"expected an integer, got {_got(value)}")
@@ -116,7 +116,7 @@ def _strict_bool(value: Any) -> Any:
     return value
 
 
-Int = Annotated[int, BeforeValidator(_strict_int)]
+Int = Annotated[int, BeforeValidator(strict_int)]
 Bool = Annotated[bool, BeforeValidator(_strict_bool)]
 
 
@@ -124,9 +124,9 @@ Name = Annotated[str, BeforeValidator(_strict_str), AfterValidator(_check_name)]
 IfName = Annotated[str, BeforeValidator(_strict_str), AfterValidator(_check_ifname)]
 HostAddress = Annotated[str, BeforeValidator(_strict_str), AfterValidator(_check_hostname)]
 SafeText = Annotated[str, BeforeValidator(_strict_str), AfterValidator(_check_text)]
-Distance = Annotated[int, BeforeValidator(_strict_int), Field(ge=1, le=255)]
-Sequence = Annotated[int, BeforeValidator(_strict_int), Field(ge=1, le=65000)]
-TcpPort = Annotated[int, BeforeValidator(_strict_int), Field(ge=1, le=65535)]
+Distance = Annotated[int, BeforeValidator(strict_int), Field(ge=1, le=255)]
+Sequence = Annotated[int, BeforeValidator(strict_int), Field(ge=1, le=65000)]
+TcpPort = Annotated[int, BeforeValidator(strict_int), Field(ge=1, le=65535)]
 
 
 def _strict_network(value: Any) -> Any:

@@ -16,7 +16,7 @@ from typing import Literal
 from pydantic import Field
 
 from netorch.configtree.base import Difference, render_diffs
-from netorch.device.drift import DeviceDrift, _Model
+from netorch.device.drift import DeviceDrift, DriftModel
 from netorch.device.messages import DeviceRequest, JobSpec, Probe
 from netorch.device.probes import service_probes
 from netorch.errors import StoreError
@@ -27,7 +27,7 @@ from netorch.store import DeviceRecord
 from netorch.transport.base import DeviceJob, DeviceSession
 
 
-class DriftReport(_Model):
+class DriftReport(DriftModel):
     """The result of `netorch drift --json`."""
 
     kind: Literal["drift"] = "drift"

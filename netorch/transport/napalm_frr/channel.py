@@ -29,7 +29,7 @@ PROMPT_TAIL = re.compile(r"[\w.-]+(\([\w-]+\))?# \Z")
 HEADER_RE = re.compile(r"\A(Building configuration\.\.\.\s*\n)?\s*(Current configuration:\s*\n)?")
 
 
-def _nft_out(res: dict[str, tuple[int, str]], key: str) -> str | None:
+def nft_out(res: dict[str, tuple[int, str]], key: str) -> str | None:
     rc, out = res.get(key, (1, ""))
     return None if rc != 0 or NO_TABLE in out else out
 

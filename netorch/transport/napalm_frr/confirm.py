@@ -24,8 +24,8 @@ from napalm.base.exceptions import (
 from netorch.configtree.base import Difference, render_diffs
 from netorch.configtree.frr import KernelInterface, diff_frr, frr_remediation, managed
 from netorch.configtree.nft import diff_nft, nft_interference
-from netorch.transport.napalm_frr.channel import CLI_ERROR, ChannelMixin, _nft_out, strip_header
-from netorch.transport.napalm_frr.parse import _kernel_interfaces
+from netorch.transport.napalm_frr.channel import CLI_ERROR, ChannelMixin, nft_out, strip_header
+from netorch.transport.napalm_frr.parse import kernel_interfaces
 
 NFT_MARKER = "#@netorch-nftables"
 #: how long the running config read by a confirm or a rollback serves as its read-back (seconds)
@@ -91,7 +91,7 @@ class ConfirmMixin(ChannelMixin):
             if time.monotonic() - when < READBACK_FRESH:
                 return both
         res = self._batch([("nft", self._list_nft())])
-        return strip_header(self._vty(["show running-config"])[0]), _nft_out(res, "nft")
+        return strip_header(self._vty(["show running-config"])[0]), nft_out(res, "nft")
 
     def _diff_frr(self, running: str, desired: str) -> list[Difference]:
         """The FRR difference for a replace: over what netorch owns, with the kernel's addresses and
@@ -121,7 +121,7 @@ class ConfirmMixin(ChannelMixin):
             steps.append(("ruleset", f"{self.nft} list ruleset"))
         res = self._batch(steps, files)
         rc_addrs, addrs = res.get("addrs", (1, ""))
-        self._kernel = _kernel_interfaces(addrs) if rc_addrs == 0 else None
+        self._kernel = kernel_interfaces(addrs) if rc_addrs == 0 else None
         rc_rules, rules = res.get("ruleset", (1, ""))
         self._foreign = (nft_interference(rules, self.nft_table, [], (), owned_all=True)
                          if owns_ruleset and rc_rules == 0 else [])
@@ -136,7 +136,7 @@ class ConfirmMixin(ChannelMixin):
                 raise error(f"nftables rejected the candidate: {out.strip()}")
         self._candidate = config
         self._mode = mode
-        self._running = (strip_header(self._vty(["show running-config"])[0]), _nft_out(res, "shownft"))
+        self._running = (strip_header(self._vty(["show running-config"])[0]), nft_out(res, "shownft"))
 
     def load_replace_candidate(self, filename: str | None = None, config: str | None = None) -> None:
         self._load(filename, config, "replace", ReplaceConfigException)
@@ -308,7 +308,7 @@ class ConfirmMixin(ChannelMixin):
         return diffs
 
     def _residual(self, res: dict[str, tuple[int, str]], frr: str, nft: str | None) -> list[Any]:
-        return self._differences(strip_header(res.get("show", (1, ""))[1]), _nft_out(res, "shownft"), frr, nft,
+        return self._differences(strip_header(res.get("show", (1, ""))[1]), nft_out(res, "shownft"), frr, nft,
                                  kernel=False)
 
     def _fail(self, message: str) -> None:
@@ -371,7 +371,7 @@ class ConfirmMixin(ChannelMixin):
             why = ("the running config differs from the candidate by: " + "; ".join(str(d) for d in left[:10])
                    if left else f"write memory failed: {saved.strip()[:300]}")
             raise CommitError(f"{self.hostname}: confirmed, but not saved (the saved config is as it was): {why}")
-        self._readback = ((frr_now, _nft_out(res, "nft")), time.monotonic())
+        self._readback = ((frr_now, nft_out(res, "nft")), time.monotonic())
         self._persisted = True
 
     def rollback(self) -> None:
@@ -392,12 +392,12 @@ class ConfirmMixin(ChannelMixin):
         frr_now = strip_header(self._vty(["show running-config"])[0])
         left = diff_frr(frr_now, saved_frr, self.ignore_interfaces)
         if checkpoint is not None:
-            left += diff_nft(_nft_out(res, "nft"), checkpoint[1] or "") if checkpoint[1] is not None else []
+            left += diff_nft(nft_out(res, "nft"), checkpoint[1] or "") if checkpoint[1] is not None else []
         if left:
             raise CommitError(f"{self.hostname}: rollback incomplete, the device still differs from its checkpoint by: "
                               + "; ".join(str(d) for d in left[:10]) + " (the startup config was not written)")
         if persist:
             self._persist()
         self._persisted = False
-        self._readback = ((frr_now, _nft_out(res, "nft")), time.monotonic())
+        self._readback = ((frr_now, nft_out(res, "nft")), time.monotonic())
         return "RESTORED"

@@ -10,9 +10,15 @@ import shlex
 from typing import Any
 
 from netorch.protocols.state import COMMANDS as PROTOCOL_COMMANDS
-from netorch.transport.napalm_frr.channel import _nft_out, strip_header
+from netorch.transport.napalm_frr.channel import nft_out, strip_header
 from netorch.transport.napalm_frr.confirm import ConfirmMixin, join_candidate
-from netorch.transport.napalm_frr.parse import DAEMONS, _daemon_states, _interfaces, _kernel_interfaces, _route_table
+from netorch.transport.napalm_frr.parse import (
+    DAEMONS,
+    daemon_states,
+    kernel_interfaces,
+    link_interfaces,
+    parse_route_table,
+)
 
 
 class GettersMixin(ConfirmMixin):
@@ -52,11 +58,11 @@ class GettersMixin(ConfirmMixin):
         running, rib = self._vty(["show running-config", "show ip route static json"])
         res = self._batch([("nft", self._list_nft()), ("links", "ip -j link show"), ("addrs", "ip -j addr show"),
                            ("daemons", self._daemons_script()), ("ruleset", f"{self.nft} list ruleset")])
-        return {"frr": strip_header(running), "nft": _nft_out(res, "nft"), "routes": _route_table(rib, ""),
-                "interfaces": _interfaces(res.get("links", (1, "[]"))[1], ""),
+        return {"frr": strip_header(running), "nft": nft_out(res, "nft"), "routes": parse_route_table(rib, ""),
+                "interfaces": link_interfaces(res.get("links", (1, "[]"))[1], ""),
                 "kernel": {name: {"addresses": list(k.addresses), "admin_up": k.admin_up}
-                           for name, k in (_kernel_interfaces(res.get("addrs", (1, ""))[1]) or {}).items()},
-                "daemons": _daemon_states(res.get("daemons", (1, ""))[1]),
+                           for name, k in (kernel_interfaces(res.get("addrs", (1, ""))[1]) or {}).items()},
+                "daemons": daemon_states(res.get("daemons", (1, ""))[1]),
                 "ruleset": res.get("ruleset", (1, ""))[1] if res.get("ruleset", (1, ""))[0] == 0 else None}
 
     def _daemons_script(self) -> str:
@@ -74,7 +80,7 @@ class GettersMixin(ConfirmMixin):
     def get_interfaces(self) -> dict[str, dict[str, Any]]:
         _, links, _ = self._run("ip -j link show")
         _, frr, _ = self._run(f"{self.vtysh} -c 'show interface json'", check=False)
-        return _interfaces(links, frr)
+        return link_interfaces(links, frr)
 
     def get_interfaces_ip(self) -> dict[str, dict[str, Any]]:
         _, addrs, _ = self._run("ip -j addr show")
@@ -90,12 +96,12 @@ class GettersMixin(ConfirmMixin):
         if not destination and self._rib is not None:
             # the RIB read in the same round trip as the commit (post-checks need no other)
             rib, self._rib = self._rib, None
-            return _route_table(rib, protocol)
+            return parse_route_table(rib, protocol)
         command = "show ip route"
         if destination:
             command += f" {destination}" + (" longer-prefixes" if longer else "")
         # through the session's long-lived vtysh: starting one costs the router more than the command
-        return _route_table(self._vty([command + " json"])[0], protocol)
+        return parse_route_table(self._vty([command + " json"])[0], protocol)
 
     def ping(self, destination: str, source: str = "", ttl: int = 255, timeout: int = 2, size: int = 100,
              count: int = 5, vrf: str = "", source_interface: str = "") -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any
 from netorch.configtree.frr import KernelInterface
 
 
-def _interfaces(links: str, frr: str) -> dict[str, dict[str, Any]]:
+def link_interfaces(links: str, frr: str) -> dict[str, dict[str, Any]]:
     """NAPALM get_interfaces from `ip -j link` (state) and FRR's `show interface json` (descriptions)."""
     try:
         frr_data = json.loads(frr) if frr.strip() else {}
@@ -34,7 +34,7 @@ def _interfaces(links: str, frr: str) -> dict[str, dict[str, Any]]:
 DAEMONS = ("zebra", "staticd", "bgpd", "ospfd")
 
 
-def _kernel_interfaces(addrs: str) -> dict[str, KernelInterface] | None:
+def kernel_interfaces(addrs: str) -> dict[str, KernelInterface] | None:
     """Per interface, from `ip -j addr show`: IPv4 addresses of global scope, and admin state."""
     try:
         data = json.loads(addrs) if addrs.strip() else None
@@ -50,14 +50,14 @@ def _kernel_interfaces(addrs: str) -> dict[str, KernelInterface] | None:
     return out
 
 
-def _daemon_states(text: str) -> dict[str, bool] | None:
+def daemon_states(text: str) -> dict[str, bool] | None:
     states = dict(line.split(" ", 1) for line in text.splitlines() if line.count(" ") == 1)
     if not states:
         return None
     return {name: state == "running" for name, state in states.items()}
 
 
-def _route_table(text: str, protocol: str) -> dict[str, Any]:
+def parse_route_table(text: str, protocol: str) -> dict[str, Any]:
     """NAPALM get_route_to from FRR's `show ip route json`."""
     data = json.loads(text) if text.strip() else {}
     out: dict[str, list[dict[str, Any]]] = {}
@@ -85,4 +85,4 @@ def _route_table(text: str, protocol: str) -> dict[str, Any]:
 
 def route_table(text: str, protocol: str = "") -> dict[str, Any]:
     """NAPALM get_route_to from FRR's `show ip route json` (the netmiko transport reads it too)."""
-    return _route_table(text, protocol)
+    return parse_route_table(text, protocol)

@@ -18,7 +18,7 @@ import threading
 from typing import Any
 
 from netorch.errors import DeviceUnreachable, HostKeyRejected
-from netorch.transport.netconf.errors import _connect_error
+from netorch.transport.netconf.errors import connect_error
 
 CONNECTION_NAME = "netorch_ncclient"
 DEFAULT_PORT = 830
@@ -72,7 +72,7 @@ def connect(host: str, port: int | None = None, username: str | None = None, pas
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
     except OSError as exc:
-        raise DeviceUnreachable(host, f"{where}: {_connect_error(exc, username)}") from None
+        raise DeviceUnreachable(host, f"{where}: {connect_error(exc, username)}") from None
     handler = make_device_handler({"name": "default"})
     session = SSHSession(handler)  # what ncclient.manager.connect does, with direct send installed first
     if fast_send:
@@ -95,7 +95,7 @@ def connect(host: str, port: int | None = None, username: str | None = None, pas
             # ncclient offers only the key types known_hosts has for the device
             rejected = known.no_known_type(lookup_name(host, port))
             raise HostKeyRejected(rejected.host, f"{where}: {rejected.message}") from None
-        raise DeviceUnreachable(host, f"{where}: {_connect_error(exc, username)}") from None
+        raise DeviceUnreachable(host, f"{where}: {connect_error(exc, username)}") from None
     mgr = Manager(session, handler, timeout=timeout)
     if fast_send:
         try:

@@ -1,6 +1,6 @@
 """NETCONF failures as netorch reads them: the rpc-errors of an ncclient RPCError
 (``rpc_errors``, ``RpcErrorDetail``), ``RpcFailed`` (an RPC that got an rpc-error), and the
-short, secret-free message of a failed connection (``_connect_error``).
+short, secret-free message of a failed connection (``connect_error``).
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ class RpcFailed(TransportError):
 # ------------------------------------------------------------------------------ connection errors
 
 
-def _connect_error(exc: BaseException, username: str | None) -> str:
+def connect_error(exc: BaseException, username: str | None) -> str:
     from ncclient.transport.errors import (
         AuthenticationError,
         SessionCloseError,

@@ -21,7 +21,7 @@ import copy
 from dataclasses import dataclass, replace
 from typing import Any
 
-from netorch.configtree.xml import IF_NS, MODULE_PREFIXES, NC_NS, POLICY_NS, RT_NS, XNode, _natural, serialize
+from netorch.configtree.xml import IF_NS, MODULE_PREFIXES, NC_NS, POLICY_NS, RT_NS, XNode, natural_key, serialize
 
 #: the control-plane-protocol entry netorch owns: (type identity namespace, type, name)
 NETORCH_PROTOCOL = (RT_NS, "static", "netorch")
@@ -43,13 +43,13 @@ def _interfaces(tree: XNode) -> list[XNode]:
     return container.find("interface", IF_NS) if container is not None else []
 
 
-def _protocols(tree: XNode) -> list[XNode]:
+def control_plane_protocols(tree: XNode) -> list[XNode]:
     routing = tree.child("routing", RT_NS)
     cpps = routing.child("control-plane-protocols", RT_NS) if routing is not None else None
     return cpps.find("control-plane-protocol", RT_NS) if cpps is not None else []
 
 
-def _protocol_id(entry: XNode) -> tuple[str, str, str]:
+def protocol_id(entry: XNode) -> tuple[str, str, str]:
     leaf = entry.child("type")
     ns, name = leaf.identity() if leaf is not None else ("", "")
     return ns, name, entry.value("name") or ""
@@ -59,8 +59,8 @@ def ownership(desired: XNode, policy_supported: bool) -> Ownership:
     """What netorch owns, given the desired config tree: the interfaces it names, its
     control-plane-protocol entries (always static/netorch), the policy container when the
     device implements netorch-policy or the desired config has one."""
-    names = sorted({e.value("name") or "" for e in _interfaces(desired)} - {""}, key=_natural)
-    protocols = {_protocol_id(e) for e in _protocols(desired)} | {NETORCH_PROTOCOL}
+    names = sorted({e.value("name") or "" for e in _interfaces(desired)} - {""}, key=natural_key)
+    protocols = {protocol_id(e) for e in control_plane_protocols(desired)} | {NETORCH_PROTOCOL}
     policy = policy_supported or desired.child("policy", POLICY_NS) is not None
     return Ownership(tuple(names), tuple(sorted(protocols)), policy)
 
@@ -86,7 +86,7 @@ def _routing_node(entries: list[XNode]) -> list[XNode]:
 def owned_view(data: XNode, own: Ownership) -> XNode:
     """The part of a configuration (a <data> or <config> tree) that netorch owns, as a <config> tree."""
     interfaces = [e for e in _interfaces(data) if (e.value("name") or "") in own.interfaces]
-    protocols = [e for e in _protocols(data) if _protocol_id(e) in own.protocols]
+    protocols = [e for e in control_plane_protocols(data) if protocol_id(e) in own.protocols]
     policy = data.child("policy", POLICY_NS) if own.policy else None
     return _config([*_interfaces_node(interfaces), *_routing_node(protocols), *([policy] if policy else [])])
 
@@ -147,12 +147,12 @@ def edit_payload(desired: XNode, own: Ownership, live: XNode | None = None) -> s
         else:
             children.append(top)
     tree = _with(desired, children)
-    present = {_protocol_id(e) for e in _protocols(tree)}
+    present = {protocol_id(e) for e in control_plane_protocols(tree)}
     missing = [_wrap(RT_NS, "control-plane-protocol", [_type_leaf(ns, t), XNode(RT_NS, "name", n)],
                      operation="remove") for ns, t, n in own.protocols if (ns, t, n) not in present]
     seen: dict[tuple[str, str, str], int] = {}
-    for entry in _protocols(live) if live is not None else []:
-        seen[_protocol_id(entry)] = seen.get(_protocol_id(entry), 0) + 1
+    for entry in control_plane_protocols(live) if live is not None else []:
+        seen[protocol_id(entry)] = seen.get(protocol_id(entry), 0) + 1
     for (ns, t, n), count in sorted(seen.items()):
         if count > 1 and (ns, t, n) in own.protocols:
             # netconfd answers every spelling with its module prefix: the other one is that one
@@ -191,7 +191,7 @@ def restore_payload(before: XNode, desired: XNode, own: Ownership) -> str:
         if kind is not None:
             entry.children.append(copy.deepcopy(kind))
         interfaces.append(entry)
-    old_protocols = {_protocol_id(e): e for e in _protocols(before)}
+    old_protocols = {protocol_id(e): e for e in control_plane_protocols(before)}
     protocols = []
     for ns, kind_name, name in own.protocols:
         if (ns, kind_name, name) in old_protocols:

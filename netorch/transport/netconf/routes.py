@@ -11,7 +11,7 @@ from ipaddress import IPv4Network
 from netorch.configtree.xml import RT_NS, V4UR_NS, XNode
 from netorch.model.desired import DesiredRoute
 from netorch.transport.base import RouteCheck
-from netorch.transport.netconf.payload import _protocol_id, _protocols
+from netorch.transport.netconf.payload import control_plane_protocols, protocol_id
 
 
 @dataclass(frozen=True)
@@ -29,8 +29,8 @@ class LiveRoute:
 def static_routes(data: XNode) -> list[LiveRoute]:
     """Every IPv4 static route in a configuration tree, from every static control-plane-protocol."""
     out = []
-    for entry in _protocols(data):
-        ns, kind, name = _protocol_id(entry)
+    for entry in control_plane_protocols(data):
+        ns, kind, name = protocol_id(entry)
         if (ns, kind) != (RT_NS, "static"):
             continue
         static = entry.child("static-routes", RT_NS)

@@ -15,7 +15,7 @@ from netmiko.exceptions import NetmikoBaseException
 
 from netorch.errors import DeviceUnreachable
 from netorch.transport.hostkeys import KnownHosts, verifying_client
-from netorch.transport.netmiko.output import _scrub, describe_error
+from netorch.transport.netmiko.output import describe_error, scrub_secret
 
 #: the Nornir connection plugin this module registers (nornir_netmiko's "netmiko" + host key checking)
 CONNECTION_NAME = "netorch_netmiko"
@@ -57,7 +57,7 @@ def connect(host: str, hostname: str, username: str, password: str | None = None
     try:
         return open_netmiko(args, KnownHosts.of(known_hosts, accept_new_host_keys, host))
     except UNREACHABLE as exc:
-        raise DeviceUnreachable(host, _scrub("cannot connect over netmiko: "
+        raise DeviceUnreachable(host, scrub_secret("cannot connect over netmiko: "
                                 + describe_error(exc, f"for {username}@{hostname}:{port}"), password)) from None
 
 

@@ -1,7 +1,7 @@
 """What a CLI device prints, read without a device: the lines a configuration session
 rejected (cli_errors), intended static routes against FRR's RIB in JSON
 (route_checks_from_rib), and netmiko/paramiko/socket failures as short, secret-free
-text (describe_error, _scrub).
+text (describe_error, scrub_secret).
 
 As FRR 8.4 prints it through a vtysh login shell (netmiko device_type cisco_ios):
 - Errors are lines starting with "% " ("% Unknown command: ...", "% Command incomplete: ...",
@@ -104,5 +104,5 @@ def describe_error(exc: BaseException, where: str = "") -> str:
     return f"{type(exc).__name__}{at}: {first}" if first else f"{type(exc).__name__}{at}"
 
 
-def _scrub(text: str, secret: object) -> str:
+def scrub_secret(text: str, secret: object) -> str:
     return text.replace(secret, "***") if isinstance(secret, str) and len(secret) >= 4 else text

@@ -35,10 +35,10 @@ from netorch.transport.netmiko.connection import CONNECTION_NAME, UNREACHABLE
 from netorch.transport.netmiko.output import (
     ERROR_PREFIX,
     WRITE_OK_RE,
-    _scrub,
     cli_errors,
     describe_error,
     route_checks_from_rib,
+    scrub_secret,
 )
 
 _T = TypeVar("_T")
@@ -89,7 +89,7 @@ class NetmikoSession(DeviceSession):
             raise TransportError(self.host, self._scrubbed(f"{what}: {describe_error(exc)}")) from None
 
     def _scrubbed(self, text: str) -> str:
-        return _scrub(text, getattr(self.connection, "password", None))
+        return scrub_secret(text, getattr(self.connection, "password", None))
 
     def _send(self, command: str) -> str:
         # expect the enable prompt at the end of the output: netmiko's default (auto_find_prompt)
