@@ -47,6 +47,7 @@ from nornir_netmiko.tasks import netmiko_send_command, netmiko_send_config
 from netorch.lab import down, generate, up
 from netorch.run.drift import DriftChecker
 from netorch.run.engine import Engine
+from netorch.run.options import ApplyOptions, DriftOptions
 from netorch.service import Workspace
 from netorch.store import Store
 
@@ -129,11 +130,11 @@ def bench_push(run_dir: Path, work: Path, creds: dict[str, Any], workers: int, p
         baseline_nornir(inventory, creds, workers), netmiko_send_config,
         lambda host: {"config_commands": [f"ip route {p} {h}" for p, h in lines_a[host]]})
     # back to the base state (not timed), then netorch applies the same routes, timed
-    engine("intents-base").apply(workers=workers)
+    engine("intents-base").apply(ApplyOptions(workers=workers))
     start = time.perf_counter()
-    report = engine("intents-a").apply(workers=workers)
+    report = engine("intents-a").apply(ApplyOptions(workers=workers))
     netorch_wall = time.perf_counter() - start
-    again = engine("intents-a").apply(workers=workers)
+    again = engine("intents-a").apply(ApplyOptions(workers=workers))
     n = len(lines_a)
     return {
         "routers": n, "routes_per_router": per_router, "workers": workers,
@@ -155,7 +156,7 @@ def bench_drift(run_dir: Path, work: Path, creds: dict[str, Any], workers: int) 
     engine = Engine(Workspace(inventory, work / "intents-a", ROOT / "templates"), Store(work / "bench.db"),
                     str(run_dir / "credentials.yaml"))
     start = time.perf_counter()
-    report = DriftChecker(engine).check(workers=workers)
+    report = DriftChecker(engine).check(DriftOptions(workers=workers))
     netorch_wall = time.perf_counter() - start
     return {
         "routers": len(durations), "workers": workers, "baseline_wall_s": round(base_wall, 2),
@@ -234,7 +235,7 @@ def bench_ospf(run_dir: Path, work: Path, workers: int, n_routers: int, timeout:
     engine = Engine(Workspace(inventory, work / "intents-ospf", ROOT / "templates"), Store(work / "ospf.db"),
                     str(run_dir / "credentials.yaml"))
     start = time.perf_counter()
-    report = engine.apply(workers=workers)  # verify waits until every adjacency is Full
+    report = engine.apply(ApplyOptions(workers=workers))  # verify waits until every adjacency is Full
     apply_wall = time.perf_counter() - start
     assert report.exit_code == 0, [(d.host, d.status, d.error) for d in report.devices if d.error][:5]
     src, dst = "10.255.0.1", "10.255.0.2"  # r1 and its ring neighbour r2 (link r1:eth1-r2:eth1)

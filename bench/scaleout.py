@@ -55,6 +55,8 @@ from typing import Any
 
 import yaml
 
+from netorch.run.options import ApplyOptions, DriftOptions, PlanOptions
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests"))
@@ -94,18 +96,19 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     workspace = Workspace(Path(spec["inventory"]), Path(spec["intents"]), ROOT / "templates")
     # untimed warm-up: a plan of one device in process loads every module a run needs (and the
     # inventory's caches), and the executor connects; what is measured after it is the run's own
-    Engine(workspace, Store(Path(spec["store"])), spec["credentials"]).plan(limit=spec["warmup"], workers=1)
+    Engine(workspace, Store(Path(spec["store"])), spec["credentials"]).plan(
+        PlanOptions(limit=spec["warmup"], workers=1))
     executor.check()
     engine = Engine(workspace, Store(Path(spec["store"])), spec["credentials"], executor=executor)
     rss_before = vm_rss_kib()
     cpu, start = time.process_time(), time.perf_counter()
     if spec["action"] == "apply":
-        report = engine.apply(workers=spec["workers"])
+        report = engine.apply(ApplyOptions(workers=spec["workers"]))
         ok = report.exit_code == 0
         status = report.message or report.status
         good = sum(1 for d in report.devices if d.status == "changed")
     else:
-        drift = DriftChecker(engine).check(workers=spec["workers"])
+        drift = DriftChecker(engine).check(DriftOptions(workers=spec["workers"]))
         ok = drift.status == "in_sync"
         status = drift.status
         good = sum(1 for d in drift.devices if d.status == "in_sync")

@@ -26,6 +26,7 @@ from netorch.executor.inprocess import InProcessExecutor
 from netorch.executor.registry import executor_from_spec
 from netorch.run.drift import DriftChecker
 from netorch.run.engine import Engine
+from netorch.run.options import ApplyOptions, DriftOptions, PlanOptions
 from netorch.service import Workspace
 from netorch.store import Store
 
@@ -177,7 +178,7 @@ def test_an_apply_through_celery_refuses_a_device_another_controller_holds(
     other = RedisLocks(broker.client(), "apply:elsewhere")
     assert other.acquire(["x1"], 0, True, "apply", "someone") == {}
     try:
-        report = eng.apply(lock_wait=0.2)
+        report = eng.apply(ApplyOptions(lock_wait=0.2))
     finally:
         other.close()
     assert report.exit_code == 1
@@ -206,14 +207,16 @@ def test_a_plan_through_workers_says_what_an_in_process_plan_says(workers: tuple
     pool, celery_engine, local_engine, _ = workers
     pool.start("east", "east")
     pool.start("west", "west", concurrency=1)
-    remote = {d.host: d for d in celery_engine.plan(limit="x1,x2").devices}
-    local = {d.host: d for d in local_engine.plan(limit="x1,x2").devices}
+    remote = {d.host: d for d in celery_engine.plan(PlanOptions(limit="x1,x2")).devices}
+    local = {d.host: d for d in local_engine.plan(PlanOptions(limit="x1,x2")).devices}
     assert set(remote) == {"x1", "x2"}
     for host, there in remote.items():
         assert there.status == local[host].status == "unreachable"
         assert there.error == local[host].error and "cannot connect over napalm" in there.error
-    drift_remote = {d.host: (d.status, d.error) for d in DriftChecker(celery_engine).check(limit="x1,x2").devices}
-    drift_local = {d.host: (d.status, d.error) for d in DriftChecker(local_engine).check(limit="x1,x2").devices}
+    drift_remote = {d.host: (d.status, d.error)
+                    for d in DriftChecker(celery_engine).check(DriftOptions(limit="x1,x2")).devices}
+    drift_local = {d.host: (d.status, d.error)
+                   for d in DriftChecker(local_engine).check(DriftOptions(limit="x1,x2")).devices}
     assert drift_remote == drift_local and drift_remote["x1"][0] == "unreachable"
 
 
@@ -222,7 +225,7 @@ def test_a_region_no_worker_serves_is_named(workers: tuple[Workers, Engine, Engi
     pool, celery_engine, _, _ = workers
     monkeypatch.setattr(cel, "CLAIM_TIMEOUT", 1.0)
     started = time.monotonic()
-    report = celery_engine.plan(limit="x3")
+    report = celery_engine.plan(PlanOptions(limit="x3"))
     (x3,) = report.devices
     assert x3.status == "unreachable" and "no worker serves region 'nowhere'" in x3.error
     assert time.monotonic() - started < 10

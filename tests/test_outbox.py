@@ -32,6 +32,7 @@ from netorch.daemon.main import build, setup_logging, uvicorn_config
 from netorch.daemon.runtime import Runtime
 from netorch.device.drift import DeviceDrift
 from netorch.run.drift import DriftReport
+from netorch.run.options import ApplyOptions
 from netorch.store import DeviceRecord, Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -275,7 +276,7 @@ def test_no_secret_reaches_the_outbox_or_the_log(tmp_path: Path, dead_port: int,
     setup_logging("debug", log)
     cfg = config(tmp_path, dead_port, webhook={"url": url, "secret_env": "NETORCH_TEST_WEBHOOK_KEY", **FAST})
     with runtime(cfg) as rt:
-        rt.apply("ci", limit="r1")  # a real apply (r1 refuses): its apply_finished event goes out
+        rt.apply("ci", ApplyOptions(limit="r1"))  # a real apply (r1 refuses): its apply_finished event goes out
         wait_for(lambda: failed_attempts(rt.store) >= 2, 20, "failed attempts")
         receiver.up()
         wait_for(lambda: rt.notifier.counts()["delivered"] == 1, 20, "the event delivered")
@@ -304,7 +305,7 @@ def test_metrics_and_drift_status_after_a_restart_equal_the_state_before(
         assert {d.status for d in checked.devices} == {"unreachable"}
         record_drift(rt, {"r1": "drift", "r2": "in_sync"})
         record_drift(rt, {"r1": "drift"})
-        rt.apply("ci", limit="r3")
+        rt.apply("ci", ApplyOptions(limit="r3"))
         wait_for(lambda: rt.notifier.counts()["delivered"] == 2, 20, "the drift and apply events")
         before = metric_lines(client.get("/metrics").text, *wanted)
         status_before = client.get("/drift/status").json()

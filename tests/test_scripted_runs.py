@@ -17,6 +17,7 @@ import pytest
 from netorch.device.messages import DeviceRequest, DeviceResult
 from netorch.executor.scripted import ScriptedExecutor
 from netorch.run.engine import Engine
+from netorch.run.options import ApplyOptions, PlanOptions
 from netorch.run.recover import recover
 from netorch.run.rollout import Rollout
 from netorch.service import Workspace
@@ -114,7 +115,7 @@ def assert_report_says_what_devices_hold(report_devices: list, devices: Devices,
 def test_every_device_new_when_nothing_fails(tmp_path: Path) -> None:
     devices = Devices()
     eng, executor, store = engine(tmp_path, devices)
-    report = eng.apply(limit=",".join(HOSTS))
+    report = eng.apply(ApplyOptions(limit=",".join(HOSTS)))
     assert report.exit_code == 0 and report.status == "changed"
     assert {d.host: (d.status, d.final) for d in report.devices} == {h: ("changed", "new") for h in HOSTS}
     assert all(devices.state[h] == "new" for h in HOSTS)
@@ -132,7 +133,7 @@ def test_one_failure_anywhere_leaves_the_network_as_before(tmp_path: Path, phase
                                                            failing: str) -> None:
     devices = Devices(fail={(failing, phase): kind})
     eng, executor, store = engine(tmp_path, devices)
-    report = eng.apply(limit=",".join(HOSTS))
+    report = eng.apply(ApplyOptions(limit=",".join(HOSTS)))
     assert report.exit_code == 1 and report.status == "failed"
     committed = {h for h in HOSTS if "commit" in executor.actions(h)}
     by_host = {d.host: d for d in report.devices}
@@ -159,7 +160,7 @@ def test_one_failure_anywhere_leaves_the_network_as_before(tmp_path: Path, phase
 def test_best_effort_keeps_the_devices_that_succeeded(tmp_path: Path, phase: str) -> None:
     devices = Devices(fail={("r2", phase): "failed"})
     eng, _, _ = engine(tmp_path, devices)
-    report = eng.apply(limit=",".join(HOSTS), best_effort=True)
+    report = eng.apply(ApplyOptions(limit=",".join(HOSTS), best_effort=True))
     by_host = {d.host: d for d in report.devices}
     assert report.exit_code == 1
     for host in HOSTS:
@@ -173,9 +174,9 @@ def test_best_effort_keeps_the_devices_that_succeeded(tmp_path: Path, phase: str
 def test_a_dry_run_and_a_plan_commit_nothing(tmp_path: Path) -> None:
     devices = Devices()
     eng, executor, _ = engine(tmp_path, devices)
-    report = eng.apply(limit=",".join(HOSTS), dry_run=True)
+    report = eng.apply(ApplyOptions(limit=",".join(HOSTS), dry_run=True))
     assert report.exit_code == 0 and report.status == "dry_run"
-    plan = eng.plan(limit=",".join(HOSTS))
+    plan = eng.plan(PlanOptions(limit=",".join(HOSTS)))
     assert plan.exit_code == 2 and all(d.status == "changes" for d in plan.devices)
     assert set(executor.actions()) == {"prepare", "discard"}
     assert all(devices.readable(h) == "old" for h in HOSTS)
@@ -187,7 +188,7 @@ def test_an_unavailable_executor_touches_nothing(tmp_path: Path) -> None:
     eng, executor, store = engine(tmp_path, Devices())
     executor.unavailable = "broker down"
     with pytest.raises(ExecutorUnavailable):
-        eng.apply(limit="r1")
+        eng.apply(ApplyOptions(limit="r1"))
     assert executor.calls == [] and store.runs(10) == []
 
 
@@ -198,7 +199,8 @@ def test_a_rollout_stops_at_its_failure_budget(tmp_path: Path, keep: bool, faili
     failing = waves[failing_wave - 1] if failing_wave > 1 else "r1"
     devices = Devices(fail={(failing, "verify"): "failed"})
     eng, executor, _ = engine(tmp_path, devices)
-    report = eng.apply(limit=",".join(HOSTS), rollout=Rollout.parse("r1", "1", max_failures=0, keep_completed=keep))
+    rollout = Rollout.parse("r1", "1", max_failures=0, keep_completed=keep)
+    report = eng.apply(ApplyOptions(limit=",".join(HOSTS), rollout=rollout))
     assert report.exit_code == 1
     order = [r.host for p, r in executor.calls if r.action == "commit"]
     assert order == waves[:failing_wave]  # the waves after the failing one are never touched
@@ -249,6 +251,6 @@ def test_an_apply_refuses_devices_of_an_interrupted_run(tmp_path: Path) -> None:
     devices = Devices()
     eng, executor, store = engine(tmp_path, devices)
     run_id = interrupted(store, {"r1": "committed"})
-    report = eng.apply(limit="r1,r2")
+    report = eng.apply(ApplyOptions(limit="r1,r2"))
     assert report.exit_code == 1 and f"run {run_id} was interrupted on r1" in report.message
     assert executor.calls == []

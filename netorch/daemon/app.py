@@ -31,7 +31,10 @@ from starlette.types import Scope
 from netorch import __version__
 from netorch.daemon.guard import SCOPE_KEY, Caller, Guard, Role, Sessions, Tokens
 from netorch.daemon.runtime import CHECKED, Busy, Runtime
+from netorch.defaults import CONFIRM_TIMEOUT
 from netorch.errors import NetorchError, ValidationFailed
+from netorch.run.options import ApplyOptions, PlanOptions
+from netorch.run.rollout import Rollout
 
 log = logging.getLogger("netorch.daemon.api")
 bearer = HTTPBearer(auto_error=False)  # documents the scheme (Swagger UI's Authorize); the Guard decides
@@ -58,6 +61,14 @@ class ApplyBody(_Body):
     max_failures: int = Field(0, ge=0, le=100_000)
     pause: float = Field(0.0, ge=0, le=86_400)
     keep_completed: bool = False
+
+    def options(self) -> ApplyOptions:
+        """The engine's options for this request (the rollout parsed as the CLI parses it)."""
+        rollout = None
+        if self.canary is not None or self.wave_size is not None:
+            rollout = Rollout.parse(self.canary, self.wave_size, self.max_failures, self.pause, self.keep_completed)
+        return ApplyOptions(limit=self.limit, dry_run=self.dry_run, confirm_timeout=self.confirm_timeout
+                            or CONFIRM_TIMEOUT, best_effort=self.best_effort, rollout=rollout)
 
 
 class VerifyBody(_Body):
@@ -214,14 +225,14 @@ def create_app(runtime: Runtime) -> FastAPI:
     @app.post("/plan")
     async def plan(who: Operator, body: PlanBody | None = None) -> dict[str, Any]:
         body = body or PlanBody()
-        report = await run_in_threadpool(runtime.plan, who.name, limit=body.limit)
+        report = await run_in_threadpool(runtime.plan, who.name, PlanOptions(limit=body.limit))
         return report.as_dict()
 
     @app.post("/apply")
     async def apply(who: Operator, body: ApplyBody | None = None) -> dict[str, Any]:
         body = body or ApplyBody()
         log.info("apply requested by %s (limit=%s dry_run=%s)", who.name, body.limit, body.dry_run)
-        report = await run_in_threadpool(runtime.apply, who.name, **body.model_dump())
+        report = await run_in_threadpool(runtime.apply, who.name, body.options())
         return report.as_dict()
 
     @app.post("/drift")

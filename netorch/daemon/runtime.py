@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from dataclasses import replace
 
 from nornir.core import Nornir
 
@@ -24,6 +24,7 @@ from netorch.daemon.notify import Notifier
 from netorch.errors import NetorchError
 from netorch.run.drift import DriftChecker, DriftReport
 from netorch.run.engine import Engine
+from netorch.run.options import ApplyOptions, DriftOptions, PlanOptions
 from netorch.run.report import RunReport
 from netorch.service import Workspace
 from netorch.store import DeviceRecord, Store
@@ -179,6 +180,7 @@ class Runtime:
     def recover_interrupted(self) -> RunReport | None:
         """At start-up: finish the runs a previous process left interrupted (journal), so that no
         device stays half-way through a transaction of a controller that is gone."""
+        from netorch.run.options import RecoverOptions
         from netorch.run.recover import pending_notice, recover
 
         notices = pending_notice(self.store)
@@ -187,7 +189,7 @@ class Runtime:
         for line in notices:
             log.warning("%s", line)
         try:
-            report = recover(self.engine(), workers=self.config.workers, actor="daemon")
+            report = recover(self.engine(), RecoverOptions(workers=self.config.workers, actor="daemon"))
         except NetorchError as exc:
             log.error("recovery of interrupted runs failed: %s", exc)
             return None
@@ -217,21 +219,17 @@ class Runtime:
             started = time.perf_counter()
             pooled = self.pool.get(engine, hosts, self.config.workers) if warm else None
             checker = DriftChecker(engine)
+            options = DriftOptions(limit=limit, workers=self.config.workers, actor=actor)
+            nr, sessions = pooled if pooled is not None else (None, None)
             try:
                 if pooled is None:
-                    report = checker.check(limit=limit, workers=self.config.workers, actor=actor,
-                                           remediate=False)
+                    report = checker.check(options)
                 else:
-                    nr, sessions = pooled
                     with self.pool.lock:
-                        report = checker.check(limit=limit, workers=self.config.workers, actor=actor,
-                                               remediate=False, nornir=nr, sessions=sessions)
+                        report = checker.check(options, nornir=nr, sessions=sessions)
                 if remediate and not self.stop_event.is_set() and any(d.status == "drift" for d in report.devices):
-                    kwargs: dict[str, Any] = {}
-                    if pooled is not None:
-                        kwargs = {"nornir": pooled[0], "sessions": pooled[1]}
                     with self.pool.lock:
-                        checker.remediate(report, self.config.workers, actor, None, stop=self.stop_event, **kwargs)
+                        checker.remediate(report, options, nornir=nr, sessions=sessions, stop=self.stop_event)
             finally:
                 self.metrics.run_duration.labels("drift").observe(time.perf_counter() - started)
             self.metrics.runs.labels("drift", report.status).inc()
@@ -266,18 +264,13 @@ class Runtime:
                 self._last_status[d.host] = d.status
         self._set_last_run("drift")
 
-    def apply(self, actor: str, **options: Any) -> RunReport:
-        from netorch.run.rollout import Rollout
-
+    def apply(self, actor: str, options: ApplyOptions) -> RunReport:
         engine = self.engine()
-        hosts = self._hosts(engine, options.get("limit"))
-        staged = {k: options.pop(k, None) for k in ("canary", "wave_size", "max_failures", "pause", "keep_completed")}
-        if staged["canary"] is not None or staged["wave_size"] is not None:
-            options["rollout"] = Rollout.parse(staged["canary"], staged["wave_size"], staged["max_failures"] or 0,
-                                               staged["pause"] or 0.0, bool(staged["keep_completed"]))
+        hosts = self._hosts(engine, options.limit)
+        options = replace(options, workers=self.config.workers, actor=actor)
         with self.locks.hold(hosts):
             started = time.perf_counter()
-            report = engine.apply(workers=self.config.workers, actor=actor, stop=self.stop_event, **options)
+            report = engine.apply(options, stop=self.stop_event)
             self.metrics.run_duration.labels("apply").observe(time.perf_counter() - started)
             self.metrics.runs.labels("apply", report.status).inc()
             counts: dict[str, int] = {}
@@ -288,16 +281,16 @@ class Runtime:
             self._set_last_run("apply")
             self.notifier.send({
                 "event": "apply_finished", "run_id": report.run_id, "status": report.status, "actor": actor,
-                "dry_run": bool(options.get("dry_run")), "devices": counts,
+                "dry_run": options.dry_run, "devices": counts,
                 "changed": sorted(d.host for d in report.devices if d.changed), "time": time.time(),
             })
             return report
 
-    def plan(self, actor: str, **options: Any) -> RunReport:
+    def plan(self, actor: str, options: PlanOptions) -> RunReport:
         engine = self.engine()
-        hosts = self._hosts(engine, options.get("limit"))
+        hosts = self._hosts(engine, options.limit)
         with self.locks.hold(hosts):
-            return engine.plan(workers=self.config.workers, actor=actor, record=True, **options)
+            return engine.plan(replace(options, workers=self.config.workers, actor=actor, record=True))
 
     def close(self) -> None:
         self.stop_event.set()

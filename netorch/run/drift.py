@@ -22,6 +22,7 @@ from netorch.device.probes import service_probes
 from netorch.errors import StoreError
 from netorch.executor.base import ProgressFn
 from netorch.run.engine import Engine
+from netorch.run.options import ApplyOptions, DriftOptions
 from netorch.run.report import RunReport, actor_name
 from netorch.store import DeviceRecord
 from netorch.transport.base import DeviceJob, DeviceSession
@@ -48,10 +49,11 @@ class DriftChecker:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def check(self, limit: str | None = None, workers: int = 10, show_unmanaged: bool = False,
-              allow_unreachable: bool = False, remediate: bool = False, actor: str | None = None,
-              progress: ProgressFn | None = None, sessions: dict[str, DeviceSession] | None = None,
-              nornir: object | None = None, record: bool = True, lock_wait: float = 10.0) -> DriftReport:
+    def check(self, options: DriftOptions | None = None, *, progress: ProgressFn | None = None,
+              sessions: dict[str, DeviceSession] | None = None, nornir: object | None = None) -> DriftReport:
+        """Every selected device's drift; sessions and nornir: a warm pool's (the daemon's)."""
+        options = options or DriftOptions()
+        limit, workers, actor, lock_wait = options.limit, options.workers, options.actor, options.lock_wait
         started = time.perf_counter()
         eng = self.engine
         jobs, skipped = eng.jobs(limit)
@@ -88,7 +90,7 @@ class DriftChecker:
                                                 status="skipped", error=str(why))
                 try:
                     answers = run.run("drift", [DeviceRequest(host=h, action="drift", job=JobSpec.of(j),
-                                                              show_unmanaged=show_unmanaged,
+                                                              show_unmanaged=options.show_unmanaged,
                                                               probes=tuple(probes.get(h, ())))
                                                 for h, j in sorted(by_host.items())])
                 finally:
@@ -110,16 +112,16 @@ class DriftChecker:
         devices = sorted(results.values(), key=lambda d: d.host)
         devices += [DeviceDrift(host=s.host, platform=s.platform, transport=s.transport, status="skipped",
                                 error=s.error) for s in skipped]
-        report = self._report(devices, revision, started, allow_unreachable)
-        if record:
+        report = self._report(devices, revision, started, options.allow_unreachable)
+        if options.record:
             report = self._record(report, actor or actor_name(), creds)
-        if remediate and any(d.status == "drift" for d in devices):
-            self.remediate(report, workers, actor, progress, sessions, nornir, record)
+        if options.remediate and any(d.status == "drift" for d in devices):
+            self.remediate(report, options, progress=progress, sessions=sessions, nornir=nornir)
         return report
 
-    def remediate(self, report: DriftReport, workers: int, actor: str | None, progress: ProgressFn | None,
+    def remediate(self, report: DriftReport, options: DriftOptions, *, progress: ProgressFn | None = None,
                   sessions: dict[str, DeviceSession] | None = None, nornir: object | None = None,
-                  record: bool = True, stop: threading.Event | None = None) -> None:
+                  stop: threading.Event | None = None) -> None:
         """Apply the intents to the drifted devices (same transaction and records as apply), then
         check them again so that the report, the store and the daemon see the result."""
         eng = self.engine
@@ -128,10 +130,11 @@ class DriftChecker:
                            and not any(s.kind == "daemon_down" for s in d.state))
         if not drifted:
             return
-        fix: RunReport = eng.apply(limit=drifted, workers=workers, actor=actor, progress=progress, stop=stop)
+        fix: RunReport = eng.apply(ApplyOptions(limit=drifted, workers=options.workers, actor=options.actor),
+                                   progress=progress, stop=stop)
         report.remediation_run = fix.as_dict()
-        report.recheck = self.check(limit=drifted, workers=workers, actor=actor, progress=progress,
-                                    sessions=sessions, nornir=nornir, record=record)
+        again = DriftOptions(limit=drifted, workers=options.workers, actor=options.actor, record=options.record)
+        report.recheck = self.check(again, progress=progress, sessions=sessions, nornir=nornir)
         if fix.exit_code != 0 or report.recheck.exit_code == 1:
             report.exit_code = 1
 

@@ -21,19 +21,19 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from netorch.credentials import CredentialStore
-from netorch.defaults import CONFIRM_TIMEOUT, CONNECT_TIMEOUT, LOCK_WAIT, VERIFY_TIMEOUT, WORKERS
+from netorch.defaults import CONFIRM_TIMEOUT, CONNECT_TIMEOUT, VERIFY_TIMEOUT, WORKERS
 from netorch.device.messages import DeviceRequest, DeviceResult, JobSpec
 from netorch.device.probes import service_probes
 from netorch.errors import DeviceBusy, StoreError
 from netorch.executor.base import Executor, ExecutorRun, ProgressFn, RunTarget
 from netorch.executor.inprocess import InProcessExecutor
 from netorch.plans import PlannedDevice, SavedPlan, new_plan
+from netorch.run.options import ApplyOptions, PlanOptions
 from netorch.run.report import DeviceOutcome, RunReport, actor_name, scrubbed
-from netorch.run.rollout import Rollout, run_rollout
+from netorch.run.rollout import run_rollout
 from netorch.run.transaction import Heartbeat, Transaction, summarise
 from netorch.service import Workspace
 from netorch.store import DeviceRecord, Store
@@ -142,11 +142,12 @@ class Engine:
                 self.store.release(holder)
 
     # -- plan ---------------------------------------------------------------------------
-    def plan(self, limit: str | None = None, workers: int = WORKERS, progress: ProgressFn | None = None,
-             actor: str | None = None, record: bool = False, lock_wait: float = LOCK_WAIT,
-             out: Path | None = None) -> RunReport:
+    def plan(self, options: PlanOptions | None = None, *, progress: ProgressFn | None = None) -> RunReport:
         """Per-device diffs of live against desired; with `out`, also a saved plan file that
         `apply PLANFILE` applies exactly (netorch.plans)."""
+        options = options or PlanOptions()
+        limit, workers, actor, lock_wait, out = options.limit, options.workers, options.actor, options.lock_wait, \
+            options.out
         started = time.perf_counter()
         jobs, skipped = self.jobs(limit)
         revision = self.ws.revision()
@@ -193,46 +194,45 @@ class Engine:
         report = RunReport("plan", "failed" if bad else ("changes" if changes else "unchanged"), devices,
                            revision, duration=time.perf_counter() - started, message=message,
                            options={"limit": limit, "workers": workers})
-        if record:
+        if options.record:
             return self.record("plan", report, creds, actor or actor_name())
         return scrubbed(report, creds)
 
     # -- apply --------------------------------------------------------------------------
-    def apply(self, limit: str | None = None, workers: int = WORKERS, dry_run: bool = False,
-              confirm_timeout: int | None = None, best_effort: bool = False,
-              progress: ProgressFn | None = None, actor: str | None = None,
-              stop: threading.Event | None = None, lock_wait: float = LOCK_WAIT, *,
-              saved: SavedPlan | None = None, target: Target | None = None,
-              rollout: Rollout | None = None) -> RunReport:
+    def apply(self, options: ApplyOptions | None = None, *, progress: ProgressFn | None = None,
+              stop: threading.Event | None = None, saved: SavedPlan | None = None,
+              target: Target | None = None) -> RunReport:
         """A transactional apply (see netorch.run.transaction): journalled before any device is
         touched, under a lease on every device, every device read back at the end.
 
         saved: apply exactly a saved plan (refused per device when stale, whole when the intents
-        changed); target: re-apply the artifacts of an earlier run (rollback); rollout: canary
-        and waves (netorch.run.rollout)."""
+        changed); target: re-apply the artifacts of an earlier run (rollback); options.rollout:
+        canary and waves (netorch.run.rollout)."""
+        options = options or ApplyOptions()
+        limit, workers, dry_run, best_effort = options.limit, options.workers, options.dry_run, options.best_effort
+        lock_wait, rollout = options.lock_wait, options.rollout
         started = time.perf_counter()
-        actor = actor or actor_name()
+        actor = options.actor or actor_name()
         revision = self.ws.revision()
         expected: dict[str, str] | None = None
         skipped: list[DeviceOutcome] = []
-        timeout = int(confirm_timeout or CONFIRM_TIMEOUT)
-        options: dict[str, Any] = {"limit": limit, "workers": workers, "dry_run": dry_run,
-                                   "confirm_timeout": timeout, "best_effort": best_effort}
+        timeout = int(options.confirm_timeout or CONFIRM_TIMEOUT)
+        recorded: dict[str, Any] = {**options.as_dict(), "confirm_timeout": timeout}
         if saved is not None:
             jobs = [d.job() for d in saved.devices]
             expected = {d.host: d.live_fingerprint for d in saved.devices}
-            options["saved_plan"] = {"revision": saved.revision, "created_at": saved.created_at, "by": saved.actor}
+            recorded["saved_plan"] = {"revision": saved.revision, "created_at": saved.created_at, "by": saved.actor}
         elif target is not None:
             jobs = target.jobs
             revision = target.revision
-            options["rollback_to"] = {"run": target.run_id, "revision": target.revision}
+            recorded["rollback_to"] = {"run": target.run_id, "revision": target.revision}
         else:
             jobs, skipped = self.jobs(limit)
         if rollout is not None:
-            options["rollout"] = rollout.as_dict()
+            recorded["rollout"] = rollout.as_dict()
         outcomes = {j.host: DeviceOutcome(j.host, j.platform, j.transport.value) for j in jobs}
         if not jobs:
-            return RunReport("apply", "unchanged", skipped, revision, options=options, message="no devices")
+            return RunReport("apply", "unchanged", skipped, revision, options=recorded, message="no devices")
         self.executor.check()  # an executor that cannot take work now: an error before anything is recorded
         if saved is not None and saved.revision != revision:
             message = (f"the intents changed since the plan was made (plan revision {saved.revision}, now "
@@ -240,14 +240,14 @@ class Engine:
             for out in outcomes.values():
                 out.status, out.error = "failed", message
             return RunReport("apply", "failed", sorted(outcomes.values(), key=lambda d: d.host), revision,
-                             options=options, message=message)
+                             options=recorded, message=message)
 
         def refused(message: str, run_id: int | None = None) -> RunReport:
             for out in outcomes.values():
                 out.status, out.error = "failed", message
             report = RunReport("apply", "failed", sorted(outcomes.values(), key=lambda d: d.host) + skipped,
                                revision, run_id=run_id, duration=time.perf_counter() - started, message=message,
-                               options=options)
+                               options=recorded)
             return report
 
         store = self.store if self.store is not None else Store(":memory:")
@@ -261,7 +261,7 @@ class Engine:
                 first = min(blocking)
                 return refused(f"run {first} was interrupted on {', '.join(blocking[first])}: run `netorch recover` "
                                "first; nothing was pushed")
-            run_id = store.start_run("apply", actor, revision, options)
+            run_id = store.start_run("apply", actor, revision, recorded)
             store.journal(run_id, [(j.host, j.platform, j.transport.value, "planned", {}) for j in jobs])
             if target is None:
                 store.save_revision(revision, self.ws.git_commit(), self.ws.revision_files())
@@ -327,19 +327,19 @@ class Engine:
                     waves = run_rollout(tx, to_commit, hosts, rollout, self._gate(run, jobs, prepared),
                                         stop=(stop.is_set) if stop is not None else None)
                     tx.finish()
-                    options["waves"] = waves
+                    recorded["waves"] = waves
                 committed = tx.committed
                 message = summarise(list(outcomes.values()), committed, timeout)
                 if rollout is not None:
-                    message = f"rollout of {len(options['waves'])} wave(s): " + "; ".join(
-                        f"wave {w['wave']} {w['status']}" for w in options["waves"]) + f". {message}"
+                    message = f"rollout of {len(recorded['waves'])} wave(s): " + "; ".join(
+                        f"wave {w['wave']} {w['status']}" for w in recorded["waves"]) + f". {message}"
             if not committed and not message:
                 message = self._state_message(run, outcomes, prepared)
         finally:
             beat.stop()
             if run is not None:
                 if run.placement:
-                    options["executor"] = {"kind": self.executor.kind, "placement": run.placement}
+                    recorded["executor"] = {"kind": self.executor.kind, "placement": run.placement}
                 run.close()
             with contextlib.suppress(StoreError):
                 store.release(holder)
@@ -348,7 +348,7 @@ class Engine:
         changed = any(d.status == "changed" for d in devices)
         status = "failed" if failed_any else ("changed" if changed else ("dry_run" if dry_run else "unchanged"))
         report = RunReport("apply", status, devices, revision, duration=time.perf_counter() - started,
-                           message=message, options=options)
+                           message=message, options=recorded)
         return self.finish("apply", report, creds, store, run_id)
 
     def _gate(self, run: ExecutorRun, jobs: list[DeviceJob],

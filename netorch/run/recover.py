@@ -17,11 +17,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from netorch.defaults import LOCK_WAIT, WORKERS
 from netorch.device.messages import DeviceRequest, JobSpec
 from netorch.errors import DeviceBusy, NetorchError, StoreError
 from netorch.executor.base import ProgressFn
 from netorch.run.engine import Engine
+from netorch.run.options import RecoverOptions
 from netorch.run.report import DeviceOutcome, RunReport, actor_name
 from netorch.store import JournalEntry, RunRecord, Store
 from netorch.transport.base import DeviceJob
@@ -57,11 +57,13 @@ def abandon_run(store: Store | None, run_id: int) -> str:
     return describe(store, run).replace("was interrupted", "is abandoned") + ": its devices were not touched"
 
 
-def recover(engine: Engine, workers: int = WORKERS, progress: ProgressFn | None = None,
-            actor: str | None = None, lock_wait: float = LOCK_WAIT) -> RunReport:
+def recover(engine: Engine, options: RecoverOptions | None = None, *,
+            progress: ProgressFn | None = None) -> RunReport:
     """Roll back every interrupted apply run; one report over all their devices."""
+    options = options or RecoverOptions()
+    workers, lock_wait = options.workers, options.lock_wait
     started = time.perf_counter()
-    actor = actor or actor_name()
+    actor = options.actor or actor_name()
     store = engine.store if engine.store is not None else Store(":memory:")
     runs = [r for r in store.interrupted_runs() if r.kind == "apply"]
     revision = engine.ws.revision()

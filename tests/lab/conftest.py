@@ -19,6 +19,7 @@ import yaml
 from netorch.lab import LabStatus, default_topology_path, down, load_topology, up
 from netorch.lab._system import missing_prerequisites
 from netorch.lab.topology import Topology, parse_topology
+from netorch.run.options import ApplyOptions
 
 
 def require_lab() -> None:
@@ -118,13 +119,13 @@ def baseline(lab: LabStatus, tmp_path: Path) -> Iterator[dict[str, str]]:
     from netorch.store import Store
 
     eng = engine_for(lab, ROOT / "intents", Store(tmp_path / "base.db"))
-    report = eng.apply(limit=HOSTS)
+    report = eng.apply(ApplyOptions(limit=HOSTS))
     assert report.exit_code == 0, [(d.host, d.status, d.error) for d in report.devices]
     wait_converged(lab)
     before = everything(lab)
     assert not any("10.91.0.0/16" in t for t in before.values())
     yield before
-    again = eng.apply(limit=HOSTS)
+    again = eng.apply(ApplyOptions(limit=HOSTS))
     if again.exit_code != 0:
         pytest.fail("putting the example back failed: " + again.message + "\n"
                     + "\n".join(f"{d.host}: {d.status} {d.final} {d.error}" for d in again.devices))

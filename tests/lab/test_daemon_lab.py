@@ -24,6 +24,7 @@ import yaml
 
 from netorch.lab import LabStatus, exec_in
 from netorch.run.engine import Engine
+from netorch.run.options import ApplyOptions, PlanOptions
 from netorch.service import Workspace
 from netorch.store import Store
 
@@ -108,7 +109,8 @@ class Daemon:
 @pytest.fixture
 def setup(lab: LabStatus, tmp_path: Path) -> Iterator[tuple[Daemon, Receiver, Path]]:
     ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates")
-    report = Engine(ws, Store(tmp_path / "apply.db"), credentials=str(lab.credentials_file)).apply(limit=LAB_HOSTS)
+    report = Engine(ws, Store(tmp_path / "apply.db"), credentials=str(lab.credentials_file)).apply(
+        ApplyOptions(limit=LAB_HOSTS))
     assert report.exit_code == 0
     receiver = Receiver()
     intents = tmp_path / "intents"
@@ -224,14 +226,14 @@ def test_sigterm_during_an_apply_exits_cleanly_all_or_nothing(setup: tuple[Daemo
     assert daemon.stop() == 0
     thread.join(timeout=60)
     ws = Workspace(ROOT / "inventory", tmp / "intents", ROOT / "templates")
-    plan = Engine(ws, None, credentials=str(lab.credentials_file)).plan(limit=LAB_HOSTS)
+    plan = Engine(ws, None, credentials=str(lab.credentials_file)).plan(PlanOptions(limit=LAB_HOSTS))
     changed = {d.host for d in plan.devices if d.changed}
     assert changed in (set(), {"r1", "r2"}), changed  # never half-applied
     assert not any(d.status in ("failed", "unreachable") for d in plan.devices)
     log = (tmp / "daemon.log").read_text()
     assert "stopped" in log and "Traceback" not in log
     (tmp / "intents" / "extra.yaml").unlink()
-    Engine(ws, None, credentials=str(lab.credentials_file)).apply(limit=LAB_HOSTS)
+    Engine(ws, None, credentials=str(lab.credentials_file)).apply(ApplyOptions(limit=LAB_HOSTS))
 
 
 def test_burst_of_200_concurrent_reads(setup: tuple[Daemon, Receiver, Path]) -> None:

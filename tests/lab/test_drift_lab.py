@@ -16,6 +16,7 @@ from netorch.lab import LabStatus, exec_in, up
 from netorch.lab._system import pid_alive, read_pid
 from netorch.run.drift import DriftChecker, DriftReport
 from netorch.run.engine import Engine
+from netorch.run.options import ApplyOptions, DriftOptions
 from netorch.service import Workspace
 from netorch.store import Store
 
@@ -28,13 +29,13 @@ LAB_HOSTS = os.environ.get("NETORCH_TEST_LAB_HOSTS", "lab_routers,lab_netconf")
 def checker(lab: LabStatus, tmp_path: Path) -> DriftChecker:
     ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates")
     engine = Engine(ws, Store(tmp_path / "store.db"), credentials=str(lab.credentials_file))
-    report = engine.apply(limit=LAB_HOSTS)
+    report = engine.apply(ApplyOptions(limit=LAB_HOSTS))
     assert report.exit_code == 0, [(d.host, d.status, d.error) for d in report.devices]
     checker = DriftChecker(engine)
     # apply verifies the protocols of the devices it changed; a device it left unchanged can still
     # be re-forming an adjacency with one it changed: start from a converged network
     deadline = time.monotonic() + 60
-    while (last := checker.check(limit=LAB_HOSTS, record=False)).exit_code != 0:
+    while (last := checker.check(DriftOptions(limit=LAB_HOSTS, record=False))).exit_code != 0:
         assert time.monotonic() < deadline, [(d.host, d.state) for d in last.devices if d.drifted]
         time.sleep(0.5)
     return checker
@@ -52,21 +53,21 @@ def vtysh(lab: LabStatus, router: str, *commands: str) -> None:
 
 
 def check_and_fix(checker: DriftChecker, host: str, expect: Callable[[DeviceDrift], None]) -> None:
-    report = checker.check(limit=LAB_HOSTS)
+    report = checker.check(DriftOptions(limit=LAB_HOSTS))
     assert report.exit_code == 2 and report.status == "drift"
     found = device(report, host)
     assert found.status == "drift"
     expect(found)
     assert found.remediation
-    fixed = checker.check(limit=LAB_HOSTS, remediate=True)
+    fixed = checker.check(DriftOptions(limit=LAB_HOSTS, remediate=True))
     assert fixed.remediation_run is not None and fixed.remediation_run["exit_code"] == 0
-    again = checker.check(limit=LAB_HOSTS)
+    again = checker.check(DriftOptions(limit=LAB_HOSTS))
     assert again.exit_code == 0, [(d.host, d.config, d.state) for d in again.devices if d.drifted]
 
 
 def test_no_false_positives_after_apply(checker: DriftChecker) -> None:
     for _ in range(5):
-        report = checker.check(limit=LAB_HOSTS)
+        report = checker.check(DriftOptions(limit=LAB_HOSTS))
         assert report.exit_code == 0, [(d.host, d.config, d.state, d.error) for d in report.devices]
         assert all(d.status in ("in_sync", "skipped") for d in report.devices)
 
@@ -130,20 +131,20 @@ def test_nft_rule_deleted_out_of_band(checker: DriftChecker, lab: LabStatus) -> 
 def test_service_unreachable_is_state_drift(checker: DriftChecker, lab: LabStatus) -> None:
     exec_in(lab.run_dir, "r4", ["nft", "insert", "rule", "inet", "netorch", "forward", "tcp", "dport", "8080",
                                 "drop"], check=True)
-    report = checker.check(limit=LAB_HOSTS)
+    report = checker.check(DriftOptions(limit=LAB_HOSTS))
     r1 = device(report, "r1")
     assert [(s.kind, s.subject) for s in r1.state] == [("service_unreachable", "web 10.2.0.10")]
     assert r1.config == []  # r1 itself is configured as intended
     assert any(c.kind == "unexpected" for c in device(report, "r4").config)
-    fixed = checker.check(limit=LAB_HOSTS, remediate=True)
+    fixed = checker.check(DriftOptions(limit=LAB_HOSTS, remediate=True))
     assert fixed.remediation_run is not None and fixed.remediation_run["exit_code"] == 0
-    assert checker.check(limit=LAB_HOSTS).exit_code == 0
+    assert checker.check(DriftOptions(limit=LAB_HOSTS)).exit_code == 0
 
 
 def test_next_hop_link_down_is_state_drift(checker: DriftChecker, lab: LabStatus) -> None:
     exec_in(lab.run_dir, "r2", ["ip", "link", "set", "eth2", "down"], check=True)
     try:
-        report = checker.check(limit=LAB_HOSTS)
+        report = checker.check(DriftOptions(limit=LAB_HOSTS))
         assert report.exit_code == 2
         r2 = device(report, "r2")
         # FRR's config is as intended, the kernel's admin state is not: remediation brings it up
@@ -157,7 +158,7 @@ def test_next_hop_link_down_is_state_drift(checker: DriftChecker, lab: LabStatus
     finally:
         exec_in(lab.run_dir, "r2", ["ip", "link", "set", "eth2", "up"], check=True)
     deadline = time.monotonic() + 60  # the adjacency forms again
-    while checker.check(limit=LAB_HOSTS).exit_code != 0:
+    while checker.check(DriftOptions(limit=LAB_HOSTS)).exit_code != 0:
         assert time.monotonic() < deadline, "drift did not clear after the link came back"
         time.sleep(0.5)
 
@@ -171,21 +172,21 @@ def test_unreachable_device_is_reported_as_unreachable(checker: DriftChecker, la
         assert time.monotonic() < deadline
         time.sleep(0.05)
     try:
-        report = checker.check(limit=LAB_HOSTS)
+        report = checker.check(DriftOptions(limit=LAB_HOSTS))
         assert report.exit_code == 1 and report.status == "error"
         r2 = device(report, "r2")
         assert r2.status == "unreachable" and r2.error and not r2.config
         assert device(report, "r1").status == "in_sync"
-        allowed = checker.check(limit=LAB_HOSTS, allow_unreachable=True)
+        allowed = checker.check(DriftOptions(limit=LAB_HOSTS, allow_unreachable=True))
         assert allowed.exit_code == 0
     finally:
         up(lab.run_dir / "topology.yaml", lab.run_dir)
-        checker.engine.apply(limit=LAB_HOSTS)
+        checker.engine.apply(ApplyOptions(limit=LAB_HOSTS))
 
 
 def test_drift_is_recorded_in_history(checker: DriftChecker, lab: LabStatus) -> None:
     vtysh(lab, "r1", "ip route 10.67.0.0/16 10.0.12.2")
-    report = checker.check(limit=LAB_HOSTS, remediate=True)
+    report = checker.check(DriftOptions(limit=LAB_HOSTS, remediate=True))
     store = checker.engine.store
     assert store is not None and report.run_id is not None
     run = store.run(report.run_id)
@@ -265,14 +266,14 @@ def test_same_identity_with_another_prefix_converges_in_one_run(checker: DriftCh
         m.discard_changes()
         m.edit_config(target="candidate", config=edit)
         m.commit()
-    report = checker.check(limit=LAB_HOSTS)
+    report = checker.check(DriftOptions(limit=LAB_HOSTS))
     nc1 = device(report, "nc1")
     assert nc1.status == "drift"
     assert [(c.kind, c.path[-1]) for c in nc1.config] == [
         ("unexpected", "control-plane-protocol[type=static][name=netorch]")]
     assert "destination-prefix 10.99.0.0/16" in nc1.config[0].detail
-    first = checker.engine.apply(limit="nc1")
+    first = checker.engine.apply(ApplyOptions(limit="nc1"))
     assert first.exit_code == 0 and first.devices[0].status == "changed", first.as_dict()
-    second = checker.engine.apply(limit="nc1")
+    second = checker.engine.apply(ApplyOptions(limit="nc1"))
     assert second.exit_code == 0 and second.devices[0].status == "unchanged", second.as_dict()
-    assert checker.check(limit=LAB_HOSTS).exit_code == 0
+    assert checker.check(DriftOptions(limit=LAB_HOSTS)).exit_code == 0

@@ -38,6 +38,7 @@ from faults import (
 
 from netorch.errors import StoreError
 from netorch.lab import LabStatus, up
+from netorch.run.options import ApplyOptions, DriftOptions
 from netorch.run.report import RunReport
 from netorch.service import Workspace
 from netorch.store import Store
@@ -82,7 +83,7 @@ def test_a_slow_device_and_a_short_confirm_timeout_end_fully_applied_or_fully_ro
     while r1 is still committing and verifying; the controller re-arms them (or rolls back)."""
     eng = engine_for(lab, intents_with(tmp_path, "a", EXTRA), Store(tmp_path / "s.db"))
     with latency(lab, "r1", 3.0):
-        report = eng.apply(limit=HOSTS, confirm_timeout=20)
+        report = eng.apply(ApplyOptions(limit=HOSTS, confirm_timeout=20))
     now = everything(lab)
     assert_report_is_true(report, baseline, now)
     changed = {h for h in DEVICES if has_extra(now[h])}
@@ -107,7 +108,7 @@ def test_a_device_lost_during_commit_is_reported_unknown_and_reverts_by_itself(
     result: dict[str, RunReport] = {}
 
     def run() -> None:
-        result["report"] = eng.apply(limit=HOSTS, confirm_timeout=15)
+        result["report"] = eng.apply(ApplyOptions(limit=HOSTS, confirm_timeout=15))
 
     import threading
 
@@ -267,7 +268,7 @@ class FailingStore(Store):
 def test_a_store_failure_mid_run_rolls_every_device_back(lab: LabStatus, baseline: dict[str, str],
                                                         tmp_path: Path) -> None:
     eng = engine_for(lab, intents_with(tmp_path, "a", EXTRA), FailingStore(tmp_path / "s.db", "confirming"))
-    report = eng.apply(limit=HOSTS)
+    report = eng.apply(ApplyOptions(limit=HOSTS))
     now = everything(lab)
     assert report.exit_code == 1
     assert now == baseline
@@ -283,12 +284,12 @@ def test_remediation_with_staticd_down_never_persists_less(lab: LabStatus, basel
 
     # the example routes with OSPF and BGP: give r1 static routes of its own first
     eng = engine_for(lab, intents_with(tmp_path, "a", EXTRA), Store(tmp_path / "s.db"))
-    assert eng.apply(limit="r1").exit_code == 0
+    assert eng.apply(ApplyOptions(limit="r1")).exit_code == 0
     saved = startup(lab, "r1")
     assert "ip route 10.91.0.0/16" in saved
     os.kill(daemon_pid(lab, "r1", "staticd"), signal.SIGKILL)
     try:
-        report = DriftChecker(eng).check(limit="r1", remediate=True)
+        report = DriftChecker(eng).check(DriftOptions(limit="r1", remediate=True))
         assert report.exit_code != 0
         assert report.remediation_run is not None
         r1 = next(d for d in report.devices if d.host == "r1")
@@ -297,7 +298,7 @@ def test_remediation_with_staticd_down_never_persists_less(lab: LabStatus, basel
         after = startup(lab, "r1")
         assert [x for x in saved.splitlines() if x.startswith("ip route")] == \
             [x for x in after.splitlines() if x.startswith("ip route")]
-        again = eng.apply(limit="r1")
+        again = eng.apply(ApplyOptions(limit="r1"))
         assert again.exit_code == 1
         assert "already matches" not in again.message
     finally:
@@ -388,7 +389,8 @@ def test_a_drift_check_never_reads_a_device_another_run_holds(lab: LabStatus, ba
     run = store.start_run("apply", "tester", "rev")
     holder = store.acquire(["r1"], run, "tester", "apply")  # as an apply in another process would
     try:
-        report = DriftChecker(engine_for(lab, ROOT / "intents", store)).check(limit="r1,r2", lock_wait=0.5)
+        report = DriftChecker(engine_for(lab, ROOT / "intents", store)).check(
+            DriftOptions(limit="r1,r2", lock_wait=0.5))
     finally:
         store.release(holder)
     by = {d.host: d for d in report.devices}

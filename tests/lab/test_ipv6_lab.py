@@ -13,6 +13,7 @@ import pytest
 
 from netorch.lab import LabStatus, exec_in, listening, ping, tcp_connect
 from netorch.run.engine import Engine
+from netorch.run.options import ApplyOptions
 from netorch.service import Workspace
 from netorch.store import Store
 
@@ -93,7 +94,7 @@ def test_ipv6_between_domains_is_blocked_after_apply(lab: LabStatus, ipv6: None,
 
     ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates")
     engine = Engine(ws, Store(tmp_path / "store.db"), credentials=str(lab.credentials_file))
-    report = engine.apply(limit="lab_routers", workers=4)
+    report = engine.apply(ApplyOptions(limit="lab_routers", workers=4))
     assert report.exit_code == 0, [(d.host, d.status, d.error) for d in report.devices]
     # FRR renders `no ipv6 forwarding`; the filter must hold even where IPv6 is forwarded
     set_forwarding(lab, 1)

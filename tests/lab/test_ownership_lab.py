@@ -20,6 +20,7 @@ from netorch.lab import LabStatus, exec_in
 from netorch.lab.nodes import listening, ping, tcp_connect
 from netorch.run.drift import DriftChecker, DriftReport
 from netorch.run.engine import Engine
+from netorch.run.options import ApplyOptions, DriftOptions
 from netorch.service import Workspace
 from netorch.store import Store
 
@@ -32,7 +33,7 @@ def make_checker(lab: LabStatus, tmp_path: Path, inventory: Path | None = None,
                  intents: Path | None = None) -> DriftChecker:
     ws = Workspace(inventory or ROOT / "inventory", intents or ROOT / "intents", ROOT / "templates")
     engine = Engine(ws, Store(tmp_path / "store.db"), credentials=str(lab.credentials_file))
-    report = engine.apply(limit=LAB_HOSTS)
+    report = engine.apply(ApplyOptions(limit=LAB_HOSTS))
     assert report.exit_code == 0, [(d.host, d.status, d.error) for d in report.devices]
     wait_converged(lab)
     return DriftChecker(engine)
@@ -74,7 +75,7 @@ def wait_for(condition: Callable[[], bool], what: str, bound: float = 15.0) -> N
 
 
 def remediate_and_recheck(checker: DriftChecker, host: str) -> DriftReport:
-    fixed = checker.check(limit=LAB_HOSTS, remediate=True)
+    fixed = checker.check(DriftOptions(limit=LAB_HOSTS, remediate=True))
     assert fixed.remediation_run is not None and fixed.remediation_run["exit_code"] == 0, fixed.remediation_run
     outcome = next(d for d in fixed.remediation_run["devices"] if d["host"] == host)  # type: ignore[index]
     assert outcome["status"] == "changed", outcome
@@ -89,7 +90,7 @@ def assert_clean(checker: DriftChecker, converge: float = 90.0) -> None:
     protocols have converged again after what the test did (bounded)."""
     deadline = time.monotonic() + converge
     while True:
-        again = checker.check(limit=LAB_HOSTS)
+        again = checker.check(DriftOptions(limit=LAB_HOSTS))
         drifted = [d for d in again.devices if d.drifted]
         settling = all(not d.config and d.state and all(s.kind in PROTOCOL_STATE for s in d.state)
                        for d in drifted)
@@ -122,7 +123,7 @@ FOREIGN_LINES = ("vrf blue", " ip route 10.77.0.0/16 10.0.12.2", "ip prefix-list
 def test_unmanaged_parts_are_not_drift_and_survive_remediation(checker: DriftChecker, lab: LabStatus,
                                                                foreign_r1: None) -> None:
     vtysh(lab, "r1", "ip route 10.66.0.0/16 10.0.12.2")  # and one change netorch owns
-    report = checker.check(limit=LAB_HOSTS, show_unmanaged=True)
+    report = checker.check(DriftOptions(limit=LAB_HOSTS, show_unmanaged=True))
     r1 = device(report, "r1")
     assert config_of(r1) == [("frr.conf", "unexpected", ("ip route 10.66.0.0/16 10.0.12.2",), "")]
     assert {"vrf blue (1 line(s))", "ip prefix-list theirs seq 5 permit 10.0.0.0/8",
@@ -143,7 +144,7 @@ def test_widened_ownership_removes_what_it_owns(lab: LabStatus, tmp_path: Path, 
     (inventory / "hosts.yaml").write_text(yaml.safe_dump(hosts))
     report = DriftChecker(Engine(Workspace(inventory, ROOT / "intents", ROOT / "templates"),
                                  Store(tmp_path / "w.db"), credentials=str(lab.credentials_file))
-                          ).check(limit=LAB_HOSTS)
+                          ).check(DriftOptions(limit=LAB_HOSTS))
     assert config_of(device(report, "r1")) == [
         ("frr.conf", "unexpected", ("interface nox0", "description theirs"), ""),
         ("frr.conf", "unexpected", ("ip prefix-list theirs seq 5 permit 10.0.0.0/8",), ""),
@@ -162,7 +163,7 @@ def test_kernel_address_change_is_config_drift_and_remediated(checker: DriftChec
     sh(lab, "r1", "ip", "addr", "add", "10.1.9.1/24", "dev", "eth3")
     assert "ip address 10.1.0.1/24" in running(lab, "r1")  # FRR's config did not change
     assert not ping(lab.run_dir, "h1", "10.2.0.10", count=1, timeout=1)
-    report = checker.check(limit=LAB_HOSTS)
+    report = checker.check(DriftOptions(limit=LAB_HOSTS))
     r1 = device(report, "r1")
     assert r1.status == "drift"
     assert config_of(r1) == [
@@ -178,7 +179,7 @@ def test_kernel_address_change_is_config_drift_and_remediated(checker: DriftChec
 
 def test_admin_down_interface_is_brought_up(checker: DriftChecker, lab: LabStatus) -> None:
     sh(lab, "r1", "ip", "link", "set", "eth3", "down")
-    report = checker.check(limit=LAB_HOSTS)
+    report = checker.check(DriftOptions(limit=LAB_HOSTS))
     r1 = device(report, "r1")
     assert config_of(r1) == [("frr.conf", "missing", ("interface eth3", "no shutdown"), KERNEL_DOWN)]
     assert ("interface_down", "eth3", "administratively down") in [(s.kind, s.subject, s.detail) for s in r1.state]
@@ -203,12 +204,12 @@ def test_dead_staticd_is_state_drift_naming_it(lab: LabStatus, tmp_path: Path) -
     os.kill(pid, 9)
     wait_for(lambda: not Path(f"/proc/{pid}").exists(), "staticd to end")
     try:
-        report = checker.check(limit=LAB_HOSTS)
+        report = checker.check(DriftOptions(limit=LAB_HOSTS))
         r4 = device(report, "r4")
         assert r4.status == "drift"
         assert [(s.kind, s.subject) for s in r4.state if s.kind == "daemon_down"] == [("daemon_down", "staticd")]
         assert not any(c.kind == "missing" and c.path[-1].startswith("ip route") for c in r4.config)
-        fixed = checker.check(limit=LAB_HOSTS, remediate=True)
+        fixed = checker.check(DriftOptions(limit=LAB_HOSTS, remediate=True))
         # nothing is pushed to a router whose staticd is down (others may be: their probes fail)
         assert fixed.remediation_run is None or all(
             d["host"] != "r4" for d in fixed.remediation_run["devices"])  # type: ignore[attr-defined]
@@ -217,7 +218,7 @@ def test_dead_staticd_is_state_drift_naming_it(lab: LabStatus, tmp_path: Path) -
     # a restarted staticd has no routes: that is config drift now, and remediation brings them back
     pidfile = lab.run_dir / "nodes" / "r4" / "run" / "staticd.pid"
     wait_for(lambda: pidfile.exists() and pidfile.read_text().strip() != str(pid), "staticd to start again")
-    report = checker.check(limit=LAB_HOSTS)
+    report = checker.check(DriftOptions(limit=LAB_HOSTS))
     assert ("frr.conf", "missing", ("ip route 10.91.0.0/16 eth3",), "") in config_of(device(report, "r4"))
     remediate_and_recheck(checker, "r4")
     wait_for(lambda: ping(lab.run_dir, "h1", "10.2.0.10", count=1, timeout=1), "the flow to come back")
@@ -239,7 +240,7 @@ def test_foreign_table_is_interfering_and_kept(checker: DriftChecker, lab: LabSt
     try:
         with listening(lab.run_dir, "h2", 8080):
             assert not tcp_connect(lab.run_dir, "h1", "10.2.0.10", 8080, timeout=1)
-            report = checker.check(limit=LAB_HOSTS)
+            report = checker.check(DriftOptions(limit=LAB_HOSTS))
             r4 = device(report, "r4")
             assert config_of(r4) == [("nftables.nft", "interfering",
                                       ("table ip theirs", "chain screen", "ip daddr 10.2.0.0/24 tcp dport 8080 drop"),
@@ -247,7 +248,7 @@ def test_foreign_table_is_interfering_and_kept(checker: DriftChecker, lab: LabSt
             assert "left as is" in r4.remediation
             assert [(s.kind, s.subject) for s in device(report, "r1").state] == [("service_unreachable",
                                                                                  "web 10.2.0.10")]
-            fixed = checker.check(limit=LAB_HOSTS, remediate=True)
+            fixed = checker.check(DriftOptions(limit=LAB_HOSTS, remediate=True))
             assert fixed.recheck is not None
             assert config_of(device(fixed.recheck, "r4")) == config_of(r4)  # not netorch's: kept
             assert "table ip theirs" in sh(lab, "r4", "nft", "list", "tables")
@@ -268,7 +269,7 @@ def test_foreign_table_is_interfering_and_kept(checker: DriftChecker, lab: LabSt
 
 def test_extra_set_in_the_managed_table_is_interfering(checker: DriftChecker, lab: LabStatus) -> None:
     sh(lab, "r4", "nft", "add", "set", "inet", "netorch", "evil", "{ type ipv4_addr; elements = { 10.1.0.10 }; }")
-    report = checker.check(limit=LAB_HOSTS)
+    report = checker.check(DriftOptions(limit=LAB_HOSTS))
     assert config_of(device(report, "r4")) == [
         ("nftables.nft", "interfering", ("set evil",),
          "in table inet netorch, not written by netorch: type ipv4_addr; elements = { 10.1.0.10 }")]
@@ -281,7 +282,7 @@ def test_hostname_is_unmanaged(checker: DriftChecker, lab: LabStatus) -> None:
     """FRR takes its hostname from the kernel and each vtysh prints its own: netorch does not own it."""
     vtysh(lab, "r1", "hostname other")
     try:
-        report = checker.check(limit=LAB_HOSTS, show_unmanaged=True)
+        report = checker.check(DriftOptions(limit=LAB_HOSTS, show_unmanaged=True))
         r1 = device(report, "r1")
         assert r1.status == "in_sync" and r1.config == []
         assert any(line.startswith("hostname ") for line in r1.unmanaged)
@@ -298,7 +299,7 @@ def test_a_moved_nft_rule_names_its_old_and_new_position(checker: DriftChecker, 
     first_handle = rules[0].rsplit(" # handle ", 1)[1]
     sh(lab, "r4", "nft", "insert", "rule", "inet", "netorch", chain, "position", first_handle, last_text)
     sh(lab, "r4", "nft", "delete", "rule", "inet", "netorch", chain, "handle", last_handle)
-    report = checker.check(limit=LAB_HOSTS)
+    report = checker.check(DriftOptions(limit=LAB_HOSTS))
     n = len(rules)
     assert config_of(device(report, "r4")) == [
         ("nftables.nft", "changed", (f"chain {chain}", last_text),
@@ -316,7 +317,7 @@ def test_the_probe_crosses_the_routers_own_forward_chain(checker: DriftChecker, 
     sh(lab, "r1", "nft", "delete", "rule", "inet", "netorch", chain, "handle", handle)
     with listening(lab.run_dir, "h2", 8080):
         assert not tcp_connect(lab.run_dir, "h1", "10.2.0.10", 8080, timeout=1)
-        report = checker.check(limit=LAB_HOSTS)
+        report = checker.check(DriftOptions(limit=LAB_HOSTS))
         r1 = device(report, "r1")
         assert [(s.kind, s.subject) for s in r1.state] == [("service_unreachable", "web 10.2.0.10")]
         assert r1.state[0].detail.startswith("the forward chain of r1 drops the consumers' tcp/8080 to 10.2.0.10 "

@@ -10,6 +10,7 @@ import pytest
 from netorch.lab import LabStatus
 from netorch.lab.probe import probe
 from netorch.run.engine import Engine
+from netorch.run.options import ApplyOptions
 from netorch.service import Workspace
 from netorch.store import Store
 
@@ -19,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_probe_covers_every_port_and_every_host(lab: LabStatus, tmp_path: Path) -> None:
     ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates")
-    report = Engine(ws, Store(tmp_path / "s.db"), credentials=str(lab.credentials_file)).apply(limit="lab_routers")
+    report = Engine(ws, Store(tmp_path / "s.db"), credentials=str(lab.credentials_file)).apply(
+        ApplyOptions(limit="lab_routers"))
     assert report.exit_code == 0, [(d.host, d.error) for d in report.devices]
     results = probe(ws, lab.run_dir)
     tcp = {(p.src, p.dst, p.port) for p in results if p.protocol == "tcp"}

@@ -15,6 +15,7 @@ import pytest
 from netorch.lab import LabStatus, listening, ping, tcp_connect, up
 from netorch.lab._system import pid_alive, read_pid
 from netorch.run.engine import Engine
+from netorch.run.options import ApplyOptions, PlanOptions
 from netorch.service import Workspace
 from netorch.store import Store
 
@@ -51,7 +52,7 @@ def scratch_engine(lab: LabStatus, tmp_path: Path, extra: dict[str, str],
 
 @pytest.fixture
 def applied(engine: Engine) -> Engine:
-    report = engine.apply(limit=LAB_HOSTS, workers=10)
+    report = engine.apply(ApplyOptions(limit=LAB_HOSTS, workers=10))
     assert report.exit_code == 0, [(d.host, d.status, d.error) for d in report.devices]
     return engine
 
@@ -92,13 +93,13 @@ def test_apply_makes_the_network_behave_as_declared(applied: Engine, lab: LabSta
 
 def test_plan_after_apply_is_clean_three_times(applied: Engine) -> None:
     for _ in range(3):
-        report = applied.plan(limit=LAB_HOSTS)
+        report = applied.plan(PlanOptions(limit=LAB_HOSTS))
         assert report.exit_code == 0, [(d.host, d.diff, d.error) for d in report.devices]
         assert all(d.status in ("unchanged", "skipped") for d in report.devices)
 
 
 def test_second_apply_changes_nothing_and_is_recorded(applied: Engine) -> None:
-    report = applied.apply(limit=LAB_HOSTS)
+    report = applied.apply(ApplyOptions(limit=LAB_HOSTS))
     assert report.exit_code == 0
     assert report.status == "unchanged"
     assert "no changes" in report.message
@@ -112,7 +113,7 @@ def test_second_apply_changes_nothing_and_is_recorded(applied: Engine) -> None:
 def test_plan_shows_a_pending_change_with_exit_2(applied: Engine, lab: LabStatus, tmp_path: Path) -> None:
     eng = scratch_engine(lab, tmp_path, {"extra.yaml": (
         "routes:\n  - name: r1-extra\n    prefix: 10.77.0.0/16\n    next_hop: 10.0.12.2\n    hosts: [r1]\n")})
-    report = eng.plan(limit=LAB_HOSTS)
+    report = eng.plan(PlanOptions(limit=LAB_HOSTS))
     assert report.exit_code == 2
     changed = {d.host: d.diff for d in report.devices if d.changed}
     assert list(changed) == ["r1"]
@@ -131,7 +132,7 @@ def test_unreachable_device_leaves_every_device_as_it_was(applied: Engine, lab: 
     os.kill(pid, signal.SIGTERM)
     wait_until(lambda: not pid_alive(pid), 10, "r4's sshd to stop")
     try:
-        report = eng.apply(limit=LAB_HOSTS)
+        report = eng.apply(ApplyOptions(limit=LAB_HOSTS))
         statuses = {d.host: d.status for d in report.devices}
         assert report.exit_code == 1
         assert statuses["r4"] == "unreachable"
@@ -141,7 +142,7 @@ def test_unreachable_device_leaves_every_device_as_it_was(applied: Engine, lab: 
         assert {h: running(applied, h) for h in ("r1", "r2")} == before
     finally:
         up(lab.run_dir / "topology.yaml", lab.run_dir)  # the lab heals (it is rebuilt)
-        applied.apply(limit=LAB_HOSTS)
+        applied.apply(ApplyOptions(limit=LAB_HOSTS))
 
 
 def _bad_templates(tmp_path: Path, host: str, line: str) -> Path:
@@ -165,7 +166,7 @@ def test_a_rejected_line_is_reported_and_the_network_is_left_as_it_was(applied: 
     eng = scratch_engine(lab, tmp_path, {"extra.yaml": (
         "routes:\n  - name: r1-extra\n    prefix: 10.79.0.0/16\n    next_hop: 10.0.12.2\n    hosts: [r1]\n")},
         templates=templates)
-    report = eng.apply(limit=LAB_HOSTS)
+    report = eng.apply(ApplyOptions(limit=LAB_HOSTS))
     r2 = next(d for d in report.devices if d.host == "r2")
     assert report.exit_code == 1 and r2.status == "failed"
     assert "% " in r2.error or "Unknown command" in r2.error or "rejected" in r2.error
@@ -186,7 +187,7 @@ def test_failed_post_check_rolls_back_devices_already_committed(applied: Engine,
         "  - name: r4-extra\n    prefix: 10.80.0.0/16\n    next_hop: 10.0.34.1\n    hosts: [r4]\n")})
     exec_in(lab.run_dir, "r3", ["ip", "link", "set", "eth2", "down"], check=True)
     try:
-        report = eng.apply(limit=LAB_HOSTS)
+        report = eng.apply(ApplyOptions(limit=LAB_HOSTS))
         statuses = {d.host: d.status for d in report.devices}
         assert report.exit_code == 1
         assert statuses["r4"] == "failed" and "post-check" in next(
@@ -256,7 +257,7 @@ def test_confirmed_apply_through_the_cli(applied: Engine, lab: LabStatus, tmp_pa
             os.environ.pop("NETORCH_STORE", None)
         else:
             os.environ["NETORCH_STORE"] = env_store
-        applied.apply(limit=LAB_HOSTS)
+        applied.apply(ApplyOptions(limit=LAB_HOSTS))
 
 
 @pytest.fixture(autouse=True)
@@ -289,7 +290,7 @@ def test_wrong_credentials_give_a_clear_per_device_error(applied: Engine, lab: L
     bad.write_text(yaml.safe_dump(creds))
     bad.chmod(0o600)
     engine = Engine(applied.ws, Store(tmp_path / "s.db"), credentials=str(bad), timeout=10)
-    report = engine.apply(limit=LAB_HOSTS)
+    report = engine.apply(ApplyOptions(limit=LAB_HOSTS))
     assert report.exit_code == 1 and "nothing was committed" in report.message
     for d in report.devices:
         if d.status == "skipped":

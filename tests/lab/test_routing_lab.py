@@ -18,6 +18,7 @@ from netorch.lab.probe import probe
 from netorch.protocols import state as ps
 from netorch.run.drift import DriftChecker, DriftReport
 from netorch.run.engine import Engine
+from netorch.run.options import ApplyOptions, DriftOptions
 from netorch.service import Workspace
 from netorch.store import Store
 
@@ -43,7 +44,7 @@ def wait_for(condition: Callable[[], object], timeout: float, what: str, interva
 def routed(lab: LabStatus, tmp_path_factory: pytest.TempPathFactory) -> Engine:
     ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates")
     eng = Engine(ws, Store(tmp_path_factory.mktemp("routing") / "store.db"), credentials=str(lab.credentials_file))
-    report = eng.apply(limit=HOSTS, workers=10)
+    report = eng.apply(ApplyOptions(limit=HOSTS, workers=10))
     assert report.exit_code == 0, [(d.host, d.status, d.error) for d in report.devices]
     return eng
 
@@ -66,7 +67,7 @@ def route_via(lab: LabStatus, router: str, destination: str) -> str:
 
 
 def drift(eng: Engine, limit: str) -> DriftReport:
-    return DriftChecker(eng).check(limit=limit, record=False)
+    return DriftChecker(eng).check(DriftOptions(limit=limit, record=False))
 
 
 def test_after_apply_every_adjacency_and_session_is_up(routed: Engine, lab: LabStatus) -> None:

@@ -17,6 +17,7 @@ from faults import DEVICES, HOSTS, ROOT, _creds, daemon_pid, engine_for, everyth
 
 from netorch.lab import LabStatus, exec_in, start_daemon
 from netorch.lab._system import pid_alive
+from netorch.run.options import ApplyOptions
 from netorch.run.rollout import Rollout
 from netorch.store import Store
 
@@ -91,7 +92,7 @@ def test_a_rollout_whose_second_wave_fails_stops_and_leaves_every_device_as_befo
     os.kill(pid, signal.SIGKILL)
     wait_until(lambda: not pid_alive(pid), 10, "r1's staticd to end")
     try:
-        report = eng.apply(limit=HOSTS, rollout=Rollout.parse("r2", "1", max_failures=0))
+        report = eng.apply(ApplyOptions(limit=HOSTS, rollout=Rollout.parse("r2", "1", max_failures=0)))
     finally:
         start_daemon(lab.run_dir, "r1", "staticd")
     waves: list[dict[str, Any]] = report.options["waves"]
@@ -148,12 +149,12 @@ def test_removing_an_intent_removes_exactly_what_it_produced(lab: LabStatus, bas
                                                             tmp_path: Path, kind: str) -> None:
     store = Store(tmp_path / "s.db")
     with_it = engine_for(lab, intents_with(tmp_path, "with", OWNED[kind]), store)
-    report = with_it.apply(limit=HOSTS)
+    report = with_it.apply(ApplyOptions(limit=HOSTS))
     assert report.exit_code == 0 and report.status == "changed", [(d.host, d.status, d.error) for d in report.devices]
     changed = {h for h, text in everything(lab).items() if text != baseline[h]}
     assert changed, "the intent produced no configuration"
     without = engine_for(lab, ROOT / "intents", store)
-    report = without.apply(limit=HOSTS)
+    report = without.apply(ApplyOptions(limit=HOSTS))
     assert report.exit_code == 0, [(d.host, d.status, d.error) for d in report.devices]
     now = everything(lab)
     assert now == baseline, [h for h in DEVICES if now[h] != baseline[h]]

@@ -20,6 +20,7 @@ from netorch.executor.celery import CeleryExecutor
 from netorch.lab import LabStatus
 from netorch.run.drift import DriftChecker, DriftReport
 from netorch.run.engine import Engine
+from netorch.run.options import ApplyOptions, DriftOptions, PlanOptions
 from netorch.run.report import RunReport
 from netorch.service import Workspace
 from netorch.store import Store
@@ -33,6 +34,7 @@ CONTROLLER = """
 import os, signal
 from pathlib import Path
 from netorch.run.engine import Engine
+from netorch.run.options import ApplyOptions
 from netorch.executor.celery import CeleryExecutor
 from netorch.service import Workspace
 from netorch.store import Store
@@ -47,7 +49,7 @@ def progress(phase, host, status):
 
 eng = Engine(Workspace(Path({inventory!r}), Path({intents!r}), Path({templates!r})), Store(),
              credentials=os.environ["NETORCH_CREDENTIALS"], executor=CeleryExecutor({broker!r}))
-eng.apply(limit={hosts!r}, confirm_timeout=15, progress=progress)
+eng.apply(ApplyOptions(limit={hosts!r}, confirm_timeout=15), progress=progress)
 """
 
 REGIONS = {"r1": "north", "up1": "north", "r2": "south", "r3": "east", "r4": "east", "nc1": "east"}
@@ -122,11 +124,11 @@ def test_plan_apply_and_drift_through_three_workers_match_in_process(
     scaleout.ensure_workers()
     local, remote = scaleout.engines(intents_with(tmp_path, "a", EXTRA), tmp_path)
     # plan: the same diffs, device by device
-    planned_here, planned_there = local.plan(limit=HOSTS), remote.plan(limit=HOSTS)
+    planned_here, planned_there = local.plan(PlanOptions(limit=HOSTS)), remote.plan(PlanOptions(limit=HOSTS))
     assert per_device(planned_there) == per_device(planned_here)
     assert [d.status for d in planned_there.devices] == ["changes"] * len(DEVICES)
     # apply through the workers: every device new, as read back by netorch and independently
-    report = remote.apply(limit=HOSTS, confirm_timeout=60)
+    report = remote.apply(ApplyOptions(limit=HOSTS, confirm_timeout=60))
     assert report.exit_code == 0 and report.message == f"{len(DEVICES)} device(s) changed", report.message
     assert all(d.final == "new" for d in report.devices)
     placement = report.options["executor"]["placement"]
@@ -136,13 +138,15 @@ def test_plan_apply_and_drift_through_three_workers_match_in_process(
     now = everything(lab)
     assert all(has_extra(now[h]) for h in DEVICES), [h for h in DEVICES if not has_extra(now[h])]
     # drift: in sync through either executor
-    in_sync_here, in_sync_there = DriftChecker(local).check(limit=HOSTS), DriftChecker(remote).check(limit=HOSTS)
+    in_sync_here = DriftChecker(local).check(DriftOptions(limit=HOSTS))
+    in_sync_there = DriftChecker(remote).check(DriftOptions(limit=HOSTS))
     assert drift_view(in_sync_there) == drift_view(in_sync_here)
     assert in_sync_there.status == "in_sync", drift_view(in_sync_there)
     # against the example intents the extra routes are drift: the same drift either way
     (tmp_path / "back").mkdir()
     back_here, back_there = scaleout.engines(ROOT / "intents", tmp_path / "back")
-    drift_here, drift_there = DriftChecker(back_here).check(limit=HOSTS), DriftChecker(back_there).check(limit=HOSTS)
+    drift_here = DriftChecker(back_here).check(DriftOptions(limit=HOSTS))
+    drift_there = DriftChecker(back_there).check(DriftOptions(limit=HOSTS))
     assert drift_view(drift_there) == drift_view(drift_here)
     assert {d.host for d in drift_there.devices if d.status == "drift"} == set(DEVICES)
 
@@ -159,7 +163,7 @@ def test_a_worker_sigkilled_mid_apply_leaves_every_device_as_before(
             scaleout.workers.kill("south")
             killed.append(time.monotonic())
 
-    report = remote.apply(limit=HOSTS, confirm_timeout=20, progress=progress)
+    report = remote.apply(ApplyOptions(limit=HOSTS, confirm_timeout=20), progress=progress)
     assert killed, "the worker was never killed"
     devices = {d.host: d for d in report.devices}
     r2 = devices["r2"]
@@ -176,7 +180,7 @@ def test_a_worker_sigkilled_mid_apply_leaves_every_device_as_before(
     wait_until(lambda: live(lab, "r2") == baseline["r2"], 60, "r2 to revert by itself")
     # a restarted worker serves the region in the next run
     scaleout.ensure_workers()
-    again = remote.plan(limit="r2")
+    again = remote.plan(PlanOptions(limit="r2"))
     assert again.devices[0].status == "changes" and has_extra(again.devices[0].diff)
 
 
@@ -217,5 +221,5 @@ def test_the_controller_sigkilled_after_commit_leaves_no_device_half_configured(
     assert fixed.exit_code == 0, [(d.host, d.status, d.error) for d in fixed.devices]
     assert everything(lab) == baseline
     # the workers still serve: a plan through them after the Redis locks of the dead controller expire
-    again = scaleout.engines(intents, tmp_path)[1].plan(limit=HOSTS, lock_wait=60)
+    again = scaleout.engines(intents, tmp_path)[1].plan(PlanOptions(limit=HOSTS, lock_wait=60))
     assert [d.status for d in again.devices] == ["changes"] * len(DEVICES), [(d.host, d.error) for d in again.devices]

@@ -17,6 +17,7 @@ from netorch.lab.probe import Probe, run_probes
 from netorch.lab.state import LabState
 from netorch.model.intents import Protocol
 from netorch.run.engine import Engine
+from netorch.run.options import ApplyOptions
 from netorch.service import Workspace
 from netorch.store import Store
 from netorch.verify.model import NO_FAILURE, Failure
@@ -36,7 +37,7 @@ def applied(lab: LabStatus, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates")
     engine = Engine(ws, Store(tmp_path_factory.mktemp("verify") / "store.db"),
                     credentials=str(lab.credentials_file))
-    report = engine.apply(limit="lab_routers", workers=4)
+    report = engine.apply(ApplyOptions(limit="lab_routers", workers=4))
     assert report.exit_code == 0, [(d.host, d.status, d.error) for d in report.devices]
     _, intents, _ = ws.load()
     yield Verifier(ws.compile(), ws.topology(), intents)
@@ -168,6 +169,6 @@ def test_against_live_shows_exactly_an_out_of_band_change(lab: LabStatus, applie
         assert live_changes(ws, store, lab.credentials_file) == [
             ("newly blocked", "users", "servers", ("10.1.0.0/24",), ("10.2.0.0/24",), "tcp/22")]
     finally:
-        report = Engine(ws, store, credentials=str(lab.credentials_file)).apply(limit="r4", workers=1)
+        report = Engine(ws, store, credentials=str(lab.credentials_file)).apply(ApplyOptions(limit="r4", workers=1))
         assert report.exit_code == 0, [(d.host, d.status, d.error) for d in report.devices]
     wait_no_difference(ws, store, lab.credentials_file)

@@ -27,6 +27,7 @@ from netorch.lab.probe import Probe, run_probes
 from netorch.lab.topology import Topology
 from netorch.model.intents import Protocol
 from netorch.run.engine import Engine
+from netorch.run.options import ApplyOptions
 from netorch.service import Workspace
 from netorch.store import Store
 from netorch.verify.verifier import Verifier
@@ -210,7 +211,7 @@ def test_verdict_equals_traffic_for_random_intents(generated_lab: GeneratedLab, 
     assume(validation.ok)
     v = verifier(ws)
     engine = Engine(ws, Store(lab.work / "store.db"), credentials=str(lab.status.credentials_file))
-    report = engine.apply(workers=ROUTERS)
+    report = engine.apply(ApplyOptions(workers=ROUTERS))
     assert report.exit_code == 0, [(d.host, d.status, d.error) for d in report.devices]
     wait_converged(lab.run_dir, v)
     observed = run_probes(lab.run_dir, predicted(v))
