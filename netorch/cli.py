@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -37,16 +38,18 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 
+@dataclass(frozen=True)
 class State:
+    """What the global options name, kept on typer's context (ctx.obj) for every command,
+    the lab's included."""
+
     workspace: Workspace
     executor: str | None = None
 
 
-state = State()
-
-
 @app.callback()
 def _global(
+    ctx: typer.Context,
     inventory: Annotated[Path, typer.Option("--inventory", "-i", envvar="NETORCH_INVENTORY",
                                             help="Nornir SimpleInventory folder.")] = Path("inventory"),
     intents: Annotated[Path, typer.Option("--intents", envvar="NETORCH_INTENTS",
@@ -62,8 +65,7 @@ def _global(
         help="Trust unknown SSH host keys on first use and add them to known_hosts (changed keys are always "
              "refused); also NETORCH_ACCEPT_NEW_HOST_KEYS=1.")] = False,
 ) -> None:
-    state.workspace = Workspace(inventory, intents, templates)
-    state.executor = executor
+    ctx.obj = State(Workspace(inventory, intents, templates), executor)
     if accept_new_host_keys:
         from netorch.credentials import set_accept_new_host_keys
 
@@ -78,9 +80,11 @@ def print_problems(problems: list[Problem] | tuple[Problem, ...]) -> None:
 
 @app.command("validate")
 def validate_cmd(
+    ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Validate intents against the inventory; report every problem with file:line."""
+    state: State = ctx.obj
     result = state.workspace.validate()
     if as_json:
         out.print_json(json.dumps({
@@ -97,10 +101,12 @@ def validate_cmd(
 
 @app.command("render")
 def render_cmd(
+    ctx: typer.Context,
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Write DIR/<host>/<artifact>.")] = Path("out"),
     limit: Annotated[str | None, typer.Option("--limit", "-l", help="Host or group (comma list).")] = None,
 ) -> None:
     """Compile the intents and render every host's config artifacts into DIR/<host>/."""
+    state: State = ctx.obj
     rendered = state.workspace.render(limit, processes=os.cpu_count() or 1)
     written = write_rendered(rendered, out_dir)
     out.print(f"rendered {len(written)} artifact(s) for {len(rendered)} host(s) into {out_dir}/",
@@ -109,7 +115,7 @@ def render_cmd(
         out.print(f"  {host}: {', '.join(sorted(files))}", highlight=False)
 
 
-def _engine(credentials: Path | None, store: bool = True) -> Any:
+def _engine(state: State, credentials: Path | None, store: bool = True) -> Any:
     from netorch.engine import Engine
     from netorch.executor import executor_from_spec
     from netorch.store import Store
@@ -206,7 +212,8 @@ def print_verify(report: Any, as_json: bool, to: Console) -> None:
         to.print(line, style=style, markup=False, highlight=False)
 
 
-def _keep_verification(kind: str, result: Any, options: dict[str, Any] | None = None) -> int | None:
+def _keep_verification(workspace: Workspace, kind: str, result: Any,
+                       options: dict[str, Any] | None = None) -> int | None:
     """Keep a verification in the store; a store that cannot be written only warns (verify is
     offline and useful without one; plan and apply fail on such a store anyway)."""
     from netorch.engine import actor_name
@@ -217,7 +224,7 @@ def _keep_verification(kind: str, result: Any, options: dict[str, Any] | None = 
     try:
         store = Store()
         try:
-            return save(store, kind, actor_name(), state.workspace.revision(), result, options)
+            return save(store, kind, actor_name(), workspace.revision(), result, options)
         finally:
             store.close()
     except StoreError as exc:
@@ -237,21 +244,21 @@ def _link_verification(engine: Any, verification: int | None, run_id: int | None
                   highlight=False)
 
 
-def _verify_first(limit: str | None, no_verify: bool, kind: str) -> int | None:
+def _verify_first(workspace: Workspace, limit: str | None, no_verify: bool, kind: str) -> int | None:
     """plan and apply: verify the compiled intents first (kept in the store, linked to the run
     once it exists); a failed promise refuses the run."""
     if no_verify:
         return None
     from netorch.verify import VerifyFailed, verify_or_refuse
     try:
-        report = verify_or_refuse(state.workspace, limit)
+        report = verify_or_refuse(workspace, limit)
     except VerifyFailed as exc:
-        _keep_verification(kind, exc.report, {"limit": limit})
+        _keep_verification(workspace, kind, exc.report, {"limit": limit})
         print_verify(exc.report, False, err)
         err.print("refused: a promise of the intents fails on the compiled network (nothing was pushed; "
                   "--no-verify skips this check)", style="bold red")
         raise typer.Exit(EXIT_ERROR) from None
-    return _keep_verification(kind, report, {"limit": limit})
+    return _keep_verification(workspace, kind, report, {"limit": limit})
 
 
 DIFF_STYLE = {"NEWLY ALLOWED": "yellow", "NEWLY BLOCKED": "bold red", "NOTE": "dim", "UNREADABLE": "bold red"}
@@ -268,6 +275,7 @@ def print_differential(diff: Any, as_json: bool) -> None:
 
 @app.command("verify")
 def verify_cmd(
+    ctx: typer.Context,
     limit: LimitOpt = None,
     as_json: JsonOpt = False,
     failures: Annotated[int, typer.Option("--failures", min=0, max=1, help="1: re-check every promise under "
@@ -287,6 +295,7 @@ def verify_cmd(
     with live|RUN|REV, per domain pair, each with an example flow; exit 0 no difference, 2
     differences, 1 error or a device that could not be read. Every verification is kept in the
     store (`netorch history --kind verify`)."""
+    state: State = ctx.obj
     if against is not None:
         if failures:
             raise typer.BadParameter("--failures does not apply to --against (a differential with every link up)")
@@ -300,17 +309,18 @@ def verify_cmd(
                                   store=store, credentials=str(credentials) if credentials else None, limit=limit,
                                   workers=workers)
         print_differential(diff, as_json)
-        _keep_verification("verify", diff, {"limit": limit})
+        _keep_verification(state.workspace, "verify", diff, {"limit": limit})
         raise typer.Exit(diff.exit_code)
     from netorch.verify import verify
     report = verify(state.workspace, limit, failures)
     print_verify(report, as_json, out)
-    _keep_verification("verify", report, {"limit": limit, "failures": failures or None})
+    _keep_verification(state.workspace, "verify", report, {"limit": limit, "failures": failures or None})
     raise typer.Exit(report.exit_code)
 
 
 @app.command("plan")
 def plan_cmd(
+    ctx: typer.Context,
     limit: LimitOpt = None,
     as_json: JsonOpt = False,
     workers: WorkersOpt = 10,
@@ -322,8 +332,9 @@ def plan_cmd(
     """Show, per device, the diff between live config and desired config.
 
     Exit 0 when nothing would change, 2 when something would, 1 on error."""
-    verification = _verify_first(limit, no_verify, "plan")
-    engine = _engine(credentials)
+    state: State = ctx.obj
+    verification = _verify_first(state.workspace, limit, no_verify, "plan")
+    engine = _engine(state, credentials)
     _notice_interrupted(engine)
     total = len(state.workspace.select(limit))
     report = _run_with_progress(engine.plan, total, as_json, limit=limit, workers=workers, record=True, out=save)
@@ -341,6 +352,7 @@ DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Load and diff only; 
 
 @app.command("apply")
 def apply_cmd(
+    ctx: typer.Context,
     plan_file: Annotated[Path | None, typer.Argument(metavar="[PLANFILE]", help="A saved plan (`plan --out`): "
                                                      "apply exactly it.")] = None,
     limit: LimitOpt = None,
@@ -367,11 +379,12 @@ def apply_cmd(
     """Push the desired configs: load and diff every device first, then commit, verify and
     confirm; any failure rolls back the devices already committed (unless --best-effort).
     Every touched device is read back at the end: the report says what it is now."""
+    state: State = ctx.obj
     from netorch.plans import SavedPlan
     from netorch.rollout import Rollout
 
-    verification = _verify_first(limit, no_verify, "apply")
-    engine = _engine(credentials)
+    verification = _verify_first(state.workspace, limit, no_verify, "apply")
+    engine = _engine(state, credentials)
     _notice_interrupted(engine)
     saved = None
     if plan_file is not None:
@@ -391,6 +404,7 @@ def apply_cmd(
 
 @app.command("rollback")
 def rollback_cmd(
+    ctx: typer.Context,
     to: Annotated[str | None, typer.Option("--to", metavar="RUN|REV", help="An apply run id or a revision "
                                            "(default: the revision before the latest applied one).")] = None,
     limit: LimitOpt = None,
@@ -403,9 +417,10 @@ def rollback_cmd(
 ) -> None:
     """Re-apply exactly what an earlier apply run pushed (its stored artifacts), through the same
     transaction as apply: the devices go back to that revision."""
+    state: State = ctx.obj
     from netorch.revisions import target
 
-    engine = _engine(credentials)
+    engine = _engine(state, credentials)
     _notice_interrupted(engine)
     hosts = [h.name for h in state.workspace.select(limit)] if limit is not None else None
     goal = target(engine.store, to, hosts)
@@ -438,6 +453,7 @@ def diff_cmd(
 
 @app.command("recover")
 def recover_cmd(
+    ctx: typer.Context,
     workers: WorkersOpt = 10,
     lock_wait: LockWaitOpt = 30.0,
     abandon: Annotated[int | None, typer.Option("--abandon", metavar="RUN", help="Close interrupted run RUN "
@@ -447,9 +463,10 @@ def recover_cmd(
 ) -> None:
     """Finish interrupted runs (a killed or crashed apply) from the store's journal: every device
     such a run may have changed is rolled back to its configuration from before the run."""
+    state: State = ctx.obj
     from netorch.recover import abandon_run, recover
 
-    engine = _engine(credentials)
+    engine = _engine(state, credentials)
     if abandon is not None:
         out.print(abandon_run(engine.store, abandon), highlight=False)
         return
@@ -468,6 +485,7 @@ def _notice_interrupted(engine: Any) -> None:
 
 @app.command("drift")
 def drift_cmd(
+    ctx: typer.Context,
     limit: LimitOpt = None,
     as_json: JsonOpt = False,
     remediate: Annotated[bool, typer.Option("--remediate", help="Bring drifted devices back to intent "
@@ -482,12 +500,13 @@ def drift_cmd(
 ) -> None:
     """Compare live config and live state with the intents. Exit 0 in sync, 2 drift, 1 error
     (an unreachable device is reported as unreachable, never as drift)."""
+    state: State = ctx.obj
     from netorch.drift import DriftChecker, schema
 
     if show_schema:
         out.print_json(json.dumps(schema()))
         return
-    engine = _engine(credentials)
+    engine = _engine(state, credentials)
     _notice_interrupted(engine)
     checker = DriftChecker(engine)
     total = len(state.workspace.select(limit))
@@ -552,6 +571,7 @@ def daemon_cmd(
 
 @app.command("worker")
 def worker_cmd(
+    ctx: typer.Context,
     queues: Annotated[str, typer.Option("--queues", "-Q", help="The regions this worker serves (comma list; "
                                         "a device's region is its inventory data.region, else 'default').")],
     concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1, max=64,
@@ -561,6 +581,7 @@ def worker_cmd(
     """Run a Celery worker in the foreground for these regions: it runs the device work of
     plan, apply and drift with Nornir here, near its devices, and keeps the sessions warm.
     The broker is the one of --executor / NETORCH_EXECUTOR (celery:redis://HOST:PORT/DB)."""
+    state: State = ctx.obj
     from netorch.executor import DEFAULT_BROKER
     from netorch.executor.celery import serve_worker
 
