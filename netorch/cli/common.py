@@ -1,0 +1,64 @@
+"""What the command groups share: exit codes, the options several commands take, the engine
+over the workspace, the notice of interrupted runs, and keeping verifications in the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from netorch.cli.output import err
+
+if TYPE_CHECKING:
+    from netorch.cli.app import State
+    from netorch.service import Workspace
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CHANGES = 2
+
+CredOpt = Annotated[Path | None, typer.Option("--credentials", envvar="NETORCH_CREDENTIALS",
+                                              help="Credentials file (see README).", show_envvar=True)]
+LimitOpt = Annotated[str | None, typer.Option("--limit", "-l", help="Host or group (comma list).")]
+WorkersOpt = Annotated[int, typer.Option("--workers", "-w", min=1, max=500, help="Parallel devices.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+LockWaitOpt = Annotated[float, typer.Option("--lock-wait", min=0, max=3600, help="Seconds to wait for devices "
+                                            "another run holds before giving up.")]
+
+
+def make_engine(state: State, credentials: Path | None, store: bool = True) -> Any:
+    from netorch.engine import Engine
+    from netorch.executor import executor_from_spec
+    from netorch.store import Store
+
+    return Engine(state.workspace, Store() if store else None, str(credentials) if credentials else None,
+                  executor=executor_from_spec(state.executor))
+
+
+def notice_interrupted(engine: Any) -> None:
+    from netorch.recover import pending_notice
+
+    if engine.store is not None:
+        for line in pending_notice(engine.store):
+            err.print(f"warning: {line}", style="yellow", markup=False, highlight=False)
+
+
+def keep_verification(workspace: Workspace, kind: str, result: Any,
+                      options: dict[str, Any] | None = None) -> int | None:
+    """Keep a verification in the store; a store that cannot be written only warns (verify is
+    offline and useful without one; plan and apply fail on such a store anyway)."""
+    from netorch.engine import actor_name
+    from netorch.errors import StoreError
+    from netorch.store import Store
+    from netorch.verify.records import save
+
+    try:
+        store = Store()
+        try:
+            return save(store, kind, actor_name(), workspace.revision(), result, options)
+        finally:
+            store.close()
+    except StoreError as exc:
+        err.print(f"warning: the verification is not kept: {exc}", markup=False, highlight=False)
+        return None
