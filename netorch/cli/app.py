@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -104,7 +104,7 @@ _mount_optional()
 def main(argv: list[str] | None = None) -> int:
     """Entry point: never lets a traceback reach the user for an expected failure."""
     try:
-        result: Any = app(args=argv, standalone_mode=False, prog_name="netorch")
+        result: object = app(args=argv, standalone_mode=False, prog_name="netorch")
     except ValidationFailed as exc:
         print_problems(exc.problems)
         return EXIT_ERROR

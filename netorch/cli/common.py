@@ -4,15 +4,19 @@ over the workspace, the notice of interrupted runs, and keeping verifications in
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from netorch.cli.output import err
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported when used: `netorch --help` stays light
     from netorch.cli.app import State
+    from netorch.engine import Engine
     from netorch.service import Workspace
+    from netorch.store import Store
+    from netorch.verify.differential import Differential
+    from netorch.verify.report import Report
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -27,16 +31,18 @@ LockWaitOpt = Annotated[float, typer.Option("--lock-wait", min=0, max=3600, help
                                             "another run holds before giving up.")]
 
 
-def make_engine(state: State, credentials: Path | None, store: bool = True) -> Any:
+def make_engine(state: State, credentials: Path | None, store: Store | None = None) -> Engine:
+    """The engine over the workspace, recording into `store` (by default the local store,
+    NETORCH_STORE), its device work on the executor of --executor."""
     from netorch.engine import Engine
     from netorch.executor import executor_from_spec
     from netorch.store import Store
 
-    return Engine(state.workspace, Store() if store else None, str(credentials) if credentials else None,
-                  executor=executor_from_spec(state.executor))
+    return Engine(state.workspace, store if store is not None else Store(),
+                  str(credentials) if credentials else None, executor=executor_from_spec(state.executor))
 
 
-def notice_interrupted(engine: Any) -> None:
+def notice_interrupted(engine: Engine) -> None:
     from netorch.recover import pending_notice
 
     if engine.store is not None:
@@ -44,8 +50,8 @@ def notice_interrupted(engine: Any) -> None:
             err.print(f"warning: {line}", style="yellow", markup=False, highlight=False)
 
 
-def keep_verification(workspace: Workspace, kind: str, result: Any,
-                      options: dict[str, Any] | None = None) -> int | None:
+def keep_verification(workspace: Workspace, kind: str, result: Report | Differential,
+                      options: dict[str, str | int | None] | None = None) -> int | None:
     """Keep a verification in the store; a store that cannot be written only warns (verify is
     offline and useful without one; plan and apply fail on such a store anyway)."""
     from netorch.engine import actor_name

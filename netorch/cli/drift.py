@@ -41,9 +41,11 @@ def drift_cmd(
     notice_interrupted(engine)
     checker = DriftChecker(engine)
     total = len(state.workspace.select(limit))
-    report = run_with_progress(checker.check, total, as_json, limit=limit, workers=workers,
-                               remediate=remediate, allow_unreachable=allow_unreachable,
-                               show_unmanaged=show_unmanaged)
+    report = run_with_progress(
+        lambda progress: checker.check(limit=limit, workers=workers, remediate=remediate,
+                                       allow_unreachable=allow_unreachable, show_unmanaged=show_unmanaged,
+                                       progress=progress),
+        total, as_json)
     if as_json:
         out.print_json(report.model_dump_json())
         raise typer.Exit(report.exit_code)

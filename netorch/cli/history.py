@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.text import Text
 
 from netorch.cli.common import EXIT_ERROR, JsonOpt
 from netorch.cli.output import err, out
+
+if TYPE_CHECKING:  # imported when used: `netorch --help` stays light
+    from netorch.store import Store, VerificationRecord
 
 
 class RunKind(StrEnum):
@@ -87,7 +90,7 @@ def history_cmd(
     out.print(table)
 
 
-def _print_verification(v: Any) -> None:
+def _print_verification(v: VerificationRecord) -> None:
     """One kept verification, in the run view: its verdict and each failed promise's counterexample."""
     against = f" against {v.against}" if v.against else ""
     out.print(f"  verification {v.id}{against}: {v.verdict}: {v.summary}", markup=False, highlight=False)
@@ -104,7 +107,7 @@ def _print_verification(v: Any) -> None:
                   f"{c.get('services')} (e.g. {ex.get('src')} -> {ex.get('dst')})", markup=False, highlight=False)
 
 
-def _verification_history(store: Any, limit: int, as_json: bool) -> None:
+def _verification_history(store: Store, limit: int, as_json: bool) -> None:
     import datetime
 
     found = store.verifications(limit=limit)

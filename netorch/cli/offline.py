@@ -84,9 +84,11 @@ def verify_cmd(
         store = Store()
         live = against == "live"
         total = len(state.workspace.select(limit)) if live else 0
-        diff = run_with_progress(verify_against, total, as_json or not live, ws=state.workspace, against=against,
-                                 store=store, credentials=str(credentials) if credentials else None, limit=limit,
-                                 workers=workers)
+        diff = run_with_progress(
+            lambda progress: verify_against(ws=state.workspace, against=against, store=store,
+                                            credentials=str(credentials) if credentials else None, limit=limit,
+                                            workers=workers, progress=progress),
+            total, as_json or not live)
         print_differential(diff, as_json)
         keep_verification(state.workspace, "verify", diff, {"limit": limit})
         raise typer.Exit(diff.exit_code)

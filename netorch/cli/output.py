@@ -5,12 +5,23 @@ problems with file:line (print_problems), and the progress display of device wor
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from typing import TYPE_CHECKING, TypeVar
 
 from rich.console import Console
 from rich.text import Text
 
 from netorch.errors import Problem
+
+if TYPE_CHECKING:  # imported when used: `netorch --help` stays light
+    from rich.progress import Progress, TaskID
+
+    from netorch.engine import ProgressFn, RunReport
+    from netorch.verify.differential import Differential
+    from netorch.verify.report import Report
+
+R = TypeVar("R")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -28,9 +39,7 @@ def print_problems(problems: list[Problem] | tuple[Problem, ...]) -> None:
     err.print(f"{len(problems)} problem(s) found", style="bold red")
 
 
-def progress_display(total: int, enabled: bool) -> Any:
-    from contextlib import nullcontext
-
+def progress_display(total: int, enabled: bool) -> AbstractContextManager[Progress | None]:
     if not enabled or not out.is_terminal:
         return nullcontext(None)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -39,21 +48,23 @@ def progress_display(total: int, enabled: bool) -> Any:
                     console=err, transient=True)
 
 
-def run_with_progress(fn: Any, total: int, as_json: bool, **kwargs: Any) -> Any:
+def run_with_progress(run: Callable[[ProgressFn | None], R], total: int, as_json: bool) -> R:
+    """run(progress): the device work, given a progress callback (None without a terminal, or
+    with --json) that advances one bar per phase over `total` devices."""
     with progress_display(total, not as_json) as bar:
         if bar is None:
-            return fn(**kwargs)
-        tasks: dict[str, Any] = {}
+            return run(None)
+        tasks: dict[str, TaskID] = {}
 
         def tick(phase: str, host: str, status: str) -> None:
             if phase not in tasks:
                 tasks[phase] = bar.add_task(phase, total=total)
             bar.advance(tasks[phase])
 
-        return fn(progress=tick, **kwargs)
+        return run(tick)
 
 
-def print_report(report: Any, as_json: bool, show_diff: bool = True) -> None:
+def print_report(report: RunReport, as_json: bool, show_diff: bool = True) -> None:
     if as_json:
         out.print_json(json.dumps(report.as_dict()))
         return
@@ -81,7 +92,7 @@ def print_report(report: Any, as_json: bool, show_diff: bool = True) -> None:
     out.print(f"{report.message}{tail} in {report.duration:.1f}s", highlight=False)
 
 
-def print_verify(report: Any, as_json: bool, to: Console) -> None:
+def print_verify(report: Report, as_json: bool, to: Console) -> None:
     if as_json:
         to.print_json(json.dumps(report.as_dict()))
         return
@@ -90,7 +101,7 @@ def print_verify(report: Any, as_json: bool, to: Console) -> None:
         to.print(line, style=style, markup=False, highlight=False)
 
 
-def print_differential(diff: Any, as_json: bool) -> None:
+def print_differential(diff: Differential, as_json: bool) -> None:
     if as_json:
         out.print_json(json.dumps(diff.as_dict()))
         return

@@ -4,7 +4,7 @@ verify's check before plan and apply."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,8 +21,9 @@ from netorch.cli.common import (
 )
 from netorch.cli.output import err, out, print_report, print_verify, run_with_progress
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported when used: `netorch --help` stays light
     from netorch.cli.app import State
+    from netorch.engine import Engine
     from netorch.service import Workspace
 
 NoVerifyOpt = Annotated[bool, typer.Option("--no-verify", help="Skip `netorch verify` (by default a failed "
@@ -34,7 +35,7 @@ ConfirmTimeoutOpt = Annotated[int | None, typer.Option(
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Load and diff only; commit nothing.")]
 
 
-def _link_verification(engine: Any, verification: int | None, run_id: int | None) -> None:
+def _link_verification(engine: Engine, verification: int | None, run_id: int | None) -> None:
     from netorch.errors import StoreError
 
     if verification is None or run_id is None or engine.store is None:
@@ -81,7 +82,9 @@ def plan_cmd(
     engine = make_engine(state, credentials)
     notice_interrupted(engine)
     total = len(state.workspace.select(limit))
-    report = run_with_progress(engine.plan, total, as_json, limit=limit, workers=workers, record=True, out=save)
+    report = run_with_progress(
+        lambda progress: engine.plan(limit=limit, workers=workers, record=True, out=save, progress=progress),
+        total, as_json)
     _link_verification(engine, verification, report.run_id)
     print_report(report, as_json)
     raise typer.Exit(report.exit_code)
@@ -117,22 +120,26 @@ def apply_cmd(
     Every touched device is read back at the end: the report says what it is now."""
     from netorch.plans import SavedPlan
     from netorch.rollout import Rollout
+    from netorch.store import Store
 
     state: State = ctx.obj
     verification = _verify_first(state.workspace, limit, no_verify, "apply")
-    engine = make_engine(state, credentials)
+    store = Store()
+    engine = make_engine(state, credentials, store)
     notice_interrupted(engine)
     saved = None
     if plan_file is not None:
         if limit is not None:
             raise typer.BadParameter("a saved plan names its devices: no --limit with PLANFILE")
-        saved = SavedPlan.load(plan_file, engine.store.path)
+        saved = SavedPlan.load(plan_file, store.path)
     staged = canary is not None or wave_size is not None
     rollout = Rollout.parse(canary, wave_size, max_failures, pause, keep_completed) if staged else None
     total = len(saved.devices) if saved else len(state.workspace.select(limit))
-    report = run_with_progress(engine.apply, total, as_json, limit=limit, workers=workers, dry_run=dry_run,
-                               confirm_timeout=confirm_timeout, best_effort=best_effort, lock_wait=lock_wait,
-                               saved=saved, rollout=rollout)
+    report = run_with_progress(
+        lambda progress: engine.apply(limit=limit, workers=workers, dry_run=dry_run, confirm_timeout=confirm_timeout,
+                                      best_effort=best_effort, lock_wait=lock_wait, saved=saved, rollout=rollout,
+                                      progress=progress),
+        total, as_json)
     _link_verification(engine, verification, report.run_id)
     print_report(report, as_json)
     raise typer.Exit(report.exit_code)
@@ -153,14 +160,18 @@ def rollback_cmd(
     """Re-apply exactly what an earlier apply run pushed (its stored artifacts), through the same
     transaction as apply: the devices go back to that revision."""
     from netorch.revisions import target
+    from netorch.store import Store
 
     state: State = ctx.obj
-    engine = make_engine(state, credentials)
+    store = Store()
+    engine = make_engine(state, credentials, store)
     notice_interrupted(engine)
     hosts = [h.name for h in state.workspace.select(limit)] if limit is not None else None
-    goal = target(engine.store, to, hosts)
-    report = run_with_progress(engine.apply, len(goal.jobs), as_json, workers=workers, dry_run=dry_run,
-                               confirm_timeout=confirm_timeout, lock_wait=lock_wait, target=goal)
+    goal = target(store, to, hosts)
+    report = run_with_progress(
+        lambda progress: engine.apply(workers=workers, dry_run=dry_run, confirm_timeout=confirm_timeout,
+                                      lock_wait=lock_wait, target=goal, progress=progress),
+        len(goal.jobs), as_json)
     print_report(report, as_json)
     raise typer.Exit(report.exit_code)
 
@@ -183,6 +194,7 @@ def recover_cmd(
     if abandon is not None:
         out.print(abandon_run(engine.store, abandon), highlight=False)
         return
-    report = run_with_progress(recover, 0, as_json, engine=engine, workers=workers, lock_wait=lock_wait)
+    report = run_with_progress(
+        lambda progress: recover(engine=engine, workers=workers, lock_wait=lock_wait, progress=progress), 0, as_json)
     print_report(report, as_json, show_diff=False)
     raise typer.Exit(report.exit_code)
