@@ -325,7 +325,7 @@ def test_no_limit_still_means_every_device(example: Workspace) -> None:
 
 def test_an_empty_limit_on_the_command_line_is_an_error(root: Path, monkeypatch: pytest.MonkeyPatch,
                                                         tmp_path: Path) -> None:
-    from netorch.cli import app
+    from netorch.cli.app import app
 
     monkeypatch.chdir(root)
     result = CliRunner().invoke(app, ["render", "--limit", "", "--out", str(tmp_path / "out")])

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from netorch.cli import app
+from netorch.cli.app import app
 from netorch.model.desired import DesiredRoute, DesiredState
 from netorch.model.intents import Protocol
 from netorch.model.types import PortRange

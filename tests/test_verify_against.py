@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from netorch.cli import app, main
+from netorch.cli.app import app, main
 from netorch.configtree.frr import KernelInterface
 from netorch.model.desired import DesiredState
 from netorch.service import Workspace

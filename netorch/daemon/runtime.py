@@ -23,7 +23,7 @@ from netorch.daemon.metrics import Metrics
 from netorch.daemon.notify import Notifier
 from netorch.errors import NetorchError
 from netorch.run.drift import DriftChecker, DriftReport
-from netorch.run.engine import Engine
+from netorch.run.engine import Engine, open_engine
 from netorch.run.options import ApplyOptions, DriftOptions, PlanOptions
 from netorch.run.report import RunReport
 from netorch.service import Workspace
@@ -202,11 +202,8 @@ class Runtime:
         return Workspace(c.inventory, c.intents, c.templates)
 
     def engine(self) -> Engine:
-        from netorch.executor.registry import executor_from_spec
-
         c = self.config
-        return Engine(self.workspace(), self.store, str(c.credentials) if c.credentials else None,
-                      executor=executor_from_spec(c.executor.spec()))
+        return open_engine(self.workspace(), self.store, c.credentials, c.executor.spec())
 
     def _hosts(self, engine: Engine, limit: str | None) -> list[str]:
         return [h.name for h in engine.ws.select(limit) if h.data.deploy]

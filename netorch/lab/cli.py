@@ -1,4 +1,7 @@
-"""`netorch lab up|down|status`: a typer sub-app (mounted by netorch.cli as `lab`)."""
+"""`netorch lab up|down|status|probe`: a typer sub-app (mounted by netorch.cli as `lab`).
+
+It does not import netorch.cli: `lab probe` reads the workspace of the global options from
+typer's context (ctx.obj, set by netorch's global callback)."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from netorch.errors import LabError
 from netorch.lab.lifecycle import default_topology_path, down, status, up
 from netorch.lab.state import LabStatus, default_run_dir
 from netorch.lab.topology import Topology, generate, load_topology
+from netorch.service import Workspace
 
 app = typer.Typer(
     name="lab",
@@ -110,8 +114,18 @@ def status_cmd(
         raise typer.Exit(code=1)
 
 
+def _workspace(ctx: typer.Context) -> Workspace:
+    """The workspace of netorch's global options (--inventory, --intents, --templates): the
+    object netorch's callback leaves on the context, which the lab's contexts inherit."""
+    workspace = getattr(ctx.obj, "workspace", None)
+    if not isinstance(workspace, Workspace):
+        raise _fail(LabError("no workspace: run it as `netorch lab probe` (netorch's global options name it)"))
+    return workspace
+
+
 @app.command("probe")
 def probe_cmd(
+    ctx: typer.Context,
     run_dir: RunDirOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
@@ -120,11 +134,11 @@ def probe_cmd(
     Exit 0 when every flow behaves as the intents say, 1 otherwise."""
     import json
 
-    from netorch.cli import state as cli_state
     from netorch.lab.probe import probe
 
+    workspace = _workspace(ctx)
     try:
-        results = probe(cli_state.workspace, run_dir or default_run_dir())
+        results = probe(workspace, run_dir or default_run_dir())
     except LabError as exc:
         raise _fail(exc) from None
     if as_json:

@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from netorch.credentials import CredentialStore
@@ -47,6 +48,15 @@ class Target:
     run_id: int
     revision: str
     jobs: list[DeviceJob]
+
+
+def open_engine(workspace: Workspace, store: Store | None, credentials: str | Path | None = None,
+                executor: str | None = None) -> Engine:
+    """The one way the CLI and the daemon make an engine: over a workspace, recording into a store,
+    its device work on the executor named like `--executor` (inprocess, celery[:URL])."""
+    from netorch.executor.registry import executor_from_spec
+
+    return Engine(workspace, store, str(credentials) if credentials else None, executor=executor_from_spec(executor))
 
 
 class Engine:

@@ -37,6 +37,7 @@ from faults import (
 )
 
 from netorch.errors import StoreError
+from netorch.executor import nornir as plumbing
 from netorch.lab import LabStatus, up
 from netorch.run.options import ApplyOptions, DriftOptions
 from netorch.run.report import RunReport
@@ -358,7 +359,7 @@ def test_netconf_follow_up_confirmed_commit_rearms_the_timer(lab: LabStatus, bas
                                                             tmp_path: Path) -> None:
     eng = engine_for(lab, intents_with(tmp_path, "a", EXTRA), Store(tmp_path / "s.db"))
     jobs, _ = eng.jobs("nc1")
-    nr, _ = eng._nornir(jobs, 1)
+    nr, _ = plumbing.build(eng.target(1), [j.host for j in jobs])
     sessions: dict[str, Any] = {}
     try:
         task_host = nr.inventory.hosts["nc1"]

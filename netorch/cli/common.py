@@ -1,0 +1,77 @@
+"""What the command groups share: exit codes, the options several commands take, the engine
+over the workspace, the notice of interrupted runs, and keeping verifications in the store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from netorch.cli.output import err
+
+if TYPE_CHECKING:  # imported when used: `netorch --help` stays light
+    from netorch.run.engine import Engine
+    from netorch.service import Workspace
+    from netorch.store import Store
+    from netorch.verify.differential import Differential
+    from netorch.verify.report import Report
+
+@dataclass(frozen=True)
+class State:
+    """What the global options name, kept on typer's context (ctx.obj) for every command,
+    the lab's included."""
+
+    workspace: Workspace
+    executor: str | None = None
+
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CHANGES = 2
+
+CredOpt = Annotated[Path | None, typer.Option("--credentials", envvar="NETORCH_CREDENTIALS",
+                                              help="Credentials file (see README).", show_envvar=True)]
+LimitOpt = Annotated[str | None, typer.Option("--limit", "-l", help="Host or group (comma list).")]
+WorkersOpt = Annotated[int, typer.Option("--workers", "-w", min=1, max=500, help="Parallel devices.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+LockWaitOpt = Annotated[float, typer.Option("--lock-wait", min=0, max=3600, help="Seconds to wait for devices "
+                                            "another run holds before giving up.")]
+
+
+def make_engine(state: State, credentials: Path | None, store: Store | None = None) -> Engine:
+    """The engine over the workspace, recording into `store` (by default the local store,
+    NETORCH_STORE), its device work on the executor of --executor."""
+    from netorch.run.engine import open_engine
+    from netorch.store import Store
+
+    return open_engine(state.workspace, store if store is not None else Store(), credentials, state.executor)
+
+
+def notice_interrupted(engine: Engine) -> None:
+    from netorch.run.recover import pending_notice
+
+    if engine.store is not None:
+        for line in pending_notice(engine.store):
+            err.print(f"warning: {line}", style="yellow", markup=False, highlight=False)
+
+
+def keep_verification(workspace: Workspace, kind: str, result: Report | Differential,
+                      options: dict[str, str | int | None] | None = None) -> int | None:
+    """Keep a verification in the store; a store that cannot be written only warns (verify is
+    offline and useful without one; plan and apply fail on such a store anyway)."""
+    from netorch.errors import StoreError
+    from netorch.run.report import actor_name
+    from netorch.store import Store
+    from netorch.verify.records import save
+
+    try:
+        store = Store()
+        try:
+            return save(store, kind, actor_name(), workspace.revision(), result, options)
+        finally:
+            store.close()
+    except StoreError as exc:
+        err.print(f"warning: the verification is not kept: {exc}", markup=False, highlight=False)
+        return None

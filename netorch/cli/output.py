@@ -1,0 +1,111 @@
+"""How the command line shows things: the consoles (out, err), status styles, the run report
+table (print_report), verify's findings (print_verify) and differential (print_differential),
+problems with file:line (print_problems), and the progress display of device work."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from typing import TYPE_CHECKING, TypeVar
+
+from rich.console import Console
+from rich.text import Text
+
+from netorch.errors import Problem
+
+if TYPE_CHECKING:  # imported when used: `netorch --help` stays light
+    from rich.progress import Progress, TaskID
+
+    from netorch.executor.base import ProgressFn
+    from netorch.run.report import RunReport
+    from netorch.verify.differential import Differential
+    from netorch.verify.report import Report
+
+R = TypeVar("R")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+STATUS_STYLE = {"unchanged": "green", "changes": "yellow", "changed": "cyan", "failed": "bold red",
+                "interrupted": "bold red", "recovered": "magenta",
+                "unreachable": "bold red", "rolled_back": "magenta", "reverted": "magenta", "skipped": "dim",
+                "in_sync": "green", "drift": "yellow"}
+DIFF_STYLE = {"NEWLY ALLOWED": "yellow", "NEWLY BLOCKED": "bold red", "NOTE": "dim", "UNREADABLE": "bold red"}
+
+
+def print_problems(problems: list[Problem] | tuple[Problem, ...]) -> None:
+    for problem in problems:
+        err.print(str(problem), markup=False, highlight=False)
+    err.print(f"{len(problems)} problem(s) found", style="bold red")
+
+
+def progress_display(total: int, enabled: bool) -> AbstractContextManager[Progress | None]:
+    if not enabled or not out.is_terminal:
+        return nullcontext(None)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=err, transient=True)
+
+
+def run_with_progress(run: Callable[[ProgressFn | None], R], total: int, as_json: bool) -> R:
+    """run(progress): the device work, given a progress callback (None without a terminal, or
+    with --json) that advances one bar per phase over `total` devices."""
+    with progress_display(total, not as_json) as bar:
+        if bar is None:
+            return run(None)
+        tasks: dict[str, TaskID] = {}
+
+        def tick(phase: str, host: str, status: str) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(phase, total=total)
+            bar.advance(tasks[phase])
+
+        return run(tick)
+
+
+def print_report(report: RunReport, as_json: bool, show_diff: bool = True) -> None:
+    if as_json:
+        out.print_json(json.dumps(report.as_dict()))
+        return
+    from rich.table import Table
+
+    if not report.devices:
+        out.print(f"netorch {report.kind}: {report.message}", highlight=False)
+        return
+    table = Table(title=f"netorch {report.kind}: {report.status}", title_justify="left")
+    for col in ("device", "platform", "via", "status", "now", "detail"):
+        table.add_column(col)
+    for d in report.devices:
+        detail = d.error or (f"{len(d.diff.splitlines())} line(s) of diff" if d.diff else "")
+        table.add_row(d.host, d.platform, d.transport, f"[{STATUS_STYLE.get(d.status, '')}]{d.status}[/]",
+                      d.final, Text(detail))
+    out.print(table)
+    if show_diff:
+        for d in report.devices:
+            if d.diff:
+                out.rule(f"{d.host}", style="dim")
+                for line in d.diff.splitlines():
+                    style = "green" if line.startswith("+") else "red" if line.startswith("-") else ""
+                    out.print(line, style=style, markup=False, highlight=False)
+    tail = f" (run {report.run_id})" if report.run_id else ""
+    out.print(f"{report.message}{tail} in {report.duration:.1f}s", highlight=False)
+
+
+def print_verify(report: Report, as_json: bool, to: Console) -> None:
+    if as_json:
+        to.print_json(json.dumps(report.as_dict()))
+        return
+    for line in report.lines():
+        style = "bold red" if line.startswith("FAIL") else "yellow" if line.startswith("WARNING") else ""
+        to.print(line, style=style, markup=False, highlight=False)
+
+
+def print_differential(diff: Differential, as_json: bool) -> None:
+    if as_json:
+        out.print_json(json.dumps(diff.as_dict()))
+        return
+    for line in diff.lines():
+        style = next((v for k, v in DIFF_STYLE.items() if line.startswith(k)), "")
+        out.print(line, style=style, markup=False, highlight=False)
