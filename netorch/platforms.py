@@ -63,6 +63,8 @@ class PlatformSpec:
     """NAPALM's driver checks host keys through netmiko's own options (the core drivers); netorch's
     FRR driver checks them itself."""
     napalm_ignores_mgmt: bool = False
+    cli_json_state: bool = False
+    """Its CLI (a vtysh login) prints the RIB and the protocols' state as FRR's JSON."""
     """The NAPALM driver is told the management interface, which it leaves out of its getters."""
 
     def artifact(self, filename: str) -> Artifact | None:
@@ -90,6 +92,7 @@ PLATFORMS: dict[Platform, PlatformSpec] = {
         filter_names=NameLimits(255),
         napalm_strict_host_keys=False,
         napalm_ignores_mgmt=True,
+        cli_json_state=True,
     ),
     Platform.NETCONF: PlatformSpec(
         Platform.NETCONF,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from netorch.configtree.base import Difference
 from netorch.configtree.frr import KernelInterface
+from netorch.platforms import spec
 from netorch.register import Register
 
 #: compare(platform, live, desired, ignore_interfaces, kernel) -> differences by meaning
@@ -104,3 +105,8 @@ DIALECTS.register("hconfig", Dialect("hconfig", _hconfig_compare, _hconfig_remed
 
 def dialect(name: str) -> Dialect:
     return DIALECTS.get(name)
+
+
+def packet_filter_artifact(platform: str) -> str | None:
+    """The artifact that is the platform's packet filter ruleset (FRR: nftables.nft), if any."""
+    return next((a.filename for a in spec(platform).artifacts if dialect(a.dialect).packet_filter), None)

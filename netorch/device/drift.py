@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from netorch.configtree.base import Difference
 from netorch.configtree.frr import KernelInterface
 from netorch.configtree.nft import nft_interference
-from netorch.configtree.registry import dialect
+from netorch.configtree.registry import dialect, packet_filter_artifact
 from netorch.device.messages import Probe
 from netorch.errors import DeviceUnreachable, TransportError
 from netorch.model.desired import DesiredState
@@ -240,9 +240,9 @@ def _probe(job: DeviceJob, session: DeviceSession, snapshot: Snapshot, result: D
         else:
             what = f"tcp/{p.port}" if p.protocol == "tcp" else "ping"
             detail = f"{what} to {p.provider} gets no answer" + (f" (source {p.source})" if p.source else "")
-        if ok is not False and snapshot.config.get("nftables.nft"):
-            verdict = _own_forward(job.desired, snapshot.config["nftables.nft"], p.source or "", p.provider,
-                                   p.protocol, p.port, p.consumers)
+        ruleset = snapshot.config.get(packet_filter_artifact(job.platform) or "")
+        if ok is not False and ruleset:
+            verdict = _own_forward(job.desired, ruleset, p.source or "", p.provider, p.protocol, p.port, p.consumers)
             if verdict:
                 ok, detail = False, verdict
         if ok is False:

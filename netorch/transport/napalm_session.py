@@ -17,11 +17,9 @@ from napalm.base.exceptions import (
 
 from netorch.configtree.frr import KernelInterface
 from netorch.errors import ConfirmExpired, DeviceRejected, DeviceUnreachable, TransportError
-from netorch.platforms import Platform
 from netorch.protocols.state import ProtocolCheck, has_protocols, parse_state, protocol_checks
 from netorch.transport.base import DeviceSession, InterfaceState, RouteCheck, Snapshot
 from netorch.transport.napalm_frr import driver as frr_driver
-from netorch.transport.napalm_frr.confirm import join_candidate, split_candidate
 from netorch.transport.napalm_frr.driver import FrrDriver
 
 # NAPALM finds community drivers as modules named napalm_<name>: make netorch's FRR
@@ -35,9 +33,11 @@ class NapalmSession(DeviceSession):
     native_confirm = True
 
     def _candidate(self) -> str:
+        """The candidate text: netorch's FRR driver joins the artifacts itself; a core driver
+        takes the platform's one artifact."""
         arts = self.job.artifacts
-        if self.job.platform == Platform.FRR.value:
-            return join_candidate(arts["frr.conf"], arts.get("nftables.nft"))
+        if self._frr():
+            return str(self.connection.netorch_candidate(arts))
         return next(iter(arts.values()))
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -96,12 +96,12 @@ class NapalmSession(DeviceSession):
         if checkpoint is None:
             return {}
         frr, nft = checkpoint
-        return {"frr.conf": frr, "nftables.nft": nft or ""}
+        return dict(self.connection.netorch_artifacts(frr, nft))
 
     def journal_data(self) -> dict[str, Any]:
         if not self._frr():
             return {}
-        return {"tag": self.connection.tag, "persisted": bool(self.connection._persisted)}
+        return {"tag": self.connection.tag, "persisted": bool(self.connection.persisted)}
 
     def recover(self, data: dict[str, Any]) -> str:
         if not self._frr() or not data.get("tag"):
@@ -120,9 +120,8 @@ class NapalmSession(DeviceSession):
 
     def live_config(self) -> dict[str, str]:
         running = str(self._call("get_config", self.connection.get_config, retrieve="running")["running"])
-        if self.job.platform == Platform.FRR.value:
-            frr, nft = split_candidate(running)
-            return {"frr.conf": frr, "nftables.nft": nft or ""}
+        if self._frr():
+            return dict(self.connection.netorch_running(running))
         name = next(iter(self.job.artifacts), "config.txt")
         return {name: running}
 
@@ -138,7 +137,7 @@ class NapalmSession(DeviceSession):
         return protocol_checks(self.job.desired, parse_state(outputs))
 
     def rib(self) -> dict[str, list[dict[str, Any]]] | None:
-        if self.job.platform != Platform.FRR.value:
+        if not self._frr():
             return None  # the core drivers' get_route_to wants a destination
         table: dict[str, list[dict[str, Any]]] = self._call("get_route_to", self.connection.get_route_to)
         return table
@@ -166,7 +165,7 @@ class NapalmSession(DeviceSession):
         if bundle is None:
             return super().snapshot()
         data: dict[str, Any] = self._call("snapshot", bundle)
-        config = {"frr.conf": data["frr"], "nftables.nft": data["nft"] or ""}
+        config = dict(self.connection.netorch_artifacts(data["frr"], data["nft"]))
         interfaces = {name: InterfaceState(name, bool(v["is_up"]), bool(v["is_enabled"]))
                       for name, v in data["interfaces"].items()}
         kernel = {name: KernelInterface(tuple(v["addresses"]), bool(v["admin_up"]))

@@ -26,6 +26,7 @@ from typing import Any
 
 from netorch.configtree.frr import KernelInterface
 from netorch.configtree.nft import parse_nft
+from netorch.configtree.registry import packet_filter_artifact
 from netorch.model.desired import DesiredInterface, DesiredState, FilterAction, FilterRule, InterfaceFilter
 from netorch.model.intents import Protocol
 from netorch.model.types import PortRange
@@ -279,7 +280,7 @@ def live_state(state: DesiredState, reading: Reading, transport: str) -> tuple[D
     entries (None when the transport cannot read the RIB), and notes."""
     notes: list[str] = []
     update: dict[str, Any] = {"interfaces": live_interfaces(state.interfaces, reading.kernel, reading.links)}
-    nft = reading.config.get("nftables.nft")
+    nft = reading.config.get(packet_filter_artifact(state.platform) or "")
     if nft is not None:
         filters, found = parse_filters(state.host, nft, state.filters)
         update["filters"] = filters

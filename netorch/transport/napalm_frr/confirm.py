@@ -11,6 +11,7 @@ import re
 import secrets
 import shlex
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from napalm.base.exceptions import (
@@ -46,6 +47,20 @@ def split_candidate(text: str) -> tuple[str, str | None]:
         return text, None
     frr, _, nft = text.partition(f"{NFT_MARKER}\n")
     return frr, nft
+
+
+#: netorch's artifacts of an FRR router, as one NAPALM candidate: the FRR config, the nftables table
+ARTIFACTS = ("frr.conf", "nftables.nft")
+
+
+def candidate_of(artifacts: Mapping[str, str]) -> str:
+    """netorch's rendered artifacts as the driver's one candidate text."""
+    return join_candidate(artifacts[ARTIFACTS[0]], artifacts.get(ARTIFACTS[1]))
+
+
+def artifacts_of(frr_conf: str, nft: str | None) -> dict[str, str]:
+    """The FRR config and nftables table as netorch's artifacts."""
+    return {ARTIFACTS[0]: frr_conf, ARTIFACTS[1]: nft or ""}
 
 
 class ConfirmMixin(ChannelMixin):
@@ -176,6 +191,19 @@ class ConfirmMixin(ChannelMixin):
     def checkpoint(self) -> tuple[str, str | None] | None:
         """The running FRR config and nftables table read at load: what rollback restores."""
         return self._running
+
+    @property
+    def persisted(self) -> bool:
+        """The last commit was saved to the startup config (not a confirmed commit)."""
+        return self._persisted
+
+    # netorch's artifacts <-> the driver's texts (NapalmSession asks the driver, not the platform)
+    netorch_candidate = staticmethod(candidate_of)
+    netorch_artifacts = staticmethod(artifacts_of)
+
+    def netorch_running(self, running: str) -> dict[str, str]:
+        """A running config as get_config returns it, as netorch's artifacts."""
+        return artifacts_of(*split_candidate(running))
 
     # -- the revert timer: every step on it is atomic on the device (flock) ------------------
     def _locked(self, script: str) -> str:

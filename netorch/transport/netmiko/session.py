@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 from netorch.configtree.hconfig import MANAGED, config_artifact, parse, plan, remediation, strip_header
 from netorch.errors import DeviceRejected, DeviceUnreachable, NetorchError, TransportError
-from netorch.platforms import Platform
+from netorch.platforms import spec
 from netorch.protocols.state import COMMANDS as PROTOCOL_COMMANDS
 from netorch.protocols.state import ProtocolCheck, has_protocols, parse_state, protocol_checks
 from netorch.transport.base import DeviceJob, DeviceSession, RouteCheck
@@ -258,7 +258,7 @@ class NetmikoSession(DeviceSession):
         return route_checks_from_rib(routes, tables)
 
     def rib(self) -> dict[str, list[dict[str, Any]]] | None:
-        if self.job.platform != Platform.FRR.value:
+        if not spec(self.job.platform).cli_json_state:
             return None  # `show ip route json` is FRR's (vtysh)
         from netorch.transport.napalm_frr.parse import route_table
 
