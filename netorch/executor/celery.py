@@ -27,6 +27,7 @@ import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from netorch.defaults import CONNECT_TIMEOUT
 from netorch.device.messages import DeviceRequest, DeviceResult
 from netorch.device.work import DeviceWork
 from netorch.errors import DeviceBusy, ExecutorUnavailable, NetorchError
@@ -100,7 +101,7 @@ class WorkerState:
     """A worker's process: its private queue, its heartbeat, its warm sessions, its Nornir."""
 
     def __init__(self, broker: str, workspace: Workspace, credentials: str | None, workers: int = 20,
-                 timeout: int = 30, regions: tuple[str, ...] = ()) -> None:
+                 timeout: int = CONNECT_TIMEOUT, regions: tuple[str, ...] = ()) -> None:
         self.broker = broker
         self.regions = regions
         self.workspace = workspace

@@ -14,6 +14,7 @@ from nornir.core import Nornir
 from nornir.core.inventory import ConnectionOptions
 
 from netorch.credentials import CredentialStore, accept_new_host_keys
+from netorch.defaults import CONNECT_TIMEOUT
 from netorch.model.inventory import HostView, InventoryView
 from netorch.platforms import spec
 from netorch.transport.hostkeys import DEFAULT_KNOWN_HOSTS
@@ -48,7 +49,7 @@ def _options(host: HostView, creds: CredentialStore, connection: str, platform: 
 
 
 def build_nornir(inventory: InventoryView, hosts: list[str], workers: int, creds: CredentialStore,
-                 timeout: int = 30) -> Nornir:
+                 timeout: int = CONNECT_TIMEOUT) -> Nornir:
     """A Nornir over the selected hosts, with napalm / netorch_netmiko / netorch_ncclient options set."""
     connect_plugins()
     logging.getLogger("nornir").setLevel(logging.CRITICAL)

@@ -19,6 +19,7 @@ from ipaddress import IPv4Network
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
+from netorch.defaults import READ_LOCK_WAIT, WORKERS
 from netorch.errors import DeviceUnreachable, NetorchError, StoreError, TransportError, ValidationFailed
 from netorch.model.desired import DesiredState
 from netorch.service import Workspace
@@ -96,8 +97,8 @@ def stored_side(store: Store, ref: str, templates: Path) -> Side:
     return Side(what, desired, side.topo, side.intents)
 
 
-def live_side(engine: Engine, limit: str | None = None, workers: int = 10, progress: ProgressFn | None = None,
-              lock_wait: float = 10.0, actor: str | None = None) -> Side:
+def live_side(engine: Engine, limit: str | None = None, workers: int = WORKERS, progress: ProgressFn | None = None,
+              lock_wait: float = READ_LOCK_WAIT, actor: str | None = None) -> Side:
     """The network as it runs: the selected devices read through their transports."""
     from netorch.credentials import scrub
     from netorch.device.session import open_session
@@ -170,7 +171,7 @@ def live_side(engine: Engine, limit: str | None = None, workers: int = 10, progr
 
 
 def verify_against(ws: Workspace, against: str, store: Store, credentials: str | None = None,
-                   limit: str | None = None, workers: int = 10, progress: ProgressFn | None = None,
+                   limit: str | None = None, workers: int = WORKERS, progress: ProgressFn | None = None,
                    actor: str | None = None) -> Differential:
     """The flows whose outcome differs between `against` and the current intents, from the older
     to the newer: from RUN or REV to the intents (what the intents changed since); from the

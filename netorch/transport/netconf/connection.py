@@ -17,12 +17,13 @@ import socket
 import threading
 from typing import Any
 
+from netorch.defaults import CONNECT_TIMEOUT
 from netorch.errors import DeviceUnreachable, HostKeyRejected
 from netorch.transport.netconf.errors import connect_error
 
 CONNECTION_NAME = "netorch_ncclient"
 DEFAULT_PORT = 830
-DEFAULT_TIMEOUT = 30
+DEFAULT_TIMEOUT = CONNECT_TIMEOUT
 
 
 def install_direct_send(session: Any) -> bool:
