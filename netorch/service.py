@@ -26,6 +26,24 @@ from netorch.validate import validate
 DEFAULT_INVENTORY = "inventory"
 DEFAULT_INTENTS = "intents"
 DEFAULT_TEMPLATES = "templates"
+#: the templates netorch ships: netorch/templates/<platform>/*.j2 and netconf/netorch-policy.yang
+PACKAGED_TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+def templates_folder(explicit: Path | str | None = None) -> Path:
+    """The templates folder to render with, the first of: `explicit` (the --templates flag, a
+    daemon config's `templates:`), the environment variable NETORCH_TEMPLATES, ./templates when
+    that folder exists, the templates that ship inside the package. An explicit folder (or
+    NETORCH_TEMPLATES) is taken as named even when it is missing: rendering then says so."""
+    if explicit is not None:
+        return Path(explicit)
+    named = os.environ.get("NETORCH_TEMPLATES")
+    if named:
+        return Path(named)
+    local = Path(DEFAULT_TEMPLATES)
+    if local.is_dir():
+        return local
+    return PACKAGED_TEMPLATES
 
 
 @dataclass(frozen=True)
@@ -52,7 +70,7 @@ class Workspace:
 
     inventory_dir: Path = field(default_factory=lambda: Path(os.environ.get("NETORCH_INVENTORY", DEFAULT_INVENTORY)))
     intents_dir: Path = field(default_factory=lambda: Path(os.environ.get("NETORCH_INTENTS", DEFAULT_INTENTS)))
-    templates_dir: Path = field(default_factory=lambda: Path(os.environ.get("NETORCH_TEMPLATES", DEFAULT_TEMPLATES)))
+    templates_dir: Path = field(default_factory=templates_folder)
     _loaded: tuple[InventoryView | None, IntentSet, list[Problem]] | None = field(default=None, repr=False)
     _topology: Topology | None = field(default=None, repr=False)
     _desired: dict[str, DesiredState] | None = field(default=None, repr=False)

@@ -18,7 +18,7 @@ from netorch.cli import drift, history, offline, run, serve
 from netorch.cli.common import EXIT_ERROR, EXIT_OK, State
 from netorch.cli.output import err, out, print_problems
 from netorch.errors import NetorchError, ValidationFailed
-from netorch.service import Workspace
+from netorch.service import Workspace, templates_folder
 
 HELP = """netorch: declare routes, security domains and services as intents; netorch
 validates them against a Nornir inventory, compiles and renders per-device configs,
@@ -38,8 +38,10 @@ def _global(
                                             help="Nornir SimpleInventory folder.")] = Path("inventory"),
     intents: Annotated[Path, typer.Option("--intents", envvar="NETORCH_INTENTS",
                                           help="Folder (or file) of intent YAML files.")] = Path("intents"),
-    templates: Annotated[Path, typer.Option("--templates", envvar="NETORCH_TEMPLATES",
-                                            help="Templates folder (templates/<platform>/).")] = Path("templates"),
+    templates: Annotated[Path | None, typer.Option(
+        "--templates", show_default=False,
+        help="Templates folder (<platform>/*.j2). Default: $NETORCH_TEMPLATES, else ./templates if it "
+             "exists, else the templates netorch ships.")] = None,
     executor: Annotated[str | None, typer.Option(
         "--executor", envvar="NETORCH_EXECUTOR", show_envvar=True,
         help="Where device work runs: inprocess (default), celery (Redis at 127.0.0.1:6379/0) or "
@@ -49,7 +51,7 @@ def _global(
         help="Trust unknown SSH host keys on first use and add them to known_hosts (changed keys are always "
              "refused); also NETORCH_ACCEPT_NEW_HOST_KEYS=1.")] = False,
 ) -> None:
-    ctx.obj = State(Workspace(inventory, intents, templates), executor)
+    ctx.obj = State(Workspace(inventory, intents, templates_folder(templates)), executor)
     if accept_new_host_keys:
         from netorch.credentials import set_accept_new_host_keys
 

@@ -12,6 +12,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from netorch.errors import NetorchError
 from netorch.model.types import Frozen
+from netorch.service import templates_folder
 
 
 class Schedule(Frozen):
@@ -120,7 +121,8 @@ class DaemonConfig(Frozen):
     port: int = Field(default=8040, ge=0, le=65535)
     inventory: Path = Path("inventory")
     intents: Path = Path("intents")
-    templates: Path = Path("templates")
+    #: unset: NETORCH_TEMPLATES, else ./templates if it exists, else the packaged templates
+    templates: Path = Field(default_factory=templates_folder)
     credentials: Path | None = None
     store: Path = Path(".netorch/netorch.db")
     workers: int = Field(default=20, ge=1, le=500)

@@ -6,6 +6,7 @@ import shlex
 from pathlib import Path
 
 from netorch.lab.state import LabState
+from netorch.service import PACKAGED_TEMPLATES, templates_folder
 
 FRR = "/usr/lib/frr"
 SHELL_USER = "root"  # Linux shell of each router (password only valid inside the lab)
@@ -18,7 +19,8 @@ YANG_MODULES = (
     "ietf-routing",
     "ietf-ipv4-unicast-routing",
 )
-POLICY_YANG = Path(__file__).resolve().parents[2] / "templates" / "netconf" / "netorch-policy.yang"
+#: netorch's own YANG module for domain filters on NETCONF devices, inside a templates folder
+POLICY_YANG = Path("netconf") / "netorch-policy.yang"
 # Where Debian (and upstream) install netconfd SIL libraries. Each netconfd gets an
 # empty directory mounted over every one of these in its private mount namespace, so
 # no SIL code (which would act on the host) can ever be loaded: plain YANG only.
@@ -159,14 +161,24 @@ def router_links(state: LabState, router: str) -> list[str]:
     return lines
 
 
+def policy_yang() -> Path | None:
+    """The netorch-policy YANG module the lab's netconfd loads: the one in the templates folder
+    netorch renders with (templates_folder()), else the one netorch ships."""
+    for folder in (templates_folder(), PACKAGED_TEMPLATES):
+        if (folder / POLICY_YANG).is_file():
+            return (folder / POLICY_YANG).resolve()
+    return None
+
+
 def netconf_start(state: LabState, node: str) -> str:
     d = state.node_dir(node)
     dev = state.topology.netconf[node]
     mgmt_len = state.topology.mgmt_gateway.network.prefixlen
     sock = d / "ncxserver.sock"
     modules = " ".join(f"--module={m}" for m in YANG_MODULES)
-    if POLICY_YANG.is_file():  # netorch's own module for domain filters on NETCONF devices
-        modules += f" --module={q(POLICY_YANG)}"
+    policy = policy_yang()
+    if policy is not None:
+        modules += f" --module={q(policy)}"
     lines = [
         "#!/bin/sh",
         f"# netorch lab: start NETCONF device {node}",
