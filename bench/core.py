@@ -742,7 +742,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     ap.add_argument("--workdir", type=Path,
                     help="generate into DIR (kept) instead of a temporary directory (removed)")
-    ap.add_argument("--templates", type=Path, default=REPO / "templates",
+    ap.add_argument("--templates", type=Path, default=REPO / "netorch" / "templates",
                     help="templates folder (default: the repository's)")
     ap.add_argument("--write-out", type=Path, metavar="DIR",
                     help="also write the rendered files to DIR (after timing)")

@@ -123,7 +123,8 @@ def bench_push(run_dir: Path, work: Path, creds: dict[str, Any], workers: int, p
     cred_file = str(run_dir / "credentials.yaml")
 
     def engine(folder: str) -> Engine:
-        return Engine(Workspace(inventory, work / folder, ROOT / "templates"), Store(work / "bench.db"), cred_file)
+        return Engine(Workspace(inventory, work / folder, ROOT / "netorch" / "templates"), Store(work / "bench.db"),
+                      cred_file)
 
     # a baseline push of the lines, timed
     base_wall, durations, base_failed = timed_run(
@@ -153,7 +154,7 @@ def bench_drift(run_dir: Path, work: Path, creds: dict[str, Any], workers: int) 
     inventory = run_dir / "inventory"
     base_wall, durations, base_failed = timed_run(baseline_nornir(inventory, creds, workers), netmiko_send_command,
                                                   lambda host: {"command_string": "show running-config"})
-    engine = Engine(Workspace(inventory, work / "intents-a", ROOT / "templates"), Store(work / "bench.db"),
+    engine = Engine(Workspace(inventory, work / "intents-a", ROOT / "netorch" / "templates"), Store(work / "bench.db"),
                     str(run_dir / "credentials.yaml"))
     start = time.perf_counter()
     report = DriftChecker(engine).check(DriftOptions(workers=workers))
@@ -176,13 +177,13 @@ def bench_daemon(run_dir: Path, work: Path, workers: int) -> dict[str, Any]:
     config = work / "daemon.yaml"
     config.write_text(yaml.safe_dump({
         "port": port, "inventory": str(inventory), "intents": str(work / "intents-a"),
-        "templates": str(ROOT / "templates"), "credentials": str(run_dir / "credentials.yaml"),
+        "templates": str(ROOT / "netorch" / "templates"), "credentials": str(run_dir / "credentials.yaml"),
         "store": str(work / "daemon.db"), "workers": workers,
         "tokens": [{"name": "bench", "role": "operate", "token": token}]}))
     env = dict(os.environ, NETORCH_CREDENTIALS=str(run_dir / "credentials.yaml"),
                NETORCH_STORE=str(work / "cli.db"))
     cli = [sys.executable, "-m", "netorch", "--inventory", str(inventory), "--intents", str(work / "intents-a"),
-           "--templates", str(ROOT / "templates"), "drift", "--workers", str(workers), "--json"]
+           "--templates", str(ROOT / "netorch" / "templates"), "drift", "--workers", str(workers), "--json"]
     cold = []
     for _ in range(2):
         start = time.perf_counter()
@@ -232,8 +233,8 @@ def bench_ospf(run_dir: Path, work: Path, workers: int, n_routers: int, timeout:
 
     inventory = run_dir / "inventory"
     write_ospf_intents(work / "intents-ospf", n_routers)
-    engine = Engine(Workspace(inventory, work / "intents-ospf", ROOT / "templates"), Store(work / "ospf.db"),
-                    str(run_dir / "credentials.yaml"))
+    engine = Engine(Workspace(inventory, work / "intents-ospf", ROOT / "netorch" / "templates"),
+                    Store(work / "ospf.db"), str(run_dir / "credentials.yaml"))
     start = time.perf_counter()
     report = engine.apply(ApplyOptions(workers=workers))  # verify waits until every adjacency is Full
     apply_wall = time.perf_counter() - start

@@ -93,7 +93,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
             return send_task(*args, **kwargs)
 
         app.send_task = counting  # type: ignore[method-assign]
-    workspace = Workspace(Path(spec["inventory"]), Path(spec["intents"]), ROOT / "templates")
+    workspace = Workspace(Path(spec["inventory"]), Path(spec["intents"]), ROOT / "netorch" / "templates")
     # untimed warm-up: a plan of one device in process loads every module a run needs (and the
     # inventory's caches), and the executor connects; what is measured after it is the run's own
     Engine(workspace, Store(Path(spec["store"])), spec["credentials"]).plan(

@@ -47,7 +47,7 @@ def peak_rss() -> int:
 def network(workdir: Path, argv: list[str]) -> Workspace:
     args = core.parse_args(argv)
     core.generate_in_child(args, workdir)
-    return Workspace(workdir / "inventory", workdir / "intents", REPO / "templates")
+    return Workspace(workdir / "inventory", workdir / "intents", REPO / "netorch" / "templates")
 
 
 def run(ws: Workspace, failures: int, baseline_cap: float) -> dict[str, Any]:

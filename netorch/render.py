@@ -1,7 +1,8 @@
 """Render desired states through Jinja2 templates into per-platform config artifacts.
 
-Templates live in templates/<platform>/; undefined variables are errors (StrictUndefined)
-and a failure names the host, the template and the variable."""
+Templates live in <folder>/<platform>/ (netorch/templates/ is the set netorch ships; the folder is
+chosen by service.templates_folder); undefined variables are errors (StrictUndefined) and a
+failure names the host, the template and the variable."""
 
 from __future__ import annotations
 

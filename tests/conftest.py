@@ -30,13 +30,13 @@ STATIC = ROOT / "tests" / "cases" / "static"
 
 @pytest.fixture()
 def example() -> Workspace:
-    return Workspace(STATIC / "inventory", STATIC / "intents", ROOT / "templates")
+    return Workspace(STATIC / "inventory", STATIC / "intents", ROOT / "netorch" / "templates")
 
 
 @pytest.fixture()
 def shipped() -> Workspace:
     """The shipped example (intents/, inventory/): the lab network with OSPF and BGP."""
-    return Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates")
+    return Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "netorch" / "templates")
 
 
 @pytest.fixture()
@@ -58,6 +58,6 @@ def make_ws(scratch: Path) -> Callable[..., Workspace]:
                 p.unlink()
         for name, text in (files or {}).items():
             (intents / name).write_text(text)
-        return Workspace(scratch / "inventory", intents, ROOT / "templates")
+        return Workspace(scratch / "inventory", intents, ROOT / "netorch" / "templates")
 
     return make

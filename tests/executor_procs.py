@@ -96,7 +96,7 @@ class Workers:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         args = [sys.executable, "-m", "netorch", "--executor", f"celery:{self.redis.url}",
                 "--inventory", str(self.inventory), "--intents", str(self.intents),
-                "--templates", str(ROOT / "templates"), "worker", "--queues", queues,
+                "--templates", str(ROOT / "netorch" / "templates"), "worker", "--queues", queues,
                 "--concurrency", str(concurrency)]
         if self.credentials is not None:
             args += ["--credentials", str(self.credentials)]

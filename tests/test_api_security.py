@@ -50,7 +50,8 @@ def offline_inventory(tmp_path: Path) -> Path:
 
 def config(tmp_path: Path, **overrides: Any) -> DaemonConfig:
     data: dict[str, Any] = {
-        "inventory": offline_inventory(tmp_path), "intents": ROOT / "intents", "templates": ROOT / "templates",
+        "inventory": offline_inventory(tmp_path), "intents": ROOT / "intents",
+        "templates": ROOT / "netorch" / "templates",
         "store": tmp_path / "netorch.db", "port": 0, "keep_alive_timeout": 2,
         "body_timeout": BODY_TIMEOUT, "header_timeout": HEAD_TIMEOUT,
         "tokens": [{"name": "viewer", "role": "read", "token": READ},

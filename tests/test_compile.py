@@ -113,11 +113,11 @@ def _explode(src: Path, dst: Path, seed: int) -> None:
 
 
 def test_rendering_is_byte_identical_whatever_the_file_order(tmp_path: Path, root: Path) -> None:
-    base = Workspace(root / "inventory", root / "intents", root / "templates").render()
+    base = Workspace(root / "inventory", root / "intents", root / "netorch" / "templates").render()
     for seed in (1, 2, 3):
         folder = tmp_path / f"i{seed}"
         _explode(root / "intents", folder, seed)
-        again = Workspace(root / "inventory", folder, root / "templates").render()
+        again = Workspace(root / "inventory", folder, root / "netorch" / "templates").render()
         assert again == base
 
 
@@ -130,7 +130,7 @@ def test_render_writes_host_folders(tmp_path: Path, root: Path) -> None:
     from netorch.cli import main
 
     assert main(["--inventory", str(root / "inventory"), "--intents", str(root / "intents"),
-                 "--templates", str(root / "templates"), "render", "--out", str(tmp_path)]) == 0
+                 "--templates", str(root / "netorch" / "templates"), "render", "--out", str(tmp_path)]) == 0
     written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
     assert "r1/frr.conf" in written and "r1/nftables.nft" in written
     assert "nc1/config.xml" in written and "junos1/config.conf" in written
@@ -141,7 +141,7 @@ def test_missing_template_variable_names_host_template_and_variable(tmp_path: Pa
     from netorch.errors import RenderError
     from netorch.render import _environment
 
-    shutil.copytree(root / "templates", tmp_path / "templates")
+    shutil.copytree(root / "netorch" / "templates", tmp_path / "templates")
     conf = tmp_path / "templates" / "frr" / "frr.conf.j2"
     conf.write_text(conf.read_text() + "{{ no_such_variable }}\n")
     _environment.cache_clear()

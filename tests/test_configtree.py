@@ -372,7 +372,7 @@ def test_render_states_a_widened_ownership_and_only_then() -> None:
     from netorch.platforms import Platform
     from netorch.render import render_state
 
-    templates = Path(__file__).resolve().parents[1] / "templates"
+    templates = Path(__file__).resolve().parents[1] / "netorch" / "templates"
     base = DesiredState(host="r9", platform=Platform.FRR, stateful_filter=True, interfaces=(), routes=(),
                         filters=(), services=())
     plain = render_state(base, templates)

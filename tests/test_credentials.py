@@ -131,7 +131,8 @@ def test_the_cli_refuses_a_readable_file_without_a_traceback(tmp_path: Path,
     root = Path(__file__).resolve().parents[1]
     file = secret_file(tmp_path / "creds.yaml", {"default": {"password": "hunter22"}}, 0o644)
     code = main(["--inventory", str(root / "inventory"), "--intents", str(root / "intents"),
-                 "--templates", str(root / "templates"), "plan", "--limit", "r1", "--credentials", str(file)])
+                 "--templates", str(root / "netorch" / "templates"), "plan", "--limit", "r1",
+                 "--credentials", str(file)])
     out = capsys.readouterr()
     assert code == 1
     assert f"chmod 600 {file}" in out.err + out.out and "Traceback" not in out.err + out.out

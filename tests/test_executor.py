@@ -130,7 +130,7 @@ def test_the_broker_down_is_one_line_and_nothing_is_recorded_or_pushed(tmp_path:
     for cmd in (["apply", "--no-verify"], ["plan", "--no-verify"], ["drift"]):
         proc = subprocess.run([sys.executable, "-m", "netorch", "--executor", f"celery:redis://127.0.0.1:{dead}/0",
                                "-i", str(inv), "--intents", str(_intents(tmp_path / "intents")),
-                               "--templates", str(ROOT / "templates"), *cmd],
+                               "--templates", str(ROOT / "netorch" / "templates"), *cmd],
                               env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
         assert proc.returncode == 1, (cmd, proc.stdout, proc.stderr)
         lines = proc.stderr.strip().splitlines()
@@ -173,8 +173,8 @@ def test_redis_locks_exclude_other_controllers_and_expire(broker: Redis) -> None
 def test_an_apply_through_celery_refuses_a_device_another_controller_holds(
         broker: Redis, tmp_path: Path, creds_env: None) -> None:
     inv = _inventory(tmp_path / "inv", {"x1": (free_port(), "east")})
-    eng = Engine(Workspace(inv, _intents(tmp_path / "intents"), ROOT / "templates"), Store(tmp_path / "s.db"),
-                 executor=CeleryExecutor(broker.url))
+    eng = Engine(Workspace(inv, _intents(tmp_path / "intents"), ROOT / "netorch" / "templates"),
+                 Store(tmp_path / "s.db"), executor=CeleryExecutor(broker.url))
     other = RedisLocks(broker.client(), "apply:elsewhere")
     assert other.acquire(["x1"], 0, True, "apply", "someone") == {}
     try:
@@ -193,7 +193,7 @@ def workers(broker: Redis, tmp_path: Path, creds_env: None) -> Iterator[tuple[Wo
                                         "x3": (ports["later"], "nowhere")})
     intents = _intents(tmp_path / "intents")
     pool = Workers(broker, inv, intents, None, tmp_path)
-    ws = Workspace(inv, intents, ROOT / "templates")
+    ws = Workspace(inv, intents, ROOT / "netorch" / "templates")
     celery_engine = Engine(ws, Store(tmp_path / "c.db"), executor=CeleryExecutor(broker.url), timeout=5)
     local_engine = Engine(ws, Store(tmp_path / "l.db"), timeout=5)
     try:
@@ -247,7 +247,7 @@ def test_a_worker_killed_mid_task_is_noticed_and_a_restarted_one_serves_the_next
     inv = _inventory(tmp_path / "inv", {"x1": (silent_port, "east")})
     intents = _intents(tmp_path / "intents")
     pool = Workers(broker, inv, intents, None, tmp_path)
-    eng = Engine(Workspace(inv, intents, ROOT / "templates"), Store(tmp_path / "s.db"),
+    eng = Engine(Workspace(inv, intents, ROOT / "netorch" / "templates"), Store(tmp_path / "s.db"),
                  executor=CeleryExecutor(broker.url), timeout=60)
     try:
         pool.start("east", "east")

@@ -23,7 +23,7 @@ CASES = {
 
 def _rendered(case: str) -> tuple[Workspace, dict[str, dict[str, str]]]:
     inventory, intents = CASES[case]
-    ws = Workspace(inventory, intents, ROOT / "templates")
+    ws = Workspace(inventory, intents, ROOT / "netorch" / "templates")
     return ws, ws.render()
 
 

@@ -394,7 +394,8 @@ def test_an_empty_limit_in_the_api_is_an_error(root: Path, tmp_path: Path, limit
     from netorch.daemon.runtime import Runtime
 
     secret = "operate-token-0123456789"
-    config = DaemonConfig(inventory=root / "inventory", intents=root / "intents", templates=root / "templates",
+    config = DaemonConfig(inventory=root / "inventory", intents=root / "intents",
+                          templates=root / "netorch" / "templates",
                           store=tmp_path / "netorch.db", tokens=(Token(name="ci", role="operate", token=secret),))
     with TestClient(create_app(Runtime(config))) as client:
         reply = client.post("/plan", json={"limit": limit}, headers={"Authorization": f"Bearer {secret}"})

@@ -302,7 +302,8 @@ def test_the_engine_reports_a_refused_host_key_per_device(server: SshServer, tmp
     intents = tmp_path / "intents"
     intents.mkdir()
     (intents / "routes.yaml").write_text("routes: []\n")
-    ws = Workspace(_inventory(tmp_path, server.port, data), intents, Path(__file__).parents[1] / "templates")
+    ws = Workspace(_inventory(tmp_path, server.port, data), intents,
+                   Path(__file__).parents[1] / "netorch" / "templates")
     assert ws.validate().ok, ws.validate().problems
     engine = Engine(ws, None, credentials=str(creds), timeout=5)
     report = engine.plan()

@@ -174,7 +174,7 @@ def golden(case: str) -> str:
 
 @pytest.fixture(scope="module")
 def job() -> DeviceJob:
-    ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates")
+    ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "netorch" / "templates")
     return DeviceJob("nc1", "netconf", Transport.NCCLIENT, ws.render("nc1")["nc1"], ws.compile()["nc1"])
 
 

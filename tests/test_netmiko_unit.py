@@ -315,7 +315,7 @@ def r3_job() -> DeviceJob:
     from netorch.service import Workspace
 
     static = ROOT / "tests/cases/static"  # the example as it was with static routes only
-    ws = Workspace(static / "inventory", static / "intents", ROOT / "templates")
+    ws = Workspace(static / "inventory", static / "intents", ROOT / "netorch" / "templates")
     desired = ws.compile()["r3"]
     return DeviceJob("r3", "frr", Transport.NETMIKO, ws.render("r3")["r3"], desired)
 
@@ -325,7 +325,7 @@ def test_shipped_r3_gets_its_protocol_sections() -> None:
     brings them all, and nothing else is needed after it."""
     from netorch.service import Workspace
 
-    ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates")
+    ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "netorch" / "templates")
     desired = ws.render("r3")["r3"]["frr.conf"]
     fix = nm.remediation(R3_RUNNING, desired, ignore_interfaces=["eth0"])
     assert "router ospf" in fix and "router bgp 65000" in fix and " ip ospf area 0" in fix

@@ -123,7 +123,7 @@ def offline_inventory(tmp_path: Path, port: int) -> Path:
 def config(tmp_path: Path, port: int, **overrides: Any) -> DaemonConfig:
     data: dict[str, Any] = {
         "inventory": offline_inventory(tmp_path, port), "intents": ROOT / "intents",
-        "templates": ROOT / "templates", "store": tmp_path / "netorch.db", "port": 0, "workers": 5,
+        "templates": ROOT / "netorch" / "templates", "store": tmp_path / "netorch.db", "port": 0, "workers": 5,
         "tokens": [{"name": "viewer", "role": "read", "token": READ}],
     }
     data.update(overrides)

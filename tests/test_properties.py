@@ -33,7 +33,7 @@ def _workspace(tmp: Path, files: dict[str, str]) -> Workspace:
     (tmp / "intents").mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
         (tmp / "intents" / name).write_text(text)
-    return Workspace(ROOT / "inventory", tmp / "intents", ROOT / "templates")
+    return Workspace(ROOT / "inventory", tmp / "intents", ROOT / "netorch" / "templates")
 
 
 route_st = st.tuples(
@@ -119,12 +119,12 @@ def test_interface_description_never_adds_config_lines(text: str) -> None:
         hosts = tmp_path / "inventory" / "hosts.yaml"
         hosts.write_text(hosts.read_text().replace("description: to r3 eth2",
                                                    f"description: {json.dumps(text)}"))
-        ws = Workspace(tmp_path / "inventory", ROOT / "intents", ROOT / "templates")
+        ws = Workspace(tmp_path / "inventory", ROOT / "intents", ROOT / "netorch" / "templates")
         if SAFE_TEXT_RE.fullmatch(text) is None:
             assert not ws.validate().ok
             return
         conf = ws.render("r4")["r4"]["frr.conf"]
-        reference = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates").render("r4")
+        reference = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "netorch" / "templates").render("r4")
         assert len(conf.splitlines()) == len(reference["r4"]["frr.conf"].splitlines())
         assert f" description {text}\n" in conf
 
@@ -179,7 +179,7 @@ def _two_domain_network(tmp: Path, domains: tuple[str, str], ifnames: tuple[str,
     intents = {"domains": [{"name": domains[i], "members": [{"host": h, "interface": ifnames[i]}
                                                            for h in ("fw", "acl")]} for i in (0, 1)]}
     (tmp / "intents" / "all.yaml").write_text(json.dumps(intents))
-    return Workspace(tmp / "inventory", tmp / "intents", ROOT / "templates")
+    return Workspace(tmp / "inventory", tmp / "intents", ROOT / "netorch" / "templates")
 
 
 @settings(max_examples=60, deadline=None)

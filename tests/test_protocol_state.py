@@ -29,7 +29,7 @@ CASE = ROOT / "tests/cases/routing"
 
 @pytest.fixture(scope="module")
 def desired() -> dict[str, DesiredState]:
-    return Workspace(CASE / "inventory", CASE / "intents", ROOT / "templates").compile()
+    return Workspace(CASE / "inventory", CASE / "intents", ROOT / "netorch" / "templates").compile()
 
 
 def captured(host: str, **variants: str) -> ps.ProtocolState:

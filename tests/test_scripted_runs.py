@@ -98,7 +98,7 @@ class Devices:
 
 
 def engine(tmp_path: Path, devices: Devices) -> tuple[Engine, ScriptedExecutor, Store]:
-    ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates")
+    ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "netorch" / "templates")
     store = Store(tmp_path / "store.db")
     executor = ScriptedExecutor(devices)
     return Engine(ws, store, executor=executor), executor, store

@@ -34,11 +34,11 @@ def workspace(tmp_path: Path, **replace: str) -> Workspace:
     shutil.copytree(STATIC / "intents", intents)
     for name, text in replace.items():
         (intents / f"{name}.yaml").write_text(text)
-    return Workspace(STATIC / "inventory", intents, ROOT / "templates")
+    return Workspace(STATIC / "inventory", intents, ROOT / "netorch" / "templates")
 
 
 def static_example() -> Workspace:
-    return Workspace(STATIC / "inventory", STATIC / "intents", ROOT / "templates")
+    return Workspace(STATIC / "inventory", STATIC / "intents", ROOT / "netorch" / "templates")
 
 
 def failures_of(report: Report, check: str) -> list:  # type: ignore[type-arg]
@@ -46,7 +46,7 @@ def failures_of(report: Report, check: str) -> list:  # type: ignore[type-arg]
 
 
 def test_example_holds_every_promise() -> None:
-    report = verify(Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates"))
+    report = verify(Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "netorch" / "templates"))
     assert report.ok, report.lines()
     assert report.exit_code == 0
     # the explicit guests -> users deny makes the default drop after it unreachable: a warning
@@ -127,7 +127,7 @@ rules:
 def test_ospf_carries_every_promise_through_any_single_campus_failure() -> None:
     """The shipped example routes with OSPF and BGP: a link or router down in the campus moves
     traffic to the backup paths, and BGP to the backup exit (r3) when r2's edge is gone."""
-    ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates")
+    ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "netorch" / "templates")
     report = verify(ws, failures=1)
     campus = {"r1", "r2", "r3", "r4", "up1"}
     assert not [(f.subject, f.element) for f in report.failures
@@ -171,7 +171,7 @@ def test_resilient_intent_is_checked_under_failures_without_the_flag(tmp_path: P
 
 
 def test_verifier_agrees_with_the_sample_simulator_on_the_example() -> None:
-    ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates")
+    ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "netorch" / "templates")
     desired, topo = ws.compile(), ws.topology()
     _, intents, _ = ws.load()
     v = Verifier(desired, topo, intents)
@@ -200,7 +200,7 @@ def test_filter_semantics_agree_with_the_platform_table() -> None:
 
 def test_cli_verify_and_plan_refuses(tmp_path: Path) -> None:
     runner = CliRunner()
-    base = ["--inventory", str(ROOT / "inventory"), "--templates", str(ROOT / "templates")]
+    base = ["--inventory", str(ROOT / "inventory"), "--templates", str(ROOT / "netorch" / "templates")]
     ok = runner.invoke(app, [*base, "--intents", str(ROOT / "intents"), "verify"])
     assert ok.exit_code == 0, ok.output
     assert "every promise holds" in ok.output
@@ -222,7 +222,7 @@ def test_the_shipped_examples_resilient_promises_survive_every_single_failure() 
     """The campus routes with OSPF and BGP: its resilient services and rule hold under each single
     link and router failure; the branch site (a chain, no backup) breaks under failures, but none
     of its promises is resilient, so plain verify does not fail on it."""
-    ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates")
+    ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "netorch" / "templates")
     _, intents, _ = ws.load()
     assert {s.value.name for s in intents.services if s.value.resilient} == {"web", "guest-portal"}
     report = verify(ws)

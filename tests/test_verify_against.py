@@ -33,7 +33,7 @@ SSH = "    ports: [22]\n"
 
 
 def example() -> Workspace:
-    return Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates")
+    return Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "netorch" / "templates")
 
 
 def edited(tmp_path: Path, old: str, new: str, name: str = "domains.yaml") -> Workspace:
@@ -42,7 +42,7 @@ def edited(tmp_path: Path, old: str, new: str, name: str = "domains.yaml") -> Wo
     path = intents / name
     assert old in path.read_text()
     path.write_text(path.read_text().replace(old, new))
-    return Workspace(ROOT / "inventory", intents, ROOT / "templates")
+    return Workspace(ROOT / "inventory", intents, ROOT / "netorch" / "templates")
 
 
 def brief(diff: Differential) -> list[tuple[str, str, str, tuple[str, ...], tuple[str, ...], str]]:
@@ -92,7 +92,7 @@ def test_a_wider_rule_is_newly_allowed_exactly(tmp_path: Path, store: Store) -> 
 
 
 def test_a_removed_route_is_newly_blocked() -> None:
-    ws = Workspace(STATIC / "inventory", STATIC / "intents", ROOT / "templates")
+    ws = Workspace(STATIC / "inventory", STATIC / "intents", ROOT / "netorch" / "templates")
     before = current_side(ws)
     desired = dict(before.desired)
     desired["r4"] = desired["r4"].model_copy(update={"routes": tuple(
@@ -123,11 +123,11 @@ def test_run_artifacts_are_what_the_run_pushed(store: Store) -> None:
 
 def test_unknown_run_or_revision_is_a_clear_error(store: Store, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(AgainstError, match="no run 99"):
-        stored_side(store, "99", ROOT / "templates")
+        stored_side(store, "99", ROOT / "netorch" / "templates")
     with pytest.raises(AgainstError, match="no single stored revision 'beef'"):
-        stored_side(store, "beef", ROOT / "templates")
+        stored_side(store, "beef", ROOT / "netorch" / "templates")
     base = ["--inventory", str(ROOT / "inventory"), "--intents", str(ROOT / "intents"),
-            "--templates", str(ROOT / "templates")]
+            "--templates", str(ROOT / "netorch" / "templates")]
     assert main([*base, "verify", "--against", "beef"]) == 1
     err = capsys.readouterr().err
     assert "error: revision beef: no single stored revision" in err and "Traceback" not in err
@@ -297,7 +297,7 @@ def test_verifications_are_kept_and_linked(store: Store) -> None:
         store.save_verification("verify", "t", "abc", "maybe", "", [], {})
 
 
-BASE = ["--inventory", str(ROOT / "inventory"), "--templates", str(ROOT / "templates")]
+BASE = ["--inventory", str(ROOT / "inventory"), "--templates", str(ROOT / "netorch" / "templates")]
 
 
 def test_cli_keeps_each_verification_and_history_shows_them(tmp_path: Path, store: Store) -> None:
@@ -346,7 +346,7 @@ def test_the_daemon_keeps_and_lists_verifications(tmp_path: Path) -> None:
 
     token = "read-token-" + "r" * 24
     cfg = DaemonConfig.model_validate({
-        "inventory": ROOT / "inventory", "intents": ROOT / "intents", "templates": ROOT / "templates",
+        "inventory": ROOT / "inventory", "intents": ROOT / "intents", "templates": ROOT / "netorch" / "templates",
         "store": tmp_path / "d.db", "port": 0, "tokens": [{"name": "viewer", "role": "read", "token": token}]})
     daemon, runtime = build(cfg)
     auth = {"authorization": f"Bearer {token}"}

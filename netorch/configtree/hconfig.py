@@ -102,7 +102,7 @@ class Managed:
         return self.children is not None and re.fullmatch(self.children, text) is not None
 
 
-#: What netorch manages on an FRR router: exactly what templates/frr/frr.conf.j2 renders.
+#: What netorch manages on an FRR router: exactly what netorch/templates/frr/frr.conf.j2 renders.
 #: Unmanaged (ignored in diffs, never touched): `frr version ...`, `frr defaults ...`
 #: (fixed at daemon start), `log ...`, `line vty`, `banner ...`, `!` comments, `end`,
 #: prefix lists and route maps netorch did not write (netorch's are named `netorch_...`),

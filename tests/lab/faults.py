@@ -159,7 +159,7 @@ def _creds(lab: LabStatus) -> dict[str, Any]:
 def live(lab: LabStatus, host: str) -> str:
     """The device's live configuration as the device prints it (FRR + nft, or NETCONF XML)."""
     creds = _creds(lab)
-    inventory = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates").inventory()
+    inventory = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "netorch" / "templates").inventory()
     view = inventory.hosts[host]
     if view.platform.value == "netconf":
         from netorch.transport.netconf.connection import connect
@@ -208,7 +208,7 @@ def intents_with(tmp_path: Path, name: str, extra: str) -> Path:
 
 
 def engine_for(lab: LabStatus, intents: Path, store: Store, **kw: Any) -> Engine:
-    return Engine(Workspace(ROOT / "inventory", intents, ROOT / "templates"), store,
+    return Engine(Workspace(ROOT / "inventory", intents, ROOT / "netorch" / "templates"), store,
                   credentials=str(lab.credentials_file), **kw)
 
 
@@ -222,7 +222,7 @@ def protocol_failures(lab: LabStatus) -> list[str]:
     """The example's protocol checks that fail now, read from each router's own vtysh."""
     from netorch.protocols import state as ps
 
-    desired = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates").compile()
+    desired = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "netorch" / "templates").compile()
     failed = []
     for router in PROTOCOL_ROUTERS:
         outputs = [exec_in(lab.run_dir, router, ["vtysh", "-c", c]).stdout for c in ps.COMMANDS]

@@ -108,7 +108,7 @@ class Daemon:
 
 @pytest.fixture
 def setup(lab: LabStatus, tmp_path: Path) -> Iterator[tuple[Daemon, Receiver, Path]]:
-    ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates")
+    ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "netorch" / "templates")
     report = Engine(ws, Store(tmp_path / "apply.db"), credentials=str(lab.credentials_file)).apply(
         ApplyOptions(limit=LAB_HOSTS))
     assert report.exit_code == 0
@@ -119,7 +119,7 @@ def setup(lab: LabStatus, tmp_path: Path) -> Iterator[tuple[Daemon, Receiver, Pa
     config = tmp_path / "daemon.yaml"
     config.write_text(yaml.safe_dump({
         "listen": "127.0.0.1", "port": port, "inventory": str(ROOT / "inventory"), "intents": str(intents),
-        "templates": str(ROOT / "templates"), "credentials": str(lab.credentials_file),
+        "templates": str(ROOT / "netorch" / "templates"), "credentials": str(lab.credentials_file),
         "store": str(tmp_path / "daemon.db"), "workers": 10,
         "schedules": [{"name": "lab", "limit": LAB_HOSTS, "interval": INTERVAL}],
         "tokens": [{"name": "reader", "role": "read", "token": READ},
@@ -225,7 +225,7 @@ def test_sigterm_during_an_apply_exits_cleanly_all_or_nothing(setup: tuple[Daemo
     wait_for(lambda: daemon.get("/health", token=None).json()["busy"], 30, "the apply to start")
     assert daemon.stop() == 0
     thread.join(timeout=60)
-    ws = Workspace(ROOT / "inventory", tmp / "intents", ROOT / "templates")
+    ws = Workspace(ROOT / "inventory", tmp / "intents", ROOT / "netorch" / "templates")
     plan = Engine(ws, None, credentials=str(lab.credentials_file)).plan(PlanOptions(limit=LAB_HOSTS))
     changed = {d.host for d in plan.devices if d.changed}
     assert changed in (set(), {"r1", "r2"}), changed  # never half-applied
@@ -253,7 +253,7 @@ def test_a_failing_webhook_never_stops_checks(lab: LabStatus, tmp_path: Path) ->
     config = tmp_path / "daemon.yaml"
     config.write_text(yaml.safe_dump({
         "port": port, "inventory": str(ROOT / "inventory"), "intents": str(ROOT / "intents"),
-        "templates": str(ROOT / "templates"), "credentials": str(lab.credentials_file),
+        "templates": str(ROOT / "netorch" / "templates"), "credentials": str(lab.credentials_file),
         "store": str(tmp_path / "d.db"), "schedules": [{"name": "lab", "limit": "r1", "interval": 1}],
         "tokens": [{"name": "reader", "role": "read", "token": READ}],
         "webhook": {"url": f"http://127.0.0.1:{free_port()}/nobody-listens", "timeout": 1, "retries": 1},

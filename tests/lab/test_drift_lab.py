@@ -27,7 +27,7 @@ LAB_HOSTS = os.environ.get("NETORCH_TEST_LAB_HOSTS", "lab_routers,lab_netconf")
 
 @pytest.fixture
 def checker(lab: LabStatus, tmp_path: Path) -> DriftChecker:
-    ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates")
+    ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "netorch" / "templates")
     engine = Engine(ws, Store(tmp_path / "store.db"), credentials=str(lab.credentials_file))
     report = engine.apply(ApplyOptions(limit=LAB_HOSTS))
     assert report.exit_code == 0, [(d.host, d.status, d.error) for d in report.devices]

@@ -151,9 +151,9 @@ CLI = [sys.executable, "-m", "netorch.cli"]
 def cli(args: list[str], store: Path, lab: LabStatus, **popen: Any) -> subprocess.Popen[str]:
     env = {**os.environ, "NETORCH_STORE": str(store), "NETORCH_CREDENTIALS": str(lab.credentials_file),
            "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([*CLI, "--inventory", str(ROOT / "inventory"), "--templates", str(ROOT / "templates"),
-                             *args], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            **popen)
+    return subprocess.Popen([*CLI, "--inventory", str(ROOT / "inventory"),
+                             "--templates", str(ROOT / "netorch" / "templates"), *args],
+                            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
 
 
 def test_two_applies_on_overlapping_devices_never_interleave(lab: LabStatus, baseline: dict[str, str],
@@ -221,7 +221,7 @@ def test_sigkill_between_commit_and_confirm_then_recover(lab: LabStatus, baselin
         from netorch.daemon.runtime import Runtime
 
         runtime = Runtime(DaemonConfig(store=store_path, inventory=ROOT / "inventory", intents=intents,
-                                       templates=ROOT / "templates", credentials=lab.credentials_file))
+                                       templates=ROOT / "netorch" / "templates", credentials=lab.credentials_file))
         runtime.close()
         (rec,) = Store(store_path).runs(kind="recover", limit=1)
         statuses = {d.host: d.status for d in Store(store_path).run(rec.id).devices}  # type: ignore[union-attr]
@@ -241,7 +241,7 @@ def test_a_read_only_store_pushes_nothing(lab: LabStatus, baseline: dict[str, st
     intents = intents_with(tmp_path, "a", EXTRA)
     script = (f"mount --bind {folder} {folder} && mount -o remount,bind,ro {folder} && "
               f"exec {sys.executable} -m netorch.cli --inventory {ROOT / 'inventory'} --intents {intents} "
-              f"--templates {ROOT / 'templates'} apply --limit {HOSTS}")
+              f"--templates {ROOT / 'netorch' / 'templates'} apply --limit {HOSTS}")
     env = {**os.environ, "NETORCH_STORE": str(folder / "netorch.db"),
            "NETORCH_CREDENTIALS": str(lab.credentials_file), "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script], env=env, cwd=ROOT,
@@ -311,7 +311,7 @@ def frr_driver(lab: LabStatus, host: str, tag: str) -> Any:
     from netorch.transport.napalm_frr.driver import FrrDriver
 
     creds = _creds(lab)["default"]
-    view = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates").inventory().hosts[host]
+    view = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "netorch" / "templates").inventory().hosts[host]
     drv = FrrDriver(view.hostname, creds["username"], creds["password"],
                     optional_args={"key_file": creds["ssh_key_file"], "run_tag": tag,
                                    "known_hosts": str(lab.known_hosts_file)})

@@ -92,7 +92,7 @@ def test_ipv6_between_domains_is_blocked_after_apply(lab: LabStatus, ipv6: None,
         exec_in(lab.run_dir, router, ["nft", "delete", "table", "inet", "netorch"])
     assert eventually(lambda: ping6(lab, "h1", guest), 10), "IPv6 h1 -> h3 does not work without filters"
 
-    ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates")
+    ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "netorch" / "templates")
     engine = Engine(ws, Store(tmp_path / "store.db"), credentials=str(lab.credentials_file))
     report = engine.apply(ApplyOptions(limit="lab_routers", workers=4))
     assert report.exit_code == 0, [(d.host, d.status, d.error) for d in report.devices]

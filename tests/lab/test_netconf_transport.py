@@ -103,7 +103,7 @@ def clean(admin: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def job() -> DeviceJob:
-    ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates")
+    ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "netorch" / "templates")
     return DeviceJob(HOST, "netconf", Transport.NCCLIENT, ws.render(HOST)[HOST], ws.compile()[HOST])
 
 

@@ -126,7 +126,7 @@ def r3_restored(conn: Any) -> Iterator[str]:
 def job() -> DeviceJob:
     # r3 as the static-route example has it (two static routes): the transport's mechanics
     static = ROOT / "tests/cases/static"
-    ws = Workspace(static / "inventory", static / "intents", ROOT / "templates")
+    ws = Workspace(static / "inventory", static / "intents", ROOT / "netorch" / "templates")
     return DeviceJob(HOST, "frr", Transport.NETMIKO, ws.render(HOST)[HOST], ws.compile()[HOST])
 
 

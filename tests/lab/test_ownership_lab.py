@@ -31,7 +31,7 @@ LAB_HOSTS = os.environ.get("NETORCH_TEST_LAB_HOSTS", "lab_routers")
 
 def make_checker(lab: LabStatus, tmp_path: Path, inventory: Path | None = None,
                  intents: Path | None = None) -> DriftChecker:
-    ws = Workspace(inventory or ROOT / "inventory", intents or ROOT / "intents", ROOT / "templates")
+    ws = Workspace(inventory or ROOT / "inventory", intents or ROOT / "intents", ROOT / "netorch" / "templates")
     engine = Engine(ws, Store(tmp_path / "store.db"), credentials=str(lab.credentials_file))
     report = engine.apply(ApplyOptions(limit=LAB_HOSTS))
     assert report.exit_code == 0, [(d.host, d.status, d.error) for d in report.devices]
@@ -142,7 +142,7 @@ def test_widened_ownership_removes_what_it_owns(lab: LabStatus, tmp_path: Path, 
     hosts = yaml.safe_load((inventory / "hosts.yaml").read_text())
     hosts["r1"]["data"]["ownership"] = {"static_routes": "all", "interfaces": "all", "prefix_lists": "all"}
     (inventory / "hosts.yaml").write_text(yaml.safe_dump(hosts))
-    report = DriftChecker(Engine(Workspace(inventory, ROOT / "intents", ROOT / "templates"),
+    report = DriftChecker(Engine(Workspace(inventory, ROOT / "intents", ROOT / "netorch" / "templates"),
                                  Store(tmp_path / "w.db"), credentials=str(lab.credentials_file))
                           ).check(DriftOptions(limit=LAB_HOSTS))
     assert config_of(device(report, "r1")) == [

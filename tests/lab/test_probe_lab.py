@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_probe_covers_every_port_and_every_host(lab: LabStatus, tmp_path: Path) -> None:
-    ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates")
+    ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "netorch" / "templates")
     report = Engine(ws, Store(tmp_path / "s.db"), credentials=str(lab.credentials_file)).apply(
         ApplyOptions(limit="lab_routers"))
     assert report.exit_code == 0, [(d.host, d.error) for d in report.devices]

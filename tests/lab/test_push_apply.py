@@ -35,7 +35,7 @@ def wait_until(condition: object, timeout: float, what: str) -> None:
 
 @pytest.fixture
 def engine(lab: LabStatus, tmp_path: Path) -> Engine:
-    ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates")
+    ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "netorch" / "templates")
     return Engine(ws, Store(tmp_path / "store.db"), credentials=str(lab.credentials_file))
 
 
@@ -46,7 +46,7 @@ def scratch_engine(lab: LabStatus, tmp_path: Path, extra: dict[str, str],
         shutil.copytree(ROOT / "intents", intents)
     for name, text in extra.items():
         (intents / name).write_text(text)
-    ws = Workspace(ROOT / "inventory", intents, templates or ROOT / "templates")
+    ws = Workspace(ROOT / "inventory", intents, templates or ROOT / "netorch" / "templates")
     return Engine(ws, Store(tmp_path / "store.db"), credentials=str(lab.credentials_file))
 
 
@@ -147,7 +147,7 @@ def test_unreachable_device_leaves_every_device_as_it_was(applied: Engine, lab: 
 
 def _bad_templates(tmp_path: Path, host: str, line: str) -> Path:
     templates = tmp_path / "templates"
-    shutil.copytree(ROOT / "templates", templates)
+    shutil.copytree(ROOT / "netorch" / "templates", templates)
     conf = templates / "frr" / "frr.conf.j2"
     text = conf.read_text().replace("!\n{% for i in interfaces %}",
                                     f'{{% if host == "{host}" %}}\n{line}\n{{% endif %}}\n!\n'

@@ -42,7 +42,7 @@ def wait_for(condition: Callable[[], object], timeout: float, what: str, interva
 
 @pytest.fixture(scope="module")
 def routed(lab: LabStatus, tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates")
+    ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "netorch" / "templates")
     eng = Engine(ws, Store(tmp_path_factory.mktemp("routing") / "store.db"), credentials=str(lab.credentials_file))
     report = eng.apply(ApplyOptions(limit=HOSTS, workers=10))
     assert report.exit_code == 0, [(d.host, d.status, d.error) for d in report.devices]

@@ -33,8 +33,8 @@ def cli(args: list[str], store: Path, lab: LabStatus) -> tuple[int, str]:
     env = {**os.environ, "NETORCH_STORE": str(store), "NETORCH_CREDENTIALS": str(lab.credentials_file),
            "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-m", "netorch.cli", "--inventory", str(ROOT / "inventory"),
-                           "--templates", str(ROOT / "templates"), *args], env=env, cwd=ROOT, capture_output=True,
-                          text=True, timeout=300, check=False)
+                           "--templates", str(ROOT / "netorch" / "templates"), *args], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=300, check=False)
     return proc.returncode, proc.stdout + proc.stderr
 
 

@@ -91,7 +91,7 @@ class Scaleout:
                 self.workers.start(region, region)
 
     def engines(self, intents: Path, folder: Path, **kw: Any) -> tuple[Engine, Engine]:
-        ws = Workspace(self.inventory, intents, ROOT / "templates")
+        ws = Workspace(self.inventory, intents, ROOT / "netorch" / "templates")
         creds = str(self.lab.credentials_file)
         local = Engine(ws, Store(folder / "local.db"), credentials=creds, **kw)
         remote = Engine(ws, Store(folder / "remote.db"), credentials=creds, executor=CeleryExecutor(self.redis.url),
@@ -198,7 +198,7 @@ def test_the_controller_sigkilled_after_commit_leaves_no_device_half_configured(
     # a controller process that dies (SIGKILL, by itself) once the workers answered every commit
     script = tmp_path / "controller.py"
     script.write_text(CONTROLLER.format(inventory=str(scaleout.inventory), intents=str(intents),
-                                        templates=str(ROOT / "templates"), broker=scaleout.redis.url,
+                                        templates=str(ROOT / "netorch" / "templates"), broker=scaleout.redis.url,
                                         hosts=HOSTS, count=len(DEVICES)))
     proc = subprocess.run([sys.executable, str(script)], env=env, cwd=tmp_path, capture_output=True, text=True,
                           timeout=180, check=False)
@@ -216,7 +216,7 @@ def test_the_controller_sigkilled_after_commit_leaves_no_device_half_configured(
     assert has_extra(live(lab, "r3"))
     from netorch.run.recover import recover
 
-    ws = Workspace(scaleout.inventory, intents, ROOT / "templates")
+    ws = Workspace(scaleout.inventory, intents, ROOT / "netorch" / "templates")
     fixed = recover(Engine(ws, Store(store), credentials=str(lab.credentials_file)))
     assert fixed.exit_code == 0, [(d.host, d.status, d.error) for d in fixed.devices]
     assert everything(lab) == baseline

@@ -34,7 +34,7 @@ WATCHED = ("10.1.0.0/24", "10.2.0.0/24", "10.3.0.0/24")
 
 @pytest.fixture(scope="module")
 def applied(lab: LabStatus, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Verifier]:
-    ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates")
+    ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "netorch" / "templates")
     engine = Engine(ws, Store(tmp_path_factory.mktemp("verify") / "store.db"),
                     credentials=str(lab.credentials_file))
     report = engine.apply(ApplyOptions(limit="lab_routers", workers=4))
@@ -157,7 +157,7 @@ def test_against_live_shows_exactly_an_out_of_band_change(lab: LabStatus, applie
                                                           tmp_path: Path) -> None:
     """After the apply the network as it runs is the intents; with users -> servers ssh deleted
     from r4's nftables table by hand, exactly those flows are newly blocked; an apply undoes it."""
-    ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "templates")
+    ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "netorch" / "templates")
     store = Store(tmp_path / "store.db")
     wait_no_difference(ws, store, lab.credentials_file)
     chain = "netorch_servers_eth3_out"

@@ -102,7 +102,7 @@ def write_intents(folder: Path, security: dict[str, Any]) -> Path:
 
 
 def workspace(inventory: Path, intents: Path) -> Workspace:
-    return Workspace(inventory, intents, ROOT / "templates")
+    return Workspace(inventory, intents, ROOT / "netorch" / "templates")
 
 
 def verifier(ws: Workspace) -> Verifier:

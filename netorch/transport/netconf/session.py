@@ -222,7 +222,7 @@ class NcclientSession(DeviceSession):
         if desired.child("policy", POLICY_NS) is not None and not self.policy_supported():
             raise DeviceRejected(self.host, f"the device does not implement the netorch-policy YANG module "
                                  f"({POLICY_NS}), needed for its domain filters: load "
-                                 "templates/netconf/netorch-policy.yang on the device")
+                                 "netorch/templates/netconf/netorch-policy.yang on the device")
         discarded = self._lock("candidate")
         try:
             if self._has("writable-running:1.0"):
