@@ -37,9 +37,19 @@ def test_constructor_matches_napalm() -> None:
 
 
 def test_napalm_finds_the_driver_by_its_platform_name() -> None:
-    import netorch.transport.napalm_session  # noqa: F401 - registers the module name
-
     assert get_network_driver(PLATFORMS[next(iter(PLATFORMS))].napalm_driver or "") is FrrDriver
+
+
+def test_napalm_finds_the_driver_in_a_fresh_interpreter_without_netorch() -> None:
+    """NAPALM's own convention (a community module napalm_<name>) finds the driver: nothing of
+    netorch is imported before the call."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom napalm import get_network_driver\nassert 'netorch' not in sys.modules\n"
+            "d = get_network_driver('netorch_frr')\nprint(d.__module__, d.__name__, d.platform)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.split() == ["netorch.transport.napalm_frr.driver", "FrrDriver", "netorch_frr"]
 
 
 @pytest.mark.parametrize("transport", list(Transport))

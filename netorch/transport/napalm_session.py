@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import sys
 from typing import Any
 
 from napalm.base.exceptions import (
@@ -19,12 +18,7 @@ from netorch.configtree.frr import KernelInterface
 from netorch.errors import ConfirmExpired, DeviceRejected, DeviceUnreachable, TransportError
 from netorch.protocols.state import ProtocolCheck, has_protocols, parse_state, protocol_checks
 from netorch.transport.base import DeviceSession, InterfaceState, RouteCheck, Snapshot
-from netorch.transport.napalm_frr import driver as frr_driver
 from netorch.transport.napalm_frr.driver import FrrDriver
-
-# NAPALM finds community drivers as modules named napalm_<name>: make netorch's FRR
-# driver importable under the name its platform table uses ("netorch_frr").
-sys.modules.setdefault("napalm_netorch_frr", frr_driver)
 
 
 class NapalmSession(DeviceSession):

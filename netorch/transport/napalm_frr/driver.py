@@ -25,8 +25,8 @@ caught at commit anyway, where the device is restored and the transaction rolled
 This module owns FrrDriver and its constructor (the optional arguments above); what it does
 comes from its mixins: getters (GettersMixin), confirm (ConfirmMixin: the candidate and its
 commit), channel (ChannelMixin: the SSH side); parse holds the pure parsing. NAPALM finds the
-driver in this module (netorch.transport.napalm_session registers it as napalm_netorch_frr) as
-the first NetworkDriver subclass by name: keep no other one here.
+driver through the community module napalm_netorch_frr that the netorch distribution installs
+(`napalm.get_network_driver("netorch_frr")`, without importing netorch first).
 """
 
 from __future__ import annotations
