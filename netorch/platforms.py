@@ -140,8 +140,23 @@ PLATFORMS: dict[Platform, PlatformSpec] = {
 }
 
 
+def platform_name(name: object) -> object:
+    """A platform as an inventory names it, in netorch's names (netutils' lib_mapper): NAPALM's
+    (ios, eos, junos) and netmiko's (cisco_ios, ...) driver names are mapped; anything else is
+    returned as it is, for validation to refuse with the names that exist."""
+    if not isinstance(name, str) or name in PLATFORMS_BY_NAME:
+        return name
+    from netutils.lib_mapper import NAPALM_LIB_MAPPER, NETMIKO_LIB_MAPPER
+
+    mapped = NAPALM_LIB_MAPPER.get(name) or NETMIKO_LIB_MAPPER.get(name)
+    return mapped if mapped in PLATFORMS_BY_NAME else name
+
+
 def spec(platform: Platform | str) -> PlatformSpec:
     return PLATFORMS[Platform(platform)]
+
+
+PLATFORMS_BY_NAME = frozenset(p.value for p in Platform)
 
 
 @dataclass(frozen=True)

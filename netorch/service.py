@@ -16,7 +16,7 @@ from netorch.compile import compile_intents
 from netorch.errors import NetorchError, Problem, ValidationFailed
 from netorch.model.desired import DesiredState
 from netorch.model.intents import IntentSet
-from netorch.model.inventory import HostView, InventoryView, load_inventory
+from netorch.model.inventory import HostView, InventoryView, inventory_files, load_inventory
 from netorch.model.loader import load_intents
 from netorch.render import render_state
 from netorch.topology import Topology
@@ -154,7 +154,7 @@ class Workspace:
             except ValueError:
                 rel = Path(path.name)
             paths.append((f"intents/{rel}", path))
-        paths += [(f"inventory/{n}", self.inventory_dir / n) for n in ("hosts.yaml", "groups.yaml", "defaults.yaml")]
+        paths += [(f"inventory/{n}", path) for n, path in inventory_files(self.inventory_dir).items()]
         for key, path in paths:
             try:
                 out[key] = path.read_text(encoding="utf-8")

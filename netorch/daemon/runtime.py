@@ -129,13 +129,13 @@ class Runtime:
     def scope(self) -> list[str]:
         """The devices the daemon checks (see the module docstring), sorted. Read from the current
         inventory (again only when its files change); while it cannot be read, the last scope."""
-        from netorch.model.inventory import INVENTORY_FILES, load_inventory
+        from netorch.model.inventory import inventory_files, load_inventory
 
         folder = self.config.inventory
         stamp = []
-        for name in INVENTORY_FILES:
+        for name, path in inventory_files(folder).items():
             with contextlib.suppress(OSError):
-                st = (folder / name).stat()
+                st = path.stat()
                 stamp.append((name, st.st_mtime_ns, st.st_size))
         key = (str(folder), tuple(stamp))
         with self._scope_lock:

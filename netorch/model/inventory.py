@@ -22,11 +22,23 @@ from netorch.errors import NetorchError, Problem, YamlSyntaxError
 from netorch.model.ownership import DEFAULT as DEFAULT_OWNERSHIP
 from netorch.model.ownership import Ownership
 from netorch.model.types import Bool, Frozen, HostAddress, IfAddress, IfName, Name, SafeText, TcpPort
-from netorch.platforms import Platform, Transport, spec
+from netorch.platforms import Platform, Transport, platform_name, spec
 from netorch.yamlsrc import LocatedDict, format_loc, line_of, load_file
 
 Source = tuple[str, Any, tuple[Any, ...]]
 INVENTORY_FILES = ("hosts.yaml", "groups.yaml", "defaults.yaml")
+"""The SimpleInventory files; each may also be spelled .yml (the .yaml one wins when both exist)."""
+
+
+def inventory_files(directory: Path) -> dict[str, Path]:
+    """hosts.yaml, groups.yaml, defaults.yaml -> the file of that name in `directory`, as .yaml or,
+    when only that exists, as .yml (the .yaml path when neither does)."""
+    found: dict[str, Path] = {}
+    for name in INVENTORY_FILES:
+        path = directory / name
+        other = path.with_suffix(".yml")
+        found[name] = other if not os.path.lexists(path) and os.path.lexists(other) else path
+    return found
 SECRET_KEY_RE = re.compile(
     r"pass(?:word|wd|phrase)|secret|token|community|api[_-]?key|private[_-]?key|pre[_-]?shared"
     r"|(?:^|[_-])psk(?:$|[_-])",
@@ -118,6 +130,8 @@ def _walk_secrets(value: Any, loc: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]
     if isinstance(value, dict):
         for key, sub in value.items():
             if isinstance(key, str) and SECRET_KEY_RE.search(key):
+                if sub is None or sub == "":
+                    continue  # an empty value holds no secret (NAPALM's `secret: ""`)
                 yield (*loc, key)
             else:
                 yield from _walk_secrets(sub, (*loc, key))
@@ -183,9 +197,9 @@ def _load(path: Path, problems: list[Problem]) -> Any:
 def load_inventory(directory: Path) -> tuple[InventoryView | None, list[Problem]]:
     """Load and validate a SimpleInventory folder. Returns the view (None if unusable) and problems."""
     problems: list[Problem] = []
-    if not os.path.lexists(directory / "hosts.yaml"):
-        return None, [Problem(str(directory / "hosts.yaml"), 0, "", "inventory hosts.yaml not found")]
-    files = {name: directory / name for name in INVENTORY_FILES}
+    files = inventory_files(directory)
+    if not os.path.lexists(files["hosts.yaml"]):
+        return None, [Problem(str(directory / "hosts.yaml"), 0, "", "inventory hosts.yaml (or hosts.yml) not found")]
     hosts_raw = _load(files["hosts.yaml"], problems)
     groups_raw = _load(files["groups.yaml"], problems)
     defaults_raw = _load(files["defaults.yaml"], problems)
@@ -269,7 +283,7 @@ def load_inventory(directory: Path) -> tuple[InventoryView | None, list[Problem]
         for key in ("hostname", "port", "platform"):
             value, src = attr(key)
             if value is not None and src is not None:
-                raw[key] = value
+                raw[key] = platform_name(value) if key == "platform" else value
                 where[key] = src
         if "hostname" not in raw:
             raw["hostname"] = str(name)
@@ -292,7 +306,8 @@ def load_inventory(directory: Path) -> tuple[InventoryView | None, list[Problem]
                 msg = err["msg"].removeprefix("Value error, ")
                 if err["type"] == "enum":
                     choices = ", ".join(p.value for p in Platform)
-                    msg = f"unknown platform {err.get('input')!r}; expected one of: {choices}"
+                    msg = (f"unknown platform {err.get('input')!r}; expected one of: {choices} "
+                           "(or their NAPALM and netmiko names, e.g. ios, eos, junos)")
                 problems.append(Problem(fname, line_of(root, full), format_loc(full), msg, "schema"))
         if bad_group:
             continue

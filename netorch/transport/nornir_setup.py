@@ -15,7 +15,7 @@ from nornir.core.inventory import ConnectionOptions
 
 from netorch.credentials import CredentialStore, accept_new_host_keys
 from netorch.defaults import CONNECT_TIMEOUT
-from netorch.model.inventory import HostView, InventoryView
+from netorch.model.inventory import HostView, InventoryView, inventory_files
 from netorch.platforms import spec
 from netorch.transport.hostkeys import DEFAULT_KNOWN_HOSTS
 from netorch.transport.registry import connect_plugins
@@ -55,10 +55,11 @@ def build_nornir(inventory: InventoryView, hosts: list[str], workers: int, creds
     logging.getLogger("nornir").setLevel(logging.CRITICAL)
     accept_new = accept_new_host_keys()
     folder = Path(inventory.directory)
-    options: dict[str, Any] = {"host_file": str(folder / "hosts.yaml")}
+    files = inventory_files(folder)
+    options: dict[str, Any] = {"host_file": str(files["hosts.yaml"])}
     for key, name in (("group_file", "groups.yaml"), ("defaults_file", "defaults.yaml")):
-        if (folder / name).exists():
-            options[key] = str(folder / name)
+        if files[name].exists():
+            options[key] = str(files[name])
     nr = InitNornir(runner={"plugin": "threaded", "options": {"num_workers": max(1, workers)}},
                     inventory={"plugin": "SimpleInventory", "options": options},
                     logging={"enabled": False})
