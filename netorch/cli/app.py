@@ -27,7 +27,7 @@ plans and applies them, and detects drift.
 Exit codes: 0 success or in sync; 1 error (invalid input, device failure, bad usage);
 2 changes pending (plan) or drift found (drift)."""
 
-app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False,
+app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=True,
                   context_settings={"help_option_names": ["-h", "--help"]})
 
 

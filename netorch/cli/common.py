@@ -3,6 +3,7 @@ over the workspace, the notice of interrupted runs, and keeping verifications in
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -33,7 +34,29 @@ EXIT_CHANGES = 2
 
 CredOpt = Annotated[Path | None, typer.Option("--credentials", envvar="NETORCH_CREDENTIALS",
                                               help="Credentials file (see README).", show_envvar=True)]
-LimitOpt = Annotated[str | None, typer.Option("--limit", "-l", help="Host or group (comma list).")]
+def complete_limit(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Shell completion of --limit: the inventory's host and group names (after the last comma of
+    a comma list). The inventory is the one the command line names (--inventory,
+    NETORCH_INVENTORY, ./inventory); an unreadable one completes nothing."""
+    from netorch.model.inventory import load_inventory
+
+    root = ctx.find_root()
+    folder = root.params.get("inventory") or os.environ.get("NETORCH_INVENTORY") or "inventory"
+    done, _, last = incomplete.rpartition(",")
+    try:
+        view, _ = load_inventory(Path(folder))
+    except Exception:  # completion never fails the shell
+        return []
+    if view is None:
+        return []
+    names = sorted({*view.hosts, *view.groups})
+    taken = set(done.split(",")) if done else set()
+    prefix = f"{done}," if done else ""
+    return [prefix + n for n in names if n.startswith(last) and n not in taken]
+
+
+LimitOpt = Annotated[str | None, typer.Option("--limit", "-l", help="Host or group (comma list).",
+                                              autocompletion=complete_limit)]
 WorkersOpt = Annotated[int, typer.Option("--workers", "-w", min=1, max=500, help="Parallel devices.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 LockWaitOpt = Annotated[float, typer.Option("--lock-wait", min=0, max=3600, help="Seconds to wait for devices "
