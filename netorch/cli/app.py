@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from netorch import __version__
-from netorch.cli import drift, history, offline, run, serve
+from netorch.cli import drift, history, offline, run, schema, serve
 from netorch.cli.common import EXIT_ERROR, EXIT_OK, State
 from netorch.cli.output import err, out, print_problems
 from netorch.errors import NetorchError, ValidationFailed
@@ -76,6 +76,7 @@ COMMANDS = (
     ("daemon", serve.daemon_cmd),
     ("worker", serve.worker_cmd),
     ("history", history.history_cmd),
+    ("schema", schema.schema_cmd),
     ("version", version_cmd),
 )
 for _name, _command in COMMANDS:

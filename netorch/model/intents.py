@@ -45,14 +45,23 @@ class RouteIntent(Frozen):
     """A static route, bound to hosts and/or groups of the inventory."""
 
     name: Name
+    """Unique name of the route intent."""
     description: SafeText | None = None
+    """Free text, rendered as a comment where the platform has them."""
     prefix: Prefix
+    """The destination prefix (IPv4)."""
     next_hop: Address | None = None
+    """The next-hop address: on a subnet connected to each bound host."""
     interface: IfName | None = None
+    """The egress interface (an interface route, or with next_hop: both)."""
     distance: Distance = 1
+    """Administrative distance: a higher one is a floating backup of a lower one for the same prefix."""
     vrf: Name | None = None
+    """The VRF the route belongs to (a VRF intent declares it); the default VRF when unset."""
     hosts: tuple[Name, ...] = ()
+    """The hosts that install the route."""
     groups: tuple[Name, ...] = ()
+    """The groups whose every member installs the route."""
 
     @model_validator(mode="after")
     def _target_and_binding(self) -> RouteIntent:
@@ -67,8 +76,11 @@ class DomainMember(Frozen):
     """An interface of a host, or a subnet connected to a host, that belongs to a domain."""
 
     host: Name
+    """The host the member is on."""
     interface: IfName | None = None
+    """An interface of that host: its connected subnet is in the domain."""
     subnet: Prefix | None = None
+    """A subnet reached through that host (exactly one of interface or subnet)."""
 
     @model_validator(mode="after")
     def _one_of(self) -> DomainMember:
@@ -82,8 +94,11 @@ class DomainIntent(Frozen):
     unless a rule or a service allows it."""
 
     name: Name
+    """Unique name of the domain."""
     description: SafeText | None = None
+    """Free text."""
     members: tuple[DomainMember, ...] = Field(min_length=1)
+    """The interfaces and subnets that make up the domain."""
 
 
 def _check_ports(protocol: Protocol, ports: tuple[PortRange, ...]) -> None:
@@ -95,14 +110,23 @@ class RuleIntent(Frozen):
     """An ordered rule between two domains."""
 
     name: Name
+    """Unique name of the rule."""
     description: SafeText | None = None
+    """Free text."""
     sequence: Sequence
+    """Order among the rules of the same domain pair: lower first, the first match decides."""
     source: Name = Field(alias="from")
+    """The domain the traffic comes from (key `from`)."""
     destination: Name = Field(alias="to")
+    """The domain the traffic goes to (key `to`)."""
     protocol: Protocol = Protocol.ANY
+    """tcp, udp, icmp or any."""
     ports: tuple[Port, ...] = ()
+    """Destination ports or ranges (\"8000-8080\"), only with tcp and udp; every port when empty."""
     action: Action
-    resilient: bool = False  # netorch verify re-checks it under every single link and router failure
+    """allow or deny."""
+    resilient: bool = False
+    """netorch verify also proves the rule under every single link and router failure."""
 
     @model_validator(mode="after")
     def _ports(self) -> RuleIntent:
@@ -114,13 +138,22 @@ class ServiceIntent(Frozen):
     """A service: providers reachable on protocol/ports by the consumer domains, and no one else."""
 
     name: Name
+    """Unique name of the service."""
     description: SafeText | None = None
+    """Free text."""
     providers: tuple[Address, ...] = Field(min_length=1)
+    """The addresses that provide the service."""
     protocol: Protocol = Protocol.TCP
+    """tcp, udp, icmp or any."""
     ports: tuple[Port, ...] = ()
+    """The service's ports (tcp and udp need at least one)."""
     consumers: tuple[Name, ...] = Field(min_length=1)
+    """The domains that may reach the providers; no other domain may."""
     probe_from: Name | None = None
-    resilient: bool = False  # netorch verify re-checks it under every single link and router failure
+    """A router (pushed through napalm) that drift probes the providers from, sourced from its address
+    in a consumer domain."""
+    resilient: bool = False
+    """netorch verify also proves the service under every single link and router failure."""
 
     @model_validator(mode="after")
     def _ports(self) -> ServiceIntent:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from netorch.errors import NetorchError, Problem, YamlSyntaxError
 from netorch.model.ownership import DEFAULT as DEFAULT_OWNERSHIP
@@ -52,22 +52,56 @@ NORNIR_FIELDS = frozenset(
 
 class InterfaceData(Frozen):
     address: IfAddress | None = None
+    """The interface's address with its prefix length (10.0.12.1/30)."""
     description: SafeText | None = None
+    """Rendered as the interface's description."""
     enabled: Bool = True
+    """Administratively up (false: shut down)."""
 
 
 class HostData(Frozen):
     """The data keys netorch understands. Other keys are kept for other tools, never rendered."""
 
     interfaces: dict[IfName, InterfaceData] = Field(default_factory=dict)
+    """The interfaces netorch manages on the host, by name."""
     mgmt_interface: IfName | None = None
+    """The management interface: never rendered, never touched."""
     deploy: Bool = True
+    """false: render only, never contacted (plan, apply and drift skip it)."""
     site: Name | None = None
-    region: Name | None = None  # the executor queue its work goes to (netorch worker --queues REGION)
+    """Free grouping name."""
+    region: Name | None = None
+    """The executor queue its work goes to (netorch worker --queues REGION)."""
     credentials_file: str | None = None
-    known_hosts: str | None = None  # OpenSSH known_hosts file for host key checking (see README)
+    """The credentials file of this host (see Credentials files)."""
+    known_hosts: str | None = None
+    """The OpenSSH known_hosts file its host key is checked against (relative to the inventory folder)."""
     transport: Transport | None = None
-    ownership: Ownership = DEFAULT_OWNERSHIP  # what netorch owns beyond its platform table
+    """How it is pushed, when not its platform's: napalm, netmiko or ncclient."""
+    ownership: Ownership = DEFAULT_OWNERSHIP
+    """What netorch owns on it beyond its platform's table (see Ownership)."""
+
+
+class HostEntry(Frozen):
+    """One entry of hosts.yaml (and, without hostname, of groups.yaml; defaults.yaml is one such
+    entry): the Nornir fields netorch reads. Credentials are never accepted here."""
+
+    model_config = ConfigDict(extra="allow")
+
+    hostname: str | None = None
+    """The management address or name (the entry's name when unset)."""
+    port: TcpPort | None = None
+    """The management port (the transport's default when unset)."""
+    platform: str | None = None
+    """frr, netconf, cisco_ios, arista_eos, juniper_junos, or their NAPALM / netmiko names (ios, eos, junos)."""
+    groups: list[str] = Field(default_factory=list)
+    """The groups it inherits from, in order."""
+    username: str | None = None
+    """The login (also from the credentials)."""
+    data: HostData | None = None
+    """What netorch reads of the host (other keys are kept for other tools)."""
+    connection_options: dict[str, Any] = Field(default_factory=dict)
+    """Nornir's per-connection options (secrets refused: they belong in the credentials)."""
 
 
 class HostView(Frozen):

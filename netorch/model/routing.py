@@ -50,7 +50,9 @@ class Scope(Frozen):
     """Where an entry applies: a host, or every member of a group (exactly one)."""
 
     host: Name | None = None
+    """One host."""
     group: Name | None = None
+    """Every member of a group (exactly one of host or group)."""
 
     @model_validator(mode="after")
     def _one(self) -> Scope:
@@ -68,36 +70,51 @@ class OspfInterface(Scope):
     """An interface of a host (or of every member of a group) that takes part in an area."""
 
     interface: IfName
+    """The interface's name on the host."""
     passive: Bool = False
+    """Advertise its subnet, form no adjacency on it."""
     cost: Cost | None = None
+    """The OSPF cost of the interface."""
     network: NetworkType | None = None
+    """point-to-point or broadcast."""
 
 
 class OspfArea(Frozen):
     """An area: its member routers, and which of their interfaces take part."""
 
     area: AreaId
+    """The area id (a number or dotted quad, 0 is the backbone)."""
     hosts: tuple[Name, ...] = ()
+    """Member routers."""
     groups: tuple[Name, ...] = ()
+    """Groups whose members are member routers."""
     links: Bool = True
     """Every link between two members of this area takes part (active, point-to-point on /30
     and /31 links)."""
     interfaces: tuple[OspfInterface, ...] = ()
+    """Further interfaces of the members that take part (stub subnets, loopbacks), with their settings."""
 
 
 class OspfLink(Frozen):
     """Settings of the link(s) between two routers: cost, network type, area."""
 
     hosts: tuple[Name, Name]
+    """The two routers at the ends of the link(s)."""
     cost: Cost | None = None
+    """The cost on both ends."""
     network: NetworkType | None = None
+    """point-to-point or broadcast."""
     area: AreaId | None = None
+    """The area of the link, when its ends are in several."""
 
 
 class Redistribute(Frozen):
     protocol: Literal["connected", "static", "ospf", "bgp"]
+    """What is redistributed: connected, static, ospf or bgp routes."""
     hosts: tuple[Name, ...] = ()
+    """The routers that redistribute (every router of the intent when hosts and groups are empty)."""
     groups: tuple[Name, ...] = ()
+    """Groups whose members redistribute."""
     prefixes: tuple[Prefix, ...] = ()
     """Only these prefixes (and their longer prefixes); every prefix when empty."""
 
@@ -106,13 +123,19 @@ class OspfIntent(Frozen):
     """One OSPF routing domain."""
 
     name: Name
+    """Unique name of the OSPF domain."""
     description: SafeText | None = None
+    """Free text."""
     areas: tuple[OspfArea, ...] = Field(min_length=1)
+    """The areas and their member routers."""
     links: tuple[OspfLink, ...] = ()
+    """Per-link settings (cost, network type, area)."""
     router_id_interface: IfName = "lo"
     """The router id is the address of this interface (a loopback) unless `router_ids` names it."""
     router_ids: dict[Name, Address] = Field(default_factory=dict)
+    """Explicit router ids per host."""
     redistribute: tuple[Redistribute, ...] = ()
+    """Routes of other sources the routers redistribute into OSPF (as external routes)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -122,13 +145,16 @@ class OspfIntent(Frozen):
 
 class BgpRouter(Scope):
     asn: Asn
+    """The router's autonomous system number."""
 
 
 class BgpSession(Frozen):
     """An explicit eBGP session between two routers on a shared link."""
 
     hosts: tuple[Name, Name]
+    """The two routers."""
     description: SafeText | None = None
+    """Free text."""
 
     @model_validator(mode="before")
     @classmethod
@@ -138,6 +164,7 @@ class BgpSession(Frozen):
 
 class BgpOriginate(Scope):
     prefixes: tuple[Prefix, ...] = Field(min_length=1)
+    """The prefixes the router originates (each must be in its RIB: connected or a static route)."""
 
 
 class BgpAccept(Scope):
@@ -145,9 +172,13 @@ class BgpAccept(Scope):
     their longer prefixes too), at most `max_prefix` of them."""
 
     peer: Name = Field(alias="from")
+    """The peer (a host) whose announcements this filters (key `from`)."""
     prefixes: tuple[Prefix, ...] = ()
+    """The prefixes accepted from that peer."""
     or_longer: Bool = False
+    """Also accept the longer prefixes within each prefix."""
     max_prefix: Count | None = None
+    """Tear the session down when the peer sends more prefixes than this."""
 
 
 class BgpPreference(Frozen):
@@ -156,7 +187,9 @@ class BgpPreference(Frozen):
     the AS path on the backup exits for prefixes the AS originates."""
 
     prefixes: tuple[Prefix, ...] = Field(min_length=1)
+    """The prefixes the preference applies to."""
     exits: tuple[Name, ...] = Field(min_length=2)
+    """The exit routers, the preferred one first."""
 
 
 class BgpIntent(Frozen):
@@ -164,19 +197,29 @@ class BgpIntent(Frozen):
     loopback), what each router originates and accepts, and path preferences."""
 
     name: Name
+    """Unique name of the BGP intent."""
     description: SafeText | None = None
+    """Free text."""
     routers: tuple[BgpRouter, ...] = Field(min_length=1)
+    """The routers and their ASNs."""
     ebgp_links: Bool = True
     """eBGP sessions over every link between two routers of different ASNs."""
     sessions: tuple[BgpSession, ...] = ()
+    """Explicit eBGP sessions (besides ebgp_links)."""
     ibgp: Literal["full-mesh", "route-reflectors", "none"] = "full-mesh"
+    """iBGP between routers of the same AS: full-mesh, route-reflectors, or none."""
     route_reflectors: tuple[Name, ...] = ()
+    """With ibgp route-reflectors: the reflectors; every other router of the AS is their client."""
     loopback: IfName = "lo"
     """iBGP sessions run between the addresses of this interface."""
     originate: tuple[BgpOriginate, ...] = ()
+    """What each router originates."""
     accept: tuple[BgpAccept, ...] = ()
+    """What each router accepts from each peer: a prefix filter on what that peer sends."""
     prefer: tuple[BgpPreference, ...] = ()
+    """Path preferences: which exit routers carry which prefixes."""
     redistribute: tuple[Redistribute, ...] = ()
+    """Routes of other sources the routers redistribute into BGP."""
 
     @model_validator(mode="before")
     @classmethod
@@ -186,19 +229,28 @@ class BgpIntent(Frozen):
 
 class VrfMember(Frozen):
     host: Name
+    """The host."""
     interface: IfName
+    """Its interface that belongs to the VRF."""
 
 
 class VrfIntent(Frozen):
     """A VRF: its member interfaces, kernel table, route distinguisher and route targets."""
 
     name: Name
+    """The VRF's name (not 'default')."""
     description: SafeText | None = None
+    """Free text."""
     table: Count
+    """The kernel routing table of the VRF."""
     rd: RouteTarget
+    """The route distinguisher (ASN:NN)."""
     import_targets: tuple[RouteTarget, ...] = Field(default=(), alias="import")
+    """Route targets imported (key `import`)."""
     export_targets: tuple[RouteTarget, ...] = Field(default=(), alias="export")
+    """Route targets exported (key `export`)."""
     members: tuple[VrfMember, ...] = Field(min_length=1)
+    """The interfaces in the VRF."""
 
     @model_validator(mode="after")
     def _default(self) -> VrfIntent:

@@ -17,7 +17,7 @@ import re
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,47}")
 IFNAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9/._:-]{0,47}")
@@ -29,7 +29,7 @@ SAFE_TEXT_CHARS = "letters, digits, space and _.,:/()@+=-"
 class Frozen(BaseModel):
     """Base of every netorch value: immutable, and unknown fields are errors."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False)
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False, use_attribute_docstrings=True)
 
 
 def _describe(ch: str) -> str:
@@ -213,4 +213,7 @@ def _parse_port(value: Any) -> Any:
     return {"start": start, "end": end}
 
 
-Port = Annotated[PortRange, BeforeValidator(_parse_port)]
+Port = Annotated[PortRange, BeforeValidator(_parse_port), WithJsonSchema({
+    "anyOf": [{"type": "integer", "minimum": 1, "maximum": 65535},
+              {"type": "string", "pattern": "^[0-9]{1,5}-[0-9]{1,5}$", "description": "a range: 8000-8080"}],
+})]

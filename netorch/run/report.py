@@ -8,6 +8,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from netorch.credentials import CredentialStore, scrub
 
 Status = Literal["unchanged", "changes", "changed", "failed", "unreachable", "rolled_back", "skipped",
@@ -86,3 +88,40 @@ def scrubbed(report: RunReport, creds: CredentialStore | None) -> RunReport:
         d.error = scrub(d.error, secrets)
         d.diff = scrub(d.diff, secrets)
     return report
+
+
+class _Json(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DeviceOutcomeJson(_Json):
+    """One device in a run's --json report."""
+
+    host: str
+    platform: str
+    transport: str
+    status: Status
+    changed: bool = Field(description="the device has changes pending (plan) or was changed (apply)")
+    diff: str
+    error: str
+    phase: str = Field(description="the last phase the device reached: select, prepare, commit, verify, confirm")
+    final: Literal["", "new", "old", "diverged", "unknown"] = Field(
+        description="what the device reads back as after the run ('' when the run did not touch it)")
+    sent: str = Field(description="what was sent to the device, kept when its state is unknown")
+    wave: int = Field(description="the rollout wave the device was in (0: no rollout)")
+    duration: float
+    checks: list[str]
+
+
+class RunReportJson(_Json):
+    """The --json report of plan, apply, rollback and recover."""
+
+    kind: Literal["plan", "apply", "recover"]
+    status: str
+    run_id: int | None
+    revision: str
+    duration: float
+    message: str
+    options: dict[str, Any]
+    exit_code: int = Field(description="0 success or nothing to change, 1 failure, 2 changes pending (plan)")
+    devices: list[DeviceOutcomeJson]

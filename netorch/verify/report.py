@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from netorch.errors import NetorchError
 from netorch.verify.headerspace import Packet
 
@@ -105,3 +107,39 @@ class VerifyFailed(NetorchError):
         first = report.failures[0]
         super().__init__(f"{len(report.failures)} promise(s) fail; first: {first.lines()[0]}"
                          + (f" ({first.packet})" if first.packet else ""))
+
+
+class _Json(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PacketJson(_Json):
+    src: str
+    dst: str
+    protocol: str
+    port: int | None
+
+
+class FindingJson(_Json):
+    check: str = Field(description=f"one of {', '.join(CHECKS)}")
+    severity: Severity
+    subject: str = Field(description="the promise: a service and its consumers, a domain pair, a route")
+    message: str
+    packet: PacketJson | None = Field(description="a concrete counterexample flow")
+    path: list[str]
+    reply_path: list[str]
+    decided_by: str = Field(description="the rule or route that decides the flow")
+    element: str | None = Field(description="the failed link or router that breaks the promise (null: all up)")
+    flows: dict[str, str]
+    count: int
+
+
+class VerifyReportJson(_Json):
+    """The --json report of `netorch verify`."""
+
+    ok: bool
+    summary: str
+    stats: dict[str, Any]
+    duration: float
+    failures: list[FindingJson]
+    warnings: list[FindingJson]

@@ -1,0 +1,158 @@
+"""`netorch schema`: the JSON Schema of every file netorch reads (intents, inventory, the
+daemon's configuration) and of every --json output, and the reference of the intent and
+inventory fields (Markdown, generated from the models: docs/reference.md)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+from pydantic import BaseModel, ConfigDict, create_model
+
+from netorch.cli.output import err, out
+
+
+def _intents() -> dict[str, Any]:
+    from netorch.model.intents import KINDS
+
+    fields: dict[str, Any] = {kind: (tuple[model, ...], ()) for kind, model in KINDS.items()}  # type: ignore[valid-type]
+    model: type[BaseModel] = create_model("IntentFile", __doc__="One intents file: lists of intents by kind.",
+                                          __config__=ConfigDict(extra="forbid"), **fields)
+    return model.model_json_schema(by_alias=True)
+
+
+def _inventory() -> dict[str, Any]:
+    from netorch.model.inventory import HostEntry
+
+    entry = HostEntry.model_json_schema(by_alias=True)
+    defs = entry.pop("$defs", {})
+    if "HostData" in defs:
+        defs["HostData"]["additionalProperties"] = True  # other tools' keys are kept, never rendered
+    return {"title": "hosts.yaml", "description": "Nornir SimpleInventory hosts file: host name -> entry "
+            "(groups.yaml has the same entries; defaults.yaml is one entry).",
+            "type": "object", "additionalProperties": entry, "$defs": defs}
+
+
+def _model(path: str, name: str) -> Callable[[], dict[str, Any]]:
+    def schema() -> dict[str, Any]:
+        import importlib
+
+        model: type[BaseModel] = getattr(importlib.import_module(path), name)
+        return model.model_json_schema(by_alias=True)
+
+    return schema
+
+
+def _validation() -> dict[str, Any]:
+    class ProblemJson(BaseModel):
+        file: str
+        line: int
+        path: str
+        message: str
+        code: str
+
+    class ValidationJson(BaseModel):
+        """The --json output of `netorch validate`."""
+
+        ok: bool
+        summary: str
+        problems: list[ProblemJson]
+
+    return ValidationJson.model_json_schema()
+
+
+#: what `netorch schema KIND` prints
+SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
+    "intents": _intents,
+    "inventory": _inventory,
+    "daemon-config": _model("netorch.daemon.config", "DaemonConfig"),
+    "validate": _validation,
+    "plan": _model("netorch.run.report", "RunReportJson"),
+    "apply": _model("netorch.run.report", "RunReportJson"),
+    "rollback": _model("netorch.run.report", "RunReportJson"),
+    "recover": _model("netorch.run.report", "RunReportJson"),
+    "drift": _model("netorch.run.drift", "DriftReport"),
+    "verify": _model("netorch.verify.report", "VerifyReportJson"),
+}
+
+
+def _type(prop: dict[str, Any]) -> str:
+    """A field's type in words, from its JSON Schema."""
+    if "$ref" in prop:
+        return str(prop["$ref"]).rsplit("/", 1)[-1]
+    if "anyOf" in prop:
+        kinds = [_type(p) for p in prop["anyOf"] if p.get("type") != "null"]
+        return " or ".join(kinds) + (" (optional)" if len(kinds) < len(prop["anyOf"]) else "")
+    if "enum" in prop:
+        return " | ".join(str(v) for v in prop["enum"])
+    if "const" in prop:
+        return str(prop["const"])
+    kind = prop.get("type", "any")
+    if kind == "array":
+        return f"list of {_type(prop.get('items', {}))}"
+    if kind == "object" and "additionalProperties" in prop and isinstance(prop["additionalProperties"], dict):
+        return f"mapping to {_type(prop['additionalProperties'])}"
+    return str(kind)
+
+
+def _section(name: str, schema: dict[str, Any], lines: list[str]) -> None:
+    lines += [f"### {name}", ""]
+    if schema.get("description"):
+        lines += [" ".join(schema["description"].split()), ""]
+    if "enum" in schema:
+        lines += ["One of: " + ", ".join(f"`{v}`" for v in schema["enum"]) + ".", ""]
+        return
+    required = set(schema.get("required", ()))
+    lines += ["| field | type | required / default | meaning |", "|---|---|---|---|"]
+    for field, prop in schema.get("properties", {}).items():
+        if field in required:
+            need = "required"
+        elif "default" in prop:
+            need = f"default `{json.dumps(prop['default'])}`"
+        else:
+            need = "optional"
+        meaning = " ".join(str(prop.get("description", "")).split()).replace("|", "\\|")
+        lines.append(f"| `{field}` | {_type(prop).replace('|', '/')} | {need} | {meaning} |")
+    lines.append("")
+
+
+def reference() -> str:
+    """The reference of every intent and inventory field, generated from the models."""
+    lines = ["# netorch: reference of the intent and inventory fields", "",
+             "Generated from netorch's models by `netorch schema --reference` (a test checks it is current).",
+             "Every intents file holds lists of intents by kind; unknown fields are errors.", "",
+             "## Intents", ""]
+    intents = _intents()
+    defs = intents.get("$defs", {})
+    for kind, prop in intents["properties"].items():
+        item = prop.get("items", {}).get("$ref", "").rsplit("/", 1)[-1]
+        lines.append(f"- `{kind}:` a list of {item}")
+    lines.append("")
+    for name in sorted(defs):
+        _section(name, defs[name], lines)
+    inventory = _inventory()
+    lines += ["## Inventory", "", " ".join(inventory["description"].split()), ""]
+    _section("HostEntry", inventory["additionalProperties"], lines)
+    for name in sorted(inventory["$defs"]):
+        _section(name, inventory["$defs"][name], lines)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def schema_cmd(
+    kind: Annotated[str | None, typer.Argument(metavar="[KIND]", help="One of: " + ", ".join(SCHEMAS) + ".",
+                                               show_default=False)] = None,
+    as_reference: Annotated[bool, typer.Option("--reference", help="Print the reference of the intent and "
+                                               "inventory fields (Markdown) instead.")] = False,
+) -> None:
+    """Print the JSON Schema of an input file (intents, inventory, daemon-config) or of a command's
+    --json output, or the field reference."""
+    if as_reference:
+        out.print(reference(), markup=False, highlight=False, soft_wrap=True, end="")
+        return
+    if kind not in SCHEMAS:
+        err.print(f"error: schema {kind!r} unknown: use one of {', '.join(SCHEMAS)}", markup=False,
+                  highlight=False)
+        raise typer.Exit(1)
+    out.print_json(json.dumps(SCHEMAS[kind]()))
