@@ -11,7 +11,7 @@ import os
 import time
 from typing import Any
 
-from netorch.store.schema import StoreBase
+from netorch.store.schema import ROWID_MAX, StoreBase
 
 #: how many apply runs keep their per-device artifacts (what `netorch rollback` re-applies),
 #: unless NETORCH_RETENTION says otherwise
@@ -57,7 +57,7 @@ class RevisionsMixin(StoreBase):
                 keep = int(os.environ.get("NETORCH_RETENTION", DEFAULT_RETENTION))
             except ValueError:
                 keep = DEFAULT_RETENTION
-        keep = max(1, keep)
+        keep = min(max(1, keep), ROWID_MAX)  # more than SQLite counts: keep everything
         with self._tx() as db:
             old = [r[0] for r in db.execute(
                 "SELECT DISTINCT run_id FROM run_artifacts ORDER BY run_id DESC LIMIT -1 OFFSET ?", (keep,))]

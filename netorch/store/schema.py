@@ -20,6 +20,9 @@ from netorch.errors import StoreError
 #: the user's repository of intents)
 DEFAULT_STORE = "netorch/netorch.db"
 
+#: SQLite's largest INTEGER: no run id is larger, and a larger number overflows a query
+ROWID_MAX = 2**63 - 1
+
 MIGRATIONS: list[str] = [
     """
     CREATE TABLE runs (

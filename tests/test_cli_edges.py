@@ -1,0 +1,132 @@
+"""Careless input on the command line: out-of-range numbers, empty values, paths that are files,
+folders or missing. Every one is a clear error (exit 1) that names the option or the value,
+never a traceback or an "internal error", and none reaches a device: the workspace's hosts
+are 127.0.0.1 on port 1, where nothing listens, and each case fails before any connection."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from netorch.cli import main
+from netorch.store import ROWID_MAX, Store
+
+ROOT = Path(__file__).resolve().parent.parent
+HUGE = "99999999999999999999"  # beyond SQLite's INTEGER and C's long
+
+
+@pytest.fixture
+def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The current folder: the shipped intents, an inventory whose hosts are 127.0.0.1:1, a
+    text file `afile`, a folder `adir`, a folder `taken` whose eos1 is a file, and a store
+    (NETORCH_STORE) holding one successful apply run."""
+    shutil.copytree(ROOT / "intents", tmp_path / "intents")
+    shutil.copytree(ROOT / "inventory", tmp_path / "inventory")
+    hosts = tmp_path / "inventory" / "hosts.yaml"
+    text = re.sub(r"(?m)^  port: \d+\n", "", hosts.read_text())
+    hosts.write_text(re.sub(r"(?m)^  hostname: .*$", "  hostname: 127.0.0.1\n  port: 1", text))
+    (tmp_path / "afile").write_text("just text\n")
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "eos1").write_text("a file where a host's folder goes\n")
+    store = Store(tmp_path / "state" / "netorch.db")
+    run = store.start_run("apply", "alice", "abc123")
+    store.save_revision("abc123", "", {"intents/x.yaml": "routes: []\n"})
+    store.finish_run(run, "changed", {})
+    store.close()
+    monkeypatch.setenv("NETORCH_STORE", str(tmp_path / "state" / "netorch.db"))
+    for name in ("NETORCH_INVENTORY", "NETORCH_INTENTS", "NETORCH_TEMPLATES", "NETORCH_EXECUTOR",
+                 "NETORCH_CREDENTIALS", "NETORCH_LAB_DIR", "NETORCH_DAEMON_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+# (argv, what the message must name)
+CASES: list[tuple[list[str], str]] = [
+    # history
+    (["history", HUGE], f"no run {HUGE}"),
+    (["history", "--last", "-1"], "--last"),
+    (["history", "--last", "0"], "--last"),
+    (["history", "--last", ""], "--last"),
+    (["history", "--host", ""], "--host"),
+    (["history", "--kind", "bogus"], "bogus"),
+    # the global options
+    (["--inventory", "missing", "validate"], "missing"),
+    (["--intents", "missing", "validate"], "missing"),
+    (["--templates", "afile", "render", "--out", "adir"], "afile"),
+    (["--executor", "bogus", "plan", "--no-verify"], "bogus"),
+    # render
+    (["render", "--out", "adir", "--limit", ""], "--limit"),
+    (["render", "--out", "adir", "--limit", "nosuch"], "nosuch"),
+    # verify
+    (["verify", "--against", HUGE], f"no run {HUGE}"),
+    (["verify", "--failures", "2"], "--failures"),
+    (["verify", "--workers", "0"], "--workers"),
+    (["verify", "--limit", ""], "--limit"),
+    # plan
+    (["plan", "--workers", "501"], "--workers"),
+    (["plan", "--limit", ""], "--limit"),
+    (["plan", "--no-verify", "--credentials", "adir", "--limit", "r1"], "adir"),
+    # apply
+    (["apply", "adir"], "adir"),
+    (["apply", "afile"], "afile"),
+    (["apply", "missing.plan"], "missing.plan"),
+    (["apply", "--no-verify", "--canary", "", "--limit", "r1"], "--canary"),
+    (["apply", "--no-verify", "--wave-size", "0%", "--limit", "r1"], "--wave-size"),
+    (["apply", "--no-verify", "--wave-size", "abc", "--limit", "r1"], "--wave-size"),
+    (["apply", "--max-failures", "-1"], "--max-failures"),
+    (["apply", "--pause", "nan"], "--pause"),
+    (["apply", "--lock-wait", "-1"], "--lock-wait"),
+    (["apply", "--confirm-timeout", HUGE], "--confirm-timeout"),
+    (["apply", "--workers", "0"], "--workers"),
+    # rollback, recover, diff
+    (["rollback", "--to", HUGE], f"no apply run {HUGE}"),
+    (["rollback", "--workers", "0"], "--workers"),
+    (["recover", "--abandon", HUGE], HUGE),
+    (["recover", "--abandon", ""], "--abandon"),
+    (["recover", "--lock-wait", "nan"], "--lock-wait"),
+    (["diff", HUGE, "abc123"], HUGE),
+    # drift, daemon, worker
+    (["drift", "--limit", ""], "--limit"),
+    (["drift", "--workers", "0"], "--workers"),
+    (["daemon", "--config", "adir"], "adir"),
+    (["daemon", "--config", "missing.yaml"], "missing.yaml"),
+    (["daemon", "--config", "afile"], "afile"),
+    (["worker", "--queues", ""], "--queues"),
+    (["worker", "--queues", "a", "--concurrency", "0"], "--concurrency"),
+    # the lab: only inputs refused before anything is read or built
+    (["lab", "up", "--routers", "0"], "n_routers"),
+    (["lab", "up", "--routers", HUGE], "n_routers"),
+    (["lab", "up", "--topology", "adir"], "adir"),
+    (["version", "extra"], "extra"),
+]
+
+
+@pytest.mark.parametrize(("argv", "names"), CASES, ids=[" ".join(a) or "-" for a, _ in CASES])
+def test_bad_input_is_a_clear_error(work: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
+                                    names: str) -> None:
+    code = main(argv)
+    out, err = capsys.readouterr()
+    text = out + err
+    assert code != 0, text
+    assert names in text, text
+    assert "Traceback" not in text and "internal error" not in text, text
+    assert "unreachable" not in text and "cannot connect" not in text, text  # refused before any device
+
+
+# -- the same edges one layer down: the store -----------------------------------------------------
+
+
+def test_the_store_answers_numbers_beyond_sqlite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = Store(tmp_path / "s.db")
+    run = store.start_run("apply", "alice", "rev")
+    assert store.run(ROWID_MAX + 1) is None and store.run(-1) is None and store.run(0) is None
+    assert store.verification(ROWID_MAX + 1) is None
+    assert [r.id for r in store.runs(limit=ROWID_MAX + 1)] == [run]
+    assert store.verifications(limit=ROWID_MAX + 1) == []
+    monkeypatch.setenv("NETORCH_RETENTION", HUGE)
+    assert store.prune() == 0
