@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 
 from netorch.cli import main
+from netorch.errors import NetorchError
+from netorch.plans import PlanError, new_plan
+from netorch.service import write_rendered
 from netorch.store import ROWID_MAX, Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,11 +58,18 @@ CASES: list[tuple[list[str], str]] = [
     (["history", "--host", ""], "--host"),
     (["history", "--kind", "bogus"], "bogus"),
     # the global options
+    (["--inventory", "", "validate"], "--inventory"),
+    (["--intents", "", "validate"], "--intents"),
+    (["--templates", "", "validate"], "--templates"),
     (["--inventory", "missing", "validate"], "missing"),
     (["--intents", "missing", "validate"], "missing"),
     (["--templates", "afile", "render", "--out", "adir"], "afile"),
     (["--executor", "bogus", "plan", "--no-verify"], "bogus"),
     # render
+    (["render", "--out", "afile"], "--out"),
+    (["render", "--out", "/dev/null"], "--out"),
+    (["render", "--out", ""], "--out"),
+    (["render", "--out", "taken"], "taken/eos1"),
     (["render", "--out", "adir", "--limit", ""], "--limit"),
     (["render", "--out", "adir", "--limit", "nosuch"], "nosuch"),
     # verify
@@ -67,11 +77,16 @@ CASES: list[tuple[list[str], str]] = [
     (["verify", "--failures", "2"], "--failures"),
     (["verify", "--workers", "0"], "--workers"),
     (["verify", "--limit", ""], "--limit"),
+    (["verify", "--credentials", "", "--against", "live"], "--credentials"),
     # plan
+    (["plan", "--out", "adir"], "--out"),
+    (["plan", "--out", ""], "--out"),
+    (["plan", "--out", "missing/plan.json"], "--out"),
     (["plan", "--workers", "501"], "--workers"),
     (["plan", "--limit", ""], "--limit"),
     (["plan", "--no-verify", "--credentials", "adir", "--limit", "r1"], "adir"),
     # apply
+    (["apply", ""], "PLANFILE"),
     (["apply", "adir"], "adir"),
     (["apply", "afile"], "afile"),
     (["apply", "missing.plan"], "missing.plan"),
@@ -93,6 +108,7 @@ CASES: list[tuple[list[str], str]] = [
     # drift, daemon, worker
     (["drift", "--limit", ""], "--limit"),
     (["drift", "--workers", "0"], "--workers"),
+    (["daemon", "--config", ""], "--config"),
     (["daemon", "--config", "adir"], "adir"),
     (["daemon", "--config", "missing.yaml"], "missing.yaml"),
     (["daemon", "--config", "afile"], "afile"),
@@ -101,7 +117,9 @@ CASES: list[tuple[list[str], str]] = [
     # the lab: only inputs refused before anything is read or built
     (["lab", "up", "--routers", "0"], "n_routers"),
     (["lab", "up", "--routers", HUGE], "n_routers"),
+    (["lab", "up", "--topology", ""], "--topology"),
     (["lab", "up", "--topology", "adir"], "adir"),
+    (["lab", "status", "--run-dir", ""], "--run-dir"),
     (["version", "extra"], "extra"),
 ]
 
@@ -118,7 +136,13 @@ def test_bad_input_is_a_clear_error(work: Path, capsys: pytest.CaptureFixture[st
     assert "unreachable" not in text and "cannot connect" not in text, text  # refused before any device
 
 
-# -- the same edges one layer down: the store -----------------------------------------------------
+def test_render_writes_nothing_into_the_current_folder_on_an_empty_out(work: Path) -> None:
+    before = sorted(p.name for p in work.iterdir())
+    assert main(["render", "--out", ""]) == 1
+    assert sorted(p.name for p in work.iterdir()) == before
+
+
+# -- the same edges one layer down: the store, saved plans, rendered files ------------------------
 
 
 def test_the_store_answers_numbers_beyond_sqlite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -130,3 +154,21 @@ def test_the_store_answers_numbers_beyond_sqlite(tmp_path: Path, monkeypatch: py
     assert store.verifications(limit=ROWID_MAX + 1) == []
     monkeypatch.setenv("NETORCH_RETENTION", HUGE)
     assert store.prune() == 0
+
+
+def test_a_plan_that_cannot_be_written_is_a_plan_error(tmp_path: Path) -> None:
+    plan = new_plan("rev", "alice", None, [])
+    with pytest.raises(PlanError, match="cannot write the plan"):
+        plan.save(tmp_path, tmp_path / "store.db")  # a folder
+    (tmp_path / "file").write_text("")
+    with pytest.raises(PlanError, match=r"plan key .* unreadable"):
+        plan.save(tmp_path / "p.json", tmp_path / "file" / "store.db")  # the store's folder is a file
+    (tmp_path / "dangling").symlink_to(tmp_path / "gone")
+    with pytest.raises(PlanError, match="cannot create the plan key"):
+        plan.save(tmp_path / "p.json", tmp_path / "dangling" / "store.db")  # a folder that cannot be made
+
+
+def test_rendered_files_that_cannot_be_written_are_errors(tmp_path: Path) -> None:
+    (tmp_path / "r1").write_text("")
+    with pytest.raises(NetorchError, match=r"cannot write .*r1"):
+        write_rendered({"r1": {"frr.conf": "!"}}, tmp_path)

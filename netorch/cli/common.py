@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from netorch.cli.output import err
+from netorch.util import nonempty_path
 
 if TYPE_CHECKING:  # imported when used: `netorch --help` stays light
     from netorch.run.engine import Engine
@@ -31,8 +32,13 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
 
+#: every path option and argument: parser=nonempty_path (an empty path is a usage error, not the
+#: current folder), shown as <path> like any path
+PATH_METAVAR = "<path>"
+
 CredOpt = Annotated[Path | None, typer.Option("--credentials", envvar="NETORCH_CREDENTIALS",
-                                              help="Credentials file (see README).", show_envvar=True)]
+                                              help="Credentials file (see README).", show_envvar=True,
+                                              parser=nonempty_path, metavar=PATH_METAVAR)]
 LimitOpt = Annotated[str | None, typer.Option("--limit", "-l", help="Host or group (comma list).")]
 WorkersOpt = Annotated[int, typer.Option("--workers", "-w", min=1, max=500, help="Parallel devices.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
