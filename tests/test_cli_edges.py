@@ -74,6 +74,9 @@ CASES: list[tuple[list[str], str]] = [
     (["render", "--out", "adir", "--limit", "nosuch"], "nosuch"),
     # verify
     (["verify", "--against", HUGE], f"no run {HUGE}"),
+    (["verify", "--against", ""], "--against"),
+    (["verify", "--against", "\u00b2"], "\u00b2"),
+    (["verify", "--against", "%"], "'%'"),
     (["verify", "--failures", "2"], "--failures"),
     (["verify", "--workers", "0"], "--workers"),
     (["verify", "--limit", ""], "--limit"),
@@ -100,10 +103,14 @@ CASES: list[tuple[list[str], str]] = [
     (["apply", "--workers", "0"], "--workers"),
     # rollback, recover, diff
     (["rollback", "--to", HUGE], f"no apply run {HUGE}"),
+    (["rollback", "--to", ""], "--to"),
+    (["rollback", "--to", "\u00b2"], "\u00b2"),
     (["rollback", "--workers", "0"], "--workers"),
     (["recover", "--abandon", HUGE], HUGE),
     (["recover", "--abandon", ""], "--abandon"),
     (["recover", "--lock-wait", "nan"], "--lock-wait"),
+    (["diff", "", "abc123"], "''"),
+    (["diff", "%", "abc123"], "'%'"),
     (["diff", HUGE, "abc123"], HUGE),
     # drift, daemon, worker
     (["drift", "--limit", ""], "--limit"),
@@ -154,6 +161,14 @@ def test_the_store_answers_numbers_beyond_sqlite(tmp_path: Path, monkeypatch: py
     assert store.verifications(limit=ROWID_MAX + 1) == []
     monkeypatch.setenv("NETORCH_RETENTION", HUGE)
     assert store.prune() == 0
+
+
+def test_a_revision_prefix_is_taken_as_written(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    store.save_revision("abc123", "", {})
+    assert store.revision_files("abc") is not None
+    for prefix in ("", "%", "_", "a%", "ABC"):
+        assert store.revision_files(prefix) is None, prefix
 
 
 def test_a_plan_that_cannot_be_written_is_a_plan_error(tmp_path: Path) -> None:

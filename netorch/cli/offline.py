@@ -91,6 +91,8 @@ def verify_cmd(
     store (`netorch history --kind verify`)."""
     state: State = ctx.obj
     if against is not None:
+        if not against.strip():
+            raise typer.BadParameter("is empty: give live, a run id or a revision", param_hint=["--against"])
         if failures:
             raise typer.BadParameter("--failures does not apply to --against (a differential with every link up)")
         from netorch.store import Store

@@ -27,10 +27,13 @@ class RevisionsMixin(StoreBase):
                        (revision, git_commit, time.time(), json.dumps(files, sort_keys=True)))
 
     def revision_files(self, revision: str) -> tuple[str, str, dict[str, str]] | None:
-        """(hash, git commit, files) of a stored revision, by hash or unique hash prefix."""
+        """(hash, git commit, files) of a stored revision, by hash or unique hash prefix (taken as
+        written: an empty prefix, or % and _, match nothing)."""
+        if not revision:
+            return None
         with self._lock:
-            rows = self._db.execute("SELECT hash, git_commit, files FROM revisions WHERE hash LIKE ? || '%'",
-                                    (revision,)).fetchall()
+            rows = self._db.execute("SELECT hash, git_commit, files FROM revisions WHERE substr(hash, 1, ?) = ?",
+                                    (len(revision), revision)).fetchall()
         if len(rows) != 1:
             return None
         return rows[0][0], rows[0][1], json.loads(rows[0][2])
