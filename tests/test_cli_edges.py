@@ -129,7 +129,10 @@ CASES: list[tuple[list[str], str]] = [
     (["lab", "up", "--routers", HUGE], "n_routers"),
     (["lab", "up", "--topology", ""], "--topology"),
     (["lab", "up", "--topology", "adir"], "adir"),
+    (["lab", "status", "--run-dir", "afile"], "afile"),
     (["lab", "status", "--run-dir", ""], "--run-dir"),
+    (["lab", "down", "--run-dir", "afile"], "afile"),
+    (["lab", "probe", "--run-dir", "afile"], "afile"),
     (["version", "extra"], "extra"),
 ]
 
@@ -144,6 +147,14 @@ def test_bad_input_is_a_clear_error(work: Path, capsys: pytest.CaptureFixture[st
     assert names in text, text
     assert "Traceback" not in text and "internal error" not in text, text
     assert "unreachable" not in text and "cannot connect" not in text, text  # refused before any device
+
+
+def test_daemon_schedules_out_of_range_are_config_errors(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for interval in (HUGE, "1e400", "-5", "0", ".nan"):
+        (work / "daemon.yaml").write_text(f"port: 0\nschedules:\n  - {{name: a, interval: {interval}}}\n")
+        assert main(["daemon", "--config", "daemon.yaml"]) == 1
+        err = capsys.readouterr().err
+        assert "schedules.0.interval" in err and "internal error" not in err, (interval, err)
 
 
 def test_render_writes_nothing_into_the_current_folder_on_an_empty_out(work: Path) -> None:
