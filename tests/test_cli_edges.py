@@ -97,6 +97,7 @@ CASES: list[tuple[list[str], str]] = [
     (["apply", "--no-verify", "--canary", "-1", "--limit", "r1"], "--canary"),
     (["apply", "--no-verify", "--canary", "\u00b2", "--limit", "r1"], "\u00b2"),
     (["apply", "--no-verify", "--canary", "", "--limit", "r1"], "--canary"),
+    (["apply", "--no-verify", "--canary", " , ", "--limit", "r1"], "--canary"),
     (["apply", "--no-verify", "--wave-size", "0%", "--limit", "r1"], "--wave-size"),
     (["apply", "--no-verify", "--wave-size", "abc", "--limit", "r1"], "--wave-size"),
     (["apply", "--max-failures", "-1"], "--max-failures"),

@@ -52,6 +52,8 @@ class Rollout:
                     raise RolloutError("--canary N needs N >= 1")
             else:
                 names = tuple(n.strip() for n in text.split(",") if n.strip())
+                if not names:
+                    raise RolloutError(f"--canary {canary!r} names no device")
         size, percent = 0, 0.0
         if wave_size is not None:
             found = re.fullmatch(r"\s*(\d+)(%?)\s*", wave_size)
