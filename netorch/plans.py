@@ -56,11 +56,14 @@ def _key(store_path: Path, create: bool) -> bytes:
             raise PlanError(f"no plan key at {path}: this plan was not made with this store") from None
     except (OSError, ValueError) as exc:
         raise PlanError(f"plan key {path} unreadable: {exc}") from None
-    path.parent.mkdir(parents=True, exist_ok=True)
     value = secrets.token_bytes(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(value.hex() + "\n")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(value.hex() + "\n")
+    except OSError as exc:
+        raise PlanError(f"cannot create the plan key {path}: {exc.strerror or exc}") from None
     return value
 
 
@@ -96,7 +99,11 @@ class SavedPlan:
         body = self.body()
         text = json.dumps(body, sort_keys=True)
         mac = hmac.new(_key(store_path, create=True), text.encode(), hashlib.sha256).hexdigest()
-        path.write_text(json.dumps({"plan": body, "hmac": mac}, sort_keys=True, indent=1) + "\n", encoding="utf-8")
+        try:
+            path.write_text(json.dumps({"plan": body, "hmac": mac}, sort_keys=True, indent=1) + "\n",
+                            encoding="utf-8")
+        except OSError as exc:
+            raise PlanError(f"cannot write the plan {path}: {exc.strerror or exc}") from None
 
     @classmethod
     def load(cls, path: Path, store_path: Path) -> SavedPlan:

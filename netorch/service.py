@@ -223,12 +223,17 @@ def _render_forked(desired: dict[str, DesiredState], names: list[str], templates
 
 
 def write_rendered(rendered: dict[str, dict[str, str]], out: Path) -> list[Path]:
+    """Write out/<host>/<artifact>; a folder or file that cannot be written is a NetorchError
+    naming it."""
     written = []
     for host, files in sorted(rendered.items()):
-        folder = out / host
-        folder.mkdir(parents=True, exist_ok=True)
-        for name, text in sorted(files.items()):
-            path = folder / name
-            path.write_text(text, encoding="utf-8")
-            written.append(path)
+        path = folder = out / host
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            for name, text in sorted(files.items()):
+                path = folder / name
+                path.write_text(text, encoding="utf-8")
+                written.append(path)
+        except OSError as exc:
+            raise NetorchError(f"cannot write {path}: {exc.strerror or exc}") from None
     return written

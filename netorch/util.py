@@ -1,10 +1,20 @@
-"""Small helpers shared by the pure layers."""
+"""Small helpers shared by the pure layers, and by the command lines (netorch's and the lab's)."""
 
 from __future__ import annotations
 
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+
+
+def nonempty_path(value: str | Path) -> Path:
+    """A path given on a command line (typer's parser for every path option and argument): an
+    empty one (`--out ""`) would silently name the current folder, so it is refused; typer shows
+    the ValueError as a usage error that names the option."""
+    if isinstance(value, str) and not value:
+        raise ValueError("an empty path names no file or folder")
+    return Path(value)
 
 
 @contextmanager

@@ -18,6 +18,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="rewrite tests/golden/ from the current templates")
 
 
+@pytest.fixture(autouse=True)
+def _state_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """netorch's default store is in the XDG state directory: each test gets a folder of its own
+    for it, never the home folder of the machine that runs the tests."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
+
+
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT

@@ -192,6 +192,15 @@ def test_an_unavailable_executor_touches_nothing(tmp_path: Path) -> None:
     assert executor.calls == [] and store.runs(10) == []
 
 
+def test_a_canary_that_is_no_device_of_the_run_touches_nothing(tmp_path: Path) -> None:
+    from netorch.run.rollout import RolloutError
+
+    eng, executor, store = engine(tmp_path, Devices())
+    with pytest.raises(RolloutError, match="not in this run: r9"):
+        eng.apply(ApplyOptions(limit="r1,r2", rollout=Rollout.parse("r1,r9", "1")))
+    assert executor.calls == [] and store.runs(10) == [] and store.interrupted_runs() == []
+
+
 @pytest.mark.parametrize(("keep", "failing_wave"), [(False, 2), (True, 2), (False, 1)])
 def test_a_rollout_stops_at_its_failure_budget(tmp_path: Path, keep: bool, failing_wave: int) -> None:
     # canary r1, then waves of one device in host order: r2 (wave 2), r3 (wave 3), nc1 ...

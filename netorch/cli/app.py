@@ -15,10 +15,11 @@ import typer
 
 from netorch import __version__
 from netorch.cli import drift, history, offline, run, schema, serve
-from netorch.cli.common import EXIT_ERROR, EXIT_OK, State
+from netorch.cli.common import EXIT_ERROR, EXIT_OK, PATH_METAVAR, State
 from netorch.cli.output import err, out, print_problems
 from netorch.errors import NetorchError, ValidationFailed
 from netorch.service import Workspace, templates_folder
+from netorch.util import nonempty_path
 
 HELP = """netorch: declare routes, security domains and services as intents; netorch
 validates them against a Nornir inventory, compiles and renders per-device configs,
@@ -35,13 +36,15 @@ app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=True,
 def _global(
     ctx: typer.Context,
     inventory: Annotated[Path, typer.Option("--inventory", "-i", envvar="NETORCH_INVENTORY",
-                                            help="Nornir SimpleInventory folder.")] = Path("inventory"),
+                                            help="Nornir SimpleInventory folder.", parser=nonempty_path,
+                                            metavar=PATH_METAVAR)] = Path("inventory"),
     intents: Annotated[Path, typer.Option("--intents", envvar="NETORCH_INTENTS",
-                                          help="Folder (or file) of intent YAML files.")] = Path("intents"),
+                                          help="Folder (or file) of intent YAML files.", parser=nonempty_path,
+                                          metavar=PATH_METAVAR)] = Path("intents"),
     templates: Annotated[Path | None, typer.Option(
         "--templates", show_default=False,
         help="Templates folder (<platform>/*.j2). Default: $NETORCH_TEMPLATES, else ./templates if it "
-             "exists, else the templates netorch ships.")] = None,
+             "exists, else the templates netorch ships.", parser=nonempty_path, metavar=PATH_METAVAR)] = None,
     executor: Annotated[str | None, typer.Option(
         "--executor", envvar="NETORCH_EXECUTOR", show_envvar=True,
         help="Where device work runs: inprocess (default), celery (Redis at 127.0.0.1:6379/0) or "

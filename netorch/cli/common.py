@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from netorch.cli.output import err
+from netorch.util import nonempty_path
 
 if TYPE_CHECKING:  # imported when used: `netorch --help` stays light
     from netorch.run.engine import Engine
@@ -32,8 +33,15 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
 
+#: every path option and argument: parser=nonempty_path (an empty path is a usage error, not the
+#: current folder), shown as <path> like any path
+PATH_METAVAR = "<path>"
+
 CredOpt = Annotated[Path | None, typer.Option("--credentials", envvar="NETORCH_CREDENTIALS",
-                                              help="Credentials file (see README).", show_envvar=True)]
+                                              help="Credentials file (see README).", show_envvar=True,
+                                              parser=nonempty_path, metavar=PATH_METAVAR)]
+
+
 def complete_limit(ctx: typer.Context, incomplete: str) -> list[str]:
     """Shell completion of --limit: the inventory's host and group names (after the last comma of
     a comma list). The inventory is the one the command line names (--inventory,

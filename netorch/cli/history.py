@@ -27,7 +27,7 @@ class RunKind(StrEnum):
 
 def history_cmd(
     run_id: Annotated[int | None, typer.Argument(help="Show one run in full.")] = None,
-    limit: Annotated[int, typer.Option("--last", "-n", help="How many runs.")] = 20,
+    limit: Annotated[int, typer.Option("--last", "-n", min=1, help="How many runs.")] = 20,
     kind: Annotated[RunKind | None, typer.Option("--kind", help="apply, plan, drift, recover; verify: the "
                                                  "verifications kept (each `netorch verify`, and plan's and "
                                                  "apply's before any device is touched).")] = None,
@@ -39,6 +39,8 @@ def history_cmd(
 
     from netorch.store import Store
 
+    if host is not None and not host.strip():
+        raise typer.BadParameter("is empty: name a device, or leave it out for every run", param_hint=["--host"])
     store = Store()
     store.interrupted_runs()  # a run whose process is gone shows as interrupted
     if run_id is not None:

@@ -10,10 +10,20 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from netorch.cli.common import EXIT_ERROR, EXIT_OK, CredOpt, JsonOpt, LimitOpt, WorkersOpt, keep_verification
+from netorch.cli.common import (
+    EXIT_ERROR,
+    EXIT_OK,
+    PATH_METAVAR,
+    CredOpt,
+    JsonOpt,
+    LimitOpt,
+    WorkersOpt,
+    keep_verification,
+)
 from netorch.cli.output import out, print_differential, print_problems, print_verify, run_with_progress
 from netorch.defaults import WORKERS
 from netorch.service import write_rendered
+from netorch.util import nonempty_path
 
 if TYPE_CHECKING:
     from netorch.cli.common import State
@@ -41,11 +51,15 @@ def validate_cmd(
 
 def render_cmd(
     ctx: typer.Context,
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Write DIR/<host>/<artifact>.")] = Path("out"),
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Write DIR/<host>/<artifact>.", parser=nonempty_path,
+                                          metavar=PATH_METAVAR)] = Path("out"),
     limit: Annotated[str | None, typer.Option("--limit", "-l", help="Host or group (comma list).")] = None,
 ) -> None:
     """Compile the intents and render every host's config artifacts into DIR/<host>/."""
     state: State = ctx.obj
+    if out_dir.exists() and not out_dir.is_dir():
+        raise typer.BadParameter(f"{out_dir} is not a folder (render writes DIR/<host>/<artifact>)",
+                                 param_hint=["--out", "-o"])
     rendered = state.workspace.render(limit, processes=os.cpu_count() or 1)
     written = write_rendered(rendered, out_dir)
     out.print(f"rendered {len(written)} artifact(s) for {len(rendered)} host(s) into {out_dir}/",
@@ -77,6 +91,8 @@ def verify_cmd(
     store (`netorch history --kind verify`)."""
     state: State = ctx.obj
     if against is not None:
+        if not against.strip():
+            raise typer.BadParameter("is empty: give live, a run id or a revision", param_hint=["--against"])
         if failures:
             raise typer.BadParameter("--failures does not apply to --against (a differential with every link up)")
         from netorch.store import Store

@@ -10,6 +10,7 @@ import typer
 
 from netorch.cli.common import (
     EXIT_ERROR,
+    PATH_METAVAR,
     CredOpt,
     JsonOpt,
     LimitOpt,
@@ -22,6 +23,7 @@ from netorch.cli.common import (
 from netorch.cli.output import err, out, print_report, print_verify, run_with_progress
 from netorch.defaults import CONFIRM_TIMEOUT, LOCK_WAIT, WORKERS
 from netorch.run.options import ApplyOptions, PlanOptions, RecoverOptions
+from netorch.util import nonempty_path
 
 if TYPE_CHECKING:  # imported when used: `netorch --help` stays light
     from netorch.cli.common import State
@@ -72,7 +74,8 @@ def plan_cmd(
     as_json: JsonOpt = False,
     workers: WorkersOpt = WORKERS,
     save: Annotated[Path | None, typer.Option("--out", "-o", help="Also write a saved plan FILE that "
-                                              "`netorch apply FILE` applies exactly.")] = None,
+                                              "`netorch apply FILE` applies exactly.", parser=nonempty_path,
+                                              metavar=PATH_METAVAR)] = None,
     credentials: CredOpt = None,
     no_verify: NoVerifyOpt = False,
 ) -> None:
@@ -80,6 +83,11 @@ def plan_cmd(
 
     Exit 0 when nothing would change, 2 when something would, 1 on error."""
     state: State = ctx.obj
+    if save is not None:  # before any device is read: a plan that cannot be written is known now
+        if save.is_dir():
+            raise typer.BadParameter(f"{save} is a folder: name the plan FILE to write", param_hint=["--out", "-o"])
+        if not save.parent.is_dir():
+            raise typer.BadParameter(f"{save}: no folder {save.parent} to write it in", param_hint=["--out", "-o"])
     verification = _verify_first(state.workspace, limit, no_verify, "plan")
     engine = make_engine(state, credentials)
     notice_interrupted(engine)
@@ -95,7 +103,7 @@ def plan_cmd(
 def apply_cmd(
     ctx: typer.Context,
     plan_file: Annotated[Path | None, typer.Argument(metavar="[PLANFILE]", help="A saved plan (`plan --out`): "
-                                                     "apply exactly it.")] = None,
+                                                     "apply exactly it.", parser=nonempty_path)] = None,
     limit: LimitOpt = None,
     dry_run: DryRunOpt = False,
     workers: WorkersOpt = WORKERS,

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from netorch.cli.common import CredOpt
+from netorch.cli.common import PATH_METAVAR, CredOpt
 from netorch.cli.output import err
+from netorch.util import nonempty_path
 
 if TYPE_CHECKING:
     from netorch.cli.common import State
@@ -17,7 +18,8 @@ if TYPE_CHECKING:
 
 def daemon_cmd(
     config: Annotated[Path | None, typer.Option("--config", "-c", envvar="NETORCH_DAEMON_CONFIG",
-                                                help="Daemon config (YAML); see README.")] = None,
+                                                help="Daemon config (YAML); see README.", parser=nonempty_path,
+                                                metavar=PATH_METAVAR)] = None,
 ) -> None:
     """Run the daemon in the foreground: scheduled drift checks and the HTTP API."""
     from netorch.daemon.main import serve

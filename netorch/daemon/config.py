@@ -21,7 +21,7 @@ class Schedule(Frozen):
 
     name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,47}$")
     limit: str | None = None
-    interval: float | None = Field(default=None, gt=0)
+    interval: float | None = Field(default=None, gt=0, le=366 * 86400)  # at least once a year
     cron: str | None = None
     remediate: bool = False
 

@@ -18,6 +18,7 @@ from netorch.lab.lifecycle import default_topology_path, down, status, up
 from netorch.lab.state import LabStatus, default_run_dir
 from netorch.lab.topology import Topology, generate, load_topology
 from netorch.service import Workspace
+from netorch.util import nonempty_path
 
 app = typer.Typer(
     name="lab",
@@ -29,7 +30,8 @@ err_console = Console(stderr=True)
 
 RunDirOpt = Annotated[
     Path | None,
-    typer.Option("--run-dir", help="State dir of the lab [env NETORCH_LAB_DIR, /run/netorch-lab]"),
+    typer.Option("--run-dir", help="State dir of the lab [env NETORCH_LAB_DIR, /run/netorch-lab]",
+                 parser=nonempty_path, metavar="<path>"),
 ]
 
 
@@ -53,7 +55,8 @@ def _table(st: LabStatus) -> Table:
 @app.command("up")
 def up_cmd(
     topology: Annotated[
-        Path | None, typer.Option("--topology", "-t", help="Topology file [lab/topology.yaml]")
+        Path | None, typer.Option("--topology", "-t", help="Topology file [lab/topology.yaml]", parser=nonempty_path,
+                                  metavar="<path>")
     ] = None,
     routers: Annotated[
         int | None,

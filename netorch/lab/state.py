@@ -66,6 +66,8 @@ class LabState(BaseModel):
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return None
+        except OSError as exc:  # the run dir is a file, or unreadable
+            raise LabError(f"{path}: cannot read lab state: {exc.strerror or exc}") from None
         try:
             return cls.model_validate_json(text)
         except ValueError as exc:

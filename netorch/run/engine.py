@@ -243,6 +243,8 @@ class Engine:
         outcomes = {j.host: DeviceOutcome(j.host, j.platform, j.transport.value) for j in jobs}
         if not jobs:
             return RunReport("apply", "unchanged", skipped, revision, options=recorded, message="no devices")
+        if rollout is not None:
+            rollout.check(sorted(outcomes))  # a canary that is no device of the run: an error before anything
         self.executor.check()  # an executor that cannot take work now: an error before anything is recorded
         if saved is not None and saved.revision != revision:
             message = (f"the intents changed since the plan was made (plan revision {saved.revision}, now "

@@ -33,6 +33,8 @@ def _applied_runs(store: Store) -> list[RunRecord]:
 def find_run(store: Store, to: str | None) -> RunRecord:
     """The apply run that `--to` names: a run id, a revision (hash prefix), or by default the
     successful apply before the latest one whose revision differs from the latest's."""
+    if to is not None and not to.strip():
+        raise RevisionError("--to is empty: give an apply run id or a revision, or leave it out")
     runs = _applied_runs(store)
     if not runs:
         raise RevisionError("no successful apply in the store: nothing to roll back to")
@@ -42,7 +44,7 @@ def find_run(store: Store, to: str | None) -> RunRecord:
         if not earlier:
             raise RevisionError(f"no earlier revision than {latest.revision} in the store")
         return earlier[0]
-    if to.isdigit():
+    if to.isdecimal():
         record = store.run(int(to))
         if record is None or record.kind != "apply":
             raise RevisionError(f"no apply run {to} in the store")

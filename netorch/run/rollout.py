@@ -46,12 +46,14 @@ class Rollout:
             text = canary.strip()
             if not text:
                 raise RolloutError("--canary is empty")
-            if text.isdigit():
+            if text.isdecimal() or (text.startswith("-") and text[1:].isdecimal()):
                 count = int(text)
                 if count < 1:
                     raise RolloutError("--canary N needs N >= 1")
             else:
                 names = tuple(n.strip() for n in text.split(",") if n.strip())
+                if not names:
+                    raise RolloutError(f"--canary {canary!r} names no device")
         size, percent = 0, 0.0
         if wave_size is not None:
             found = re.fullmatch(r"\s*(\d+)(%?)\s*", wave_size)
@@ -75,12 +77,16 @@ class Rollout:
                 "wave_size": f"{round(self.wave_percent * 100)}%" if self.wave_percent else (self.wave_size or None),
                 "max_failures": self.max_failures, "pause": self.pause, "keep_completed": self.keep_completed}
 
-    def waves(self, hosts: list[str], selected: list[str]) -> list[list[str]]:
-        """The waves over the devices that change (hosts), canary first; every device once."""
-        todo = sorted(hosts)
+    def check(self, selected: list[str]) -> None:
+        """The canary devices are devices of the run (`selected`): apply asks before touching any."""
         unknown = [n for n in self.canary if n not in selected]
         if unknown:
             raise RolloutError(f"--canary names device(s) not in this run: {', '.join(unknown)}")
+
+    def waves(self, hosts: list[str], selected: list[str]) -> list[list[str]]:
+        """The waves over the devices that change (hosts), canary first; every device once."""
+        todo = sorted(hosts)
+        self.check(selected)
         first = [h for h in todo if h in self.canary] if self.canary else todo[:self.canary_count]
         rest = [h for h in todo if h not in first]
         size = self.wave_size or (math.ceil(len(todo) * self.wave_percent) if self.wave_percent else len(rest))

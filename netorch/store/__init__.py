@@ -33,7 +33,7 @@ from netorch.store.records import (
 )
 from netorch.store.revisions import DEFAULT_RETENTION, RevisionsMixin
 from netorch.store.runs import RunsMixin
-from netorch.store.schema import DEFAULT_STORE, MIGRATIONS, default_path
+from netorch.store.schema import DEFAULT_STORE, MIGRATIONS, ROWID_MAX, default_path
 from netorch.store.verifications import VerificationsMixin
 
 
@@ -48,6 +48,7 @@ __all__ = [
     "LEASE_TTL",
     "MIGRATIONS",
     "OUTBOX_KEEP",
+    "ROWID_MAX",
     "STALE_AFTER",
     "VERDICTS",
     "DeviceRecord",

@@ -11,7 +11,7 @@ import os
 import time
 from typing import Any
 
-from netorch.store.schema import StoreBase
+from netorch.store.schema import ROWID_MAX, StoreBase
 
 #: how many apply runs keep their per-device artifacts (what `netorch rollback` re-applies),
 #: unless NETORCH_RETENTION says otherwise
@@ -27,10 +27,13 @@ class RevisionsMixin(StoreBase):
                        (revision, git_commit, time.time(), json.dumps(files, sort_keys=True)))
 
     def revision_files(self, revision: str) -> tuple[str, str, dict[str, str]] | None:
-        """(hash, git commit, files) of a stored revision, by hash or unique hash prefix."""
+        """(hash, git commit, files) of a stored revision, by hash or unique hash prefix (taken as
+        written: an empty prefix, or % and _, match nothing)."""
+        if not revision:
+            return None
         with self._lock:
-            rows = self._db.execute("SELECT hash, git_commit, files FROM revisions WHERE hash LIKE ? || '%'",
-                                    (revision,)).fetchall()
+            rows = self._db.execute("SELECT hash, git_commit, files FROM revisions WHERE substr(hash, 1, ?) = ?",
+                                    (len(revision), revision)).fetchall()
         if len(rows) != 1:
             return None
         return rows[0][0], rows[0][1], json.loads(rows[0][2])
@@ -57,7 +60,7 @@ class RevisionsMixin(StoreBase):
                 keep = int(os.environ.get("NETORCH_RETENTION", DEFAULT_RETENTION))
             except ValueError:
                 keep = DEFAULT_RETENTION
-        keep = max(1, keep)
+        keep = min(max(1, keep), ROWID_MAX)  # more than SQLite counts: keep everything
         with self._tx() as db:
             old = [r[0] for r in db.execute(
                 "SELECT DISTINCT run_id FROM run_artifacts ORDER BY run_id DESC LIMIT -1 OFFSET ?", (keep,))]

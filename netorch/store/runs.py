@@ -14,6 +14,7 @@ from typing import Any
 
 from netorch.store.leases import STALE_AFTER, process_alive, this_process
 from netorch.store.records import DeviceRecord, JournalEntry, RunRecord
+from netorch.store.schema import ROWID_MAX
 from netorch.store.verifications import VerificationsMixin
 
 
@@ -69,12 +70,14 @@ class RunsMixin(VerificationsMixin):
         if where:
             query += " WHERE " + " AND ".join(where)
         query += " ORDER BY id DESC LIMIT ?"
-        args.append(limit)
+        args.append(min(limit, ROWID_MAX))
         with self._lock:
             rows = self._db.execute(query, args).fetchall()
         return [self._run(r) for r in rows]
 
     def run(self, run_id: int) -> RunRecord | None:
+        if not 0 < run_id <= ROWID_MAX:  # no such run, and SQLite cannot even be asked beyond its INTEGER
+            return None
         with self._lock:
             row = self._db.execute(
                 "SELECT id, kind, started_at, finished_at, actor, revision, status, summary, options"

@@ -1,7 +1,8 @@
 """The store's SQL layout and its connection. The one place that knows the layout and its
 version: MIGRATIONS, applied in order on open (SQLite's user_version counts those applied).
-Also the default path (NETORCH_STORE, else .netorch/netorch.db) and StoreBase, which opens,
-migrates and closes the database and gives every part of the Store its lock and transactions.
+Also the default path (NETORCH_STORE, else netorch/netorch.db in the XDG state directory:
+$XDG_STATE_HOME, default ~/.local/state) and StoreBase, which opens, migrates and closes the
+database and gives every part of the Store its lock and transactions.
 """
 
 from __future__ import annotations
@@ -15,7 +16,12 @@ from pathlib import Path
 
 from netorch.errors import StoreError
 
-DEFAULT_STORE = ".netorch/netorch.db"
+#: the default store, under the XDG state directory (never the current folder, which is usually
+#: the user's repository of intents)
+DEFAULT_STORE = "netorch/netorch.db"
+
+#: SQLite's largest INTEGER: no run id is larger, and a larger number overflows a query
+ROWID_MAX = 2**63 - 1
 
 MIGRATIONS: list[str] = [
     """
@@ -121,8 +127,23 @@ MIGRATIONS: list[str] = [
 ]
 
 
+def state_home() -> Path:
+    """The XDG state directory: $XDG_STATE_HOME when set to an absolute path (the XDG base
+    directory specification ignores a relative one), else ~/.local/state."""
+    configured = os.environ.get("XDG_STATE_HOME", "")
+    if os.path.isabs(configured):
+        return Path(configured)
+    home = os.path.expanduser("~")
+    if not os.path.isabs(home):
+        raise StoreError("no home folder for the default store (~/.local/state/netorch/netorch.db): "
+                         "set NETORCH_STORE or XDG_STATE_HOME")
+    return Path(home) / ".local" / "state"
+
+
 def default_path() -> Path:
-    return Path(os.environ.get("NETORCH_STORE", DEFAULT_STORE))
+    """NETORCH_STORE when set (and not empty), else DEFAULT_STORE in the XDG state directory."""
+    configured = os.environ.get("NETORCH_STORE", "")
+    return Path(configured) if configured else state_home() / DEFAULT_STORE
 
 
 class StoreBase:
@@ -134,7 +155,8 @@ class StoreBase:
         self.path = Path(path) if path is not None else default_path()
         self._lock = threading.RLock()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # the default store's folder as the XDG specification asks: private to the user
+            self.path.parent.mkdir(mode=0o700 if path is None else 0o777, parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA foreign_keys=ON")

@@ -10,7 +10,7 @@ from typing import Any
 
 from netorch.errors import StoreError
 from netorch.store.records import VERDICTS, VerificationRecord
-from netorch.store.schema import StoreBase
+from netorch.store.schema import ROWID_MAX, StoreBase
 
 
 class VerificationsMixin(StoreBase):
@@ -43,6 +43,8 @@ class VerificationsMixin(StoreBase):
                                   json.loads(row[9]), json.loads(row[10]))
 
     def verification(self, verification_id: int) -> VerificationRecord | None:
+        if not 0 < verification_id <= ROWID_MAX:
+            return None
         with self._lock:
             row = self._db.execute(f"SELECT {self._VERIFICATION_COLUMNS} FROM verifications WHERE id=?",  # noqa: S608
                                    (verification_id,)).fetchone()
@@ -58,7 +60,7 @@ class VerificationsMixin(StoreBase):
             query += f" WHERE run_id IN ({','.join('?' for _ in run_ids)})"
             args += run_ids
         query += " ORDER BY id DESC LIMIT ?"
-        args.append(limit)
+        args.append(min(limit, ROWID_MAX))
         with self._lock:
             rows = self._db.execute(query, args).fetchall()
         return [self._verification(r) for r in rows]

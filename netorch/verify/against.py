@@ -73,7 +73,7 @@ def _compiled(files: dict[str, str], templates: Path, what: str) -> Side:
 def stored_side(store: Store, ref: str, templates: Path) -> Side:
     """RUN (a run id) or REV (a revision hash or unique prefix), from the store."""
     pushed: dict[str, DesiredState] = {}
-    if ref.isdigit():
+    if ref.isdecimal():
         run = store.run(int(ref))
         if run is None:
             raise AgainstError(f"no run {ref} in {store.path} (see `netorch history`)")
@@ -87,7 +87,7 @@ def stored_side(store: Store, ref: str, templates: Path) -> Side:
         raise AgainstError(f"{what}: no single stored revision {revision!r} (apply runs keep their revision's "
                            "files; see `netorch history --kind apply`)")
     full, _, files = found
-    if not ref.isdigit():
+    if not ref.isdecimal():
         what = f"revision {full}"
     side = _compiled(files, templates, what)
     if not pushed:
