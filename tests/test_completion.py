@@ -37,7 +37,9 @@ def test_limit_completes_from_the_inventory_the_command_line_names(tmp_path: Pat
 
 
 def test_completion_scripts_for_the_usual_shells() -> None:
+    # typer detects the shell it runs under unless told not to; then --show-completion takes the shell
+    env = {**os.environ, "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"}
     for shell in ("bash", "zsh", "fish"):
         out = subprocess.run([sys.executable, "-m", "netorch", "--show-completion", shell], check=False, cwd=ROOT,
-                             capture_output=True, text=True, timeout=60)
+                             env=env, capture_output=True, text=True, timeout=60)
         assert out.returncode == 0 and "_NETORCH_COMPLETE" in out.stdout, (shell, out.stderr)
