@@ -122,7 +122,8 @@ def bgp_neighbors_detail(neighbors: str, summary: str = "", neighbor_address: st
                 "local_port": int(peer.get("portLocal", 0) or 0),
                 "remote_address": address,
                 "remote_port": int(peer.get("portForeign", 0) or 0),
-                "multihop": "externalBgpNbrMaxHopsAway" in peer or "ebgpMultihop" in peer,
+                # an eBGP peer more than one hop away (FRR: 1 for a direct eBGP peer; iBGP has no limit)
+                "multihop": int(peer.get("externalBgpNbrMaxHopsAway", 1) or 1) > 1,
                 "multipath": False,
                 "remove_private_as": any(f.get("privateAsNumsRemovedInUpdatesToNbr")
                                          or f.get("privateAsNumsAllRemovedInUpdatesToNbr") for f in families),
@@ -134,9 +135,9 @@ def bgp_neighbors_detail(neighbors: str, summary: str = "", neighbor_address: st
                 "output_updates": _msgs(stats, "updatesSent"),
                 "messages_queued_out": _msgs(stats, "depthOutq"),
                 "connection_state": str(peer.get("bgpState", "")),
-                # FRR keeps no previous FSM state; a session that was reset was Established before
-                "previous_connection_state": "Established" if peer.get("lastResetDueTo") else "",
-                "last_event": str(peer.get("lastResetDueTo", "")),
+                # FRR keeps no previous FSM state; a session that was dropped was Established before
+                "previous_connection_state": "Established" if int(peer.get("connectionsDropped", 0) or 0) else "",
+                "last_event": str(peer.get("lastResetDueTo", "")),  # why the session last went down
                 "suppress_4byte_as": "4byteAs" not in peer.get("neighborCapabilities", {"4byteAs": ""}),
                 "local_as_prepend": False,  # FRR's neighbour JSON does not say (see get_bgp_config)
                 "holdtime": int(peer.get("bgpTimerHoldTimeMsecs", 0) or 0) // 1000,
