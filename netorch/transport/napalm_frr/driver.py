@@ -23,9 +23,11 @@ dryrun (default False: also check the FRR candidate with
 caught at commit anyway, where the device is restored and the transaction rolled back).
 
 This module owns FrrDriver and its constructor (the optional arguments above); what it does
-comes from its mixins: getters (GettersMixin), confirm (ConfirmMixin: the candidate and its
-commit), channel (ChannelMixin: the SSH side); parse holds the pure parsing. NAPALM finds the
-driver through the community module napalm_netorch_frr that the netorch distribution installs
+comes from its mixins: getters (GettersMixin: config, facts, interfaces, routes, ping, netorch's
+snapshot), getters_state (StateGettersMixin: BGP, neighbour tables, counters, instances,
+environment, users, NTP, SNMP, LLDP, traceroute), confirm (ConfirmMixin: the candidate and its
+commit), channel (ChannelMixin: the SSH side); parse, bgp_parse and getters_parse hold the pure
+parsing. NAPALM finds the driver through the community module napalm_netorch_frr that the netorch distribution installs
 (`napalm.get_network_driver("netorch_frr")`, without importing netorch first).
 """
 
@@ -43,9 +45,10 @@ from netorch.transport.hostkeys import KnownHosts
 from netorch.transport.napalm_frr.channel import ChannelMixin
 from netorch.transport.napalm_frr.confirm import ConfirmMixin
 from netorch.transport.napalm_frr.getters import GettersMixin
+from netorch.transport.napalm_frr.getters_state import StateGettersMixin
 
 
-class FrrDriver(GettersMixin, ConfirmMixin, ChannelMixin, NetworkDriver):  # type: ignore[misc]
+class FrrDriver(GettersMixin, StateGettersMixin, ConfirmMixin, ChannelMixin, NetworkDriver):  # type: ignore[misc]
     """NAPALM driver for a Linux + FRR + nftables router."""
 
     platform = "netorch_frr"

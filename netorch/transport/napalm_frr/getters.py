@@ -9,9 +9,12 @@ import re
 import shlex
 from typing import Any
 
+from napalm.base.helpers import sanitize_configs
+
 from netorch.protocols.state import COMMANDS as PROTOCOL_COMMANDS
 from netorch.transport.napalm_frr.channel import nft_out, strip_header
 from netorch.transport.napalm_frr.confirm import ConfirmMixin, join_candidate
+from netorch.transport.napalm_frr.getters_parse import SECRETS
 from netorch.transport.napalm_frr.parse import (
     DAEMONS,
     daemon_states,
@@ -36,6 +39,9 @@ class GettersMixin(ConfirmMixin):
             out["startup"] = strip_header(text)
         if retrieve in ("all", "candidate"):
             out["candidate"] = self._candidate or ""
+        if sanitized:
+            # the secrets FRR's configuration can hold (passwords, keys, communities) as <removed>
+            return dict(sanitize_configs(out, SECRETS))
         return out
 
     def get_facts(self) -> dict[str, Any]:
