@@ -21,3 +21,10 @@ def test_a_prompt_left_over_from_the_previous_batch_is_not_output() -> None:
     # vtysh's prompt after the previous batch's last mark can arrive after that batch was read
     assert split_outputs(batch("r2# "), MARKS) == split_outputs(batch(""), MARKS)
     assert split_outputs(batch("r2(config)# r2# "), MARKS)[0].startswith("Building configuration")
+
+
+def test_the_end_of_a_line_that_arrived_late_is_not_output() -> None:
+    # the end of the ready mark's line (or the previous batch's last one) can arrive with the next
+    # batch: a leading line end then comes before the prompt, and both are not output
+    for lead in ("\n", "\r\n".replace("\r", ""), "\nr2# ", "\n\n"):
+        assert split_outputs(batch(lead), MARKS) == split_outputs(batch(""), MARKS), repr(lead)

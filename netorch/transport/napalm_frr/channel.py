@@ -23,8 +23,9 @@ from netorch.transport.hostkeys import KnownHosts, verifying_client
 NO_TABLE = "NETORCH_NO_NFT_TABLE"
 CLI_ERROR = re.compile(r"^% (?!Warning)", re.MULTILINE)
 #: the prompt(s) before a command's output: the prompt vtysh prints after the previous batch's
-#: last mark may arrive after that batch was read, and then leads the next batch's output
-PROMPT_HEAD = re.compile(r"\A(?:[\w.-]+(?:\([\w-]+\))?# )+")
+#: last mark may arrive after that batch was read, and then leads the next batch's output (after
+#: the end of that mark's line, when the line's end arrived late too)
+PROMPT_HEAD = re.compile(r"\A\s*(?:[\w.-]+(?:\([\w-]+\))?# )+")
 PROMPT_TAIL = re.compile(r"[\w.-]+(\([\w-]+\))?# \Z")
 HEADER_RE = re.compile(r"\A(Building configuration\.\.\.\s*\n)?\s*(Current configuration:\s*\n)?")
 
@@ -110,7 +111,9 @@ class ChannelMixin:
                     ready = f"netorch-ready-{token}"
                     chan.sendall(f"terminal length 0\n{ready}\n".encode())
                     seen = b""
-                    while f"% Unknown command: {ready}".encode() not in seen:
+                    # ...and until the end of that line (or the prompt after it) has arrived too
+                    while f"% Unknown command: {ready}".encode() not in seen or not (
+                            seen.endswith(b"\n") or seen.endswith(b"# ")):
                         chunk = chan.recv(65536)
                         if not chunk:
                             raise ConnectionClosedException(f"{self.hostname}: vtysh ended")
