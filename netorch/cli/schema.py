@@ -4,7 +4,12 @@ inventory fields (Markdown, generated from the models: docs/reference.md)."""
 
 from __future__ import annotations
 
+import ast
+import inspect
+import itertools
 import json
+import textwrap
+import typing
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -14,19 +19,73 @@ from pydantic import BaseModel, ConfigDict, create_model
 from netorch.cli.output import err, out
 
 
+def _attribute_docs(model: type[BaseModel]) -> dict[str, str]:
+    """field -> the docstring written under it in the model's class or a base class of netorch's.
+    Read here, from the source, rather than by every model at import (pydantic's
+    use_attribute_docstrings would parse every model's source at every start of netorch)."""
+    docs: dict[str, str] = {}
+    for cls in reversed(model.__mro__):
+        if not cls.__module__.startswith("netorch."):
+            continue
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+        except (OSError, TypeError, SyntaxError):
+            continue
+        node = tree.body[0]
+        body = node.body if isinstance(node, ast.ClassDef) else []
+        for field, doc in itertools.pairwise(body):
+            if isinstance(field, ast.AnnAssign) and isinstance(field.target, ast.Name) \
+                    and isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant) \
+                    and isinstance(doc.value.value, str):
+                docs[field.target.id] = inspect.cleandoc(doc.value.value)
+    return docs
+
+
+def _models(root: type[BaseModel]) -> dict[str, type[BaseModel]]:
+    """Every model a model's fields refer to (itself included), by the name its schema gives it."""
+    found: dict[str, type[BaseModel]] = {}
+
+    def walk(annotation: object) -> None:
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel) and annotation.__name__ not in found:
+            found[annotation.__name__] = annotation
+            for info in annotation.model_fields.values():
+                walk(info.annotation)
+        for argument in typing.get_args(annotation):
+            walk(argument)
+
+    walk(root)
+    return found
+
+
+def _describe(model: type[BaseModel], schema: dict[str, Any]) -> dict[str, Any]:
+    """The model's JSON Schema with each field's docstring as its description (where the field
+    has none of its own)."""
+    models = _models(model)
+    for name, part in [(model.__name__, schema), *schema.get("$defs", {}).items()]:
+        cls = models.get(name)
+        if cls is None:
+            continue
+        docs = _attribute_docs(cls)
+        for field, info in cls.model_fields.items():
+            prop = part.get("properties", {}).get(info.alias or field)
+            if prop is not None and field in docs and "description" not in prop:
+                prop["description"] = docs[field]
+    return schema
+
+
 def _intents() -> dict[str, Any]:
     from netorch.model.intents import KINDS
 
     fields: dict[str, Any] = {kind: (tuple[model, ...], ()) for kind, model in KINDS.items()}  # type: ignore[valid-type]
     model: type[BaseModel] = create_model("IntentFile", __doc__="One intents file: lists of intents by kind.",
                                           __config__=ConfigDict(extra="forbid"), **fields)
-    return model.model_json_schema(by_alias=True)
+    return _describe(model, model.model_json_schema(by_alias=True))
 
 
 def _inventory() -> dict[str, Any]:
     from netorch.model.inventory import HostEntry
 
-    entry = HostEntry.model_json_schema(by_alias=True)
+    entry = _describe(HostEntry, HostEntry.model_json_schema(by_alias=True))
     defs = entry.pop("$defs", {})
     if "HostData" in defs:
         defs["HostData"]["additionalProperties"] = True  # other tools' keys are kept, never rendered
@@ -40,7 +99,7 @@ def _model(path: str, name: str) -> Callable[[], dict[str, Any]]:
         import importlib
 
         model: type[BaseModel] = getattr(importlib.import_module(path), name)
-        return model.model_json_schema(by_alias=True)
+        return _describe(model, model.model_json_schema(by_alias=True))
 
     return schema
 

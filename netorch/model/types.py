@@ -29,7 +29,7 @@ SAFE_TEXT_CHARS = "letters, digits, space and _.,:/()@+=-"
 class Frozen(BaseModel):
     """Base of every netorch value: immutable, and unknown fields are errors."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False, use_attribute_docstrings=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False)
 
 
 def _describe(ch: str) -> str:
