@@ -16,6 +16,7 @@ from typing import Literal
 from pydantic import Field
 
 from netorch.configtree.base import Difference, render_diffs
+from netorch.credentials import CredentialStore
 from netorch.device.drift import DeviceDrift, DriftModel
 from netorch.device.messages import DeviceRequest, JobSpec, Probe
 from netorch.device.probes import service_probes
@@ -151,12 +152,15 @@ class DriftChecker:
         return DriftReport(revision=revision, status=status, exit_code=code,
                            duration=round(time.perf_counter() - started, 3), devices=devices)
 
-    def _record(self, report: DriftReport, actor: str, creds: object) -> DriftReport:
-        # passwords never reach a report or the store, whatever a device or a library printed
+    def _record(self, report: DriftReport, actor: str, creds: CredentialStore | None) -> DriftReport:
+        # passwords never reach a report or the store, whatever a device or a library printed:
+        # the run's credentials, or (no device was opened) the ones it would have used
         from netorch.credentials import scrub
         from netorch.transport.nornir_setup import credential_store
 
-        secrets = credential_store(self.engine.ws.inventory(), self.engine.credentials_path).secrets()
+        if creds is None:
+            creds = credential_store(self.engine.ws.inventory(), self.engine.credentials_path)
+        secrets = creds.secrets()
         for d in report.devices:
             d.error = scrub(d.error, secrets)
         store = self.engine.store
