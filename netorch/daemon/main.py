@@ -29,6 +29,7 @@ from fastapi import FastAPI
 from netorch.daemon.app import create_app
 from netorch.daemon.config import DaemonConfig, Schedule, load_config
 from netorch.daemon.runtime import Busy, Runtime
+from netorch.run.report import status_counts
 
 log = logging.getLogger("netorch.daemon")
 
@@ -72,9 +73,7 @@ def scheduled_drift(runtime: Runtime, schedule: Schedule) -> None:
     except Exception as exc:
         log.error("schedule %s failed: %s: %s", schedule.name, type(exc).__name__, exc)
         return
-    counts: dict[str, int] = {}
-    for d in report.devices:
-        counts[d.status] = counts.get(d.status, 0) + 1
+    counts = status_counts(d.status for d in report.devices)
     log.info("schedule %s: drift run %s: %s %s in %.2fs", schedule.name, report.run_id, report.status,
              " ".join(f"{k}={v}" for k, v in sorted(counts.items())), report.duration)
 

@@ -25,7 +25,7 @@ from netorch.errors import NetorchError
 from netorch.run.drift import DriftChecker, DriftReport
 from netorch.run.engine import Engine, open_engine
 from netorch.run.options import ApplyOptions, DriftOptions, PlanOptions
-from netorch.run.report import RunReport
+from netorch.run.report import RunReport, status_counts
 from netorch.service import Workspace
 from netorch.store import DeviceRecord, Store
 from netorch.transport.base import DeviceSession
@@ -270,9 +270,8 @@ class Runtime:
             report = engine.apply(options, stop=self.stop_event)
             self.metrics.run_duration.labels("apply").observe(time.perf_counter() - started)
             self.metrics.runs.labels("apply", report.status).inc()
-            counts: dict[str, int] = {}
+            counts = status_counts(d.status for d in report.devices)
             for d in report.devices:
-                counts[d.status] = counts.get(d.status, 0) + 1
                 if d.status in ("failed", "unreachable"):
                     self.metrics.device_errors.labels(d.host, d.status).inc()
             self._set_last_run("apply")

@@ -24,7 +24,7 @@ from netorch.errors import StoreError
 from netorch.executor.base import ProgressFn
 from netorch.run.engine import Engine
 from netorch.run.options import ApplyOptions, DriftOptions
-from netorch.run.report import RunReport, actor_name
+from netorch.run.report import RunReport, actor_name, status_counts
 from netorch.store import DeviceRecord
 from netorch.transport.base import DeviceJob, DeviceSession
 
@@ -176,9 +176,7 @@ class DriftChecker:
                 d.host, d.status, d.drifted, diff, d.error,
                 {"config": [c.model_dump() for c in d.config], "state": [s.model_dump() for s in d.state],
                  "remediation": d.remediation}, d.duration))
-        counts: dict[str, int] = {}
-        for d in report.devices:
-            counts[d.status] = counts.get(d.status, 0) + 1
+        counts = status_counts(d.status for d in report.devices)
         store.finish_run(run_id, report.status, {"counts": counts, "duration": report.duration})
         report.run_id = run_id
         return report

@@ -33,7 +33,7 @@ from netorch.executor.base import Executor, ExecutorRun, ProgressFn, RunTarget
 from netorch.executor.inprocess import InProcessExecutor
 from netorch.plans import PlannedDevice, SavedPlan, new_plan
 from netorch.run.options import ApplyOptions, PlanOptions
-from netorch.run.report import DeviceOutcome, RunReport, actor_name, scrubbed
+from netorch.run.report import DeviceOutcome, RunReport, actor_name, scrubbed, status_counts
 from netorch.run.rollout import run_rollout
 from netorch.run.transaction import Heartbeat, Transaction, summarise
 from netorch.service import Workspace
@@ -102,9 +102,7 @@ class Engine:
             self.store.record_device(run_id, DeviceRecord(d.host, d.status, d.changed, d.diff, d.error,
                                                           {"phase": d.phase, "checks": d.checks,
                                                            "transport": d.transport}, d.duration))
-        counts: dict[str, int] = {}
-        for d in report.devices:
-            counts[d.status] = counts.get(d.status, 0) + 1
+        counts = status_counts(d.status for d in report.devices)
         self.store.finish_run(run_id, report.status, {"counts": counts, "message": report.message,
                                                       "duration": round(report.duration, 3)})
         report.run_id = run_id
@@ -420,9 +418,7 @@ class Engine:
                 store.record_device(run_id, DeviceRecord(d.host, d.status, d.changed, d.diff, d.error,
                                                          {"phase": d.phase, "checks": d.checks, "final": d.final,
                                                           "transport": d.transport}, d.duration))
-            counts: dict[str, int] = {}
-            for d in report.devices:
-                counts[d.status] = counts.get(d.status, 0) + 1
+            counts = status_counts(d.status for d in report.devices)
             summary: dict[str, Any] = {"counts": counts, "message": report.message,
                                        "duration": round(report.duration, 3)}
             if "waves" in report.options:

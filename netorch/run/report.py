@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import getpass
 import os
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -71,6 +73,11 @@ class RunReport:
                 "duration": round(self.duration, 3), "message": self.message, "options": self.options,
                 "exit_code": self.exit_code, "devices": [d.as_dict() for d in self.devices]}
 
+
+
+def status_counts(statuses: Iterable[str]) -> dict[str, int]:
+    """How many devices ended in each status, in the order the statuses first appear."""
+    return dict(Counter(statuses))
 
 
 def actor_name() -> str:
