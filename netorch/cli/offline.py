@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from pydantic import BaseModel
 
 from netorch.cli.common import (
     EXIT_ERROR,
@@ -29,6 +30,23 @@ if TYPE_CHECKING:
     from netorch.cli.common import State
 
 
+
+class ProblemJson(BaseModel):
+    file: str
+    line: int
+    path: str
+    message: str
+    code: str
+
+
+class ValidationJson(BaseModel):
+    """The --json output of `netorch validate`."""
+
+    ok: bool
+    summary: str
+    problems: list[ProblemJson]
+
+
 def validate_cmd(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
@@ -37,11 +55,10 @@ def validate_cmd(
     state: State = ctx.obj
     result = state.workspace.validate()
     if as_json:
-        out.print_json(json.dumps({
-            "ok": result.ok, "summary": result.summary(),
-            "problems": [{"file": p.file, "line": p.line, "path": p.path, "message": p.message,
-                          "code": p.code} for p in result.problems],
-        }))
+        out.print_json(ValidationJson(
+            ok=result.ok, summary=result.summary(),
+            problems=[ProblemJson(file=p.file, line=p.line, path=p.path, message=p.message, code=p.code)
+                      for p in result.problems]).model_dump_json())
         raise typer.Exit(EXIT_OK if result.ok else EXIT_ERROR)
     if not result.ok:
         print_problems(result.problems)

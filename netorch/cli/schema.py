@@ -104,30 +104,12 @@ def _model(path: str, name: str) -> Callable[[], dict[str, Any]]:
     return schema
 
 
-def _validation() -> dict[str, Any]:
-    class ProblemJson(BaseModel):
-        file: str
-        line: int
-        path: str
-        message: str
-        code: str
-
-    class ValidationJson(BaseModel):
-        """The --json output of `netorch validate`."""
-
-        ok: bool
-        summary: str
-        problems: list[ProblemJson]
-
-    return ValidationJson.model_json_schema()
-
-
 #: what `netorch schema KIND` prints
 SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
     "intents": _intents,
     "inventory": _inventory,
     "daemon-config": _model("netorch.daemon.config", "DaemonConfig"),
-    "validate": _validation,
+    "validate": _model("netorch.cli.offline", "ValidationJson"),
     "plan": _model("netorch.run.report", "RunReportJson"),
     "apply": _model("netorch.run.report", "RunReportJson"),
     "rollback": _model("netorch.run.report", "RunReportJson"),
