@@ -19,6 +19,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("netorch.errors", "netorch.util", "netorch.defaults", "netorch.register", "netorch.platforms",
      "netorch.yamlsrc", "netorch.credentials"),
     ("netorch.model", "netorch.model.ownership"),
+    ("netorch.rib",),
     ("netorch.configtree", "netorch.topology", "netorch.protocols", "netorch.simulate", "netorch.validate",
      "netorch.compile", "netorch.render"),
     ("netorch.service",),

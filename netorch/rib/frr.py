@@ -1,0 +1,44 @@
+"""A RIB as FRR reports it (`show ip route [vrf all] json`), in the model's terms, so that the
+model and a router can be compared route by route: prefix -> (protocol, resolved next hops)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from netorch.rib.types import Rib
+
+Selected = dict[str, tuple[str, tuple[tuple[str, str], ...]]]
+
+
+def frr_selected(doc: dict[str, Any], ignore_interfaces: Iterable[str] = ()) -> Selected:
+    """The selected route of every prefix (kernel routes and routes over an ignored interface,
+    such as management, left out); next hops as (gateway or '', interface)."""
+    ignored = set(ignore_interfaces)
+    out: Selected = {}
+    for prefix, entries in doc.items():
+        for e in entries if isinstance(entries, list) else ():
+            if not isinstance(e, dict) or not e.get("selected") or e.get("protocol") == "kernel":
+                continue
+            hops = tuple(sorted((str(h.get("ip", "")), str(h.get("interfaceName", "")))
+                                for h in e.get("nexthops", []) if isinstance(h, dict) and not h.get("recursive")
+                                and h.get("active", True)))
+            if any(ifname in ignored for _, ifname in hops):
+                continue
+            protocol = str(e.get("protocol"))
+            if any(h.get("blackhole") for h in e.get("nexthops", []) if isinstance(h, dict)):
+                protocol, hops = f"{protocol}:blackhole", ()
+            out[prefix] = (protocol, hops)
+    return out
+
+
+def model_selected(rib: Rib, ignore_interfaces: Iterable[str] = ()) -> Selected:
+    ignored = set(ignore_interfaces)
+    out: Selected = {}
+    for route in rib.selected():
+        hops = tuple(sorted((str(h.address) if h.address is not None else "", h.interface or "")
+                            for h in route.next_hops))
+        if any(ifname in ignored for _, ifname in hops):
+            continue
+        out[str(route.prefix)] = (route.protocol, hops)
+    return out

@@ -1,0 +1,351 @@
+"""OSPF as the routers compute it from what netorch renders: per area a link-state graph of the
+routers and their transit networks, shortest paths from every router (equal-cost paths kept),
+intra-area routes, inter-area routes through the area border routers, and external routes
+(type 2 by default, metric 20) from the routers that redistribute. Pure, computed lazily per
+router so that a large flat area costs only what is asked of it.
+
+What the model assumes of the platform (FRR's behaviour): an interface without a cost has cost
+10 (the lab's veth interfaces carry no speed); a loopback advertises each address as a host
+route of cost 0; two non-passive OSPF interfaces of one area on one subnet, both up, form an
+adjacency (the subnet is a transit network, reached at the lowest cost of its routers)."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+
+from netorch.model.desired import DesiredState
+from netorch.rib.policy import Policies
+from netorch.rib.types import NextHop
+
+DEFAULT_COST = 10
+EXTERNAL_METRIC = 20
+INFINITY = 1 << 62
+
+Node = tuple[str, str]  # ("r", host) or ("n", network)
+Hops = frozenset[NextHop]
+
+
+def is_loopback(ifname: str) -> bool:
+    name = ifname.lower()
+    return name == "lo" or name.startswith("loopback") or name == "lo0" or name.startswith("lo0.")
+
+
+@dataclass(frozen=True)
+class Port:
+    host: str
+    interface: str
+    area: int
+    cost: int
+    passive: bool
+    address: IPv4Interface
+
+    @property
+    def network(self) -> IPv4Network:
+        if is_loopback(self.interface):
+            return IPv4Network(f"{self.address.ip}/32")
+        return self.address.network
+
+
+@dataclass(frozen=True)
+class OspfRoute:
+    prefix: IPv4Network
+    kind: str  # intra | inter | e1 | e2
+    cost: int  # e2: the external metric
+    hops: Hops
+    forward: int = 0  # e1/e2: the cost to the ASBR
+
+
+@dataclass
+class Area:
+    area: int
+    graph: dict[Node, list[tuple[int, Node, NextHop | None]]] = field(default_factory=dict)
+    stubs: dict[str, list[tuple[IPv4Network, int, str]]] = field(default_factory=dict)  # host -> (net, cost, ifname)
+    transit: set[IPv4Network] = field(default_factory=set)
+
+
+class OspfDomain:
+    """One OSPF process across the routers that run it (netorch renders one per router)."""
+
+    def __init__(self, states: dict[str, DesiredState], down: set[tuple[str, str]],
+                 redistributed: Callable[[str, str], Iterable[tuple[IPv4Network, int]]] | None = None) -> None:
+        self.states = states
+        self.down = down
+        self.redistributed = redistributed
+        self.areas: dict[int, Area] = {}
+        self.router_areas: dict[str, set[int]] = {}
+        self.ports: dict[str, list[Port]] = {}
+        self._spf: dict[tuple[int, str], tuple[dict[Node, int], dict[Node, Hops]]] = {}
+        self._intra: dict[tuple[int, str], dict[IPv4Network, OspfRoute]] = {}
+        self._routes: dict[str, dict[IPv4Network, OspfRoute]] = {}
+        self._externals: list[tuple[str, IPv4Network, int, int]] | None = None  # (asbr, prefix, metric, type)
+        self._build()
+
+    # -- the link-state database -----------------------------------------------------------------
+    def _build(self) -> None:
+        by_net: dict[tuple[int, IPv4Network], list[Port]] = {}
+        for host, state in sorted(self.states.items()):
+            if state.ospf is None:
+                continue
+            addrs = {i.name: i for i in state.interfaces}
+            ports = []
+            for oi in state.ospf.interfaces:
+                iface = addrs.get(oi.name)
+                if iface is None or iface.address is None or not iface.enabled or iface.vrf:
+                    continue
+                if (host, oi.name) in self.down:
+                    continue
+                cost = 0 if is_loopback(oi.name) else (oi.cost or DEFAULT_COST)
+                port = Port(host, oi.name, oi.area, cost, oi.passive or is_loopback(oi.name), iface.address)
+                ports.append(port)
+                if not port.passive:
+                    by_net.setdefault((oi.area, port.network), []).append(port)
+            self.ports[host] = ports
+            self.router_areas[host] = {p.area for p in ports}
+            for p in ports:
+                area = self.areas.setdefault(p.area, Area(p.area))
+                area.graph.setdefault(("r", host), [])
+        for (area_id, net), members in by_net.items():
+            area = self.areas[area_id]
+            if len({p.host for p in members}) < 2:
+                continue
+            area.transit.add(net)
+            node: Node = ("n", str(net))
+            area.graph.setdefault(node, [])
+            for p in members:
+                area.graph[("r", p.host)].append((p.cost, node, None))
+                area.graph[node].append((0, ("r", p.host), NextHop(p.address.ip, None)))
+        for host, ports in self.ports.items():
+            for p in ports:
+                area = self.areas[p.area]
+                if p.passive or p.network not in area.transit:
+                    area.stubs.setdefault(host, []).append((p.network, p.cost, p.interface))
+
+    def routers(self) -> list[str]:
+        return sorted(self.ports)
+
+    def abrs(self) -> set[str]:
+        return {h for h, areas in self.router_areas.items() if 0 in areas and len(areas) > 1}
+
+    # -- shortest paths ---------------------------------------------------------------------------
+    def spf(self, area_id: int, root: str) -> tuple[dict[Node, int], dict[Node, Hops]]:
+        key = (area_id, root)
+        done = self._spf.get(key)
+        if done is not None:
+            return done
+        area = self.areas[area_id]
+        start: Node = ("r", root)
+        dist: dict[Node, int] = {start: 0}
+        hops: dict[Node, set[NextHop]] = {start: set()}
+        # the interface of the root on each transit network it is attached to
+        out_if = {p.network: p.interface for p in self.ports.get(root, []) if p.area == area_id}
+        heap: list[tuple[int, Node]] = [(0, start)]
+        while heap:
+            d, node = heapq.heappop(heap)
+            if d > dist[node]:
+                continue
+            for cost, nxt, gateway in area.graph.get(node, ()):
+                if nxt == start:
+                    continue
+                nd = d + cost
+                if node == start:
+                    via: set[NextHop] = set()  # a transit network the root is attached to
+                elif node[0] == "n" and not hops[node]:
+                    # through a network the root is attached to: the neighbour's address on it
+                    assert gateway is not None
+                    via = {NextHop(gateway.address, out_if.get(IPv4Network(node[1])))}
+                else:
+                    via = hops[node]
+                if nd < dist.get(nxt, INFINITY):
+                    dist[nxt] = nd
+                    hops[nxt] = set(via)
+                    heapq.heappush(heap, (nd, nxt))
+                elif nd == dist[nxt]:
+                    hops[nxt] |= via
+        out = (dist, {n: frozenset(h) for n, h in hops.items()})
+        self._spf[key] = out
+        return out
+
+    # -- routes -----------------------------------------------------------------------------------
+    def intra(self, area_id: int, root: str) -> dict[IPv4Network, OspfRoute]:
+        key = (area_id, root)
+        done = self._intra.get(key)
+        if done is not None:
+            return done
+        dist, hops = self.spf(area_id, root)
+        area = self.areas[area_id]
+        out: dict[IPv4Network, OspfRoute] = {}
+
+        def offer(prefix: IPv4Network, cost: int, via: Hops) -> None:
+            have = out.get(prefix)
+            if have is None or cost < have.cost:
+                out[prefix] = OspfRoute(prefix, "intra", cost, via)
+            elif cost == have.cost:
+                out[prefix] = OspfRoute(prefix, "intra", cost, have.hops | via)
+
+        for net in area.transit:
+            node: Node = ("n", str(net))
+            if node in dist:
+                via = hops[node]
+                if not via:  # attached: the root's own interface on it
+                    via = frozenset({NextHop(None, p.interface) for p in self.ports.get(root, [])
+                                     if p.area == area_id and p.network == net})
+                offer(net, dist[node], via)
+        for host, stubs in area.stubs.items():
+            rnode: Node = ("r", host)
+            if rnode not in dist:
+                continue
+            for net, cost, ifname in stubs:
+                via = hops[rnode] if host != root else frozenset({NextHop(None, ifname)})
+                offer(net, dist[rnode] + cost, via)
+        self._intra[key] = out
+        return out
+
+    def _inter(self, root: str) -> dict[IPv4Network, OspfRoute]:
+        """Inter-area routes of `root`: summaries of the ABRs of its areas (an ABR itself takes
+        only the backbone's)."""
+        out: dict[IPv4Network, OspfRoute] = {}
+        abrs = self.abrs()
+        areas = self.router_areas.get(root, set())
+        if root in abrs:
+            areas = {0}
+        for area_id in sorted(areas):
+            dist, hops = self.spf(area_id, root)
+            for abr in sorted(abrs):
+                if abr == root or 0 not in self.router_areas[abr] or area_id not in self.router_areas[abr]:
+                    continue
+                node: Node = ("r", abr)
+                if node not in dist:
+                    continue
+                # an ABR summarises into the backbone its non-backbone areas, and into others all
+                summaries = self._summaries(abr, area_id)
+                for prefix, cost in summaries.items():
+                    total = dist[node] + cost
+                    have = out.get(prefix)
+                    if have is None or total < have.cost:
+                        out[prefix] = OspfRoute(prefix, "inter", total, hops[node])
+                    elif total == have.cost:
+                        out[prefix] = OspfRoute(prefix, "inter", total, have.hops | hops[node])
+        return out
+
+    def _summaries(self, abr: str, into: int) -> dict[IPv4Network, int]:
+        out: dict[IPv4Network, int] = {}
+        for area_id in sorted(self.router_areas.get(abr, ())):
+            if area_id == into:
+                continue
+            for prefix, r in self.intra(area_id, abr).items():
+                if prefix not in out or r.cost < out[prefix]:
+                    out[prefix] = r.cost
+        if into != 0:
+            # routes the ABR learned over the backbone from other ABRs
+            dist, _ = self.spf(0, abr)
+            for other in sorted(self.abrs()):
+                if other == abr or ("r", other) not in dist:
+                    continue
+                for area_id in sorted(self.router_areas[other]):
+                    if area_id in (0, into):
+                        continue
+                    for prefix, r in self.intra(area_id, other).items():
+                        total = dist[("r", other)] + r.cost
+                        if prefix not in out or total < out[prefix]:
+                            out[prefix] = total
+        return out
+
+    def _to_router(self, root: str, target: str) -> tuple[int, Hops] | None:
+        """The cost and first hops from root to another router (an ASBR): inside a common area,
+        else through an ABR of root's areas."""
+        best: tuple[int, Hops] | None = None
+        for area_id in sorted(self.router_areas.get(root, ())):
+            if area_id not in self.router_areas.get(target, ()):
+                continue
+            dist, hops = self.spf(area_id, root)
+            node: Node = ("r", target)
+            if node in dist:
+                cand = (dist[node], hops[node])
+                best = _merge(best, cand)
+        if best is not None:
+            return best
+        abrs = self.abrs()
+        for area_id in sorted(self.router_areas.get(root, ())):
+            dist, hops = self.spf(area_id, root)
+            for abr in sorted(abrs):
+                if abr == root or ("r", abr) not in dist:
+                    continue
+                inner = None
+                for a2 in sorted(self.router_areas[abr]):
+                    if a2 == area_id or a2 not in self.router_areas.get(target, ()):
+                        continue
+                    d2, _ = self.spf(a2, abr)
+                    if ("r", target) in d2:
+                        c = d2[("r", target)]
+                        inner = c if inner is None else min(inner, c)
+                if inner is not None:
+                    best = _merge(best, (dist[("r", abr)] + inner, hops[("r", abr)]))
+        return best
+
+    def externals(self) -> list[tuple[str, IPv4Network, int, int]]:
+        if self._externals is None:
+            ext: list[tuple[str, IPv4Network, int, int]] = []
+            if self.redistributed is not None:
+                for host in self.routers():
+                    state = self.states[host]
+                    assert state.ospf is not None
+                    policies = Policies(state)
+                    seen: set[IPv4Network] = set()
+                    for redis in state.ospf.redistribute:
+                        for prefix, _metric in self.redistributed(host, redis.protocol):
+                            if prefix in seen or policies.route_map(redis.route_map, prefix) is None:
+                                continue
+                            seen.add(prefix)
+                            ext.append((host, prefix, EXTERNAL_METRIC, 2))
+            self._externals = ext
+        return self._externals
+
+    def routes(self, root: str) -> dict[IPv4Network, OspfRoute]:
+        """Every OSPF route of `root`: intra-area over inter-area over external (E1 over E2)."""
+        done = self._routes.get(root)
+        if done is not None:
+            return done
+        out: dict[IPv4Network, OspfRoute] = {}
+        for area_id in sorted(self.router_areas.get(root, ())):
+            for prefix, r in self.intra(area_id, root).items():
+                have = out.get(prefix)
+                if have is None or r.cost < have.cost:
+                    out[prefix] = r
+                elif r.cost == have.cost:
+                    out[prefix] = OspfRoute(prefix, "intra", r.cost, have.hops | r.hops)
+        for prefix, r in self._inter(root).items():
+            out.setdefault(prefix, r)
+        ext: dict[IPv4Network, OspfRoute] = {}
+        for asbr, prefix, metric, mtype in self.externals():
+            if asbr == root or prefix in out:
+                continue
+            path = self._to_router(root, asbr)
+            if path is None:
+                continue
+            fwd, hops = path
+            kind = "e2" if mtype == 2 else "e1"
+            cost = metric if mtype == 2 else metric + fwd
+            cand = OspfRoute(prefix, kind, cost, hops, fwd)
+            have = ext.get(prefix)
+            if have is None or (have.kind, have.cost, have.forward) > (cand.kind, cand.cost, cand.forward):
+                ext[prefix] = cand
+            elif (have.kind, have.cost, have.forward) == (cand.kind, cand.cost, cand.forward):
+                ext[prefix] = OspfRoute(prefix, kind, cost, have.hops | hops, fwd)
+        out.update(ext)
+        self._routes[root] = out
+        return out
+
+
+def _merge(best: tuple[int, Hops] | None, cand: tuple[int, Hops]) -> tuple[int, Hops]:
+    if best is None or cand[0] < best[0]:
+        return cand
+    if cand[0] == best[0]:
+        return (best[0], best[1] | cand[1])
+    return best
+
+
+def router_id_of(state: DesiredState) -> IPv4Address | None:
+    return state.ospf.router_id if state.ospf is not None else None

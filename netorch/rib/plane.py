@@ -1,0 +1,226 @@
+"""The control plane of the whole network, computed once from the desired state of every device:
+per router and VRF, the routes it will hold (connected, static, OSPF, BGP), which one it selects
+by administrative distance, and the next hops packets take (equal-cost paths kept, iBGP next
+hops resolved through the IGP). Failure scenarios (interfaces or routers down) are further
+instances of the same model. Validate, verify, compile's expected routes, apply's post-checks
+and drift's state checks all read it. Pure, no I/O.
+
+Order of computation, as on the routers: connected and static routes; OSPF over them (external
+routes from what each router redistributes); BGP over the non-BGP routes (sessions, next-hop
+tracking, import-check); then, when OSPF redistributes BGP or BGP originates what OSPF carries,
+again until nothing changes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from ipaddress import IPv4Address, IPv4Network
+
+from netorch.model.desired import DesiredState
+from netorch.rib.bgp import BgpComputation, BgpResult
+from netorch.rib.ospf import OspfDomain, OspfRoute
+from netorch.rib.types import DISTANCE, NextHop, Rib, Route
+
+DEFAULT = IPv4Network("0.0.0.0/0")
+MAX_ITERATIONS = 6
+
+
+def _sort_key(r: Route) -> tuple[int, int]:
+    return (0 if r.selected else 1, r.distance)
+
+
+class ControlPlane:
+    """The routes every router of `states` will hold, with `down` (host, interface) pairs and
+    `routers_down` failed."""
+
+    def __init__(self, states: Mapping[str, DesiredState], down: Iterable[tuple[str, str]] = (),
+                 routers_down: Iterable[str] = ()) -> None:
+        dead = set(routers_down)
+        self.states: dict[str, DesiredState] = {h: s for h, s in states.items() if h not in dead}
+        self.down: set[tuple[str, str]] = set(down)
+        self.notes: list[str] = []
+        self._base: dict[str, dict[str, dict[IPv4Network, list[Route]]]] = {}
+        self._ribs: dict[tuple[str, str], Rib] = {}
+        self.bgp: BgpResult = BgpResult()
+        self._bgp_routes: dict[str, list[Route]] = {}
+        self.ospf = OspfDomain(self.states, self.down, self._redistributed_into_ospf)
+        if any(s.bgp is not None for s in self.states.values()):
+            self._converge()
+
+    # -- connected and static -----------------------------------------------------------------------
+    def _local(self, host: str) -> dict[str, dict[IPv4Network, list[Route]]]:
+        """Connected and static routes of `host`, per VRF (candidates, not yet selected)."""
+        done = self._base.get(host)
+        if done is not None:
+            return done
+        state = self.states[host]
+        out: dict[str, dict[IPv4Network, list[Route]]] = {}
+        up: dict[str, tuple[IPv4Network, str]] = {}
+        for i in state.interfaces:
+            if i.address is None or not i.enabled or (host, i.name) in self.down:
+                continue
+            vrf = i.vrf or ""
+            up[i.name] = (i.address.network, vrf)
+            out.setdefault(vrf, {}).setdefault(i.address.network, []).append(Route(
+                i.address.network, "connected", DISTANCE["connected"], 0, (NextHop(None, i.name),), vrf=vrf,
+                origin=f"connected:{i.name}"))
+        statics: dict[tuple[str, IPv4Network, int], list[tuple[NextHop, str]]] = {}
+        for r in state.routes:
+            vrf = r.vrf or ""
+            hop = self._static_hop(up, vrf, r.next_hop, r.interface)
+            if hop is None:
+                continue
+            statics.setdefault((vrf, r.prefix, r.distance), []).append((hop, r.origin))
+        for (vrf, prefix, distance), hops in statics.items():
+            out.setdefault(vrf, {}).setdefault(prefix, []).append(Route(
+                prefix, "static", distance, 0, tuple(sorted({h for h, _ in hops})),
+                via=tuple(sorted({h.address for h, _ in hops if h.address is not None})), vrf=vrf,
+                origin=hops[0][1]))
+        self._base[host] = out
+        return out
+
+    @staticmethod
+    def _static_hop(up: dict[str, tuple[IPv4Network, str]], vrf: str, next_hop: IPv4Address | None,
+                    interface: str | None) -> NextHop | None:
+        """A static route is active while its next hop is on a connected subnet that is up (on
+        its interface, when it names one)."""
+        if next_hop is None:
+            return NextHop(None, interface) if interface in up and up[interface][1] == vrf else None
+        for ifname, (net, ivrf) in sorted(up.items()):
+            if ivrf == vrf and next_hop in net and net.prefixlen < 32 and interface in (None, ifname):
+                return NextHop(next_hop, ifname)
+        return None
+
+    # -- the non-BGP routes -------------------------------------------------------------------------
+    def _igp(self, host: str) -> dict[IPv4Network, Route]:
+        """The selected non-BGP route per prefix of the default VRF."""
+        cands: dict[IPv4Network, list[Route]] = {p: list(rs) for p, rs in self._local(host).get("", {}).items()}
+        if self.states[host].ospf is not None:
+            for prefix, r in self.ospf.routes(host).items():
+                cands.setdefault(prefix, []).append(self._ospf_route(host, r))
+        return {p: min(rs, key=lambda r: r.distance) for p, rs in cands.items()}
+
+    def _ospf_route(self, host: str, r: OspfRoute) -> Route:
+        state = self.states[host]
+        assert state.ospf is not None
+        return Route(r.prefix, "ospf", DISTANCE["ospf"], r.cost, tuple(sorted(r.hops)),
+                     via=tuple(sorted({h.address for h in r.hops if h.address is not None})),
+                     origin=f"ospf:{state.ospf.process}", detail=r.kind)
+
+    def _resolve(self, host: str, address: IPv4Address) -> tuple[int, frozenset[NextHop]] | None:
+        """How `host` reaches `address` over its non-BGP routes (never through a default route)."""
+        best: Route | None = None
+        for prefix, r in self._igp(host).items():
+            if address in prefix and prefix != DEFAULT and (best is None or prefix.prefixlen > best.prefix.prefixlen):
+                best = r
+        if best is None:
+            return None
+        if best.protocol == "connected":
+            ifname = best.next_hops[0].interface
+            return 0, frozenset({NextHop(address, ifname)})
+        return best.metric, frozenset(best.next_hops)
+
+    def _exact(self, host: str, prefix: IPv4Network) -> int | None:
+        r = self._igp(host).get(prefix)
+        return None if r is None else r.metric
+
+    def _selected_of(self, host: str, protocol: str) -> list[tuple[IPv4Network, int]]:
+        """The routes of one protocol that `host` selects (what redistribution takes)."""
+        rib = self.rib(host) if protocol == "bgp" else None
+        if rib is not None:
+            return [(r.prefix, r.metric) for r in rib.selected() if r.protocol == "bgp"]
+        if protocol == "ospf":
+            return [(p, r.metric) for p, r in self._igp(host).items() if r.protocol == "ospf"]
+        local = self._local(host).get("", {})
+        out = []
+        for prefix, rs in local.items():
+            best = min(rs, key=lambda r: r.distance)
+            if best.protocol == protocol:
+                out.append((prefix, best.metric))
+        return out
+
+    def _redistributed_into_ospf(self, host: str, protocol: str) -> list[tuple[IPv4Network, int]]:
+        if protocol == "bgp":
+            return [(r.prefix, r.metric) for r in self._bgp_routes.get(host, []) if r.selected]
+        return self._selected_of(host, protocol)
+
+    # -- BGP and the loop over both -----------------------------------------------------------------
+    def _converge(self) -> None:
+        redistributes_bgp = any(s.ospf is not None and any(r.protocol == "bgp" for r in s.ospf.redistribute)
+                                for s in self.states.values())
+        previous: dict[str, list[Route]] | None = None
+        for _ in range(MAX_ITERATIONS):
+            comp = BgpComputation(self.states, self.down, self._resolve, self._exact, self._bgp_redistributed)
+            self.bgp = comp.run()
+            self._bgp_routes = {h: self._bgp_rib(h) for h in comp.states}
+            if not self.bgp.converged:
+                self.notes.append("BGP does not converge: the routers' choices keep changing each other")
+            for a, b, why in self.bgp.down:
+                self.notes.append(f"BGP session {a}-{b} goes down: {why} exceeded")
+            if not redistributes_bgp or self._bgp_routes == previous:
+                return
+            previous = self._bgp_routes
+            self.ospf = OspfDomain(self.states, self.down, self._redistributed_into_ospf)
+            self._ribs.clear()
+        self.notes.append("OSPF and BGP do not settle: routes redistributed between them keep changing")
+
+    def _bgp_redistributed(self, host: str, protocol: str) -> list[tuple[IPv4Network, int]]:
+        if protocol == "bgp":
+            return []
+        if protocol == "ospf":
+            return [(p, r.metric) for p, r in self._igp(host).items() if r.protocol == "ospf"]
+        return self._selected_of(host, protocol)
+
+    def _bgp_rib(self, host: str) -> list[Route]:
+        """The BGP routes `host` installs: the best path and its multipaths, unless originated here;
+        whether each is selected over the other protocols' routes."""
+        state = self.states[host]
+        assert state.bgp is not None
+        igp = self._igp(host)
+        out = []
+        for prefix, chosen in sorted(self.bgp.loc.get(host, {}).items(),
+                                     key=lambda t: (int(t[0].network_address), t[0].prefixlen)):
+            best = chosen.best
+            if best.local:
+                continue
+            distance = DISTANCE["ebgp"] if best.ebgp else DISTANCE["ibgp"]
+            hops: set[NextHop] = set()
+            for p in chosen.multipath:
+                hops |= p.hops
+            other = igp.get(prefix)
+            out.append(Route(prefix, "bgp", distance, best.med or 0, tuple(sorted(hops)),
+                             via=tuple(sorted({p.next_hop for p in chosen.multipath if p.next_hop is not None})),
+                             selected=other is None or distance < other.distance,
+                             origin=f"bgp:{state.bgp.asn}",
+                             detail=("ebgp" if best.ebgp else "ibgp") + " " + " ".join(map(str, best.as_path))))
+        return out
+
+    # -- what every layer reads -----------------------------------------------------------------------
+    def rib(self, host: str, vrf: str = "") -> Rib:
+        key = (host, vrf)
+        done = self._ribs.get(key)
+        if done is not None:
+            return done
+        rib = Rib(host, vrf)
+        if host not in self.states:
+            self._ribs[key] = rib
+            return rib
+        cands: dict[IPv4Network, list[Route]] = {p: list(rs) for p, rs in self._local(host).get(vrf, {}).items()}
+        if not vrf:
+            if self.states[host].ospf is not None:
+                for prefix, o in self.ospf.routes(host).items():
+                    cands.setdefault(prefix, []).append(self._ospf_route(host, o))
+            for bgp in self._bgp_routes.get(host, []):
+                cands.setdefault(bgp.prefix, []).append(bgp)
+        for prefix, rs in cands.items():
+            best = min(rs, key=lambda r: (r.distance, r.protocol != "connected"))
+            ranked = [replace(r, selected=r is best) for r in rs]
+            rib.routes[prefix] = sorted(ranked, key=_sort_key)
+        self._ribs[key] = rib
+        return rib
+
+    def hosts(self) -> list[str]:
+        return sorted(self.states)
+
+    def vrfs(self, host: str) -> list[str]:
+        return sorted(self._local(host)) if host in self.states else []
