@@ -25,8 +25,9 @@ from netorch.model.intents import Action, IntentSet, Protocol, ServiceIntent
 from netorch.model.inventory import HostView, InventoryView
 from netorch.model.types import PortRange
 from netorch.platforms import spec
-from netorch.protocols.compile import carriage, compile_routing
+from netorch.protocols.compile import carriage, compile_routing, expected_routes
 from netorch.protocols.plan import plan_routing
+from netorch.rib import ControlPlane
 from netorch.topology import DomainSubnet, Topology, domain_subnets, route_hosts, routes_between
 
 M = TypeVar("M", bound=BaseModel)
@@ -311,6 +312,9 @@ class Compiler:
         return out
 
     def run(self) -> dict[str, DesiredState]:
+        return self.run_with_plane()[0]
+
+    def run_with_plane(self) -> tuple[dict[str, DesiredState], ControlPlane]:
         routes = self.routes()
         flows = self._flows()
         routing = compile_routing(self.plan, self.topo)
@@ -341,10 +345,27 @@ class Compiler:
                 if filters else None,
                 **(routing[name].fields() if name in routing else {}),
             )
-        return out
+        plane = ControlPlane(out)
+        for name, expected in expected_routes(out, plane).items():
+            out[name] = out[name].model_copy(update={"expected_routes": expected})
+        return out, plane
 
 
 def compile_intents(inventory: InventoryView, intents: IntentSet,
                     topo: Topology | None = None) -> dict[str, DesiredState]:
     """The desired state of every host of the inventory. Intents must be valid."""
-    return Compiler(inventory, intents, topo).run()
+    return compile_with_plane(inventory, intents, topo)[0]
+
+
+def compile_with_plane(inventory: InventoryView, intents: IntentSet,
+                       topo: Topology | None = None) -> tuple[dict[str, DesiredState], ControlPlane]:
+    """The desired state of every host and the control-plane model computed from it, memoised on
+    the topology for this intent set (validation traces flows over the model, compilation
+    takes the routes it expects from it)."""
+    topo = topo or Topology.build(inventory)
+    memo = topo.compiled_states
+    if memo is not None and memo[0] is intents:
+        return memo[1], memo[2]  # type: ignore[return-value]
+    states, plane = Compiler(inventory, intents, topo).run_with_plane()
+    topo.compiled_states = (intents, states, plane)
+    return states, plane

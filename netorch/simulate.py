@@ -1,6 +1,6 @@
-"""What the desired state says traffic will do: forwarding hop by hop over the desired
-routes (static, and the routes the protocols are meant to install: OSPF's shortest paths,
-BGP's preferred exits) and connected subnets, through the domain filters at the edges. Pure, no I/O.
+"""What the desired state says traffic will do: forwarding hop by hop over the routes the
+control-plane model (netorch.rib) says each router selects (connected, static, OSPF, BGP),
+through the domain filters at the edges. Pure, no I/O.
 
 This is the expectation that `netorch lab probe` and the end-to-end tests compare real
 traffic against: it is computed from the intents, never written by hand."""
@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
 from netorch.model.desired import DesiredState, FilterAction, InterfaceFilter
+from netorch.rib import ControlPlane
 from netorch.topology import Topology
 
 MAX_HOPS = 32
-#: FRR's administrative distances of the protocol routes (eBGP: a next hop on a connected subnet)
-DISTANCE = {"ebgp": 20, "ospf": 110, "ibgp": 200}
 
 
 @dataclass(frozen=True)
@@ -51,31 +50,27 @@ def _filter(state: DesiredState, interface: str, direction: str) -> InterfaceFil
     return next((f for f in state.filters if f.interface == interface and f.direction == direction), None)
 
 
+_PLANE: list[tuple[dict[str, DesiredState], ControlPlane]] = []
+
+
+def plane_of(desired: dict[str, DesiredState]) -> ControlPlane:
+    """The control-plane model of `desired` (the last one is kept: a probe asks many flows)."""
+    if _PLANE and _PLANE[0][0] is desired:
+        return _PLANE[0][1]
+    plane = ControlPlane(desired)
+    _PLANE[:] = [(desired, plane)]
+    return plane
+
+
 def _lookup(state: DesiredState, topo: Topology, dst: IPv4Address,
-            depth: int = 0) -> tuple[str, IPv4Address | None] | None:
-    """(egress interface, next hop or None when dst is connected) by longest prefix match; a
-    protocol route's next hop that is not connected (iBGP: a loopback) is resolved recursively."""
-    for ifname, iface in topo.addresses.get(state.host, {}).items():
-        if dst in iface.network and iface.network.prefixlen < 32:
-            return ifname, None
-    candidates: list[tuple[IPv4Network, int, IPv4Address | None, str | None]] = [
-        (r.prefix, r.distance, r.next_hop, r.interface) for r in state.routes if r.vrf is None and dst in r.prefix]
-    for e in state.expected_routes:
-        if e.vrf is None and dst in e.prefix and e.next_hops:
-            hop = e.next_hops[0]
-            kind = e.protocol if e.protocol == "ospf" else (
-                "ebgp" if topo.connected_interface(state.host, hop) else "ibgp")
-            candidates.append((e.prefix, DISTANCE[kind], hop, None))
-    if not candidates:
+            plane: ControlPlane) -> tuple[str, IPv4Address | None] | None:
+    """(egress interface, next hop or None when dst is on the link) of the route the control-plane
+    model selects for dst (equal-cost next hops: the lowest)."""
+    route = plane.rib(state.host).lookup(dst)
+    if route is None or not route.next_hops:
         return None
-    longest = max(c[0].prefixlen for c in candidates)
-    _, _, next_hop, interface = min((c for c in candidates if c[0].prefixlen == longest), key=lambda c: c[1])
-    if next_hop is not None:
-        connected = topo.connected_interface(state.host, next_hop)
-        if connected is None and interface is None and depth < 4:
-            return _lookup(state, topo, next_hop, depth + 1)
-        return (connected or interface or "?"), next_hop
-    return interface or "?", None
+    hop = min(route.next_hops)
+    return hop.interface or "?", hop.address
 
 
 def forward(desired: dict[str, DesiredState], topo: Topology, src: IPv4Address, dst: IPv4Address,
@@ -85,6 +80,7 @@ def forward(desired: dict[str, DesiredState], topo: Topology, src: IPv4Address, 
     if not located:
         return Verdict(False, f"{src} is on no subnet of a managed router")
     router, in_if = located[0]
+    plane = plane_of(desired)
     path = [router]
     for _ in range(MAX_HOPS):
         state = desired[router]
@@ -94,7 +90,7 @@ def forward(desired: dict[str, DesiredState], topo: Topology, src: IPv4Address, 
                 ok, why = filter_verdict(flt, src, dst, protocol, port)
                 if not ok:
                     return Verdict(False, f"dropped entering {router} {in_if} by {why}", tuple(path))
-        hop = _lookup(state, topo, dst)
+        hop = _lookup(state, topo, dst, plane)
         if hop is None:
             return Verdict(False, f"{router} has no route to {dst}", tuple(path))
         out_if, next_hop = hop
@@ -135,9 +131,10 @@ def _route_only(desired: dict[str, DesiredState], topo: Topology, src: IPv4Addre
     if not located:
         return f"{src} is on no subnet of a managed router"
     router = located[0][0]
+    plane = plane_of(desired)
     seen = {router}
     for _ in range(MAX_HOPS):
-        hop = _lookup(desired[router], topo, dst)
+        hop = _lookup(desired[router], topo, dst, plane)
         if hop is None:
             return f"{router} has no route to {dst}"
         if hop[1] is None:

@@ -48,6 +48,8 @@ class Topology:
     compiled_routes: tuple[object, dict[str, list[DesiredRoute]]] | None = None
     # the routing plan (netorch.protocols.plan) of one intent set
     routing_plan: tuple[object, object] | None = None
+    # the compiled desired states of one intent set and their control-plane model (netorch.rib)
+    compiled_states: tuple[object, object, object] | None = None
 
     @classmethod
     def build(cls, inventory: InventoryView) -> Topology:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
-from netorch.compile import Compiler
+from netorch.compile import Compiler, compile_with_plane
 from netorch.errors import Problem
 from netorch.model.desired import DesiredRoute
 from netorch.model.intents import (
@@ -21,8 +21,8 @@ from netorch.model.intents import (
 )
 from netorch.model.inventory import InventoryView
 from netorch.platforms import TRANSPORTS, spec, transport_spec
-from netorch.protocols.compile import Carriage, carriage
 from netorch.protocols.plan import plan_routing
+from netorch.rib.plane import ControlPlane, Walk
 from netorch.topology import DomainSubnet, Forwarding, Topology, Trace, domain_subnets, route_hosts
 
 __all__ = ["DomainSubnet", "Validator", "domain_subnets", "route_hosts", "validate"]
@@ -50,7 +50,6 @@ class Validator:
         self.domain_nets: dict[str, list[DomainSubnet]] = {}
         self._own: dict[IPv4Address, tuple[str, str]] | None = None
         self._special: dict[str, dict[int, str]] = {}
-        self.carriage = Carriage()
 
     def add(self, item: Sourced[Any], fields: tuple[object, ...], message: str, code: str) -> None:
         self.problems.append(Problem(item.file, item.line(*fields), item.path(*fields), message, code))
@@ -69,8 +68,7 @@ class Validator:
         """OSPF, BGP and VRF intents (netorch.protocols.plan reports what is wrong with them)."""
         if not (self.intents.ospf or self.intents.bgp or self.intents.vrfs):
             return
-        plan = plan_routing(self.inventory, self.intents, self.topo, self.problems)
-        self.carriage = carriage(plan, self.topo)
+        plan_routing(self.inventory, self.intents, self.topo, self.problems)
 
     # -- routes ---------------------------------------------------------------------------
     def check_routes(self) -> None:
@@ -314,17 +312,24 @@ class Validator:
 
     # -- forwarding -----------------------------------------------------------------------
     def check_forwarding(self) -> None:
-        """Follow the compiled routes (the intents' and those services generate) hop by hop: no
-        static-route loop for any intended prefix, and a route both ways for the traffic each
-        allow rule and each service lets through."""
+        """Follow the compiled static routes (the intents' and those services generate) for
+        loops, then every flow an allow rule or a service lets through, both ways, over the
+        routes the control-plane model says the routers select (connected, static, OSPF with
+        redistribution, BGP): a route each way. The model is computed from the compiled desired
+        state, so the path checks run once everything else is valid (their errors would
+        otherwise follow from the others)."""
         routes = Compiler(self.inventory, self.intents, self.topo).routes()
         fwd = Forwarding(self.topo, routes)
         self.check_loops(fwd, routes)
+        if self.problems:
+            return
+        plane = compile_with_plane(self.inventory, self.intents, self.topo)[1]
+        self.check_originate(plane)
         for item in self.intents.rules:
             rule = item.value
             if (rule.action == Action.ALLOW and rule.source != rule.destination
                     and rule.source in self.domain_nets and rule.destination in self.domain_nets):
-                self.check_path(fwd, item, ("to",), f"traffic of rule {rule.name!r} from {rule.source!r}",
+                self.check_path(plane, item, ("to",), f"traffic of rule {rule.name!r} from {rule.source!r}",
                                 self.domain_nets[rule.source],
                                 [(n.host, n.subnet) for n in self.domain_nets[rule.destination]])
         for svc_item in self.intents.services:
@@ -335,9 +340,23 @@ class Validator:
             for c_index, consumer in enumerate(svc.consumers):
                 nets = [n for n in self.domain_nets.get(consumer, ())
                         if all(self.topo.reachable(n.host, host) for host, _ in targets)]
-                self.check_path(fwd, svc_item, ("consumers", c_index),
+                self.check_path(plane, svc_item, ("consumers", c_index),
                                 f"traffic of service {svc.name!r} from {consumer!r}", nets,
                                 [t for t in targets if self.provider_domain(t[1].network_address) != consumer])
+
+    def check_originate(self, plane: ControlPlane) -> None:
+        """A prefix a router originates in BGP must be in its RIB (connected, static, learned
+        from OSPF): routers announce nothing else."""
+        for item in self.intents.bgp:
+            for i, orig in enumerate(item.value.originate):
+                hosts = [orig.host] if orig.host else sorted(self.inventory.members(orig.group or ""))
+                for host in hosts:
+                    missing = set(plane.unoriginated(host))
+                    for j, prefix in enumerate(orig.prefixes):
+                        if prefix in missing:
+                            self.add(item, ("originate", i, "prefixes", j),
+                                     f"{host} has no route to {prefix} in its RIB (connected, static, OSPF or "
+                                     f"redistributed): there is nothing to originate", "reference")
 
     def check_loops(self, fwd: Forwarding, routes: dict[str, list[DesiredRoute]]) -> None:
         by_name = {item.name: item for item in self.intents.routes}
@@ -364,25 +383,24 @@ class Validator:
             self.add(item, ("next_hop",) if item.value.next_hop is not None else ("interface",),
                      f"static routes loop for {route.prefix}{vrf}: {path}", "loop")
 
-    def check_path(self, fwd: Forwarding, item: Sourced[Any], field: tuple[object, ...], what: str,
+    def check_path(self, plane: ControlPlane, item: Sourced[Any], field: tuple[object, ...], what: str,
                    sources: list[DomainSubnet], targets: list[tuple[str, IPv4Network]]) -> None:
-        """One problem at most per direction: the first source and target without a route."""
+        """One problem at most per direction: the first source and target without a route, or
+        whose packets loop."""
         for direction in ("there", "back"):
             for src in sources:
                 found = None
                 for host, net in targets:
-                    if (self.carriage.carries(src.host, host, net)
-                            and self.carriage.carries(host, src.host, src.subnet)):
-                        continue  # a protocol carries it both ways
                     if direction == "there":
-                        trace = fwd.trace(src.host, net.network_address)
-                        if trace.outcome == "no-route":
-                            found = f"{what} to {net} has no route: {_path(trace)}has no route to {net}"
+                        walk = plane.follow(src.host, net.network_address)
+                        where, verb, dst = f"{what} to {net}", "has", net
                     else:
-                        trace = fwd.trace(host, src.subnet.network_address)
-                        if trace.outcome == "no-route":
-                            found = (f"{what}: replies from {net} to {src.subnet} have no route: "
-                                     f"{_path(trace)}has no route to {src.subnet}")
+                        walk = plane.follow(host, src.subnet.network_address)
+                        where, verb, dst = f"{what}: replies from {net} to {src.subnet}", "have", src.subnet
+                    if walk.outcome == "no-route":
+                        found = f"{where} {verb} no route: {_walk(walk)}has no route to {dst}"
+                    elif walk.outcome == "loop":
+                        found = f"{where} loop{'s' if verb == 'has' else ''}: {_walk(walk)}again"
                     if found:
                         break
                 if found:
@@ -393,6 +411,11 @@ class Validator:
 def _origin(origin: str) -> str:
     kind, _, name = origin.partition(":")
     return f"{kind} {name}"
+
+
+def _walk(walk: Walk) -> str:
+    """'r1 (route a) -> r2 (ospf campus) -> r3 ' up to the router where the packet ended."""
+    return "".join(f"{h} ({_origin(o)}) -> " for h, o in walk.hops) + f"{walk.host} "
 
 
 def _path(trace: Trace) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from netorch.model.desired import FilterAction, FilterRule
+from netorch.rib import ControlPlane
 from netorch.service import Workspace
 
 MakeWs = Callable[..., Workspace]
@@ -41,9 +42,12 @@ def test_services_whose_path_ospf_carries_get_no_static_routes() -> None:
     r2 = {str(e.prefix): e for e in desired["r2"].expected_routes}
     assert r2["10.2.0.0/24"].protocol == "ospf"
     assert [str(h) for h in r2["10.2.0.0/24"].next_hops] == ["10.0.24.2"]
-    # the default route: through r2's exit (local preference), r3's as the backup
+    # the default route: through r2's exit (local preference); r3's is the backup, which the
+    # control-plane model gives when r2's exit is gone
     r1 = {str(e.prefix): e for e in desired["r1"].expected_routes}
-    assert [str(h) for h in r1["0.0.0.0/0"].next_hops] == ["10.255.0.2", "10.255.0.3"]
+    assert [str(h) for h in r1["0.0.0.0/0"].next_hops] == ["10.255.0.2"]
+    backup = ControlPlane(desired, down=[("r2", "eth4"), ("up1", "eth1")]).rib("r1").best(IPv4Network("0.0.0.0/0"))
+    assert backup is not None and [str(h) for h in backup.via] == ["10.255.0.3"]
 
 
 def _rules(state: object, interface: str, direction: str) -> list[FilterRule]:

@@ -62,7 +62,8 @@ def test_without_routes_nothing_is_reachable(tmp_path: object) -> None:
     ws = Workspace()
     desired = ws.compile()
     topo = Topology.build(ws.inventory())
-    bare = {h: s.model_copy(update={"routes": (), "expected_routes": ()}) for h, s in desired.items()}
+    bare = {h: s.model_copy(update={"routes": (), "expected_routes": (), "ospf": None, "bgp": None})
+            for h, s in desired.items()}
     verdict = expect(bare, topo, H1, H2, "icmp")
     assert not verdict.allowed and "has no route" in verdict.reason
 

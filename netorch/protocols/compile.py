@@ -1,21 +1,22 @@
 """Compile a RoutingPlan into the protocol sections of each device's desired state: OSPF, BGP (with
-the prefix-lists and route-maps its policy needs), VRFs, and the routes the protocols are meant
-to install (for apply's verify and drift). Pure, no I/O.
+the prefix-lists and route-maps its policy needs) and VRFs. Pure, no I/O. The routes the protocols
+are meant to install come from the control-plane model (netorch.rib), by `expected_routes`.
 
 Policy names are netorch's own (`netorch_...`, letters, digits, '_' and '-' only, from intent
 names that are already constrained), so that ownership can tell them from an operator's."""
 
 from __future__ import annotations
 
-import heapq
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Network
 from typing import Any
 
 from netorch.model.desired import (
     BgpNeighbor,
     DesiredBgp,
     DesiredOspf,
+    DesiredState,
     DesiredVrf,
     ExpectedRoute,
     OspfInterface,
@@ -28,13 +29,11 @@ from netorch.model.desired import (
 )
 from netorch.model.routing import Redistribute
 from netorch.protocols.plan import BgpNetwork, OspfPort, OspfProcess, RoutingPlan
+from netorch.rib import ControlPlane
 from netorch.topology import Topology
 
 DEFAULT_OSPF_COST = 10
 """The cost netorch assumes for an interface without one (for the shortest paths it expects)."""
-MAX_EXPECTED_OSPF_ROUTERS = 256
-"""Above this many routers in one OSPF process, the state checks cover adjacencies only, not
-every router's route to every other router's subnets (that list grows with the square)."""
 LOCAL_PREF_STEP = 50
 DENY_ALL = "netorch_deny_all"
 ANY = IPv4Network("0.0.0.0/0")
@@ -131,7 +130,6 @@ class HostRouting:
     prefix_lists: dict[str, PrefixList] = field(default_factory=dict)
     route_maps: dict[str, RouteMap] = field(default_factory=dict)
     vrfs: list[DesiredVrf] = field(default_factory=list)
-    expected: list[ExpectedRoute] = field(default_factory=list)
 
     def fields(self) -> dict[str, Any]:
         return {
@@ -139,8 +137,6 @@ class HostRouting:
             "prefix_lists": tuple(self.prefix_lists[n] for n in sorted(self.prefix_lists)),
             "route_maps": tuple(self.route_maps[n] for n in sorted(self.route_maps)),
             "vrfs": tuple(sorted(self.vrfs, key=lambda v: v.name)),
-            "expected_routes": tuple(sorted(self.expected, key=lambda e: (e.vrf or "", int(e.prefix.network_address),
-                                                                          e.prefix.prefixlen, e.protocol))),
         }
 
 
@@ -205,50 +201,6 @@ class RoutingCompiler:
                                                passive=p.passive) for p in ports),
                 redistribute=self.redistribution(hr, "ospf", proc.redistribute.get(host, [])),
                 neighbors=tuple(sorted(neighbors.get(host, []), key=lambda n: (n.interface, int(n.router_id)))))
-        if len(proc.routers) <= MAX_EXPECTED_OSPF_ROUTERS:
-            self.ospf_routes(proc)
-
-    def ospf_routes(self, proc: OspfProcess) -> None:
-        """Every router's expected route to each subnet another router advertises, with the first
-        hops of its shortest paths (equal-cost paths give several)."""
-        graph: dict[str, list[tuple[int, str, IPv4Address]]] = {h: [] for h in proc.routers}
-        for port, _peer, link in proc.adjacencies(self.topo):
-            graph[port.host].append((port.cost or DEFAULT_OSPF_COST, link.peer, link.peer_address))
-        owners: dict[IPv4Network, set[str]] = {}
-        for (host, _), p in proc.ports.items():
-            owners.setdefault(p.network, set()).add(host)
-        for src in sorted(proc.routers):
-            dist: dict[str, int] = {src: 0}
-            first: dict[str, set[IPv4Address]] = {src: set()}
-            heap: list[tuple[int, str]] = [(0, src)]
-            while heap:
-                d, node = heapq.heappop(heap)
-                if d > dist.get(node, 1 << 62):
-                    continue
-                for cost, peer, addr in graph[node]:
-                    nd = d + cost
-                    hops = {addr} if node == src else first[node]
-                    if nd < dist.get(peer, 1 << 62):
-                        dist[peer] = nd
-                        first[peer] = set(hops)
-                        heapq.heappush(heap, (nd, peer))
-                    elif nd == dist[peer]:
-                        first[peer] |= hops
-            local = {i.network for i in self.topo.addresses.get(src, {}).values()}
-            hr = self.host(src)
-            for network, hosts in sorted(owners.items(), key=lambda t: (int(t[0].network_address), t[0].prefixlen)):
-                if network in local:
-                    continue
-                reach = [h for h in hosts if h in dist]
-                if not reach:
-                    continue
-                best = min(dist[h] for h in reach)
-                via: set[IPv4Address] = set()
-                for h in reach:
-                    if dist[h] == best:
-                        via |= first[h]
-                hr.expected.append(ExpectedRoute(prefix=network, protocol="ospf",
-                                                 next_hops=tuple(sorted(via)), origin=f"ospf:{proc.name}"))
 
     # -- BGP ----------------------------------------------------------------------------------
     def bgp(self, net: BgpNetwork) -> None:
@@ -300,7 +252,6 @@ class RoutingCompiler:
                                 networks=tuple(sorted({p for p in net.originate.get(host, []) if p.prefixlen},
                                                       key=lambda n: (int(n.network_address), n.prefixlen))),
                                 redistribute=self.redistribution(hr, "bgp", net.redistribute.get(host, [])))
-        self.bgp_routes(net)
 
     def preference(self, net: BgpNetwork, hr: HostRouting, host: str, peer: str, values: dict[str, Any],
                    originated: list[IPv4Network]) -> None:
@@ -329,43 +280,32 @@ class RoutingCompiler:
                     *entries, RouteMapEntry(sequence=1000, action="permit")))
                 values[f"route_map_{direction}"] = name
 
-    def bgp_routes(self, net: BgpNetwork) -> None:
-        """Where each accepted prefix is meant to be installed, and through which next hops, best
-        first: on the routers that accept it from their eBGP peers, and on their iBGP peers."""
-        prefer: dict[IPv4Network, tuple[str, ...]] = {}
-        for pref in net.item.value.prefer:
-            for p in pref.prefixes:
-                prefer.setdefault(p, pref.exits)
-        sources: dict[tuple[int, IPv4Network], list[tuple[str, str]]] = {}
-        for (host, peer), (prefixes, _longer, _max) in sorted(net.accept.items()):
-            for p in prefixes:
-                sources.setdefault((net.asn[host], p), []).append((host, peer))
-        for (asn, prefix), entries in sorted(sources.items(), key=lambda t: (t[0][0], int(t[0][1].network_address))):
-            order = prefer.get(prefix, ())
 
-            def rank(entry: tuple[str, str], order: tuple[str, ...] = order) -> int:
-                host, peer = entry
-                for name in (host, peer):
-                    if name in order:
-                        return order.index(name)
-                return len(order)
+MAX_EXPECTED_OSPF_ROUTERS = 256
+"""Above this many routers in one OSPF process, its routers' state checks cover adjacencies (and
+the BGP speakers' routes), not every router's route to every other router's subnets (a list that
+grows with the square)."""
 
-            ranked = sorted(entries, key=rank)
-            exits = list(dict.fromkeys(h for h, _ in ranked))
-            for host in (h for h, a in net.asn.items() if a == asn):
-                hops: list[IPv4Address] = []
-                for exit_host, peer in ranked:
-                    if exit_host == host:
-                        hops.append(next(a for p, a, _ in net.peers(host) if p == peer))
-                    elif exit_host in net.loopbacks and any(p == exit_host for p, _, _ in net.peers(host)):
-                        hops.append(net.loopbacks[exit_host])
-                if not order and len(exits) > 1:
-                    # no preference: any of them
-                    hops = []
-                if hops or host in exits or any(p in exits for p, _, _ in net.peers(host)):
-                    self.host(host).expected.append(ExpectedRoute(
-                        prefix=prefix, protocol="bgp", next_hops=tuple(dict.fromkeys(hops)),
-                        origin=f"bgp:{net.item.name}"))
+
+def expected_routes(states: Mapping[str, DesiredState], plane: ControlPlane) -> dict[str, tuple[ExpectedRoute, ...]]:
+    """Per host, the protocol routes the control-plane model of `states` says it will select
+    (apply's post-checks and drift's state checks compare the routers against them)."""
+    sizes: dict[str, int] = {}
+    for state in states.values():
+        if state.ospf is not None:
+            sizes[state.ospf.process] = sizes.get(state.ospf.process, 0) + 1
+    out: dict[str, tuple[ExpectedRoute, ...]] = {}
+    for host, state in states.items():
+        ospf = state.ospf is not None and sizes[state.ospf.process] <= MAX_EXPECTED_OSPF_ROUTERS
+        if not ospf and state.bgp is None:
+            continue
+        found = []
+        for route in plane.rib(host).selected():
+            if (route.protocol == "ospf" and ospf) or route.protocol == "bgp":
+                found.append(ExpectedRoute(prefix=route.prefix, protocol=route.protocol, next_hops=route.via,
+                                           origin=route.origin))
+        out[host] = tuple(found)
+    return out
 
 
 def compile_routing(plan: RoutingPlan, topo: Topology) -> dict[str, HostRouting]:

@@ -475,11 +475,9 @@ class Planner:
                 if host not in net.asn:
                     self.add(item, ("originate", i), f"{host} is not a router of this BGP intent", "reference")
                     continue
-                for j, prefix in enumerate(orig.prefixes):
-                    if prefix.prefixlen and not self.has_route(host, prefix):
-                        self.add(item, ("originate", i, "prefixes", j), f"{host} has no connected subnet "
-                                 f"or static route for {prefix}: there is nothing to originate", "reference")
-                        continue
+                # whether the prefix is in the router's RIB (connected, static, OSPF...) is the
+                # control-plane model's to say: validate asks it once the design compiles
+                for prefix in orig.prefixes:
                     net.originate.setdefault(host, []).append(prefix)
         for i, acc in enumerate(intent.accept):
             for host in self.scope(item, acc, ("accept", i)):
@@ -513,12 +511,6 @@ class Planner:
                 if host in net.asn:
                     net.redistribute.setdefault(host, []).append(redis)
         return net
-
-    def has_route(self, host: str, prefix: IPv4Network) -> bool:
-        for iface in self.topo.addresses.get(host, {}).values():
-            if iface.network == prefix or (iface.network.prefixlen == 32 and prefix == iface.network):
-                return True
-        return any(prefix == r.value.prefix and host in self._route_hosts(r) for r in self.intents.routes)
 
     def _route_hosts(self, item: Sourced[Any]) -> set[str]:
         route = item.value

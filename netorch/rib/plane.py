@@ -13,8 +13,9 @@ again until nothing changes."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from ipaddress import IPv4Address, IPv4Network
+from typing import Literal
 
 from netorch.model.desired import DesiredState
 from netorch.rib.bgp import BgpComputation, BgpResult
@@ -23,6 +24,15 @@ from netorch.rib.types import DISTANCE, NextHop, Rib, Route
 
 DEFAULT = IPv4Network("0.0.0.0/0")
 MAX_ITERATIONS = 6
+
+
+@dataclass(frozen=True)
+class Walk:
+    """A packet's way over the selected routes: the routers and the route each used (its origin)."""
+
+    outcome: Literal["delivered", "no-route", "out", "loop"]
+    hops: tuple[tuple[str, str], ...]
+    host: str  # where it ended
 
 
 def _sort_key(r: Route) -> tuple[int, int]:
@@ -43,6 +53,7 @@ class ControlPlane:
         self._ribs: dict[tuple[str, str], Rib] = {}
         self.bgp: BgpResult = BgpResult()
         self._bgp_routes: dict[str, list[Route]] = {}
+        self._owners: dict[IPv4Address, str] | None = None
         self.ospf = OspfDomain(self.states, self.down, self._redistributed_into_ospf)
         if any(s.bgp is not None for s in self.states.values()):
             self._converge()
@@ -189,7 +200,8 @@ class ControlPlane:
                 hops |= p.hops
             other = igp.get(prefix)
             out.append(Route(prefix, "bgp", distance, best.med or 0, tuple(sorted(hops)),
-                             via=tuple(sorted({p.next_hop for p in chosen.multipath if p.next_hop is not None})),
+                             via=tuple(dict.fromkeys(p.next_hop for p in (best, *chosen.multipath)
+                                                     if p.next_hop is not None)),
                              selected=other is None or distance < other.distance,
                              origin=f"bgp:{state.bgp.asn}",
                              detail=("ebgp" if best.ebgp else "ibgp") + " " + " ".join(map(str, best.as_path))))
@@ -218,6 +230,48 @@ class ControlPlane:
             rib.routes[prefix] = sorted(ranked, key=_sort_key)
         self._ribs[key] = rib
         return rib
+
+    def owner(self, address: IPv4Address) -> str | None:
+        """The router that has `address` on an interface that is up."""
+        if self._owners is None:
+            self._owners = {}
+            for host, state in self.states.items():
+                for i in state.interfaces:
+                    if i.address is not None and i.enabled and (host, i.name) not in self.down:
+                        self._owners.setdefault(i.address.ip, host)
+        return self._owners.get(address)
+
+    def follow(self, host: str, dst: IPv4Address, vrf: str = "") -> Walk:
+        """Where a packet for `dst` at `host` goes over the selected routes (equal-cost next hops:
+        the lowest): delivered onto a connected subnet, no route, out of the modelled routers
+        (a next hop that is none of them), or a loop."""
+        hops: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        node = host
+        for _ in range(len(self.states) + 2):
+            if node in seen:
+                return Walk("loop", tuple(hops), node)
+            seen.add(node)
+            route = self.rib(node, vrf).lookup(dst)
+            if route is None or not route.next_hops:
+                return Walk("no-route", tuple(hops), node)
+            hops.append((node, route.origin))
+            hop = min(route.next_hops)
+            if hop.address is None:
+                return Walk("delivered", tuple(hops), node)
+            nxt = self.owner(hop.address)
+            if nxt is None:
+                return Walk("out", tuple(hops), node)
+            node = nxt
+        return Walk("loop", tuple(hops), node)
+
+    def unoriginated(self, host: str) -> list[IPv4Network]:
+        """The prefixes `host` names to originate in BGP that are not in its RIB (FRR's network
+        import-check: it does not announce them)."""
+        state = self.states.get(host)
+        if state is None or state.bgp is None:
+            return []
+        return [p for p in state.bgp.networks if self._exact(host, p) is None]
 
     def hosts(self) -> list[str]:
         return sorted(self.states)

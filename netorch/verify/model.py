@@ -1,11 +1,10 @@
 """The forwarding and filtering model of the compiled network, built from the desired state.
 
-Per router and VRF: a RIB from every source (`RIB_SOURCES`: connected subnets of the
-interfaces that are up, static routes, OSPF's shortest paths over the adjacencies that are up,
-BGP's intended exits, the first that resolves, iBGP through the other routes), a FIB of the
-best entry per prefix (lowest distance, connected first) among the entries that resolve
-(a static route whose next hop is on no up connected subnet, or whose interface is down, is
-not installed, as FRR and the other platforms do), longest-prefix match, and next hops resolved
+Per router and VRF: the routes the one control-plane model (netorch.rib) says the router
+selects under the failure scenario (connected subnets of the interfaces that are up, static
+routes whose next hop is reachable, OSPF and BGP as the routers compute them; `RIB_SOURCES`,
+to which `verify --against live` adds the routes read from the devices), a FIB of the best
+entry per prefix (lowest distance) among the entries that resolve, longest-prefix match, and next hops resolved
 to the neighbour across the link. Per domain member interface: the filters with their
 platform's semantics (`SEMANTICS`). Pure, no I/O.
 
@@ -18,16 +17,16 @@ point-to-point links down with it (their peers lose carrier)."""
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Literal
 
-from netorch.model.desired import DesiredRoute, DesiredState, FilterAction, FilterRule, InterfaceFilter
+from netorch.model.desired import DesiredState, FilterAction, FilterRule, InterfaceFilter
 from netorch.model.intents import Protocol
 from netorch.platforms import Platform
+from netorch.rib import ControlPlane
 from netorch.topology import Topology
 from netorch.verify.headerspace import ALL_SERVICES, EMPTY, Atoms, AtomSet, Services, services
 
@@ -106,107 +105,26 @@ class RibEntry:
 RibSource = Callable[[Mapping[str, DesiredState], Topology, set[tuple[str, str]]], Iterator[tuple[str, RibEntry]]]
 
 
-def connected_routes(desired: Mapping[str, DesiredState], topo: Topology,
-                     down: set[tuple[str, str]]) -> Iterator[tuple[str, RibEntry]]:
-    for host, state in desired.items():
-        for iface in state.interfaces:
-            if iface.address is None or not iface.enabled or (host, iface.name) in down:
-                continue
-            yield host, RibEntry(iface.address.network, iface.vrf or "", "connected", 0, None, iface.name,
-                                 f"connected:{iface.name}")
-
-
-def static_routes(desired: Mapping[str, DesiredState], topo: Topology,
-                  down: set[tuple[str, str]]) -> Iterator[tuple[str, RibEntry]]:
-    for host, state in desired.items():
-        for r in state.routes:
-            yield host, _static(r)
-
-
-def _static(r: DesiredRoute) -> RibEntry:
-    return RibEntry(r.prefix, r.vrf or "", "static", r.distance, r.next_hop, r.interface, r.origin)
-
-
-#: FRR's administrative distances of protocol routes
-OSPF_DISTANCE, EBGP_DISTANCE, IBGP_DISTANCE = 110, 20, 200
-
-
-def ospf_routes(desired: Mapping[str, DesiredState], topo: Topology,
-                down: set[tuple[str, str]]) -> Iterator[tuple[str, RibEntry]]:
-    """OSPF's shortest paths over the adjacencies whose two interfaces are up, per process: each
-    router's route to every subnet another router advertises (its OSPF interfaces that are up),
-    through the first hop of a shortest path (the lowest address among equal-cost ones)."""
-    from netorch.protocols.compile import DEFAULT_OSPF_COST
-
-    procs: dict[str, list[str]] = {}
-    for host, state in desired.items():
-        if state.ospf is not None:
-            procs.setdefault(state.ospf.process, []).append(host)
-    for proc, hosts in procs.items():
-        graph: dict[str, list[tuple[int, str, IPv4Address]]] = {h: [] for h in hosts}
-        advertised: dict[str, set[IPv4Network]] = {}
-        for host in hosts:
-            ospf = desired[host].ospf
-            assert ospf is not None
-            addrs = topo.addresses.get(host, {})
-            cost = {i.name: i.cost or DEFAULT_OSPF_COST for i in ospf.interfaces}
-            advertised[host] = {addrs[i.name].network for i in ospf.interfaces
-                                if i.name in addrs and (host, i.name) not in down}
-            for n in ospf.neighbors:
-                if (host, n.interface) in down or n.interface not in addrs or n.peer not in graph:
+def intended_routes(desired: Mapping[str, DesiredState], topo: Topology,
+                    down: set[tuple[str, str]]) -> Iterator[tuple[str, RibEntry]]:
+    """The routes the control-plane model (netorch.rib) says each router selects with `down`
+    failed: connected, static, OSPF and BGP, iBGP next hops already resolved through the IGP.
+    Equal-cost next hops: the lowest one (a trace follows one path)."""
+    plane = ControlPlane(desired, down=down)
+    for host in plane.hosts():
+        for vrf in {"", *plane.vrfs(host)}:
+            for route in plane.rib(host, vrf).selected():
+                if not route.next_hops:
                     continue
-                net = addrs[n.interface].network
-                peer = next(((i, a) for i, a in topo.addresses.get(n.peer, {}).items() if a.network == net), None)
-                if peer is None or (n.peer, peer[0]) in down:
-                    continue
-                graph[host].append((cost.get(n.interface, DEFAULT_OSPF_COST), n.peer, peer[1].ip))
-        for src in sorted(hosts):
-            dist: dict[str, int] = {src: 0}
-            first: dict[str, IPv4Address | None] = {src: None}
-            heap: list[tuple[int, str]] = [(0, src)]
-            while heap:
-                d, node = heapq.heappop(heap)
-                if d > dist[node]:
-                    continue
-                for cost_, peer_host, addr in graph[node]:
-                    hop = addr if node == src else first[node]
-                    nd = d + cost_
-                    if nd < dist.get(peer_host, 1 << 62) or (
-                            nd == dist[peer_host] and hop is not None and (first[peer_host] or hop) > hop):
-                        dist[peer_host], first[peer_host] = nd, hop
-                        heapq.heappush(heap, (nd, peer_host))
-            local = {a.network for a in topo.addresses.get(src, {}).values()}
-            best: dict[IPv4Network, tuple[int, IPv4Address]] = {}
-            for owner, nets in advertised.items():
-                hop = first.get(owner)
-                if owner == src or hop is None:
-                    continue
-                for net in nets - local:
-                    if net not in best or (dist[owner], hop) < best[net]:
-                        best[net] = (dist[owner], hop)
-            for net, (_, hop) in sorted(best.items()):
-                yield src, RibEntry(net, "", "ospf", OSPF_DISTANCE, hop, None, f"ospf:{proc}")
+                hop = min(route.next_hops)
+                yield host, RibEntry(route.prefix, vrf, route.protocol, route.distance, hop.address, hop.interface,
+                                     route.origin)
 
 
-def bgp_routes(desired: Mapping[str, DesiredState], topo: Topology,
-               down: set[tuple[str, str]]) -> Iterator[tuple[str, RibEntry]]:
-    """The prefixes BGP is meant to install, through each intended next hop, best first: eBGP on
-    a connected subnet, iBGP to a loopback (resolved through the other routes). The first one
-    that resolves is used, as BGP moves to the next exit when one is gone."""
-    for host, state in desired.items():
-        for e in state.expected_routes:
-            if e.protocol != "bgp":
-                continue
-            for hop in e.next_hops:
-                ebgp = topo.connected_interface(host, hop) is not None
-                yield host, RibEntry(e.prefix, e.vrf or "", "bgp", EBGP_DISTANCE if ebgp else IBGP_DISTANCE,
-                                     hop, None, e.origin)
-
-
-# Protocol-computed routes are further sources with the same signature: they see the desired
-# state of every router, the topology and what is down. BGP comes last: its iBGP next hops
-# resolve through the routes of the sources before it.
-RIB_SOURCES: list[RibSource] = [connected_routes, static_routes, ospf_routes, bgp_routes]
+# The intended routes are one source; `verify --against live` adds the routes read from devices
+# (netorch.verify.live), with the same signature: the desired state of every router, the
+# topology and what is down.
+RIB_SOURCES: list[RibSource] = [intended_routes]
 
 
 # -- forwarding ---------------------------------------------------------------------------------
@@ -404,70 +322,23 @@ class Network:
 
     def _build_fibs(self) -> None:
         best: dict[tuple[str, str, IPv4Network], FibEntry] = {}
-        bgp: dict[tuple[str, str, IPv4Network], list[RibEntry]] = {}
         for source in self.sources:
             for host, entry in source(self.desired, self.topo, self.down):
                 router = self.routers.get(host)
                 if router is None:
                     continue
                 key = (host, entry.vrf, entry.prefix)
-                if entry.source == "bgp":
-                    bgp.setdefault(key, []).append(entry)
-                    continue
                 resolved = self._resolve(router, entry)
                 if resolved is None:
                     continue
                 have = best.get(key)
                 if have is None or entry.distance < have.entry.distance:
                     best[key] = resolved
-        for key, resolved in self._bgp_best(bgp, best).items():
-            have = best.get(key)
-            if have is None or resolved.entry.distance < have.entry.distance:
-                best[key] = resolved
         for (host, vrf, prefix), fe in best.items():
             router = self.routers[host]
             router.fib.setdefault(vrf, {}).setdefault(prefix.prefixlen, {})[int(prefix.network_address)] = fe
         for router in self.routers.values():
             router.lengths = {vrf: sorted(t, reverse=True) for vrf, t in router.fib.items()}
-
-    def _bgp_best(self, candidates: dict[tuple[str, str, IPv4Network], list[RibEntry]],
-                  best: dict[tuple[str, str, IPv4Network], FibEntry]) -> dict[tuple[str, str, IPv4Network], FibEntry]:
-        """BGP's best path per router and prefix: the first intended exit that is there. An eBGP
-        one when its next hop resolves; an iBGP one when that exit router itself uses its eBGP
-        path (only then does it advertise the prefix to its iBGP peers) and its loopback resolves."""
-        exports: set[tuple[str, str, IPv4Network]] = set()
-        choice: dict[tuple[str, str, IPv4Network], FibEntry] = {}
-        for _ in range(len(candidates) + 2):
-            choice = {}
-            for key, entries in candidates.items():
-                host, vrf, prefix = key
-                for e in entries:
-                    fe: FibEntry | None = None
-                    if e.distance == EBGP_DISTANCE:
-                        fe = self._resolve(self.routers[host], e)
-                    elif e.next_hop is not None:
-                        owner = self.owner.get(int(e.next_hop))
-                        if owner is not None and (owner[0], vrf, prefix) in exports:
-                            fe = self._recursive(host, e, best)
-                    if fe is not None:
-                        choice[key] = fe
-                        break
-            now = {k for k, fe in choice.items() if fe.entry.distance == EBGP_DISTANCE}
-            if now == exports:
-                break
-            exports = now
-        return choice
-
-    @staticmethod
-    def _recursive(host: str, entry: RibEntry, best: dict[tuple[str, str, IPv4Network], FibEntry]) -> FibEntry | None:
-        """An iBGP next hop resolved through the longest match among the routes installed so far."""
-        assert entry.next_hop is not None
-        via = [fe for (h, vrf, prefix), fe in best.items()
-               if h == host and vrf == entry.vrf and entry.next_hop in prefix and fe.entry.source != "bgp"]
-        if not via:
-            return None
-        fe = max(via, key=lambda f: f.entry.prefix.prefixlen)
-        return FibEntry(entry, fe.out_if, fe.next_hop or entry.next_hop)
 
     def _build_filters(self) -> None:
         for host, router in self.routers.items():

@@ -1,0 +1,159 @@
+"""Designs written the way a user writes them, where validate, verify and compile used to
+disagree: one control-plane model (netorch.rib) now answers for all of them."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+
+from netorch.rib import ControlPlane
+from netorch.service import Workspace
+from netorch.verify.verifier import verify
+
+INVENTORY = """
+c1:
+  hostname: 192.0.2.1
+  platform: frr
+  data:
+    interfaces:
+      lo: {address: 10.255.9.1/32}
+      eth1: {address: 10.60.12.1/30}
+      eth2: {address: 10.60.13.1/30}
+      eth3: {address: 10.40.0.1/24, description: users}
+c2:
+  hostname: 192.0.2.2
+  platform: frr
+  data:
+    interfaces:
+      lo: {address: 10.255.9.2/32}
+      eth1: {address: 10.60.12.2/30}
+      eth2: {address: 10.60.23.1/30}
+      eth3: {address: 10.60.29.1/30, description: to upstream}
+c3:
+  hostname: 192.0.2.3
+  platform: frr
+  data:
+    interfaces:
+      lo: {address: 10.255.9.3/32}
+      eth1: {address: 10.60.13.2/30}
+      eth2: {address: 10.60.23.2/30}
+      eth3: {address: 10.60.35.1/30, description: to the edge device}
+e1:
+  hostname: 192.0.2.5
+  platform: netconf
+  data:
+    interfaces:
+      eth1: {address: 10.60.35.2/30}
+      eth2: {address: 10.50.0.1/24, description: staff}
+u1:
+  hostname: 192.0.2.9
+  platform: frr
+  data:
+    interfaces:
+      lo: {address: 10.255.9.9/32}
+      eth1: {address: 10.60.29.2/30}
+      eth2: {address: 198.51.100.1/24, description: internet}
+"""
+
+INTENTS = """
+routes:
+  # the edge device's stub: c3 reaches it by a static route and redistributes it into OSPF
+  - {name: staff-stub, prefix: 10.50.0.0/24, next_hop: 10.60.35.2, hosts: [c3]}
+  - {name: edge-default, prefix: 0.0.0.0/0, next_hop: 10.60.35.1, hosts: [e1]}
+ospf:
+  - name: core
+    areas:
+      - area: 0
+        hosts: [c1, c2, c3]
+        interfaces:
+          - {host: c1, interface: lo, passive: true}
+          - {host: c2, interface: lo, passive: true}
+          - {host: c3, interface: lo, passive: true}
+          - {host: c1, interface: eth3, passive: true}
+    redistribute:
+      - {protocol: static, hosts: [c3]}
+bgp:
+  - name: edge
+    routers:
+      - {host: c2, asn: 65010}
+      - {host: u1, asn: 64999}
+    ibgp: none
+    originate:
+      - {host: u1, prefixes: [0.0.0.0/0]}
+      - {host: c2, prefixes: [10.40.0.0/24]}
+    accept:
+      # a wide accept filter: the upstream sends only the default route
+      - {host: c2, from: u1, prefixes: [0.0.0.0/0, 198.51.0.0/16], or_longer: true}
+      - {host: u1, from: c2, prefixes: [10.40.0.0/16], or_longer: true}
+domains:
+  - name: users
+    members: [{host: c1, interface: eth3}]
+  - name: staff
+    members: [{host: e1, interface: eth2}]
+rules:
+  - {name: users-to-staff, sequence: 10, from: users, to: staff, protocol: tcp, ports: [22], action: allow}
+"""
+
+
+def _workspace(tmp_path: Path, intents: str = INTENTS) -> Workspace:
+    (tmp_path / "inventory").mkdir()
+    (tmp_path / "inventory" / "hosts.yaml").write_text(INVENTORY)
+    (tmp_path / "intents").mkdir()
+    (tmp_path / "intents" / "design.yaml").write_text(intents)
+    return Workspace(tmp_path / "inventory", tmp_path / "intents", Path(__file__).resolve().parents[1]
+                     / "netorch" / "templates")
+
+
+def test_static_stubs_redistributed_into_ospf_carry_a_rule_without_workaround_routes(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path)
+    assert ws.validate().problems == ()
+    desired = ws.compile()
+    plane = ControlPlane(desired)
+    staff = plane.rib("c1").lookup(IPv4Address("10.50.0.10"))
+    assert staff is not None and staff.protocol == "ospf" and staff.detail == "e2"
+    # compile's expected routes say the same as the model
+    [expected] = [e for e in desired["c1"].expected_routes if str(e.prefix) == "10.50.0.0/24"]
+    assert expected.protocol == "ospf" and [str(h) for h in expected.next_hops] == ["10.60.13.2"]
+    # and verify finds the rule's traffic delivered, with no loop anywhere
+    report = verify(ws)
+    assert not [f for f in report.failures if f.kind in ("loop", "blackhole", "rule", "reachability")], report.lines()
+
+
+def test_an_accept_filter_is_no_route(tmp_path: Path) -> None:
+    """c2 accepts 198.51.0.0/16 or longer from u1, which sends only its default route: no
+    router expects or forwards with a /16 that nobody sends."""
+    desired = _workspace(tmp_path).compile()
+    assert {str(e.prefix) for e in desired["c2"].expected_routes if e.protocol == "bgp"} == {"0.0.0.0/0"}
+    plane = ControlPlane(desired)
+    assert plane.rib("c2").best(IPv4Network("198.51.0.0/16")) is None
+    # u1 gets the users' subnet from c2 (its accept filter allows it), by eBGP
+    users = plane.rib("u1").best(IPv4Network("10.40.0.0/24"))
+    assert users is not None and users.protocol == "bgp" and [str(h) for h in users.via] == ["10.60.29.1"]
+
+
+def test_without_redistribution_the_path_check_names_the_router_without_a_route(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path, INTENTS.replace("    redistribute:\n      - {protocol: static, hosts: [c3]}\n", ""))
+    messages = [p.message for p in ws.validate().problems]
+    assert any("users-to-staff" in m and "c1 has no route to 10.50.0.0/24" in m for m in messages), messages
+
+
+def test_a_floating_static_takes_over_when_its_primary_link_fails(tmp_path: Path) -> None:
+    intents = INTENTS.replace(
+        "  - {name: edge-default, prefix: 0.0.0.0/0, next_hop: 10.60.35.1, hosts: [e1]}\n",
+        "  - {name: edge-default, prefix: 0.0.0.0/0, next_hop: 10.60.35.1, hosts: [e1]}\n"
+        "  - {name: c1-staff-primary, prefix: 10.50.0.0/24, next_hop: 10.60.13.2, hosts: [c1]}\n"
+        "  - {name: c1-staff-backup, prefix: 10.50.0.0/24, next_hop: 10.60.12.2, distance: 200, hosts: [c1]}\n")
+    desired = _workspace(tmp_path, intents).compile()
+    normal = ControlPlane(desired).rib("c1").best(IPv4Network("10.50.0.0/24"))
+    assert normal is not None and normal.protocol == "static" and normal.origin == "route:c1-staff-primary"
+    cut = ControlPlane(desired, down=[("c1", "eth2"), ("c3", "eth1")]).rib("c1").best(IPv4Network("10.50.0.0/24"))
+    # the primary's next hop is gone: OSPF's external route (110) wins over the backup (200)
+    assert cut is not None and cut.protocol == "ospf" and [str(h.address) for h in cut.next_hops] == ["10.60.12.2"]
+
+
+def test_originating_a_prefix_no_route_holds_is_refused_at_its_line(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path, INTENTS.replace("      - {host: c2, prefixes: [10.40.0.0/24]}",
+                                              "      - {host: c2, prefixes: [10.40.0.0/24, 10.77.0.0/24]}"))
+    [problem] = ws.validate().problems
+    assert problem.line == INTENTS.splitlines().index("      - {host: c2, prefixes: [10.40.0.0/24]}") + 1
+    assert "c2 has no route to 10.77.0.0/24" in problem.message
