@@ -392,9 +392,13 @@ class Validator:
                 found = None
                 for host, net in targets:
                     if direction == "there":
+                        if plane.reaches(src.host, net.network_address):
+                            continue
                         walk = plane.follow(src.host, net.network_address)
                         where, verb, dst = f"{what} to {net}", "has", net
                     else:
+                        if plane.reaches(host, src.subnet.network_address):
+                            continue
                         walk = plane.follow(host, src.subnet.network_address)
                         where, verb, dst = f"{what}: replies from {net} to {src.subnet}", "have", src.subnet
                     if walk.outcome == "no-route":

@@ -81,6 +81,9 @@ class OspfDomain:
         self._intra: dict[tuple[int, str], dict[IPv4Network, OspfRoute]] = {}
         self._routes: dict[str, dict[IPv4Network, OspfRoute]] = {}
         self._externals: list[tuple[str, IPv4Network, int, int]] | None = None  # (asbr, prefix, metric, type)
+        self._advertisers: dict[int, dict[int, tuple[IPv4Network, frozenset[str]]]] | None = None
+        self._components: dict[str, int] | None = None
+        self._stubs: dict[IPv4Network, list[tuple[str, int, str]]] | None = None
         self._build()
 
     # -- the link-state database -----------------------------------------------------------------
@@ -122,6 +125,94 @@ class OspfDomain:
                 area = self.areas[p.area]
                 if p.passive or p.network not in area.transit:
                     area.stubs.setdefault(host, []).append((p.network, p.cost, p.interface))
+
+    # -- a fast answer for one question: does OSPF alone carry a packet there -----------------------
+    def advertisers(self) -> dict[int, dict[int, tuple[IPv4Network, frozenset[str]]]]:
+        """Every prefix advertised in the (single) area, by prefix length and address, with the
+        routers that advertise it."""
+        if self._advertisers is None:
+            found: dict[IPv4Network, set[str]] = {}
+            for area in self.areas.values():
+                for host, stubs in area.stubs.items():
+                    for net, _, _ in stubs:
+                        found.setdefault(net, set()).add(host)
+                for host, ports in self.ports.items():
+                    for port in ports:
+                        if port.network in area.transit and port.area == area.area:
+                            found.setdefault(port.network, set()).add(host)
+            index: dict[int, dict[int, tuple[IPv4Network, frozenset[str]]]] = {}
+            for net, hosts in found.items():
+                index.setdefault(net.prefixlen, {})[int(net.network_address)] = (net, frozenset(hosts))
+            self._advertisers = index
+        return self._advertisers
+
+    def route(self, root: str, prefix: IPv4Network) -> OspfRoute | None:
+        """root's OSPF route to one prefix: the same as routes(root)[prefix], computed for that
+        prefix alone when the domain is one area without external routes (the shortest-path
+        tree of root is still computed once)."""
+        done = self._routes.get(root)
+        if done is not None:
+            return done.get(prefix)
+        if len(self.areas) != 1 or self.externals():
+            return self.routes(root).get(prefix)
+        [area] = self.areas.values()
+        if root not in self.router_areas or area.area not in self.router_areas[root]:
+            return None
+        dist, hops = self.spf(area.area, root)
+        best: OspfRoute | None = None
+
+        def offer(cost: int, via: Hops) -> None:
+            nonlocal best
+            if best is None or cost < best.cost:
+                best = OspfRoute(prefix, "intra", cost, via)
+            elif cost == best.cost:
+                best = OspfRoute(prefix, "intra", cost, best.hops | via)
+
+        if prefix in area.transit:
+            node: Node = ("n", str(prefix))
+            if node in dist:
+                via = hops[node]
+                if not via:
+                    via = frozenset({NextHop(None, p.interface) for p in self.ports.get(root, [])
+                                     if p.area == area.area and p.network == prefix})
+                offer(dist[node], via)
+        for host, cost, ifname in self._stub_index().get(prefix, ()):
+            rnode: Node = ("r", host)
+            if rnode in dist:
+                offer(dist[rnode] + cost, hops[rnode] if host != root else frozenset({NextHop(None, ifname)}))
+        return best
+
+    def _stub_index(self) -> dict[IPv4Network, list[tuple[str, int, str]]]:
+        if self._stubs is None:
+            index: dict[IPv4Network, list[tuple[str, int, str]]] = {}
+            for area in self.areas.values():
+                for host, stubs in area.stubs.items():
+                    for net, cost, ifname in stubs:
+                        index.setdefault(net, []).append((host, cost, ifname))
+            self._stubs = index
+        return self._stubs
+
+    def component(self, host: str) -> int | None:
+        """A label shared by the routers OSPF connects (one area), None outside OSPF."""
+        if self._components is None:
+            labels: dict[str, int] = {}
+            for area in self.areas.values():
+                for start in area.graph:
+                    if start[0] != "r" or start[1] in labels:
+                        continue
+                    label = len(labels) + 1
+                    stack = [start]
+                    seen = {start}
+                    while stack:
+                        node = stack.pop()
+                        if node[0] == "r":
+                            labels[node[1]] = label
+                        for _, nxt, _ in area.graph.get(node, ()):
+                            if nxt not in seen:
+                                seen.add(nxt)
+                                stack.append(nxt)
+            self._components = labels
+        return self._components.get(host)
 
     def routers(self) -> list[str]:
         return sorted(self.ports)

@@ -54,6 +54,8 @@ class ControlPlane:
         self.bgp: BgpResult = BgpResult()
         self._bgp_routes: dict[str, list[Route]] = {}
         self._owners: dict[IPv4Address, str] | None = None
+        self._others: dict[int, dict[int, set[str]]] | None = None
+        self._local_indexes: dict[tuple[str, str], dict[int, dict[int, list[Route]]]] = {}
         self.ospf = OspfDomain(self.states, self.down, self._redistributed_into_ospf)
         if any(s.bgp is not None for s in self.states.values()):
             self._converge()
@@ -173,6 +175,7 @@ class ControlPlane:
             previous = self._bgp_routes
             self.ospf = OspfDomain(self.states, self.down, self._redistributed_into_ospf)
             self._ribs.clear()
+            self._others = None
         self.notes.append("OSPF and BGP do not settle: routes redistributed between them keep changing")
 
     def _bgp_redistributed(self, host: str, protocol: str) -> list[tuple[IPv4Network, int]]:
@@ -226,10 +229,110 @@ class ControlPlane:
                 cands.setdefault(bgp.prefix, []).append(bgp)
         for prefix, rs in cands.items():
             best = min(rs, key=lambda r: (r.distance, r.protocol != "connected"))
-            ranked = [replace(r, selected=r is best) for r in rs]
-            rib.routes[prefix] = sorted(ranked, key=_sort_key)
+            others = [r if not r.selected else replace(r, selected=False) for r in rs if r is not best]
+            others.sort(key=_sort_key)
+            rib.routes[prefix] = [best if best.selected else replace(best, selected=True), *others]
         self._ribs[key] = rib
         return rib
+
+    def lookup(self, host: str, dst: IPv4Address, vrf: str = "") -> Route | None:
+        """The route `host` selects for `dst` (longest prefix, then lowest distance): the same as
+        rib(host, vrf).lookup(dst), without computing the whole RIB when it was not asked for."""
+        done = self._ribs.get((host, vrf))
+        if done is not None or host not in self.states:
+            return done.lookup(dst) if done is not None else None
+        value = int(dst)
+        cands: dict[IPv4Network, list[Route]] = {}
+        for plen, table in self._local_index(host, vrf).items():
+            mask = (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF if plen else 0
+            found = table.get(value & mask)
+            if found is not None:
+                cands[found[0].prefix] = list(found)
+        if not vrf:
+            if self.states[host].ospf is not None:
+                if len(self.ospf.areas) != 1 or self.ospf.externals():
+                    return self.rib(host, vrf).lookup(dst)
+                for alen, advertised in self.ospf.advertisers().items():
+                    mask = (0xFFFFFFFF << (32 - alen)) & 0xFFFFFFFF if alen else 0
+                    hit = advertised.get(value & mask)
+                    if hit is not None:
+                        o = self.ospf.route(host, hit[0])
+                        if o is not None:
+                            cands.setdefault(hit[0], []).append(self._ospf_route(host, o))
+            for route in self._bgp_routes.get(host, []):
+                if dst in route.prefix:
+                    cands.setdefault(route.prefix, []).append(route)
+        if not cands:
+            return None
+        prefix = max(cands, key=lambda p: p.prefixlen)
+        best = min(cands[prefix], key=lambda r: (r.distance, r.protocol != "connected"))
+        return best if best.selected else replace(best, selected=True)
+
+    def _local_index(self, host: str, vrf: str) -> dict[int, dict[int, list[Route]]]:
+        key = (host, vrf)
+        done = self._local_indexes.get(key)
+        if done is None:
+            done = {}
+            for prefix, routes in self._local(host).get(vrf, {}).items():
+                done.setdefault(prefix.prefixlen, {})[int(prefix.network_address)] = routes
+            self._local_indexes[key] = done
+        return done
+
+    def reaches(self, host: str, dst: IPv4Address) -> bool:
+        """True when OSPF alone is sure to carry a packet for `dst` from `host` to the router it
+        is attached to: one area, the same connected part of it, and no router with any other
+        route (static, connected, BGP, OSPF external) as long as or longer than OSPF's prefix for
+        dst. False means "not sure": `follow` the packet. (Large flat OSPF fabrics ask this for
+        every flow instead of a shortest-path tree per router.)"""
+        if len(self.ospf.areas) != 1 or self.ospf.component(host) is None:
+            return False
+        value = int(dst)
+        found: tuple[IPv4Network, frozenset[str]] | None = None
+        for plen, table in sorted(self.ospf.advertisers().items(), reverse=True):
+            mask = (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF if plen else 0
+            found = table.get(value & mask)
+            if found is not None:
+                break
+        if found is None:
+            return False
+        prefix, owners = found
+        label = self.ospf.component(host)
+        if not any(self.ospf.component(o) == label for o in owners):
+            return False
+        return not self._overridden(dst, prefix, owners)
+
+    def _overridden(self, dst: IPv4Address, prefix: IPv4Network, owners: frozenset[str]) -> bool:
+        if self._others is None:
+            index: dict[int, dict[int, set[str]]] = {}
+
+            def add(net: IPv4Network, host: str) -> None:
+                index.setdefault(net.prefixlen, {}).setdefault(int(net.network_address), set()).add(host)
+
+            for host, state in self.states.items():
+                for i in state.interfaces:
+                    if i.address is not None and not i.vrf:
+                        add(i.address.network, host)
+                for r in state.routes:
+                    if not r.vrf:
+                        add(r.prefix, host)
+            for host, routes in self._bgp_routes.items():
+                for route in routes:
+                    add(route.prefix, host)
+            for asbr, ext, _, _ in self.ospf.externals():
+                add(ext, asbr)
+            self._others = index
+        value = int(dst)
+        for plen, table in self._others.items():
+            if plen < prefix.prefixlen:
+                continue
+            mask = (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF if plen else 0
+            hosts = table.get(value & mask)
+            if hosts is None:
+                continue
+            if plen == prefix.prefixlen and hosts <= owners:
+                continue  # the advertisers' own connected subnet
+            return True
+        return False
 
     def owner(self, address: IPv4Address) -> str | None:
         """The router that has `address` on an interface that is up."""
@@ -252,7 +355,7 @@ class ControlPlane:
             if node in seen:
                 return Walk("loop", tuple(hops), node)
             seen.add(node)
-            route = self.rib(node, vrf).lookup(dst)
+            route = self.lookup(node, dst, vrf)
             if route is None or not route.next_hops:
                 return Walk("no-route", tuple(hops), node)
             hops.append((node, route.origin))

@@ -60,6 +60,8 @@ class Rib:
     host: str
     vrf: str = ""
     routes: dict[IPv4Network, list[Route]] = field(default_factory=dict)
+    _index: dict[int, dict[int, Route]] | None = field(default=None, repr=False)
+    _lengths: list[int] = field(default_factory=list, repr=False)
 
     def best(self, prefix: IPv4Network) -> Route | None:
         found = self.routes.get(prefix)
@@ -72,9 +74,17 @@ class Rib:
 
     def lookup(self, address: IPv4Address) -> Route | None:
         """The selected route of the longest prefix holding `address`."""
-        best: Route | None = None
-        for prefix, routes in self.routes.items():
-            if address in prefix and routes and routes[0].selected and (
-                    best is None or prefix.prefixlen > best.prefix.prefixlen):
-                best = routes[0]
-        return best
+        if self._index is None:
+            index: dict[int, dict[int, Route]] = {}
+            for prefix, routes in self.routes.items():
+                if routes and routes[0].selected:
+                    index.setdefault(prefix.prefixlen, {})[int(prefix.network_address)] = routes[0]
+            self._index = index
+            self._lengths = sorted(index, reverse=True)
+        value = int(address)
+        for plen in self._lengths:
+            mask = (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF if plen else 0
+            found = self._index[plen].get(value & mask)
+            if found is not None:
+                return found
+        return None
