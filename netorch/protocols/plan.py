@@ -19,7 +19,8 @@ from netorch.model.intents import IntentSet, Sourced
 from netorch.model.inventory import InventoryView
 from netorch.model.routing import BgpIntent, NetworkType, OspfIntent, Redistribute, Scope, VrfIntent
 from netorch.platforms import spec
-from netorch.topology import Link, Topology
+from netorch.topology import Link, Topology, interface_hint
+from netorch.util import unknown_name
 
 
 @dataclass
@@ -125,6 +126,18 @@ class Planner:
     def add(self, item: Sourced[Any], fields: tuple[object, ...], message: str, code: str) -> None:
         self.problems.append(Problem(item.file, item.line(*fields), item.path(*fields), message, code))
 
+    def unknown(self, item: Sourced[Any], fields: tuple[object, ...], kind: str, name: str) -> None:
+        """An unknown host or group, with "did you mean"; silent for one declared but invalid (its
+        own problem is the one reported)."""
+        if kind == "host" and not self.inventory.declared(name):
+            self.add(item, fields, unknown_name("host", name, self.inventory.hosts), "reference")
+        elif kind == "group" and name not in self.inventory.broken_groups:
+            self.add(item, fields, unknown_name("group", name, self.inventory.groups), "reference")
+
+    def broken(self, host: str) -> bool:
+        """The host is declared but invalid: what fails only because of it is not reported."""
+        return host in self.inventory.broken
+
     # -- shared -------------------------------------------------------------------------------
     def members(self, item: Sourced[Any], hosts: Iterable[str], groups: Iterable[str],
                 base: tuple[object, ...]) -> list[str]:
@@ -133,10 +146,10 @@ class Planner:
             if host in self.inventory.hosts:
                 found.add(host)
             else:
-                self.add(item, (*base, "hosts", i), f"unknown host {host!r}", "reference")
+                self.unknown(item, (*base, "hosts", i), "host", host)
         for i, group in enumerate(groups):
             if group not in self.inventory.groups:
-                self.add(item, (*base, "groups", i), f"unknown group {group!r}", "reference")
+                self.unknown(item, (*base, "groups", i), "group", group)
             else:
                 found.update(self.inventory.members(group))
         return sorted(found)
@@ -144,12 +157,12 @@ class Planner:
     def scope(self, item: Sourced[Any], entry: Scope, base: tuple[object, ...]) -> list[str]:
         if entry.host is not None:
             if entry.host not in self.inventory.hosts:
-                self.add(item, (*base, "host"), f"unknown host {entry.host!r}", "reference")
+                self.unknown(item, (*base, "host"), "host", entry.host)
                 return []
             return [entry.host]
         assert entry.group is not None
         if entry.group not in self.inventory.groups:
-            self.add(item, (*base, "group"), f"unknown group {entry.group!r}", "reference")
+            self.unknown(item, (*base, "group"), "group", entry.group)
             return []
         return self.inventory.members(entry.group)
 
@@ -210,13 +223,15 @@ class Planner:
         for i, member in enumerate(vrf.members):
             host = self.inventory.hosts.get(member.host)
             if host is None:
-                self.add(item, ("members", i, "host"), f"unknown host {member.host!r}", "reference")
+                self.unknown(item, ("members", i, "host"), "host", member.host)
                 continue
             if not self.supports(item, ("members", i, "host"), member.host, "vrfs"):
                 continue
             if member.interface == host.data.mgmt_interface or member.interface not in host.data.interfaces:
+                managed = [n for n in host.data.interfaces if n != host.data.mgmt_interface]
                 self.add(item, ("members", i, "interface"), f"host {member.host} has no interface "
-                         f"{member.interface!r} netorch manages", "reference")
+                         f"{member.interface!r} netorch manages{interface_hint(member.interface, managed)}",
+                         "reference")
                 continue
             key = (member.host, member.interface)
             other = plan.vrf_of_if.get(key)
@@ -269,7 +284,7 @@ class Planner:
             ok = True
             for j, host in enumerate((a, b)):
                 if host not in self.inventory.hosts:
-                    self.add(item, ("links", i, "hosts", j), f"unknown host {host!r}", "reference")
+                    self.unknown(item, ("links", i, "hosts", j), "host", host)
                     ok = False
                 elif host not in proc.routers:
                     self.add(item, ("links", i, "hosts", j), f"{host} is in no area of this process", "reference")
@@ -306,8 +321,11 @@ class Planner:
                     data = self.inventory.hosts[host].data
                     iface = data.interfaces.get(entry.interface)
                     if iface is None or entry.interface == data.mgmt_interface or iface.address is None:
+                        usable = [n for n, d in data.interfaces.items()
+                                  if n != data.mgmt_interface and d.address is not None]
                         self.add(item, (*base, "interface"), f"host {host} has no interface {entry.interface!r} "
-                                 "with an address netorch manages", "reference")
+                                 f"with an address netorch manages{interface_hint(entry.interface, usable)}",
+                                 "reference")
                         continue
                     port = proc.ports.get((host, entry.interface))
                     if port is None:
@@ -452,8 +470,9 @@ class Planner:
             ok = True
             for j, host in enumerate((a, b)):
                 if host not in net.asn:
-                    self.add(item, ("sessions", i, "hosts", j), f"{host} is not a router of this BGP "
-                             "intent (missing peer: give it an ASN in routers)", "reference")
+                    if not self.broken(host):
+                        self.add(item, ("sessions", i, "hosts", j), f"{host} is not a router of this BGP "
+                                 "intent (missing peer: give it an ASN in routers)", "reference")
                     ok = False
             if not ok:
                 continue
@@ -487,16 +506,18 @@ class Planner:
                     self.add(item, ("accept", i), f"{host} is not a router of this BGP intent", "reference")
                     continue
                 if not any(p == acc.peer for p, _, _ in net.peers(host)):
-                    self.add(item, ("accept", i, "from"), f"{host} has no BGP session with {acc.peer!r}",
-                             "reference")
+                    if not self.broken(acc.peer):
+                        self.add(item, ("accept", i, "from"), f"{host} has no BGP session with {acc.peer!r}",
+                                 "reference")
                     continue
                 net.accept[(host, acc.peer)] = (acc.prefixes, acc.or_longer, acc.max_prefix)
         for i, pref in enumerate(intent.prefer):
             asns = set()
             for j, exit_host in enumerate(pref.exits):
                 if exit_host not in net.asn:
-                    self.add(item, ("prefer", i, "exits", j), f"{exit_host} is not a router of this BGP "
-                             "intent", "reference")
+                    if not self.broken(exit_host):
+                        self.add(item, ("prefer", i, "exits", j), f"{exit_host} is not a router of this BGP "
+                                 "intent", "reference")
                     continue
                 asns.add(net.asn[exit_host])
                 if not any(s.kind == "ebgp" for _, _, s in net.peers(exit_host)):
@@ -538,7 +559,7 @@ class Planner:
             return
         reflectors = set(intent.route_reflectors)
         for i, name in enumerate(intent.route_reflectors):
-            if name not in net.asn:
+            if name not in net.asn and not self.broken(name):
                 self.add(item, ("route_reflectors", i), f"{name} is not a router of this BGP intent", "reference")
         if intent.ibgp == "route-reflectors" and not reflectors:
             self.add(item, ("route_reflectors",), "ibgp: route-reflectors needs route_reflectors", "reference")
@@ -588,15 +609,48 @@ class Planner:
                                  "source", "feedback")
 
     def router_ids(self, plan: RoutingPlan) -> None:
+        """Router ids are unique in an OSPF process and in a BGP network. Two ids taken from
+        interface addresses are equal only when one address is on two interfaces: the address plan
+        reports that cause, with both places; an id given explicitly is reported here, with both."""
+        reported: set[frozenset[str]] = set()
         for proc in plan.ospf:
             owner: dict[IPv4Address, str] = {}
             for host, rid in sorted(proc.router_ids.items()):
-                if rid in owner:
-                    self.add(proc.item, ("router_ids",) if host in proc.item.value.router_ids else
-                             ("router_id_interface",), f"duplicate router id {rid}: {owner[rid]} and {host}",
-                             "duplicate")
-                else:
-                    owner[rid] = host
+                first = owner.setdefault(rid, host)
+                if first == host:
+                    continue
+                places = [self.rid_place(plan, h, None) for h in (first, host)]
+                if not any(explicit for _, explicit in places):
+                    continue
+                reported.add(frozenset((first, host)))
+                self.add(proc.item, ("router_ids", host) if host in proc.item.value.router_ids else
+                         ("router_id_interface",), f"duplicate router id {rid}: {first} ({places[0][0]}) and "
+                         f"{host} ({places[1][0]})", "duplicate")
+        for net in plan.bgp:
+            bgp_owner: dict[IPv4Address, str] = {}
+            for host, rid in sorted(net.router_ids.items()):
+                first = bgp_owner.setdefault(rid, host)
+                if first == host or frozenset((first, host)) in reported:
+                    continue
+                places = [self.rid_place(plan, h, net) for h in (first, host)]
+                if not any(explicit for _, explicit in places):
+                    continue
+                self.add(net.item, ("routers",), f"duplicate BGP router id {rid}: {first} "
+                         f"({places[0][0]}) and {host} ({places[1][0]})", "duplicate")
+
+    def rid_place(self, plan: RoutingPlan, host: str, net: BgpNetwork | None) -> tuple[str, bool]:
+        """Where the router id of host comes from (file:line), and whether it is given explicitly
+        (OSPF's router_ids) rather than taken from an interface's address."""
+        proc = plan.ospf_of(host)
+        if proc is not None and host in proc.item.value.router_ids:
+            item = proc.item
+            return f"{item.file}:{item.line('router_ids', host)}", True
+        if (proc is not None and host in proc.router_ids) or net is None:
+            ifname = proc.item.value.router_id_interface if proc is not None else "lo"
+        else:
+            ifname = net.item.value.loopback
+        file, line, _ = self.inventory.locate(host, "interfaces", self.loopback_name(host, ifname), "address")
+        return (f"{file}:{line}" if line else file), False
 
 
 def plan_routing(inventory: InventoryView, intents: IntentSet, topo: Topology,
