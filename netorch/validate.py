@@ -72,6 +72,9 @@ class Validator:
         self._own: dict[IPv4Address, tuple[str, str]] | None = None
         self._special: dict[str, dict[int, str]] = {}
         self.carriage = Carriage()
+        self.partial_domains: set[str] = set()
+        """Domains with a member left out (its problem is reported): what is in no domain may be
+        in that member's subnet."""
 
     def add(self, item: Sourced[Any], fields: tuple[object, ...], message: str, code: str) -> None:
         self.problems.append(Problem(item.file, item.line(*fields), item.path(*fields), message, code))
@@ -256,7 +259,10 @@ class Validator:
         owner: dict[tuple[str, str], tuple[str, Sourced[DomainIntent]]] = {}
         all_nets: list[tuple[DomainSubnet, Sourced[DomainIntent], int]] = []
         for item in self.intents.domains:
+            before = len(self.problems)
             nets = domain_subnets(item, self.topo, self.problems)
+            if len(self.problems) > before:
+                self.partial_domains.add(item.name)
             self.domain_nets[item.name] = nets
             for net in nets:
                 index = next(i for i, m in enumerate(item.value.members) if m.host == net.host and (
@@ -356,12 +362,16 @@ class Validator:
                     continue
                 located = self.topo.locate(provider)
                 if not located:
-                    self.add(item, ("providers", p_index), f"provider {provider} is on no subnet "
-                             "connected to a host of the inventory", "reference")
+                    if not self.inventory.broken:  # else it may be on a host left out as invalid
+                        self.add(item, ("providers", p_index), f"provider {provider} is on no subnet "
+                                 "connected to a host of the inventory", "reference")
                     continue
                 if self.special_provider(item, p_index, located):
                     continue
                 pdomain = self.provider_domain(provider)
+                if pdomain is None and (self.partial_domains or any(
+                        kind == "domains" for kind, _ in self.intents.broken)):
+                    continue
                 if pdomain is None:
                     where = ", ".join(f"{h} {i}" for h, i in located)
                     self.add(item, ("providers", p_index), f"provider {provider} is in no domain, so "

@@ -22,6 +22,11 @@ from netorch.platforms import spec
 from netorch.topology import Link, Topology, interface_hint
 from netorch.util import unknown_name
 
+RELATIONAL = frozenset({"reference", "link", "area", "igp", "next-hop"})
+"""Problems of what routers have in common (a link, a session, an area, an exit), rather than of
+one intent's own fields: left out while a host or routing intent is invalid, since they may fail
+only because it was left out (unknown names are reported all the same)."""
+
 
 @dataclass
 class OspfPort:
@@ -122,17 +127,26 @@ class Planner:
         self.intents = intents
         self.topo = topo
         self.problems: list[Problem] = []
+        # a host or a routing intent left out as invalid: what routers have in common (links,
+        # sessions, areas, exits) may fail only because of it, so those problems wait for its fix
+        self.partial = bool(inventory.broken or any(kind in ("", "ospf", "bgp", "vrfs")
+                                                    for kind, _ in intents.broken))
 
     def add(self, item: Sourced[Any], fields: tuple[object, ...], message: str, code: str) -> None:
+        if self.partial and code in RELATIONAL:
+            return
         self.problems.append(Problem(item.file, item.line(*fields), item.path(*fields), message, code))
 
     def unknown(self, item: Sourced[Any], fields: tuple[object, ...], kind: str, name: str) -> None:
         """An unknown host or group, with "did you mean"; silent for one declared but invalid (its
         own problem is the one reported)."""
         if kind == "host" and not self.inventory.declared(name):
-            self.add(item, fields, unknown_name("host", name, self.inventory.hosts), "reference")
+            message = unknown_name("host", name, self.inventory.hosts)
         elif kind == "group" and name not in self.inventory.broken_groups:
-            self.add(item, fields, unknown_name("group", name, self.inventory.groups), "reference")
+            message = unknown_name("group", name, self.inventory.groups)
+        else:
+            return
+        self.problems.append(Problem(item.file, item.line(*fields), item.path(*fields), message, "reference"))
 
     def broken(self, host: str) -> bool:
         """The host is declared but invalid: what fails only because of it is not reported."""
