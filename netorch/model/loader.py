@@ -157,7 +157,8 @@ def load_intents(directory: Path) -> tuple[IntentSet, list[Problem]]:
                 if len(loc) >= 2 and loc[0] in KINDS and isinstance(loc[1], int):
                     continue
                 broken.add(("", fname))
-                problems.append(Problem(fname, line_of(data, loc), format_loc(loc), _message(err), "schema"))
+                problems.append(Problem(fname, line_of(data, loc), format_loc(loc), _message(err, IntentFile),
+                                        "schema"))
         for kind, model in KINDS.items():
             items = data.get(kind)
             if not isinstance(items, list):
