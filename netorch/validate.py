@@ -72,6 +72,8 @@ class Validator:
         self._own: dict[IPv4Address, tuple[str, str]] | None = None
         self._special: dict[str, dict[int, str]] = {}
         self.carriage = Carriage()
+        self.deferred = False
+        """The network-wide checks (NETWORK_WIDE) were left for when every object is valid."""
         self.partial_domains: set[str] = set()
         """Domains with a member left out (its problem is reported): what is in no domain may be
         in that member's subnet."""
@@ -86,7 +88,8 @@ class Validator:
         self.check_rules()
         self.check_services()
         self.check_address_plan()
-        if self.incomplete():
+        self.deferred = self.incomplete()
+        if self.deferred:
             # the paths of a network part of which was dropped fail because of the part: they are
             # the follow-ons of the problems already found, checked once those are fixed
             self.problems = [p for p in self.problems if p.code not in NETWORK_WIDE]

@@ -125,6 +125,10 @@ def test_passive_yes_is_one_problem(tmp_path: Path) -> None:
     problems = _validate(folder)
     assert len(problems) == 1, [str(p) for p in problems]
     assert problems[0].path == "ospf[0].areas[0].interfaces[0].passive"
+    # and validate says that the paths wait for the fix
+    ws = Workspace(folder / "inventory", folder / "intents", ROOT / "netorch" / "templates")
+    assert ws.validate().deferred
+    assert not Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "netorch" / "templates").validate().deferred
 
 
 def test_an_unknown_name_says_what_was_meant_and_what_exists(tmp_path: Path) -> None:

@@ -34,10 +34,16 @@ STATUS_STYLE = {"unchanged": "green", "changes": "yellow", "changed": "cyan", "f
 DIFF_STYLE = {"NEWLY ALLOWED": "yellow", "NEWLY BLOCKED": "bold red", "NOTE": "dim", "UNREADABLE": "bold red"}
 
 
-def print_problems(problems: list[Problem] | tuple[Problem, ...]) -> None:
+DEFERRED = ("paths, loops and what routers share (links, sessions, areas) are checked once these are "
+            "fixed: they may fail only because of them")
+
+
+def print_problems(problems: list[Problem] | tuple[Problem, ...], deferred: bool = False) -> None:
     for problem in problems:
         err.print(str(problem), markup=False, highlight=False)
     err.print(f"{len(problems)} problem(s) found", style="bold red")
+    if deferred:
+        err.print(DEFERRED, style="dim", highlight=False)
 
 
 def progress_display(total: int, enabled: bool) -> AbstractContextManager[Progress | None]:
