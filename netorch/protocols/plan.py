@@ -22,11 +22,6 @@ from netorch.platforms import spec
 from netorch.topology import Link, Topology, interface_hint
 from netorch.util import unknown_name
 
-RELATIONAL = frozenset({"reference", "link", "area", "igp", "next-hop"})
-"""Problems of what routers have in common (a link, a session, an area, an exit), rather than of
-one intent's own fields: left out while a host or routing intent is invalid, since they may fail
-only because it was left out (unknown names are reported all the same)."""
-
 
 @dataclass
 class OspfPort:
@@ -128,14 +123,31 @@ class Planner:
         self.topo = topo
         self.problems: list[Problem] = []
         # a host or a routing intent left out as invalid: what routers have in common (links,
-        # sessions, areas, exits) may fail only because of it, so those problems wait for its fix
+        # sessions, areas, exits) may fail only because it was left out
         self.partial = bool(inventory.broken or any(kind in ("", "ospf", "bgp", "vrfs")
                                                     for kind, _ in intents.broken))
+        # the intents a member of which was left out (an unknown name, a platform that refuses the
+        # protocol): file -> their paths (ospf[0])
+        self.partial_items: dict[str, set[str]] = {}
+        self.follow_ons: list[Problem] = []
 
-    def add(self, item: Sourced[Any], fields: tuple[object, ...], message: str, code: str) -> None:
-        if self.partial and code in RELATIONAL:
-            return
-        self.problems.append(Problem(item.file, item.line(*fields), item.path(*fields), message, code))
+    def add(self, item: Sourced[Any], fields: tuple[object, ...], message: str, code: str, *,
+            cause: bool = False, follow_on: bool = False) -> None:
+        """A problem. `cause`: it leaves part of the intent out; `follow_on`: it is about what
+        routers have in common (a member of an area, a session, an exit), and may fail only
+        because of a cause: it is reported only when there is none (see found)."""
+        problem = Problem(item.file, item.line(*fields), item.path(*fields), message, code)
+        if cause:
+            self.partial_items.setdefault(item.file, set()).add(item.path())
+        (self.follow_ons if follow_on else self.problems).append(problem)
+
+    def found(self) -> list[Problem]:
+        """Every problem, but the follow-ons of a cause: those of an intent a member of which was
+        left out, and all of them while a host or a routing intent is invalid."""
+        if self.partial:
+            return list(self.problems)
+        return self.problems + [p for p in self.follow_ons
+                                if not any(p.path.startswith(root) for root in self.partial_items.get(p.file, ()))]
 
     def unknown(self, item: Sourced[Any], fields: tuple[object, ...], kind: str, name: str) -> None:
         """An unknown host or group, with "did you mean"; silent for one declared but invalid (its
@@ -145,12 +157,9 @@ class Planner:
         elif kind == "group" and name not in self.inventory.broken_groups:
             message = unknown_name("group", name, self.inventory.groups)
         else:
+            self.partial_items.setdefault(item.file, set()).add(item.path())  # an invalid host or group
             return
-        self.problems.append(Problem(item.file, item.line(*fields), item.path(*fields), message, "reference"))
-
-    def broken(self, host: str) -> bool:
-        """The host is declared but invalid: what fails only because of it is not reported."""
-        return host in self.inventory.broken
+        self.add(item, fields, message, "reference", cause=True)
 
     # -- shared -------------------------------------------------------------------------------
     def members(self, item: Sourced[Any], hosts: Iterable[str], groups: Iterable[str],
@@ -186,7 +195,7 @@ class Planner:
             return True
         self.add(item, fields, f"{host} is a {platform.value} host: netorch configures no {kind} "
                  f"there (its platform supports: {', '.join(sorted(spec(platform).protocols)) or 'none'})",
-                 "platform")
+                 "platform", cause=True)
         return False
 
     def address(self, host: str, ifname: str) -> IPv4Address | None:
@@ -282,7 +291,7 @@ class Planner:
                 if self.supports(item, ("areas", i), host, "ospf"):
                     proc.routers.setdefault(host, set()).add(area.area)
             if not area.hosts and not area.groups:
-                self.add(item, ("areas", i), "an area needs member hosts or groups", "reference")
+                self.add(item, ("areas", i), "an area needs member hosts or groups", "reference", cause=True)
         # every link between two members of an area (the lowest area both ends share)
         for area in sorted(intent.areas, key=lambda a: -a.area):
             if not area.links:
@@ -301,11 +310,12 @@ class Planner:
                     self.unknown(item, ("links", i, "hosts", j), "host", host)
                     ok = False
                 elif host not in proc.routers:
-                    self.add(item, ("links", i, "hosts", j), f"{host} is in no area of this process", "reference")
+                    self.add(item, ("links", i, "hosts", j), f"{host} is in no area of this process", "reference",
+                             follow_on=True)
                     ok = False
             if link_entry.area is not None and link_entry.area not in area_ids:
                 self.add(item, ("links", i, "area"), f"unknown area {link_entry.area} (areas: "
-                         f"{', '.join(str(x) for x in sorted(area_ids))})", "reference")
+                         f"{', '.join(str(x) for x in sorted(area_ids))})", "reference", cause=True)
                 ok = False
             if not ok:
                 continue
@@ -330,7 +340,7 @@ class Planner:
                 base = ("areas", i, "interfaces", j)
                 for host in self.scope(item, entry, base):
                     if host not in proc.routers:
-                        self.add(item, base, f"{host} is not a member of area {area.area}", "reference")
+                        self.add(item, base, f"{host} is not a member of area {area.area}", "reference", follow_on=True)
                         continue
                     data = self.inventory.hosts[host].data
                     iface = data.interfaces.get(entry.interface)
@@ -366,7 +376,8 @@ class Planner:
             proc.router_ids[host] = rid
         for name in intent.router_ids:
             if name not in proc.routers:
-                self.add(item, ("router_ids", name), f"{name} is no router of this OSPF process", "reference")
+                self.add(item, ("router_ids", name), f"{name} is no router of this OSPF process", "reference",
+                         follow_on=True)
         for i, redis in enumerate(intent.redistribute):
             if redis.protocol == "ospf":
                 self.add(item, ("redistribute", i, "protocol"), "OSPF cannot redistribute into itself", "feedback")
@@ -374,7 +385,8 @@ class Planner:
             for host in self.members(item, redis.hosts, redis.groups, ("redistribute", i)) if (
                     redis.hosts or redis.groups) else sorted(proc.routers):
                 if host not in proc.routers:
-                    self.add(item, ("redistribute", i), f"{host} is no router of this OSPF process", "reference")
+                    self.add(item, ("redistribute", i), f"{host} is no router of this OSPF process", "reference",
+                             follow_on=True)
                     continue
                 proc.redistribute.setdefault(host, []).append(redis)
         return proc
@@ -411,19 +423,20 @@ class Planner:
                         reported.add(pair)
                         self.add(where[0], where[1], f"{host} {ifname} is active in area {port.area} but its "
                                  f"peer {link.peer} {back.interface} takes no part in OSPF: no adjacency "
-                                 "can form (make it passive, or add the peer)", "link")
+                                 "can form (make it passive, or add the peer)", "link", follow_on=True)
                     continue
                 if peer.passive:
                     continue
                 reported.add(pair)
                 if peer.area != port.area:
                     self.add(where[0], where[1], f"the two ends of the link {host} {ifname} - {link.peer} "
-                             f"{back.interface} disagree on the area ({port.area} and {peer.area})", "link")
+                             f"{back.interface} disagree on the area ({port.area} and {peer.area})", "link",
+                             follow_on=True)
                 elif peer.point_to_point != port.point_to_point:
                     kinds = {True: "point-to-point", False: "broadcast"}
                     self.add(where[0], where[1], f"the two ends of the link {host} {ifname} - {link.peer} "
                              f"{back.interface} disagree on the network type ({kinds[port.point_to_point]} "
-                             f"and {kinds[peer.point_to_point]})", "link")
+                             f"and {kinds[peer.point_to_point]})", "link", follow_on=True)
 
     def backbone(self, proc: OspfProcess) -> None:
         item = proc.item
@@ -439,7 +452,8 @@ class Planner:
                 continue
             if not in_area.get(area.area, set()) & backbone:
                 self.add(item, ("areas", i, "area"), f"area {area.area} is not attached to area 0: no "
-                         "router has interfaces in both (an area border router is needed)", "area")
+                         "router has interfaces in both (an area border router is needed)", "area",
+                         follow_on=True)
 
     # -- BGP ----------------------------------------------------------------------------------
     def bgp(self, item: Sourced[BgpIntent], plan: RoutingPlan) -> BgpNetwork:
@@ -483,10 +497,12 @@ class Planner:
             a, b = session.hosts
             ok = True
             for j, host in enumerate((a, b)):
-                if host not in net.asn:
-                    if not self.broken(host):
-                        self.add(item, ("sessions", i, "hosts", j), f"{host} is not a router of this BGP "
-                                 "intent (missing peer: give it an ASN in routers)", "reference")
+                if host not in self.inventory.hosts:
+                    self.unknown(item, ("sessions", i, "hosts", j), "host", host)
+                    ok = False
+                elif host not in net.asn:
+                    self.add(item, ("sessions", i, "hosts", j), f"{host} is not a router of this BGP "
+                             "intent (missing peer: give it an ASN in routers)", "reference", follow_on=True)
                     ok = False
             if not ok:
                 continue
@@ -506,7 +522,8 @@ class Planner:
         for i, orig in enumerate(intent.originate):
             for host in self.scope(item, orig, ("originate", i)):
                 if host not in net.asn:
-                    self.add(item, ("originate", i), f"{host} is not a router of this BGP intent", "reference")
+                    self.add(item, ("originate", i), f"{host} is not a router of this BGP intent", "reference",
+                             follow_on=True)
                     continue
                 for j, prefix in enumerate(orig.prefixes):
                     if prefix.prefixlen and not self.has_route(host, prefix):
@@ -515,28 +532,33 @@ class Planner:
                         continue
                     net.originate.setdefault(host, []).append(prefix)
         for i, acc in enumerate(intent.accept):
+            if acc.peer not in self.inventory.hosts:
+                self.unknown(item, ("accept", i, "from"), "host", acc.peer)
+                continue
             for host in self.scope(item, acc, ("accept", i)):
                 if host not in net.asn:
-                    self.add(item, ("accept", i), f"{host} is not a router of this BGP intent", "reference")
+                    self.add(item, ("accept", i), f"{host} is not a router of this BGP intent", "reference",
+                             follow_on=True)
                     continue
                 if not any(p == acc.peer for p, _, _ in net.peers(host)):
-                    if not self.broken(acc.peer):
-                        self.add(item, ("accept", i, "from"), f"{host} has no BGP session with {acc.peer!r}",
-                                 "reference")
+                    self.add(item, ("accept", i, "from"), f"{host} has no BGP session with {acc.peer!r}",
+                             "reference", follow_on=True)
                     continue
                 net.accept[(host, acc.peer)] = (acc.prefixes, acc.or_longer, acc.max_prefix)
         for i, pref in enumerate(intent.prefer):
             asns = set()
             for j, exit_host in enumerate(pref.exits):
+                if exit_host not in self.inventory.hosts:
+                    self.unknown(item, ("prefer", i, "exits", j), "host", exit_host)
+                    continue
                 if exit_host not in net.asn:
-                    if not self.broken(exit_host):
-                        self.add(item, ("prefer", i, "exits", j), f"{exit_host} is not a router of this BGP "
-                                 "intent", "reference")
+                    self.add(item, ("prefer", i, "exits", j), f"{exit_host} is not a router of this BGP "
+                             "intent", "reference", follow_on=True)
                     continue
                 asns.add(net.asn[exit_host])
                 if not any(s.kind == "ebgp" for _, _, s in net.peers(exit_host)):
                     self.add(item, ("prefer", i, "exits", j), f"{exit_host} has no eBGP session: it is no "
-                             "exit", "reference")
+                             "exit", "reference", follow_on=True)
             if len(asns) > 1:
                 self.add(item, ("prefer", i, "exits"), "the exits of a preference are in one AS", "conflict")
         for i, redis in enumerate(intent.redistribute):
@@ -573,8 +595,11 @@ class Planner:
             return
         reflectors = set(intent.route_reflectors)
         for i, name in enumerate(intent.route_reflectors):
-            if name not in net.asn and not self.broken(name):
-                self.add(item, ("route_reflectors", i), f"{name} is not a router of this BGP intent", "reference")
+            if name not in self.inventory.hosts:
+                self.unknown(item, ("route_reflectors", i), "host", name)
+            elif name not in net.asn:
+                self.add(item, ("route_reflectors", i), f"{name} is not a router of this BGP intent", "reference",
+                         follow_on=True)
         if intent.ibgp == "route-reflectors" and not reflectors:
             self.add(item, ("route_reflectors",), "ibgp: route-reflectors needs route_reflectors", "reference")
         by_as: dict[int, list[str]] = {}
@@ -594,7 +619,8 @@ class Planner:
                     for host, addr in ((a, la), (b, lb)):
                         if not self.igp_carries(plan, host, addr, a if host == b else b):
                             self.add(item, ("ibgp",), f"iBGP {a} - {b} (AS {asn}): the loopback {addr} of "
-                                     f"{host} is carried by no IGP that reaches the other router", "igp")
+                                     f"{host} is carried by no IGP that reaches the other router", "igp",
+                                     follow_on=True)
                     net.sessions.append(BgpSessionPlan(a, b, "ibgp", la, lb, reflector=rr))
 
     def igp_carries(self, plan: RoutingPlan, host: str, address: IPv4Address, other: str) -> bool:
@@ -677,6 +703,6 @@ def plan_routing(inventory: InventoryView, intents: IntentSet, topo: Topology,
     plan = planner.run()
     planner.router_ids(plan)
     if problems is not None:
-        problems.extend(planner.problems)
+        problems.extend(planner.found())
     topo.routing_plan = (intents, plan)
     return plan
