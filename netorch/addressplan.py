@@ -52,54 +52,61 @@ class AddressPlan:
         self.problems.append(Problem(file, line, path, message, code))
 
     def run(self) -> list[Problem]:
-        owner: dict[IPv4Address, tuple[str, str]] = {}
-        ends: list[tuple[IPv4Interface, str, str]] = []
-        for host in sorted(self.topo.addresses):
-            for ifname, iface in sorted(self.topo.addresses[host].items()):
-                first = owner.get(iface.ip)
+        # in integers: a large inventory has tens of thousands of interfaces
+        owner: dict[int, tuple[str, str]] = {}
+        ends: list[tuple[int, int, int, str, str]] = []  # (network, broadcast, prefix length, host, interface)
+        for host, addresses in self.topo.addresses.items():  # built in name order, hosts and interfaces
+            for ifname, iface in addresses.items():
+                ip = int(iface)
+                first = owner.get(ip)
                 if first is not None:
                     self.duplicated.add(iface.ip)
                     self.add(host, ifname, f"{iface.ip} is the address of {host} {ifname} and of "
                              f"{first[0]} {first[1]} ({self.at(*first)}): an address belongs to one "
                              "interface", "duplicate")
                     continue
-                owner[iface.ip] = (host, ifname)
-                kind = special_address(iface)
-                if kind is not None:
-                    self.add(host, ifname, f"{iface} is the {kind} address of its subnet {iface.network}, "
-                             "not a device's: give the interface an address inside it", "address")
+                owner[ip] = (host, ifname)
+                plen = iface.network.prefixlen
+                mask = (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF
+                net, bcast = ip & mask, (ip & mask) | (~mask & 0xFFFFFFFF)
+                if plen <= 30 and ip in (net, bcast):
+                    self.add(host, ifname, f"{iface} is the {special_address(iface)} address of its subnet "
+                             f"{iface.network}, not a device's: give the interface an address inside it", "address")
                     continue
-                ends.append((iface, host, ifname))
+                ends.append((net, bcast, plen, host, ifname))
         self.subnets(ends)
         return self.problems
 
-    def subnets(self, ends: list[tuple[IPv4Interface, str, str]]) -> None:
+    def subnets(self, ends: list[tuple[int, int, int, str, str]]) -> None:
         """One host has one interface on a subnet; no subnet lies inside another one."""
-        on_link: dict[tuple[str, object], str] = {}
-        for iface, host, ifname in ends:
-            if iface.network.prefixlen == 32:
+        on_link: dict[tuple[str, int, int], str] = {}
+        for net, _, plen, host, ifname in ends:
+            if plen == 32:
                 continue
-            other = on_link.setdefault((host, iface.network), ifname)
+            other = on_link.setdefault((host, net, plen), ifname)
             if other != ifname:
                 self.add(host, ifname, f"{host} {ifname} and {host} {other} ({self.at(host, other)}) are both "
-                         f"on {iface.network}: one subnet is one link, and a router has one interface on a "
-                         "link", "overlap")
-        # sorted by first address, then widest first: each subnet is checked against the ones
-        # still open (those whose range has not ended), the only ones that can hold it
-        ordered = sorted(ends, key=lambda e: (int(e[0].network.network_address), e[0].network.prefixlen))
-        open_nets: list[tuple[IPv4Interface, str, str]] = []
-        for iface, host, ifname in ordered:
-            net = iface.network
-            open_nets = [o for o in open_nets if int(o[0].network.broadcast_address) >= int(net.network_address)]
-            outer = next((o for o in open_nets if o[0].network != net and net.subnet_of(o[0].network)), None)
+                         f"on {self.network(host, ifname)}: one subnet is one link, and a router has one "
+                         "interface on a link", "overlap")
+        # sorted by first address, then widest first: the subnets still open (whose range has not
+        # ended) all start at or before this one; one of them holds it when its prefix is shorter
+        open_nets: list[tuple[int, int, int, str, str]] = []
+        for end in sorted(ends):
+            net, _, plen, host, ifname = end
+            open_nets = [o for o in open_nets if o[1] >= net]
+            outer = next((o for o in open_nets if o[2] < plen), None)
             if outer is not None:
-                o_iface, o_host, o_ifname = outer
-                held = (f"the address {iface.ip}" if net.prefixlen == 32 else f"the subnet {net}")
-                self.add(host, ifname, f"{held} of {host} {ifname} lies inside {o_iface.network}, the subnet of "
-                         f"{o_host} {o_ifname} ({self.at(o_host, o_ifname)}): two links cannot share "
-                         "addresses", "overlap")
-            if net.prefixlen < 32:
-                open_nets.append((iface, host, ifname))
+                _, _, _, o_host, o_ifname = outer
+                held = (f"the address {self.topo.addresses[host][ifname].ip}" if plen == 32
+                        else f"the subnet {self.network(host, ifname)}")
+                self.add(host, ifname, f"{held} of {host} {ifname} lies inside {self.network(o_host, o_ifname)}, "
+                         f"the subnet of {o_host} {o_ifname} ({self.at(o_host, o_ifname)}): two links cannot "
+                         "share addresses", "overlap")
+            if plen < 32:
+                open_nets.append(end)
+
+    def network(self, host: str, ifname: str) -> str:
+        return str(self.topo.addresses[host][ifname].network)
 
 
 def address_problems(inventory: InventoryView, topo: Topology) -> tuple[list[Problem], set[IPv4Address]]:
