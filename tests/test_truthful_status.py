@@ -149,3 +149,26 @@ def test_the_cli_never_calls_unreachable_devices_in_sync(offline: tuple[Path, di
     store = Store(folder / "store.db")
     drifts = store.runs(kind="drift")
     assert drifts and all(r.status == "unknown" and r.summary["checked"] == 0 for r in drifts)
+
+
+def test_an_artifact_the_transport_cannot_read_is_named_not_counted_in_sync() -> None:
+    from netorch.device.drift import collect
+    from netorch.transport.base import DeviceJob, Snapshot
+
+    ws = Workspace(ROOT / "inventory", ROOT / "intents", ROOT / "netorch" / "templates")
+    rendered, desired = ws.render("r3")["r3"], ws.compile()["r3"]
+    host = ws.inventory().hosts["r3"]
+    assert len(rendered) > 1, rendered.keys()  # the FRR configuration and the nftables ruleset
+    seen, hidden = sorted(rendered)[0], sorted(rendered)[1:]
+
+    class Session:  # a transport that sees one artifact of the device only
+        def snapshot(self) -> Snapshot:
+            return Snapshot(config={seen: rendered[seen]}, routes=None, interfaces=None)
+
+        def protocol_checks(self) -> list[object]:
+            return []
+
+    job = DeviceJob("r3", host.platform.value, host.transport, rendered, desired, {})
+    result = collect(job, Session, lambda: None, False)  # type: ignore[arg-type]
+    assert result.status == "in_sync" and not result.config  # of what it read
+    assert result.unread == hidden

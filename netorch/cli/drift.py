@@ -62,8 +62,9 @@ def drift_cmd(
         for c in d.config:
             kinds[c.kind] = kinds.get(c.kind, 0) + 1
         config = ", ".join(f"{v} {k}" for k, v in sorted(kinds.items()))
+        detail = d.error or (f"not read over {d.transport}: {', '.join(d.unread)}" if d.unread else "")
         table.add_row(d.host, d.platform, d.transport, f"[{STATUS_STYLE.get(d.status, '')}]{d.status}[/]",
-                      config, str(len(d.state)) if d.state else "", d.error)
+                      config, str(len(d.state)) if d.state else "", detail)
     out.print(table)
     from netorch.configtree.base import Difference, render_diffs
 
