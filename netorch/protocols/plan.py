@@ -3,7 +3,7 @@ which area, which routers peer with which, what each router originates and accep
 reads the problems found on the way; the compiler reads the resolved plan (of valid intents).
 Pure, no I/O.
 
-One room of about 600 lines: OSPF areas and costs, BGP sessions and what each peer learns are one
+One room of about 700 lines: OSPF areas and costs, BGP sessions and what each peer learns are one
 computation whose parts read the same intermediate tables; it is the room the one control-plane
 model (routes per router and VRF, read by every layer) will replace."""
 
