@@ -21,7 +21,7 @@ from netorch.model.loader import load_intents
 from netorch.render import render_state
 from netorch.topology import Topology
 from netorch.util import paused_gc
-from netorch.validate import validate
+from netorch.validate import Validator
 
 DEFAULT_INVENTORY = "inventory"
 DEFAULT_INTENTS = "intents"
@@ -52,6 +52,8 @@ class Validation:
     hosts: int
     counts: dict[str, int]
     files: int
+    deferred: bool = False
+    """Paths, loops and what routers share were not checked: an object is invalid (see problems)."""
 
     @property
     def ok(self) -> bool:
@@ -90,11 +92,14 @@ class Workspace:
             return self._validation
         inventory, intents, problems = self.load()
         found = list(problems)
+        deferred = inventory is None
         if inventory is not None:
             with paused_gc():
-                found += validate(inventory, intents, self.topology())
+                validator = Validator(inventory, intents, self.topology())
+                found += validator.run()
+                deferred = validator.deferred
         self._validation = Validation(tuple(sorted(set(found))), len(inventory.hosts) if inventory else 0,
-                                      intents.counts(), len(intents.files))
+                                      intents.counts(), len(intents.files), deferred and bool(found))
         return self._validation
 
     def topology(self) -> Topology:

@@ -14,6 +14,7 @@ from netorch.errors import Problem
 from netorch.model.desired import DesiredRoute
 from netorch.model.intents import DomainIntent, RouteIntent, Sourced
 from netorch.model.inventory import HostView, InventoryView
+from netorch.util import unknown_name
 
 
 @dataclass(frozen=True)
@@ -211,6 +212,11 @@ class DomainSubnet:
     subnet: IPv4Network
 
 
+def interface_hint(name: str, interfaces: Iterable[str]) -> str:
+    """"; did you mean 'eth1'? (interfaces: eth1, eth2, lo)" for an interface a host does not have."""
+    return unknown_name("interface", name, interfaces).removeprefix(f"unknown interface {name!r}")
+
+
 def route_hosts(route: RouteIntent, inventory: InventoryView) -> list[str]:
     """The hosts a route binds to (known hosts, members of its groups), sorted; memoised per
     inventory, since many routes share the same hosts and groups."""
@@ -240,7 +246,8 @@ def domain_subnets(
     for i, member in enumerate(domain.value.members):
         host = inventory.hosts.get(member.host)
         if host is None:
-            bad(i, "host", f"unknown host {member.host!r}")
+            if not inventory.declared(member.host):  # a broken host: its own problem says why
+                bad(i, "host", unknown_name("host", member.host, inventory.hosts))
             continue
         if member.interface is not None:
             if member.interface == host.data.mgmt_interface:
@@ -249,7 +256,8 @@ def domain_subnets(
                 continue
             data = host.data.interfaces.get(member.interface)
             if data is None:
-                bad(i, "interface", f"host {member.host} has no interface {member.interface!r}")
+                bad(i, "interface", f"host {member.host} has no interface {member.interface!r}"
+                    f"{interface_hint(member.interface, host.data.interfaces)}")
                 continue
             if data.address is None:
                 bad(i, "interface", f"interface {member.host} {member.interface} has no address")

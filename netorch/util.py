@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import gc
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -37,3 +38,23 @@ def paused_gc() -> Iterator[None]:
             gc.freeze()
             gc.unfreeze()
             gc.enable()
+
+
+SUGGESTED_NAMES = 12
+"""Most existing names an "unknown name" message lists."""
+
+
+def unknown_name(kind: str, name: str, known: Iterable[str]) -> str:
+    """"unknown host 'r22'; did you mean 'r2'? (hosts: r1, r2, r3)": the closest existing name
+    (difflib) when one is close, and the names that exist, at most SUGGESTED_NAMES of them."""
+    names = sorted({str(n) for n in known})
+    text = f"unknown {kind} {name!r}"
+    close = difflib.get_close_matches(str(name), names, n=1, cutoff=0.6)
+    if close:
+        text += f"; did you mean {close[0]!r}?"
+    if not names:
+        return text + f" (no {kind} is declared)"
+    shown = ", ".join(names[:SUGGESTED_NAMES])
+    more = f" and {len(names) - SUGGESTED_NAMES} more" if len(names) > SUGGESTED_NAMES else ""
+    plural = kind if kind.endswith("s") else f"{kind}s"
+    return text + f" ({plural}: {shown}{more})"

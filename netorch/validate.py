@@ -3,9 +3,11 @@ once, each located at the file, line and field that caused it. Pure, no I/O."""
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv4Network
+from collections.abc import Iterable
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Any
 
+from netorch.addressplan import address_problems, special_address
 from netorch.compile import Compiler, compile_with_plane
 from netorch.errors import Problem
 from netorch.model.desired import DesiredRoute
@@ -23,9 +25,28 @@ from netorch.model.inventory import InventoryView
 from netorch.platforms import TRANSPORTS, spec, transport_spec
 from netorch.protocols.plan import plan_routing
 from netorch.rib.plane import ControlPlane, Walk
-from netorch.topology import DomainSubnet, Forwarding, Topology, Trace, domain_subnets, route_hosts
+from netorch.topology import (
+    DomainSubnet,
+    Forwarding,
+    Topology,
+    Trace,
+    domain_subnets,
+    interface_hint,
+    route_hosts,
+)
+from netorch.util import unknown_name
 
 __all__ = ["DomainSubnet", "Validator", "domain_subnets", "route_hosts", "validate"]
+
+
+NETWORK_WIDE = frozenset({"path", "igp", "loop"})
+"""Problems of the network as a whole (a path with no route, a loopback no IGP carries, a loop):
+checked only when every object is valid, since a dropped object fails every path through it."""
+
+
+DROPPING = frozenset({"schema", "invalid", "reference", "platform"})
+"""Problems that leave (part of) an object out of the model: an unknown name, a field a platform
+cannot express, an invalid value."""
 
 
 def _proto_overlap(a: Protocol, b: Protocol) -> bool:
@@ -50,6 +71,11 @@ class Validator:
         self.domain_nets: dict[str, list[DomainSubnet]] = {}
         self._own: dict[IPv4Address, tuple[str, str]] | None = None
         self._special: dict[str, dict[int, str]] = {}
+        self.deferred = False
+        """The network-wide checks (NETWORK_WIDE) were left for when every object is valid."""
+        self.partial_domains: set[str] = set()
+        """Domains with a member left out (its problem is reported): what is in no domain may be
+        in that member's subnet."""
 
     def add(self, item: Sourced[Any], fields: tuple[object, ...], message: str, code: str) -> None:
         self.problems.append(Problem(item.file, item.line(*fields), item.path(*fields), message, code))
@@ -60,8 +86,39 @@ class Validator:
         self.check_domains()
         self.check_rules()
         self.check_services()
-        self.check_forwarding()
+        self.check_address_plan()
+        self.deferred = self.incomplete()
+        if self.deferred:
+            # the paths of a network part of which was dropped fail because of the part: they are
+            # the follow-ons of the problems already found, checked once those are fixed
+            self.problems = [p for p in self.problems if p.code not in NETWORK_WIDE]
+        else:
+            self.check_forwarding()
         return sorted(self.problems)
+
+    def incomplete(self) -> bool:
+        """Some object of the inputs is invalid, or names something that is not there: it is left
+        out of the model, whole or in part."""
+        return bool(self.inventory.broken or self.intents.broken
+                    or any(p.code in DROPPING for p in self.problems))
+
+    def unknown(self, item: Sourced[Any], fields: tuple[object, ...], kind: str, name: str) -> None:
+        """A reference to a name nothing declares: "did you mean" and the names that exist. A name
+        declared but invalid is silent: its own problem is the one reported."""
+        if kind == "host":
+            if self.inventory.declared(name):
+                return
+            known: Iterable[str] = self.inventory.hosts
+        elif kind == "group":
+            if name in self.inventory.broken_groups:
+                return
+            known = self.inventory.groups
+        else:
+            plural = {"domain": "domains", "VRF": "vrfs", "service": "services"}[kind]
+            if self.intents.declared(plural, name):
+                return
+            known = [i.name for i in getattr(self.intents, plural)]
+        self.add(item, fields, unknown_name(kind, name, known), "reference")
 
     # -- dynamic routing ------------------------------------------------------------------
     def check_routing(self) -> None:
@@ -69,6 +126,13 @@ class Validator:
         if not (self.intents.ospf or self.intents.bgp or self.intents.vrfs):
             return
         plan_routing(self.inventory, self.intents, self.topo, self.problems)
+
+    # -- the address plan -----------------------------------------------------------------
+    def check_address_plan(self) -> None:
+        """Every address on one interface, no network or broadcast address on an interface, one
+        subnet one link, no overlapping links (netorch.addressplan), across the whole inventory."""
+        found, _ = address_problems(self.inventory, self.topo)
+        self.problems += found
 
     # -- routes ---------------------------------------------------------------------------
     def check_routes(self) -> None:
@@ -91,12 +155,15 @@ class Validator:
             next_hop = route.next_hop
             interface = route.interface
             caps_matter = distance != 1 or route.vrf is not None
+            if route.vrf is not None and not any(v.name == route.vrf for v in self.intents.vrfs):
+                self.unknown(item, ("vrf",), "VRF", route.vrf)
+                continue
             for i, host in enumerate(route.hosts):
                 if host not in self.inventory.hosts:
-                    self.add(item, ("hosts", i), f"unknown host {host!r}", "reference")
+                    self.unknown(item, ("hosts", i), "host", host)
             for i, group in enumerate(route.groups):
                 if group not in self.inventory.groups:
-                    self.add(item, ("groups", i), f"unknown group {group!r}", "reference")
+                    self.unknown(item, ("groups", i), "group", group)
                 elif not self.inventory.members(group):
                     self.add(item, ("groups", i), f"group {group!r} has no hosts", "reference")
             dup_of = duplicates.setdefault((prefix_key, target, distance), {})
@@ -121,8 +188,8 @@ class Validator:
                         continue
                     iface = hv.data.interfaces.get(interface)
                     if iface is None:
-                        self.add(item, ("interface",), f"host {host} has no interface {interface!r}",
-                                 "reference")
+                        self.add(item, ("interface",), f"host {host} has no interface {interface!r}"
+                                 f"{interface_hint(interface, hv.data.interfaces)}", "reference")
                         continue
                     if next_hop is not None and (
                         iface.address is None or next_hop not in iface.address.network
@@ -193,7 +260,10 @@ class Validator:
         owner: dict[tuple[str, str], tuple[str, Sourced[DomainIntent]]] = {}
         all_nets: list[tuple[DomainSubnet, Sourced[DomainIntent], int]] = []
         for item in self.intents.domains:
+            before = len(self.problems)
             nets = domain_subnets(item, self.topo, self.problems)
+            if len(self.problems) > before:
+                self.partial_domains.add(item.name)
             self.domain_nets[item.name] = nets
             for net in nets:
                 index = next(i for i, m in enumerate(item.value.members) if m.host == net.host and (
@@ -220,7 +290,7 @@ class Validator:
             rule = item.value
             for field, dom in (("from", rule.source), ("to", rule.destination)):
                 if dom not in self.domain_nets:
-                    self.add(item, (field,), f"unknown domain {dom!r}", "reference")
+                    self.unknown(item, (field,), "domain", dom)
             if rule.source == rule.destination:
                 self.add(item, ("to",), "a rule inside one domain has no effect: traffic inside "
                          "a domain is always allowed", "reference")
@@ -253,7 +323,7 @@ class Validator:
             return
         host = self.inventory.hosts.get(name)
         if host is None:
-            self.add(item, ("probe_from",), f"unknown host {name!r}", "reference")
+            self.unknown(item, ("probe_from",), "host", name)
         elif not host.data.deploy:
             self.add(item, ("probe_from",), f"{name} is render-only (data.deploy is false): drift "
                      "never contacts it, so it cannot probe", "reference")
@@ -263,12 +333,26 @@ class Validator:
                      f"router managed through {able}, and {name} (platform {host.platform.value}) is "
                      f"managed through {transport.value}", "reference")
 
+    def special_provider(self, item: Sourced[ServiceIntent], index: int, located: list[tuple[str, str]]) -> bool:
+        """A provider is a server: not the network or broadcast address of the subnet it is on."""
+        provider = item.value.providers[index]
+        for host, ifname in located:
+            iface = self.topo.addresses[host][ifname]
+            kind = special_address(IPv4Interface(f"{provider}/{iface.network.prefixlen}"))
+            if kind is not None:
+                file, line, _ = self.inventory.locate(host, "interfaces", ifname, "address")
+                self.add(item, ("providers", index), f"provider {provider} is the {kind} address of "
+                         f"{iface.network}, the subnet of {host} {ifname} ({file}:{line}), not a server's",
+                         "address")
+                return True
+        return False
+
     def check_services(self) -> None:
         for item in self.intents.services:
             svc = item.value
             for i, consumer in enumerate(svc.consumers):
                 if consumer not in self.domain_nets:
-                    self.add(item, ("consumers", i), f"unknown domain {consumer!r}", "reference")
+                    self.unknown(item, ("consumers", i), "domain", consumer)
             self.check_probe(item)
             for p_index, provider in enumerate(svc.providers):
                 own = self.own_address(provider)
@@ -279,10 +363,16 @@ class Validator:
                     continue
                 located = self.topo.locate(provider)
                 if not located:
-                    self.add(item, ("providers", p_index), f"provider {provider} is on no subnet "
-                             "connected to a host of the inventory", "reference")
+                    if not self.inventory.broken:  # else it may be on a host left out as invalid
+                        self.add(item, ("providers", p_index), f"provider {provider} is on no subnet "
+                                 "connected to a host of the inventory", "reference")
+                    continue
+                if self.special_provider(item, p_index, located):
                     continue
                 pdomain = self.provider_domain(provider)
+                if pdomain is None and (self.partial_domains or any(
+                        kind == "domains" for kind, _ in self.intents.broken)):
+                    continue
                 if pdomain is None:
                     where = ", ".join(f"{h} {i}" for h, i in located)
                     self.add(item, ("providers", p_index), f"provider {provider} is in no domain, so "
@@ -322,6 +412,7 @@ class Validator:
         fwd = Forwarding(self.topo, routes)
         self.check_loops(fwd, routes)
         if self.problems:
+            self.deferred = True  # the model is computed from a design that compiles
             return
         plane = compile_with_plane(self.inventory, self.intents, self.topo)[1]
         self.check_originate(plane)

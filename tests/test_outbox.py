@@ -28,7 +28,7 @@ import uvicorn
 import waiting
 
 from netorch.daemon.config import DaemonConfig
-from netorch.daemon.main import build, setup_logging, uvicorn_config
+from netorch.daemon.main import build, scheduled_drift, setup_logging, uvicorn_config
 from netorch.daemon.runtime import Runtime
 from netorch.device.drift import DeviceDrift
 from netorch.run.drift import DriftReport
@@ -283,6 +283,7 @@ def test_no_secret_reaches_the_outbox_or_the_log(tmp_path: Path, dead_port: int,
     logging.getLogger().handlers.clear()
     (body, headers, raw), = receiver.posts
     assert body["event"] == "apply_finished" and body["actor"] == "ci" and body["devices"] == {"unreachable": 1}
+    assert body["checked"] == 0  # the event says how many devices were read: none
     assert headers["x-netorch-signature"] == "sha256=" + hmac.new(hmac_key.encode(), raw, hashlib.sha256).hexdigest()
     text = log.getvalue()
     assert f"http://127.0.0.1:{receiver.port}" in text  # the receiver is named, by host and port only
@@ -321,6 +322,18 @@ def test_metrics_and_drift_status_after_a_restart_equal_the_state_before(
     assert after == before
     assert status_after == status_before
     assert [e["event"] for e in receiver.events()] == ["drift", "apply_finished"]
+
+
+def test_a_scheduled_drift_that_reads_no_device_says_how_many_it_read(
+        tmp_path: Path, dead_port: int, caplog: pytest.LogCaptureFixture) -> None:
+    cfg = config(tmp_path, dead_port, schedules=[{"name": "lab", "limit": "lab_routers,lab_netconf", "interval": 3600}])
+    with runtime(cfg) as rt, caplog.at_level(logging.INFO, logger="netorch.daemon"):
+        scheduled_drift(rt, rt.config.schedules[0])  # real: every device unreachable
+        run = rt.store.run(rt.store.runs(limit=1, kind="drift")[0].id)
+        assert run is not None
+        total = len(run.devices)
+    assert run.status == "error" and run.summary["checked"] == 0 and total > 0  # unreachable: an error, never in sync
+    assert f"drift run {run.id}: error, checked 0 of {total} device(s): unreachable={total}" in caplog.text
 
 
 def test_a_transition_after_a_restart_is_measured_from_the_last_known_status(

@@ -32,7 +32,8 @@ def drift_cmd(
     credentials: CredOpt = None,
 ) -> None:
     """Compare live config and live state with the intents. Exit 0 in sync, 2 drift, 1 error
-    (an unreachable device is reported as unreachable, never as drift)."""
+    (an unreachable device is reported as unreachable, never as drift or in sync; a check that
+    read no device exits 1 even with --allow-unreachable)."""
     from netorch.run.drift import DriftChecker, schema
 
     state: State = ctx.obj
@@ -61,8 +62,9 @@ def drift_cmd(
         for c in d.config:
             kinds[c.kind] = kinds.get(c.kind, 0) + 1
         config = ", ".join(f"{v} {k}" for k, v in sorted(kinds.items()))
+        detail = d.error or (f"not read over {d.transport}: {', '.join(d.unread)}" if d.unread else "")
         table.add_row(d.host, d.platform, d.transport, f"[{STATUS_STYLE.get(d.status, '')}]{d.status}[/]",
-                      config, str(len(d.state)) if d.state else "", d.error)
+                      config, str(len(d.state)) if d.state else "", detail)
     out.print(table)
     from netorch.configtree.base import Difference, render_diffs
 
@@ -89,5 +91,11 @@ def drift_cmd(
         out.print(f"remediation (apply run {rem.get('run_id')}): {rem.get('message')}", highlight=False)
     tail = f" (run {report.run_id})" if report.run_id else ""
     drifted = sum(1 for d in report.devices if d.status == "drift")
-    out.print(f"{drifted} device(s) drifted{tail} in {report.duration:.1f}s", highlight=False)
+    total = len(report.devices)
+    if not report.checked:
+        out.print(f"no device was read ({total} selected){tail}: drift is unknown", style="bold red",
+                  highlight=False)
+    else:
+        out.print(f"{drifted} device(s) drifted{tail}; {report.checked} of {total} device(s) read, in "
+                  f"{report.duration:.1f}s", highlight=False)
     raise typer.Exit(report.exit_code)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from netorch.cli.common import (
     EXIT_ERROR,
@@ -45,6 +45,8 @@ class ValidationJson(BaseModel):
     ok: bool
     summary: str
     problems: list[ProblemJson]
+    deferred: bool = Field(False, description="paths, loops and what routers share were not checked: they wait "
+                           "until the problems (an invalid or unknown object) are fixed")
 
 
 def validate_cmd(
@@ -56,12 +58,12 @@ def validate_cmd(
     result = state.workspace.validate()
     if as_json:
         out.print_json(ValidationJson(
-            ok=result.ok, summary=result.summary(),
+            ok=result.ok, summary=result.summary(), deferred=result.deferred,
             problems=[ProblemJson(file=p.file, line=p.line, path=p.path, message=p.message, code=p.code)
                       for p in result.problems]).model_dump_json())
         raise typer.Exit(EXIT_OK if result.ok else EXIT_ERROR)
     if not result.ok:
-        print_problems(result.problems)
+        print_problems(result.problems, result.deferred)
         raise typer.Exit(EXIT_ERROR)
     out.print(f"valid: {result.summary()}", highlight=False)
 

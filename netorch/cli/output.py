@@ -30,14 +30,20 @@ err = Console(stderr=True, soft_wrap=True)
 STATUS_STYLE = {"unchanged": "green", "changes": "yellow", "changed": "cyan", "failed": "bold red",
                 "interrupted": "bold red", "recovered": "magenta",
                 "unreachable": "bold red", "rolled_back": "magenta", "reverted": "magenta", "skipped": "dim",
-                "in_sync": "green", "drift": "yellow"}
+                "in_sync": "green", "drift": "yellow", "unknown": "bold red"}
 DIFF_STYLE = {"NEWLY ALLOWED": "yellow", "NEWLY BLOCKED": "bold red", "NOTE": "dim", "UNREADABLE": "bold red"}
 
 
-def print_problems(problems: list[Problem] | tuple[Problem, ...]) -> None:
+DEFERRED = ("paths, loops and what routers share (links, sessions, areas) are checked once these are "
+            "fixed: they may fail only because of them")
+
+
+def print_problems(problems: list[Problem] | tuple[Problem, ...], deferred: bool = False) -> None:
     for problem in problems:
         err.print(str(problem), markup=False, highlight=False)
     err.print(f"{len(problems)} problem(s) found", style="bold red")
+    if deferred:
+        err.print(DEFERRED, style="dim", highlight=False)
 
 
 def progress_display(total: int, enabled: bool) -> AbstractContextManager[Progress | None]:
@@ -72,7 +78,7 @@ def print_report(report: RunReport, as_json: bool, show_diff: bool = True) -> No
     from rich.table import Table
 
     if not report.devices:
-        out.print(f"netorch {report.kind}: {report.message}", highlight=False)
+        out.print(f"netorch {report.kind}: {report.message} (no device read)", highlight=False)
         return
     table = Table(title=f"netorch {report.kind}: {report.status}", title_justify="left")
     for col in ("device", "platform", "via", "status", "now", "detail"):
@@ -90,7 +96,8 @@ def print_report(report: RunReport, as_json: bool, show_diff: bool = True) -> No
                     style = "green" if line.startswith("+") else "red" if line.startswith("-") else ""
                     out.print(line, style=style, markup=False, highlight=False)
     tail = f" (run {report.run_id})" if report.run_id else ""
-    out.print(f"{report.message}{tail} in {report.duration:.1f}s", highlight=False)
+    out.print(f"{report.message}{tail}; {report.checked} of {len(report.devices)} device(s) read, in "
+              f"{report.duration:.1f}s", highlight=False)
 
 
 def print_verify(report: Report, as_json: bool, to: Console) -> None:

@@ -29,7 +29,7 @@ from fastapi import FastAPI
 from netorch.daemon.app import create_app
 from netorch.daemon.config import DaemonConfig, Schedule, load_config
 from netorch.daemon.runtime import Busy, Runtime
-from netorch.run.report import status_counts
+from netorch.run.report import status_counts, summary_line
 
 log = logging.getLogger("netorch.daemon")
 
@@ -74,8 +74,8 @@ def scheduled_drift(runtime: Runtime, schedule: Schedule) -> None:
         log.error("schedule %s failed: %s: %s", schedule.name, type(exc).__name__, exc)
         return
     counts = status_counts(d.status for d in report.devices)
-    log.info("schedule %s: drift run %s: %s %s in %.2fs", schedule.name, report.run_id, report.status,
-             " ".join(f"{k}={v}" for k, v in sorted(counts.items())), report.duration)
+    log.info("schedule %s: drift run %s: %s, %s in %.2fs", schedule.name, report.run_id, report.status,
+             summary_line(report.checked, len(report.devices), counts), report.duration)
 
 
 def make_scheduler(runtime: Runtime) -> BackgroundScheduler:

@@ -277,7 +277,7 @@ class Runtime:
             self._set_last_run("apply")
             self.notifier.send({
                 "event": "apply_finished", "run_id": report.run_id, "status": report.status, "actor": actor,
-                "dry_run": options.dry_run, "devices": counts,
+                "dry_run": options.dry_run, "devices": counts, "checked": report.checked,
                 "changed": sorted(d.host for d in report.devices if d.changed), "time": time.time(),
             })
             return report

@@ -67,6 +67,8 @@ class DeviceDrift(DriftModel):
     remediation: str = Field("", description="what brings the device back to intent")
     error: str = ""
     duration: float = 0.0
+    unread: list[str] = Field(default_factory=list, description="artifacts its transport cannot read (netmiko: "
+                              "the nftables ruleset): not compared, so in_sync says nothing of them")
 
     @property
     def drifted(self) -> bool:
@@ -190,7 +192,8 @@ def collect(job: DeviceJob, session_of: Callable[[], DeviceSession], drop: Calla
         platform = spec(job.platform)
         for name, desired_text in job.artifacts.items():
             if name not in snap.config:
-                continue  # this transport cannot see that artifact (netmiko: nftables)
+                result.unread.append(name)  # this transport cannot see that artifact (netmiko: nftables)
+                continue
             written = dialect(platform.dialect(name))
             diffs[name] = written.compare(job.platform, snap.config[name], desired_text, mgmt, snap.kernel)
             if written.packet_filter and snap.ruleset is not None:

@@ -214,6 +214,14 @@ class IntentSet:
     ospf: tuple[Sourced[OspfIntent], ...] = ()
     bgp: tuple[Sourced[BgpIntent], ...] = ()
     vrfs: tuple[Sourced[VrfIntent], ...] = ()
+    broken: frozenset[tuple[str, str]] = frozenset()
+    """(kind, name) of intents declared but invalid (their problem is reported where it is), and
+    ("", file) of files that could not be read whole. Later checks know them by name and stay
+    silent about what fails only because of them."""
+
+    def declared(self, kind: str, name: str) -> bool:
+        """An intent of that kind ("domains", "vrfs", ...) and name was declared, valid or not."""
+        return (kind, name) in self.broken or any(i.name == name for i in getattr(self, kind))
 
     def counts(self) -> dict[str, int]:
         out = {

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +21,9 @@ from pydantic import ConfigDict, Field, ValidationError
 from netorch.errors import NetorchError, Problem, YamlSyntaxError
 from netorch.model.ownership import DEFAULT as DEFAULT_OWNERSHIP
 from netorch.model.ownership import Ownership
-from netorch.model.types import Bool, Frozen, HostAddress, IfAddress, IfName, Name, SafeText, TcpPort
+from netorch.model.types import Bool, Frozen, HostAddress, IfAddress, IfName, Name, SafeText, TcpPort, unknown_field
 from netorch.platforms import Platform, Transport, platform_name, spec
+from netorch.util import unknown_name
 from netorch.yamlsrc import LocatedDict, format_loc, line_of, load_file
 
 Source = tuple[str, Any, tuple[Any, ...]]
@@ -128,6 +129,29 @@ class InventoryView:
     host_lines: dict[str, tuple[str, int]]
     directory: str
     raw_hosts: dict[str, Any]
+    broken: dict[str, tuple[str, int]] = field(default_factory=dict)
+    """Hosts declared but invalid (their problem is reported where it is): name -> (file, line).
+    Later checks know them by name and stay silent about what fails only because of them."""
+    broken_groups: frozenset[str] = frozenset()
+    """Groups declared but invalid, likewise."""
+    data_where: dict[str, dict[str, Source]] = field(default_factory=dict)
+    """host -> data key -> where the host's value of it was declared (the host, a group, defaults)."""
+
+    def declared(self, host: str) -> bool:
+        """The host is in the inventory, valid or not."""
+        return host in self.hosts or host in self.broken
+
+    def locate(self, host: str, *keys: Any) -> tuple[str, int, str]:
+        """(file, line, path) of a key under the host's data (e.g. "interfaces", "eth1", "address"),
+        in the file that declared it (the host, one of its groups or the defaults); the host's own
+        line when it is not found."""
+        found = self.data_where.get(host, {}).get(str(keys[0])) if keys else None
+        if found is None:
+            file, line = self.host_lines.get(host, (os.path.join(self.directory, "hosts.yaml"), 0))
+            return file, line, host
+        file, root, base = found
+        full = (*base, *keys[1:])
+        return file, line_of(root, full), format_loc(full)
 
     def members(self, group: str) -> list[str]:
         index = self.__dict__.get("_members")
@@ -245,6 +269,8 @@ def load_inventory(directory: Path) -> tuple[InventoryView | None, list[Problem]
                   if _entry_problems(hfile, hosts_raw, n, e, "host", problems)}
     good_groups = {n: e for n, e in groups_raw.items()
                    if _entry_problems(gfile, groups_raw, n, e, "group", problems)}
+    broken = {str(n): (hfile, line_of(hosts_raw, (n,))) for n in hosts_raw if n not in good_hosts}
+    broken_groups = frozenset(str(n) for n in groups_raw if n not in good_groups)
     if defaults_raw:
         _entry_problems(dfile, defaults_raw, None, defaults_raw, "defaults", problems)
 
@@ -253,9 +279,10 @@ def load_inventory(directory: Path) -> tuple[InventoryView | None, list[Problem]
     }
     for gname, plist in parents.items():
         for i, parent in enumerate(plist):
-            if parent not in parents:
+            if parent not in parents and parent not in broken_groups:
                 problems.append(Problem(gfile, line_of(groups_raw, (gname, "groups", i)),
-                                        format_loc((gname, "groups", i)), f"unknown group {parent!r}", "reference"))
+                                        format_loc((gname, "groups", i)), unknown_name("group", parent, parents),
+                                        "reference"))
 
     def closure(groups: tuple[str, ...]) -> list[str]:
         order: list[str] = []
@@ -275,15 +302,19 @@ def load_inventory(directory: Path) -> tuple[InventoryView | None, list[Problem]
         return order
 
     hosts: dict[str, HostView] = {}
-    host_lines: dict[str, tuple[str, int]] = {}
+    host_lines: dict[str, tuple[str, int]] = dict(broken)
+    data_sources: dict[str, dict[str, Source]] = {}
     for name, entry in good_hosts.items():
         host_lines[str(name)] = (hfile, line_of(hosts_raw, (name,)))
         own_groups = tuple(entry.get("groups") or ())
         bad_group = False
         for i, g in enumerate(own_groups):
-            if g not in parents:
+            if g in broken_groups:
+                bad_group = True
+            elif g not in parents:
                 problems.append(Problem(hfile, line_of(hosts_raw, (name, "groups", i)),
-                                        format_loc((name, "groups", i)), f"unknown group {g!r}", "reference"))
+                                        format_loc((name, "groups", i)), unknown_name("group", g, parents),
+                                        "reference"))
                 bad_group = True
         chain = closure(own_groups)
         sources: list[tuple[str, Any, tuple[Any, ...]]] = [(hfile, hosts_raw, (name,))]
@@ -322,12 +353,16 @@ def load_inventory(directory: Path) -> tuple[InventoryView | None, list[Problem]
         if "hostname" not in raw:
             raw["hostname"] = str(name)
         if "platform" not in raw:
-            problems.append(Problem(hfile, line_of(hosts_raw, (name,)), str(name),
-                                    "host has no platform (set it on the host, a group or defaults)", "schema"))
+            if not bad_group:  # its group may be the one that would have named the platform
+                problems.append(Problem(hfile, line_of(hosts_raw, (name,)), str(name),
+                                        "host has no platform (set it on the host, a group or defaults)", "schema"))
+            broken[str(name)] = host_lines[str(name)]
             continue
+        data_sources[str(name)] = data_where
         try:
             hosts[str(name)] = HostView.model_validate(raw)
         except ValidationError as exc:
+            broken[str(name)] = host_lines[str(name)]
             for err in exc.errors():
                 loc = tuple(err["loc"])
                 if loc and loc[0] == "data" and len(loc) > 1 and loc[1] in data_where:
@@ -338,7 +373,9 @@ def load_inventory(directory: Path) -> tuple[InventoryView | None, list[Problem]
                 else:
                     fname, root, full = hfile, hosts_raw, (name, *loc)
                 msg = err["msg"].removeprefix("Value error, ")
-                if err["type"] == "enum":
+                if err["type"] == "extra_forbidden":
+                    msg = unknown_field(loc, HostView)
+                elif err["type"] == "enum":
                     choices = ", ".join(p.value for p in Platform)
                     msg = (f"unknown platform {err.get('input')!r}; expected one of: {choices} "
                            "(or their NAPALM and netmiko names, e.g. ios, eos, junos)")
@@ -351,5 +388,8 @@ def load_inventory(directory: Path) -> tuple[InventoryView | None, list[Problem]
         host_lines=host_lines,
         directory=str(directory),
         raw_hosts=dict(hosts_raw),
+        broken=broken,
+        broken_groups=broken_groups,
+        data_where=data_sources,
     )
     return view, problems

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from netorch.errors import Problem, YamlSyntaxError
 from netorch.model.intents import KINDS, SINGULAR, IntentFile, IntentSet, Sourced
+from netorch.model.types import Frozen, unknown_field
 from netorch.yamlsrc import format_loc, line_of, load_file
 
 INTENT_SUFFIXES = (".yaml", ".yml")
@@ -93,11 +94,11 @@ def _too_many(name: str, what: str, bound: str) -> Problem:
     return Problem(name, 0, "", f"{what} under {name} ({bound}): is this the intents folder?", "limit")
 
 
-def _message(err: Any) -> str:
+def _message(err: Any, model: type[Frozen] | None = None) -> str:
     kind = err["type"]
     msg = str(err["msg"]).removeprefix("Value error, ")
     if kind == "extra_forbidden":
-        return f"unknown field {err['loc'][-1]!r}"
+        return unknown_field(tuple(err["loc"]), model) if model is not None else f"unknown field {err['loc'][-1]!r}"
     if kind == "missing":
         return f"missing required field {err['loc'][-1]!r}"
     if kind == "enum":
@@ -114,22 +115,35 @@ def _alias_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     return loc
 
 
+def _causes(errors: list[Any]) -> list[Any]:
+    """pydantic's errors without its follow-ons: a list whose entry is invalid is also reported
+    too short (the invalid entry does not count); that is the entry's problem, reported once."""
+    locs = [tuple(e["loc"]) for e in errors]
+    return [e for e in errors if not (e["type"] in ("too_short", "too_long") and any(
+        len(other) > len(tuple(e["loc"])) and other[:len(e["loc"])] == tuple(e["loc"]) for other in locs))]
+
+
 def load_intents(directory: Path) -> tuple[IntentSet, list[Problem]]:
     files, problems = intent_files(directory)
     if not files and not problems:
         problems.append(Problem(str(directory), 0, "", "no intent files (*.yaml) found", "io"))
     collected: dict[str, list[Sourced[Any]]] = {kind: [] for kind in KINDS}
+    broken: set[tuple[str, str]] = {("", p.file) for p in problems}
     for path in files:
         fname = str(path)
         try:
             data, found = load_file(path)
         except YamlSyntaxError as exc:
             problems.append(exc.problem)
+            broken.add(("", fname))
             continue
         problems.extend(found)
+        if found:
+            broken.add(("", fname))
         if data is None:
             continue
         if not isinstance(data, dict):
+            broken.add(("", fname))
             problems.append(Problem(fname, getattr(data, "line", 1), "",
                                     "an intents file holds a mapping with routes, domains, rules, services, "
                                     "ospf, bgp or vrfs"))
@@ -142,7 +156,9 @@ def load_intents(directory: Path) -> tuple[IntentSet, list[Problem]]:
                 # element-level type errors are reported per object below
                 if len(loc) >= 2 and loc[0] in KINDS and isinstance(loc[1], int):
                     continue
-                problems.append(Problem(fname, line_of(data, loc), format_loc(loc), _message(err), "schema"))
+                broken.add(("", fname))
+                problems.append(Problem(fname, line_of(data, loc), format_loc(loc), _message(err, IntentFile),
+                                        "schema"))
         for kind, model in KINDS.items():
             items = data.get(kind)
             if not isinstance(items, list):
@@ -152,13 +168,17 @@ def load_intents(directory: Path) -> tuple[IntentSet, list[Problem]]:
                 if not isinstance(item, dict):
                     problems.append(Problem(fname, line_of(data, loc0), format_loc(loc0),
                                             f"each entry of {kind} must be a mapping", "schema"))
+                    broken.add((kind, f"{kind}[{index}]"))
                     continue
                 try:
                     value = model.model_validate(item)
                 except ValidationError as exc:
-                    for err in exc.errors():
+                    for err in _causes(exc.errors()):
                         loc = (*loc0, *err["loc"])
-                        problems.append(Problem(fname, line_of(data, loc), format_loc(loc), _message(err), "schema"))
+                        problems.append(Problem(fname, line_of(data, loc), format_loc(loc),
+                                                _message(err, model), "schema"))
+                    name = item.get("name")
+                    broken.add((kind, name if isinstance(name, str) else f"{kind}[{index}]"))
                     continue
                 collected[kind].append(Sourced(value, fname, item, loc0))
 
@@ -184,5 +204,6 @@ def load_intents(directory: Path) -> tuple[IntentSet, list[Problem]]:
         bgp=merged["bgp"],
         vrfs=merged["vrfs"],
         files=tuple(str(p) for p in files),
+        broken=frozenset(broken),
     )
     return intents, problems

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import re
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+
+from netorch.util import unknown_name
 
 NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,47}")
 IFNAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9/._:-]{0,47}")
@@ -217,3 +219,30 @@ Port = Annotated[PortRange, BeforeValidator(_parse_port), WithJsonSchema({
     "anyOf": [{"type": "integer", "minimum": 1, "maximum": 65535},
               {"type": "string", "pattern": "^[0-9]{1,5}-[0-9]{1,5}$", "description": "a range: 8000-8080"}],
 })]
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models an annotation holds (through tuples, lists, dicts, unions, Annotated)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    out: list[type[BaseModel]] = []
+    for arg in get_args(annotation):
+        out += _models_in(arg)
+    return out
+
+
+def unknown_field(loc: tuple[Any, ...], model: type[BaseModel]) -> str:
+    """"unknown field 'descr'; did you mean 'description'? (fields: ...)" for an extra field at
+    `loc` (pydantic's error location, from `model`): the fields of the model that holds it."""
+    models = [model]
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        inner = [m for m in models if part in m.model_fields]
+        if inner:
+            models = [x for m in inner for x in _models_in(m.model_fields[part].annotation)]
+        # else: a key of a mapping (an interface name): the same models hold its value
+        if not models:
+            break
+    fields = sorted({f for m in models for f in m.model_fields})
+    return unknown_name("field", str(loc[-1]), fields)

@@ -3,7 +3,7 @@ which area, which routers peer with which, what each router originates and accep
 reads the problems found on the way; the compiler reads the resolved plan (of valid intents).
 Pure, no I/O.
 
-One room of about 600 lines: OSPF areas and costs, BGP sessions and what each peer learns are one
+One room of about 700 lines: OSPF areas and costs, BGP sessions and what each peer learns are one
 computation whose parts read the same intermediate tables; it is the room the one control-plane
 model (routes per router and VRF, read by every layer) will replace."""
 
@@ -19,7 +19,8 @@ from netorch.model.intents import IntentSet, Sourced
 from netorch.model.inventory import InventoryView
 from netorch.model.routing import BgpIntent, NetworkType, OspfIntent, Redistribute, Scope, VrfIntent
 from netorch.platforms import spec
-from netorch.topology import Link, Topology
+from netorch.topology import Link, Topology, interface_hint
+from netorch.util import unknown_name
 
 
 @dataclass
@@ -121,9 +122,44 @@ class Planner:
         self.intents = intents
         self.topo = topo
         self.problems: list[Problem] = []
+        # a host or a routing intent left out as invalid: what routers have in common (links,
+        # sessions, areas, exits) may fail only because it was left out
+        self.partial = bool(inventory.broken or any(kind in ("", "ospf", "bgp", "vrfs")
+                                                    for kind, _ in intents.broken))
+        # the intents a member of which was left out (an unknown name, a platform that refuses the
+        # protocol): file -> their paths (ospf[0])
+        self.partial_items: dict[str, set[str]] = {}
+        self.follow_ons: list[Problem] = []
 
-    def add(self, item: Sourced[Any], fields: tuple[object, ...], message: str, code: str) -> None:
-        self.problems.append(Problem(item.file, item.line(*fields), item.path(*fields), message, code))
+    def add(self, item: Sourced[Any], fields: tuple[object, ...], message: str, code: str, *,
+            cause: bool = False, follow_on: bool = False) -> None:
+        """A problem. `cause`: it leaves part of the intent out; `follow_on`: it is about what
+        routers have in common (a member of an area, a session, an exit), and may fail only
+        because of a cause: it is reported only when there is none (see found)."""
+        problem = Problem(item.file, item.line(*fields), item.path(*fields), message, code)
+        if cause:
+            self.partial_items.setdefault(item.file, set()).add(item.path())
+        (self.follow_ons if follow_on else self.problems).append(problem)
+
+    def found(self) -> list[Problem]:
+        """Every problem, but the follow-ons of a cause: those of an intent a member of which was
+        left out, and all of them while a host or a routing intent is invalid."""
+        if self.partial:
+            return list(self.problems)
+        return self.problems + [p for p in self.follow_ons
+                                if not any(p.path.startswith(root) for root in self.partial_items.get(p.file, ()))]
+
+    def unknown(self, item: Sourced[Any], fields: tuple[object, ...], kind: str, name: str) -> None:
+        """An unknown host or group, with "did you mean"; silent for one declared but invalid (its
+        own problem is the one reported)."""
+        if kind == "host" and not self.inventory.declared(name):
+            message = unknown_name("host", name, self.inventory.hosts)
+        elif kind == "group" and name not in self.inventory.broken_groups:
+            message = unknown_name("group", name, self.inventory.groups)
+        else:
+            self.partial_items.setdefault(item.file, set()).add(item.path())  # an invalid host or group
+            return
+        self.add(item, fields, message, "reference", cause=True)
 
     # -- shared -------------------------------------------------------------------------------
     def members(self, item: Sourced[Any], hosts: Iterable[str], groups: Iterable[str],
@@ -133,10 +169,10 @@ class Planner:
             if host in self.inventory.hosts:
                 found.add(host)
             else:
-                self.add(item, (*base, "hosts", i), f"unknown host {host!r}", "reference")
+                self.unknown(item, (*base, "hosts", i), "host", host)
         for i, group in enumerate(groups):
             if group not in self.inventory.groups:
-                self.add(item, (*base, "groups", i), f"unknown group {group!r}", "reference")
+                self.unknown(item, (*base, "groups", i), "group", group)
             else:
                 found.update(self.inventory.members(group))
         return sorted(found)
@@ -144,12 +180,12 @@ class Planner:
     def scope(self, item: Sourced[Any], entry: Scope, base: tuple[object, ...]) -> list[str]:
         if entry.host is not None:
             if entry.host not in self.inventory.hosts:
-                self.add(item, (*base, "host"), f"unknown host {entry.host!r}", "reference")
+                self.unknown(item, (*base, "host"), "host", entry.host)
                 return []
             return [entry.host]
         assert entry.group is not None
         if entry.group not in self.inventory.groups:
-            self.add(item, (*base, "group"), f"unknown group {entry.group!r}", "reference")
+            self.unknown(item, (*base, "group"), "group", entry.group)
             return []
         return self.inventory.members(entry.group)
 
@@ -159,7 +195,7 @@ class Planner:
             return True
         self.add(item, fields, f"{host} is a {platform.value} host: netorch configures no {kind} "
                  f"there (its platform supports: {', '.join(sorted(spec(platform).protocols)) or 'none'})",
-                 "platform")
+                 "platform", cause=True)
         return False
 
     def address(self, host: str, ifname: str) -> IPv4Address | None:
@@ -210,13 +246,15 @@ class Planner:
         for i, member in enumerate(vrf.members):
             host = self.inventory.hosts.get(member.host)
             if host is None:
-                self.add(item, ("members", i, "host"), f"unknown host {member.host!r}", "reference")
+                self.unknown(item, ("members", i, "host"), "host", member.host)
                 continue
             if not self.supports(item, ("members", i, "host"), member.host, "vrfs"):
                 continue
             if member.interface == host.data.mgmt_interface or member.interface not in host.data.interfaces:
+                managed = [n for n in host.data.interfaces if n != host.data.mgmt_interface]
                 self.add(item, ("members", i, "interface"), f"host {member.host} has no interface "
-                         f"{member.interface!r} netorch manages", "reference")
+                         f"{member.interface!r} netorch manages{interface_hint(member.interface, managed)}",
+                         "reference")
                 continue
             key = (member.host, member.interface)
             other = plan.vrf_of_if.get(key)
@@ -253,7 +291,7 @@ class Planner:
                 if self.supports(item, ("areas", i), host, "ospf"):
                     proc.routers.setdefault(host, set()).add(area.area)
             if not area.hosts and not area.groups:
-                self.add(item, ("areas", i), "an area needs member hosts or groups", "reference")
+                self.add(item, ("areas", i), "an area needs member hosts or groups", "reference", cause=True)
         # every link between two members of an area (the lowest area both ends share)
         for area in sorted(intent.areas, key=lambda a: -a.area):
             if not area.links:
@@ -269,14 +307,15 @@ class Planner:
             ok = True
             for j, host in enumerate((a, b)):
                 if host not in self.inventory.hosts:
-                    self.add(item, ("links", i, "hosts", j), f"unknown host {host!r}", "reference")
+                    self.unknown(item, ("links", i, "hosts", j), "host", host)
                     ok = False
                 elif host not in proc.routers:
-                    self.add(item, ("links", i, "hosts", j), f"{host} is in no area of this process", "reference")
+                    self.add(item, ("links", i, "hosts", j), f"{host} is in no area of this process", "reference",
+                             follow_on=True)
                     ok = False
             if link_entry.area is not None and link_entry.area not in area_ids:
                 self.add(item, ("links", i, "area"), f"unknown area {link_entry.area} (areas: "
-                         f"{', '.join(str(x) for x in sorted(area_ids))})", "reference")
+                         f"{', '.join(str(x) for x in sorted(area_ids))})", "reference", cause=True)
                 ok = False
             if not ok:
                 continue
@@ -301,13 +340,16 @@ class Planner:
                 base = ("areas", i, "interfaces", j)
                 for host in self.scope(item, entry, base):
                     if host not in proc.routers:
-                        self.add(item, base, f"{host} is not a member of area {area.area}", "reference")
+                        self.add(item, base, f"{host} is not a member of area {area.area}", "reference", follow_on=True)
                         continue
                     data = self.inventory.hosts[host].data
                     iface = data.interfaces.get(entry.interface)
                     if iface is None or entry.interface == data.mgmt_interface or iface.address is None:
+                        usable = [n for n, d in data.interfaces.items()
+                                  if n != data.mgmt_interface and d.address is not None]
                         self.add(item, (*base, "interface"), f"host {host} has no interface {entry.interface!r} "
-                                 "with an address netorch manages", "reference")
+                                 f"with an address netorch manages{interface_hint(entry.interface, usable)}",
+                                 "reference")
                         continue
                     port = proc.ports.get((host, entry.interface))
                     if port is None:
@@ -334,7 +376,8 @@ class Planner:
             proc.router_ids[host] = rid
         for name in intent.router_ids:
             if name not in proc.routers:
-                self.add(item, ("router_ids", name), f"{name} is no router of this OSPF process", "reference")
+                self.add(item, ("router_ids", name), f"{name} is no router of this OSPF process", "reference",
+                         follow_on=True)
         for i, redis in enumerate(intent.redistribute):
             if redis.protocol == "ospf":
                 self.add(item, ("redistribute", i, "protocol"), "OSPF cannot redistribute into itself", "feedback")
@@ -342,7 +385,8 @@ class Planner:
             for host in self.members(item, redis.hosts, redis.groups, ("redistribute", i)) if (
                     redis.hosts or redis.groups) else sorted(proc.routers):
                 if host not in proc.routers:
-                    self.add(item, ("redistribute", i), f"{host} is no router of this OSPF process", "reference")
+                    self.add(item, ("redistribute", i), f"{host} is no router of this OSPF process", "reference",
+                             follow_on=True)
                     continue
                 proc.redistribute.setdefault(host, []).append(redis)
         return proc
@@ -379,19 +423,20 @@ class Planner:
                         reported.add(pair)
                         self.add(where[0], where[1], f"{host} {ifname} is active in area {port.area} but its "
                                  f"peer {link.peer} {back.interface} takes no part in OSPF: no adjacency "
-                                 "can form (make it passive, or add the peer)", "link")
+                                 "can form (make it passive, or add the peer)", "link", follow_on=True)
                     continue
                 if peer.passive:
                     continue
                 reported.add(pair)
                 if peer.area != port.area:
                     self.add(where[0], where[1], f"the two ends of the link {host} {ifname} - {link.peer} "
-                             f"{back.interface} disagree on the area ({port.area} and {peer.area})", "link")
+                             f"{back.interface} disagree on the area ({port.area} and {peer.area})", "link",
+                             follow_on=True)
                 elif peer.point_to_point != port.point_to_point:
                     kinds = {True: "point-to-point", False: "broadcast"}
                     self.add(where[0], where[1], f"the two ends of the link {host} {ifname} - {link.peer} "
                              f"{back.interface} disagree on the network type ({kinds[port.point_to_point]} "
-                             f"and {kinds[peer.point_to_point]})", "link")
+                             f"and {kinds[peer.point_to_point]})", "link", follow_on=True)
 
     def backbone(self, proc: OspfProcess) -> None:
         item = proc.item
@@ -407,7 +452,8 @@ class Planner:
                 continue
             if not in_area.get(area.area, set()) & backbone:
                 self.add(item, ("areas", i, "area"), f"area {area.area} is not attached to area 0: no "
-                         "router has interfaces in both (an area border router is needed)", "area")
+                         "router has interfaces in both (an area border router is needed)", "area",
+                         follow_on=True)
 
     # -- BGP ----------------------------------------------------------------------------------
     def bgp(self, item: Sourced[BgpIntent], plan: RoutingPlan) -> BgpNetwork:
@@ -451,9 +497,12 @@ class Planner:
             a, b = session.hosts
             ok = True
             for j, host in enumerate((a, b)):
-                if host not in net.asn:
+                if host not in self.inventory.hosts:
+                    self.unknown(item, ("sessions", i, "hosts", j), "host", host)
+                    ok = False
+                elif host not in net.asn:
                     self.add(item, ("sessions", i, "hosts", j), f"{host} is not a router of this BGP "
-                             "intent (missing peer: give it an ASN in routers)", "reference")
+                             "intent (missing peer: give it an ASN in routers)", "reference", follow_on=True)
                     ok = False
             if not ok:
                 continue
@@ -473,33 +522,41 @@ class Planner:
         for i, orig in enumerate(intent.originate):
             for host in self.scope(item, orig, ("originate", i)):
                 if host not in net.asn:
-                    self.add(item, ("originate", i), f"{host} is not a router of this BGP intent", "reference")
+                    self.add(item, ("originate", i), f"{host} is not a router of this BGP intent", "reference",
+                             follow_on=True)
                     continue
                 # whether the prefix is in the router's RIB (connected, static, OSPF...) is the
                 # control-plane model's to say: validate asks it once the design compiles
                 for prefix in orig.prefixes:
                     net.originate.setdefault(host, []).append(prefix)
         for i, acc in enumerate(intent.accept):
+            if acc.peer not in self.inventory.hosts:
+                self.unknown(item, ("accept", i, "from"), "host", acc.peer)
+                continue
             for host in self.scope(item, acc, ("accept", i)):
                 if host not in net.asn:
-                    self.add(item, ("accept", i), f"{host} is not a router of this BGP intent", "reference")
+                    self.add(item, ("accept", i), f"{host} is not a router of this BGP intent", "reference",
+                             follow_on=True)
                     continue
                 if not any(p == acc.peer for p, _, _ in net.peers(host)):
                     self.add(item, ("accept", i, "from"), f"{host} has no BGP session with {acc.peer!r}",
-                             "reference")
+                             "reference", follow_on=True)
                     continue
                 net.accept[(host, acc.peer)] = (acc.prefixes, acc.or_longer, acc.max_prefix)
         for i, pref in enumerate(intent.prefer):
             asns = set()
             for j, exit_host in enumerate(pref.exits):
+                if exit_host not in self.inventory.hosts:
+                    self.unknown(item, ("prefer", i, "exits", j), "host", exit_host)
+                    continue
                 if exit_host not in net.asn:
                     self.add(item, ("prefer", i, "exits", j), f"{exit_host} is not a router of this BGP "
-                             "intent", "reference")
+                             "intent", "reference", follow_on=True)
                     continue
                 asns.add(net.asn[exit_host])
                 if not any(s.kind == "ebgp" for _, _, s in net.peers(exit_host)):
                     self.add(item, ("prefer", i, "exits", j), f"{exit_host} has no eBGP session: it is no "
-                             "exit", "reference")
+                             "exit", "reference", follow_on=True)
             if len(asns) > 1:
                 self.add(item, ("prefer", i, "exits"), "the exits of a preference are in one AS", "conflict")
         for i, redis in enumerate(intent.redistribute):
@@ -530,8 +587,11 @@ class Planner:
             return
         reflectors = set(intent.route_reflectors)
         for i, name in enumerate(intent.route_reflectors):
-            if name not in net.asn:
-                self.add(item, ("route_reflectors", i), f"{name} is not a router of this BGP intent", "reference")
+            if name not in self.inventory.hosts:
+                self.unknown(item, ("route_reflectors", i), "host", name)
+            elif name not in net.asn:
+                self.add(item, ("route_reflectors", i), f"{name} is not a router of this BGP intent", "reference",
+                         follow_on=True)
         if intent.ibgp == "route-reflectors" and not reflectors:
             self.add(item, ("route_reflectors",), "ibgp: route-reflectors needs route_reflectors", "reference")
         by_as: dict[int, list[str]] = {}
@@ -551,7 +611,8 @@ class Planner:
                     for host, addr in ((a, la), (b, lb)):
                         if not self.igp_carries(plan, host, addr, a if host == b else b):
                             self.add(item, ("ibgp",), f"iBGP {a} - {b} (AS {asn}): the loopback {addr} of "
-                                     f"{host} is carried by no IGP that reaches the other router", "igp")
+                                     f"{host} is carried by no IGP that reaches the other router", "igp",
+                                     follow_on=True)
                     net.sessions.append(BgpSessionPlan(a, b, "ibgp", la, lb, reflector=rr))
 
     def igp_carries(self, plan: RoutingPlan, host: str, address: IPv4Address, other: str) -> bool:
@@ -580,15 +641,48 @@ class Planner:
                                  "source", "feedback")
 
     def router_ids(self, plan: RoutingPlan) -> None:
+        """Router ids are unique in an OSPF process and in a BGP network. Two ids taken from
+        interface addresses are equal only when one address is on two interfaces: the address plan
+        reports that cause, with both places; an id given explicitly is reported here, with both."""
+        reported: set[frozenset[str]] = set()
         for proc in plan.ospf:
             owner: dict[IPv4Address, str] = {}
             for host, rid in sorted(proc.router_ids.items()):
-                if rid in owner:
-                    self.add(proc.item, ("router_ids",) if host in proc.item.value.router_ids else
-                             ("router_id_interface",), f"duplicate router id {rid}: {owner[rid]} and {host}",
-                             "duplicate")
-                else:
-                    owner[rid] = host
+                first = owner.setdefault(rid, host)
+                if first == host:
+                    continue
+                places = [self.rid_place(plan, h, None) for h in (first, host)]
+                if not any(explicit for _, explicit in places):
+                    continue
+                reported.add(frozenset((first, host)))
+                self.add(proc.item, ("router_ids", host) if host in proc.item.value.router_ids else
+                         ("router_id_interface",), f"duplicate router id {rid}: {first} ({places[0][0]}) and "
+                         f"{host} ({places[1][0]})", "duplicate")
+        for net in plan.bgp:
+            bgp_owner: dict[IPv4Address, str] = {}
+            for host, rid in sorted(net.router_ids.items()):
+                first = bgp_owner.setdefault(rid, host)
+                if first == host or frozenset((first, host)) in reported:
+                    continue
+                places = [self.rid_place(plan, h, net) for h in (first, host)]
+                if not any(explicit for _, explicit in places):
+                    continue
+                self.add(net.item, ("routers",), f"duplicate BGP router id {rid}: {first} "
+                         f"({places[0][0]}) and {host} ({places[1][0]})", "duplicate")
+
+    def rid_place(self, plan: RoutingPlan, host: str, net: BgpNetwork | None) -> tuple[str, bool]:
+        """Where the router id of host comes from (file:line), and whether it is given explicitly
+        (OSPF's router_ids) rather than taken from an interface's address."""
+        proc = plan.ospf_of(host)
+        if proc is not None and host in proc.item.value.router_ids:
+            item = proc.item
+            return f"{item.file}:{item.line('router_ids', host)}", True
+        if (proc is not None and host in proc.router_ids) or net is None:
+            ifname = proc.item.value.router_id_interface if proc is not None else "lo"
+        else:
+            ifname = net.item.value.loopback
+        file, line, _ = self.inventory.locate(host, "interfaces", self.loopback_name(host, ifname), "address")
+        return (f"{file}:{line}" if line else file), False
 
 
 def plan_routing(inventory: InventoryView, intents: IntentSet, topo: Topology,
@@ -601,6 +695,6 @@ def plan_routing(inventory: InventoryView, intents: IntentSet, topo: Topology,
     plan = planner.run()
     planner.router_ids(plan)
     if problems is not None:
-        problems.extend(planner.problems)
+        problems.extend(planner.found())
     topo.routing_plan = (intents, plan)
     return plan

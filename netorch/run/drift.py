@@ -24,7 +24,7 @@ from netorch.errors import StoreError
 from netorch.executor.base import ProgressFn
 from netorch.run.engine import Engine
 from netorch.run.options import ApplyOptions, DriftOptions
-from netorch.run.report import RunReport, actor_name, status_counts
+from netorch.run.report import RunReport, actor_name, checked_count, status_counts
 from netorch.store import DeviceRecord
 from netorch.transport.base import DeviceJob, DeviceSession
 
@@ -35,8 +35,11 @@ class DriftReport(DriftModel):
     kind: Literal["drift"] = "drift"
     run_id: int | None = None
     revision: str
-    status: Literal["in_sync", "drift", "error"]
+    status: Literal["in_sync", "drift", "error", "unknown"] = Field(
+        description="in_sync: every device read matches; unknown: no device was read (exit code 1)")
     exit_code: int
+    checked: int = Field(0, description="how many devices were actually read (in sync or drifted); the "
+                         "others were skipped, unreachable or failed, and are never counted in sync")
     duration: float
     devices: list[DeviceDrift]
     remediation_run: dict[str, object] | None = Field(
@@ -145,11 +148,15 @@ class DriftChecker:
 
     @staticmethod
     def _report(devices: list[DeviceDrift], revision: str, started: float, allow_unreachable: bool) -> DriftReport:
+        """The run's status: error, drift, in_sync (of the devices read; --allow-unreachable lets the
+        unreachable ones be), or unknown when no device was read at all, which never exits 0."""
         errors = [d for d in devices if d.status == "error" or (d.status == "unreachable" and not allow_unreachable)]
         drifted = [d for d in devices if d.status == "drift"]
-        status: Literal["in_sync", "drift", "error"] = "error" if errors else ("drift" if drifted else "in_sync")
-        code = 1 if errors else (2 if drifted else 0)
-        return DriftReport(revision=revision, status=status, exit_code=code,
+        checked = checked_count(d.status for d in devices)
+        status: Literal["in_sync", "drift", "error", "unknown"] = (
+            "error" if errors else "drift" if drifted else "in_sync" if checked else "unknown")
+        code = 1 if errors or not checked else (2 if drifted else 0)
+        return DriftReport(revision=revision, status=status, exit_code=code, checked=checked,
                            duration=round(time.perf_counter() - started, 3), devices=devices)
 
     def _record(self, report: DriftReport, actor: str, creds: CredentialStore | None) -> DriftReport:
@@ -177,7 +184,8 @@ class DriftChecker:
                 {"config": [c.model_dump() for c in d.config], "state": [s.model_dump() for s in d.state],
                  "remediation": d.remediation}, d.duration))
         counts = status_counts(d.status for d in report.devices)
-        store.finish_run(run_id, report.status, {"counts": counts, "duration": report.duration})
+        store.finish_run(run_id, report.status, {"counts": counts, "checked": report.checked,
+                                                 "duration": report.duration})
         report.run_id = run_id
         return report
 

@@ -33,7 +33,7 @@ from netorch.executor.base import Executor, ExecutorRun, ProgressFn, RunTarget
 from netorch.executor.inprocess import InProcessExecutor
 from netorch.plans import PlannedDevice, SavedPlan, new_plan
 from netorch.run.options import ApplyOptions, PlanOptions
-from netorch.run.report import DeviceOutcome, RunReport, actor_name, scrubbed, status_counts
+from netorch.run.report import DeviceOutcome, RunReport, actor_name, checked_count, scrubbed, status_counts
 from netorch.run.rollout import run_rollout
 from netorch.run.transaction import Heartbeat, Transaction, summarise
 from netorch.service import Workspace
@@ -103,7 +103,8 @@ class Engine:
                                                           {"phase": d.phase, "checks": d.checks,
                                                            "transport": d.transport}, d.duration))
         counts = status_counts(d.status for d in report.devices)
-        self.store.finish_run(run_id, report.status, {"counts": counts, "message": report.message,
+        self.store.finish_run(run_id, report.status, {"counts": counts, "checked": report.checked,
+                                                      "message": report.message,
                                                       "duration": round(report.duration, 3)})
         report.run_id = run_id
         return report
@@ -192,14 +193,22 @@ class Engine:
         if bad:
             others = message.replace("no changes", "no changes on the others")
             message = f"{bad} device(s) could not be planned; {others}"
+        status = "failed" if bad else ("changes" if changes else "unchanged")
+        read = checked_count(d.status for d in devices)
+        if not read:
+            # nothing was read: nothing is known to be unchanged (exit code 1)
+            skipped_n = sum(1 for d in devices if d.status == "skipped")
+            message = (f"no device was read ({len(devices)} selected, {skipped_n} skipped): nothing is known "
+                       "of the network" + (f"; {bad} could not be planned" if bad else ""))
+            status = "failed" if bad else "unknown"
         if out is not None:
-            if bad:
+            if bad or not read:
                 message += f"; no plan file written (every device must be planned): {out} not written"
             else:
                 store_path = self.store.path if self.store is not None else Store().path
                 new_plan(revision, actor or actor_name(), limit, planned).save(out, store_path)
                 message += f"; plan saved to {out} (apply it with `netorch apply {out}`)"
-        report = RunReport("plan", "failed" if bad else ("changes" if changes else "unchanged"), devices,
+        report = RunReport("plan", status, devices,
                            revision, duration=time.perf_counter() - started, message=message,
                            options={"limit": limit, "workers": workers})
         if options.record:
@@ -419,7 +428,7 @@ class Engine:
                                                          {"phase": d.phase, "checks": d.checks, "final": d.final,
                                                           "transport": d.transport}, d.duration))
             counts = status_counts(d.status for d in report.devices)
-            summary: dict[str, Any] = {"counts": counts, "message": report.message,
+            summary: dict[str, Any] = {"counts": counts, "checked": report.checked, "message": report.message,
                                        "duration": round(report.duration, 3)}
             if "waves" in report.options:
                 summary["waves"] = report.options["waves"]

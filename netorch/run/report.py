@@ -59,11 +59,18 @@ class RunReport:
     options: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def checked(self) -> int:
+        """How many devices were actually read (the others were skipped, unreachable or failed)."""
+        return checked_count(d.status for d in self.devices)
+
+    @property
     def exit_code(self) -> int:
         bad = ("failed", "unreachable") if self.kind == "recover" else ("failed", "unreachable", "rolled_back",
                                                                        "reverted")
         if any(d.status in bad for d in self.devices) or self.status == "failed":
             return 1
+        if self.kind == "plan" and not self.checked:
+            return 1  # a plan that read no device knows nothing of the network
         if self.kind == "plan" and any(d.changed for d in self.devices):
             return 2
         return 0
@@ -71,13 +78,28 @@ class RunReport:
     def as_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "status": self.status, "run_id": self.run_id, "revision": self.revision,
                 "duration": round(self.duration, 3), "message": self.message, "options": self.options,
-                "exit_code": self.exit_code, "devices": [d.as_dict() for d in self.devices]}
+                "exit_code": self.exit_code, "checked": self.checked, "devices": [d.as_dict() for d in self.devices]}
 
 
 
 def status_counts(statuses: Iterable[str]) -> dict[str, int]:
     """How many devices ended in each status, in the order the statuses first appear."""
     return dict(Counter(statuses))
+
+
+READ_STATUSES = frozenset({"unchanged", "changes", "changed", "rolled_back", "reverted", "in_sync", "drift"})
+"""The statuses of a device that was read (plan, apply, drift): the others (skipped, unreachable,
+failed, error) say nothing of what the device holds."""
+
+
+def checked_count(statuses: Iterable[str]) -> int:
+    """How many of the devices were actually read."""
+    return sum(1 for s in statuses if s in READ_STATUSES)
+
+
+def summary_line(checked: int, total: int, counts: dict[str, int]) -> str:
+    """"checked 3 of 4 device(s): in_sync=2 drift=1 unreachable=1", for logs and summaries."""
+    return f"checked {checked} of {total} device(s): " + " ".join(f"{k}={v}" for k, v in sorted(counts.items()))
 
 
 def actor_name() -> str:
@@ -130,5 +152,7 @@ class RunReportJson(_Json):
     duration: float
     message: str
     options: dict[str, Any]
-    exit_code: int = Field(description="0 success or nothing to change, 1 failure, 2 changes pending (plan)")
+    exit_code: int = Field(description="0 success or nothing to change, 1 failure (or a plan that read no "
+                           "device), 2 changes pending (plan)")
+    checked: int = Field(description="how many devices were actually read (not skipped, unreachable or failed)")
     devices: list[DeviceOutcomeJson]
