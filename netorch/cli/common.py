@@ -66,7 +66,8 @@ def complete_limit(ctx: typer.Context, incomplete: str) -> list[str]:
 LimitOpt = Annotated[str | None, typer.Option("--limit", "-l", help="Host or group (comma list).",
                                               autocompletion=complete_limit)]
 WorkersOpt = Annotated[int, typer.Option("--workers", "-w", min=1, max=500, help="Parallel devices.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout (`netorch schema` "
+                                       "lists the JSON Schema of every output).")]
 LockWaitOpt = Annotated[float, typer.Option("--lock-wait", min=0, max=3600, help="Seconds to wait for devices "
                                             "another run holds before giving up.")]
 

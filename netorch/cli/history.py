@@ -3,7 +3,6 @@ run in full, or --json."""
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
@@ -11,7 +10,7 @@ import typer
 from rich.text import Text
 
 from netorch.cli.common import EXIT_ERROR, JsonOpt
-from netorch.cli.output import err, out
+from netorch.cli.output import err, out, print_model
 
 if TYPE_CHECKING:  # imported when used: `netorch --help` stays light
     from netorch.store import Store, VerificationRecord
@@ -49,7 +48,9 @@ def history_cmd(
             err.print(f"no run {run_id} in {store.path}")
             raise typer.Exit(EXIT_ERROR)
         if as_json:
-            out.print_json(json.dumps(record.as_dict()))
+            from netorch.cli.models import RunJson
+
+            print_model(RunJson.model_validate(record.as_dict()))
             return
         when = datetime.datetime.fromtimestamp(record.started_at).isoformat(timespec="seconds")
         out.print(f"run {record.id}: {record.kind} by {record.actor} at {when}, revision {record.revision}: "
@@ -76,8 +77,10 @@ def history_cmd(
         if v.run_id is not None:
             verified.setdefault(v.run_id, v.verdict)
     if as_json:
-        out.print_json(json.dumps([{**r.as_dict(with_devices=False), "verification": verified.get(r.id)}
-                                   for r in runs]))
+        from netorch.cli.models import HistoryJson
+
+        print_model(HistoryJson.model_validate([{**r.as_dict(with_devices=False), "verification": verified.get(r.id)}
+                                                for r in runs]))
         return
     from rich.table import Table
 
@@ -114,7 +117,9 @@ def _verification_history(store: Store, limit: int, as_json: bool) -> None:
 
     found = store.verifications(limit=limit)
     if as_json:
-        out.print_json(json.dumps([v.as_dict() for v in found]))
+        from netorch.cli.models import VerificationsJson
+
+        print_model(VerificationsJson.model_validate([v.as_dict() for v in found]))
         return
     from rich.table import Table
 

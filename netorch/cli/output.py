@@ -4,11 +4,11 @@ problems with file:line (print_problems), and the progress display of device wor
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, TypeVar
 
+from pydantic import BaseModel
 from rich.console import Console
 from rich.text import Text
 
@@ -32,6 +32,11 @@ STATUS_STYLE = {"unchanged": "green", "changes": "yellow", "changed": "cyan", "f
                 "unreachable": "bold red", "rolled_back": "magenta", "reverted": "magenta", "skipped": "dim",
                 "in_sync": "green", "drift": "yellow"}
 DIFF_STYLE = {"NEWLY ALLOWED": "yellow", "NEWLY BLOCKED": "bold red", "NOTE": "dim", "UNREADABLE": "bold red"}
+
+
+def print_model(document: BaseModel, to: Console | None = None) -> None:
+    """A --json output: the document as its model dumps it (the model `netorch schema` prints)."""
+    (to or out).print_json(document.model_dump_json())
 
 
 def print_problems(problems: list[Problem] | tuple[Problem, ...]) -> None:
@@ -67,7 +72,9 @@ def run_with_progress(run: Callable[[ProgressFn | None], R], total: int, as_json
 
 def print_report(report: RunReport, as_json: bool, show_diff: bool = True) -> None:
     if as_json:
-        out.print_json(json.dumps(report.as_dict()))
+        from netorch.run.report import RunReportJson
+
+        print_model(RunReportJson.model_validate(report.as_dict()))
         return
     from rich.table import Table
 
@@ -95,7 +102,9 @@ def print_report(report: RunReport, as_json: bool, show_diff: bool = True) -> No
 
 def print_verify(report: Report, as_json: bool, to: Console) -> None:
     if as_json:
-        to.print_json(json.dumps(report.as_dict()))
+        from netorch.verify.report import VerifyReportJson
+
+        print_model(VerifyReportJson.model_validate(report.as_dict()), to)
         return
     for line in report.lines():
         style = "bold red" if line.startswith("FAIL") else "yellow" if line.startswith("WARNING") else ""
@@ -104,7 +113,9 @@ def print_verify(report: Report, as_json: bool, to: Console) -> None:
 
 def print_differential(diff: Differential, as_json: bool) -> None:
     if as_json:
-        out.print_json(json.dumps(diff.as_dict()))
+        from netorch.cli.models import DifferentialJson
+
+        print_model(DifferentialJson.model_validate(diff.as_dict()))
         return
     for line in diff.lines():
         style = next((v for k, v in DIFF_STYLE.items() if line.startswith(k)), "")

@@ -34,6 +34,9 @@ RunDirOpt = Annotated[
                  parser=nonempty_path, metavar="<path>"),
 ]
 
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout (`netorch schema` lists "
+                                       "the JSON Schema of every output).")]
+
 
 def _fail(exc: Exception) -> typer.Exit:
     err_console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
@@ -63,6 +66,7 @@ def up_cmd(
         typer.Option("--routers", "-n", help="Instead of a file: a generated ring of N routers"),
     ] = None,
     run_dir: RunDirOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Bring the lab up (idempotent); write its Nornir inventory and credentials."""
     rd = run_dir or default_run_dir()
@@ -77,6 +81,9 @@ def up_cmd(
         st = up(topo, rd)
     except LabError as exc:
         raise _fail(exc) from None
+    if as_json:
+        typer.echo(st.model_dump_json(indent=2))
+        return
     console.print(_table(st))
     console.print(
         f"lab {st.state} in {time.monotonic() - t0:.1f}s; inventory: {st.inventory_dir}, "
@@ -99,7 +106,7 @@ def down_cmd(run_dir: RunDirOpt = None) -> None:
 @app.command("status")
 def status_cmd(
     run_dir: RunDirOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Show the lab's nodes and processes; exit 1 unless it is fully up."""
     rd = run_dir or default_run_dir()
@@ -130,14 +137,12 @@ def _workspace(ctx: typer.Context) -> Workspace:
 def probe_cmd(
     ctx: typer.Context,
     run_dir: RunDirOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Send real traffic between the lab's hosts and compare it with what the intents allow.
 
     Exit 0 when every flow behaves as the intents say, 1 otherwise."""
-    import json
-
-    from netorch.lab.probe import probe
+    from netorch.lab.probe import ProbesJson, probe
 
     workspace = _workspace(ctx)
     try:
@@ -145,7 +150,7 @@ def probe_cmd(
     except LabError as exc:
         raise _fail(exc) from None
     if as_json:
-        console.print_json(json.dumps([p.as_dict() for p in results]))
+        console.print_json(ProbesJson.model_validate([p.as_dict() for p in results]).model_dump_json())
     else:
         table = Table(title="netorch lab probe: real traffic against the intents", title_justify="left")
         for col in ("flow", "intents say", "network does", "", "why (from the intents)"):
