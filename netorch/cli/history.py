@@ -10,7 +10,7 @@ import typer
 from rich.text import Text
 
 from netorch.cli.common import EXIT_ERROR, JsonOpt
-from netorch.cli.output import err, out, print_model
+from netorch.cli.output import err, out, print_model, table
 
 if TYPE_CHECKING:  # imported when used: `netorch --help` stays light
     from netorch.store import Store, VerificationRecord
@@ -82,17 +82,14 @@ def history_cmd(
         print_model(HistoryJson.model_validate([{**r.as_dict(with_devices=False), "verification": verified.get(r.id)}
                                                 for r in runs]))
         return
-    from rich.table import Table
-
-    table = Table(title=f"netorch history ({store.path})", title_justify="left")
-    for col in ("run", "kind", "started", "actor", "revision", "status", "verified", "devices"):
-        table.add_column(col)
+    shown = table(f"netorch history ({store.path})", ("run", "kind", "started", "actor", "revision", "status",
+                                                      "verified", "devices"))
     for r in runs:
         when = datetime.datetime.fromtimestamp(r.started_at).isoformat(sep=" ", timespec="seconds")
         counts = r.summary.get("counts", {})
-        table.add_row(str(r.id), r.kind, when, r.actor, r.revision, r.status, verified.get(r.id, ""),
+        shown.add_row(str(r.id), r.kind, when, r.actor, r.revision, r.status, verified.get(r.id, ""),
                       ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
-    out.print(table)
+    out.print(shown)
 
 
 def _print_verification(v: VerificationRecord) -> None:
@@ -121,13 +118,10 @@ def _verification_history(store: Store, limit: int, as_json: bool) -> None:
 
         print_model(VerificationsJson.model_validate([v.as_dict() for v in found]))
         return
-    from rich.table import Table
-
-    table = Table(title=f"netorch verifications ({store.path})", title_justify="left")
-    for col in ("id", "kind", "run", "when", "actor", "revision", "against", "verdict"):
-        table.add_column(col, no_wrap=col in ("verdict", "kind"))
+    shown = table(f"netorch verifications ({store.path})", ("id", "kind", "run", "when", "actor", "revision",
+                                                            "against", "verdict"))
     for v in found:
         when = datetime.datetime.fromtimestamp(v.created_at).isoformat(sep=" ", timespec="seconds")
-        table.add_row(str(v.id), v.kind, str(v.run_id or ""), when, v.actor, v.revision, Text(v.against), v.verdict)
-    out.print(table)
+        shown.add_row(str(v.id), v.kind, str(v.run_id or ""), when, v.actor, v.revision, Text(v.against), v.verdict)
+    out.print(shown)
     out.print("`netorch history --kind verify --json`: each one's failures and differences in full", highlight=False)

@@ -16,6 +16,7 @@ from netorch.errors import Problem
 
 if TYPE_CHECKING:  # imported when used: `netorch --help` stays light
     from rich.progress import Progress, TaskID
+    from rich.table import Table
 
     from netorch.executor.base import ProgressFn
     from netorch.run.report import RunReport
@@ -32,6 +33,36 @@ STATUS_STYLE = {"unchanged": "green", "changes": "yellow", "changed": "cyan", "f
                 "unreachable": "bold red", "rolled_back": "magenta", "reverted": "magenta", "skipped": "dim",
                 "in_sync": "green", "drift": "yellow"}
 DIFF_STYLE = {"NEWLY ALLOWED": "yellow", "NEWLY BLOCKED": "bold red", "NOTE": "dim", "UNREADABLE": "bold red"}
+
+
+def table(title: str, columns: tuple[str, ...]) -> Table:
+    """A table whose cells wrap, and fold a word longer than their column, in a narrow terminal:
+    never cut with an ellipsis. Free text (errors, hints) goes under a table as whole lines
+    (print_notes), where a narrow terminal wraps it and nothing is cut."""
+    from rich import box
+    from rich.table import Table
+
+    narrow = out.width < 80  # no vertical borders: their columns go to the cells
+    found = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD if narrow else box.HEAVY_HEAD,
+                  pad_edge=not narrow)
+    for column in columns:
+        found.add_column(column, overflow="fold")
+    return found
+
+
+def print_notes(notes: list[tuple[str, str]], style: str = "") -> None:
+    """`subject: text` lines, whole (soft-wrapped by the terminal, never cut by netorch)."""
+    for subject, text in notes:
+        out.print(f"{subject}: {text}", style=style, markup=False, highlight=False, soft_wrap=True)
+
+
+def heading(text: str) -> None:
+    """A rule with `text` in it; a line starting with one when the terminal is too narrow for a
+    rule around the whole text (a rule would cut it with an ellipsis)."""
+    if len(text) + 8 <= out.width:
+        out.rule(text, style="dim")
+    else:
+        out.print(f"── {text}", style="dim", markup=False, highlight=False, soft_wrap=True)
 
 
 def print_model(document: BaseModel, to: Console | None = None) -> None:
@@ -76,23 +107,20 @@ def print_report(report: RunReport, as_json: bool, show_diff: bool = True) -> No
 
         print_model(RunReportJson.model_validate(report.as_dict()))
         return
-    from rich.table import Table
-
     if not report.devices:
         out.print(f"netorch {report.kind}: {report.message}", highlight=False)
         return
-    table = Table(title=f"netorch {report.kind}: {report.status}", title_justify="left")
-    for col in ("device", "platform", "via", "status", "now", "detail"):
-        table.add_column(col)
+    shown = table(f"netorch {report.kind}: {report.status}", ("device", "platform", "via", "status", "now", "detail"))
     for d in report.devices:
-        detail = d.error or (f"{len(d.diff.splitlines())} line(s) of diff" if d.diff else "")
-        table.add_row(d.host, d.platform, d.transport, f"[{STATUS_STYLE.get(d.status, '')}]{d.status}[/]",
+        detail = "error (below)" if d.error else f"{len(d.diff.splitlines())} line(s) of diff" if d.diff else ""
+        shown.add_row(d.host, d.platform, d.transport, f"[{STATUS_STYLE.get(d.status, '')}]{d.status}[/]",
                       d.final, Text(detail))
-    out.print(table)
+    out.print(shown)
+    print_notes([(d.host, d.error) for d in report.devices if d.error], style="red")
     if show_diff:
         for d in report.devices:
             if d.diff:
-                out.rule(f"{d.host}", style="dim")
+                heading(d.host)
                 for line in d.diff.splitlines():
                     style = "green" if line.startswith("+") else "red" if line.startswith("-") else ""
                     out.print(line, style=style, markup=False, highlight=False)

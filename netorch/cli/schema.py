@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import BaseModel, ConfigDict, create_model
 
-from netorch.cli.output import err, out
+from netorch.cli.output import err, out, table
 
 
 def _attribute_docs(model: type[BaseModel]) -> dict[str, str]:
@@ -239,14 +239,10 @@ def schema_cmd(
         if as_json:
             out.print_json(listing.model_dump_json())
             return
-        from rich.table import Table
-
-        table = Table(title="netorch schema KIND prints the JSON Schema of", title_justify="left")
-        table.add_column("KIND", no_wrap=True)
-        table.add_column("what", overflow="fold")
+        shown = table("netorch schema KIND prints the JSON Schema of", ("KIND", "what"))
         for name, what in WHAT.items():
-            table.add_row(name, what)
-        out.print(table)
+            shown.add_row(name, what)
+        out.print(shown)
         return
     if kind not in SCHEMAS:
         err.print(f"error: schema {kind!r} unknown: use one of {', '.join(SCHEMAS)}", markup=False,

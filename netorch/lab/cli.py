@@ -25,8 +25,8 @@ app = typer.Typer(
     help="A real network of FRR routers, end hosts and a NETCONF device in Linux namespaces.",
     no_args_is_help=True,
 )
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 RunDirOpt = Annotated[
     Path | None,
@@ -43,10 +43,17 @@ def _fail(exc: Exception) -> typer.Exit:
     return typer.Exit(code=1)
 
 
+def _new_table(title: str, columns: tuple[str, ...]) -> Table:
+    """Cells wrap, and fold a word longer than their column, in a narrow terminal: never cut."""
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    return table
+
+
 def _table(st: LabStatus) -> Table:
-    table = Table(title=f"netorch lab: {st.state}  ({st.run_dir})")
-    for col in ("node", "kind", "namespace", "mgmt", "processes", "ok"):
-        table.add_column(col)
+    table = _new_table(f"netorch lab: {st.state}  ({st.run_dir})", ("node", "kind", "namespace", "mgmt", "processes",
+                                                                      "ok"))
     for node in st.nodes:
         procs = " ".join(f"{k}={v if v is not None else '-'}" for k, v in node.processes.items())
         mgmt = f"{node.mgmt}:{node.port}" if node.mgmt else ""
@@ -152,14 +159,18 @@ def probe_cmd(
     if as_json:
         console.print_json(ProbesJson.model_validate([p.as_dict() for p in results]).model_dump_json())
     else:
-        table = Table(title="netorch lab probe: real traffic against the intents", title_justify="left")
-        for col in ("flow", "intents say", "network does", "", "why (from the intents)"):
-            table.add_column(col)
+        table = _new_table("netorch lab probe: real traffic against the intents",
+                           ("flow", "intents say", "network does", "", "why (from the intents)"))
         for p in results:
             table.add_row(p.flow(), "allow" if p.expected else "deny",
                           "passes" if p.observed else "blocked",
                           "[green]ok[/]" if p.ok else "[bold red]MISMATCH[/]", p.reason)
         console.print(table)
+        for p in results:  # whole lines, wrapped by the terminal: what to look at, never cut
+            if not p.ok:
+                console.print(f"MISMATCH {p.flow()}: the intents {'allow' if p.expected else 'deny'} it "
+                              f"({p.reason}); the network {'passes' if p.observed else 'blocks'} it",
+                              style="bold red", markup=False, highlight=False, soft_wrap=True)
         bad = sum(1 for p in results if not p.ok)
         console.print(f"{len(results) - bad}/{len(results)} flows behave as the intents say", highlight=False)
     if any(not p.ok for p in results):
