@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import gc
+import inspect
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 def nonempty_path(value: str | Path) -> Path:
@@ -15,6 +17,22 @@ def nonempty_path(value: str | Path) -> Path:
     if isinstance(value, str) and not value:
         raise ValueError("an empty path names no file or folder")
     return Path(value)
+
+
+def reflow(text: str | None) -> str:
+    """A docstring as command-line help: each paragraph on one line, which the help display wraps to
+    the terminal (typer's rich help keeps a docstring's line breaks, so a sentence broken in the
+    source would show broken)."""
+    return "\n\n".join(" ".join(p.split()) for p in inspect.cleandoc(text or "").split("\n\n") if p.strip())
+
+
+def bare_flags(params: list[Any]) -> list[Any]:
+    """A command's parameters with no value shown for its flags (--json, --help): typer shows
+    <bool> beside them, as if they took one."""
+    for param in params:
+        if getattr(param, "is_flag", False) and getattr(param, "metavar", None) is None:
+            param.metavar = ""
+    return params
 
 
 @contextmanager

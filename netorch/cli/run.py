@@ -102,7 +102,7 @@ def plan_cmd(
 
 def apply_cmd(
     ctx: typer.Context,
-    plan_file: Annotated[Path | None, typer.Argument(metavar="[PLANFILE]", help="A saved plan (`plan --out`): "
+    plan_file: Annotated[Path | None, typer.Argument(metavar="PLANFILE", help="A saved plan (`plan --out`): "
                                                      "apply exactly it.", parser=nonempty_path)] = None,
     limit: LimitOpt = None,
     dry_run: DryRunOpt = False,
@@ -110,10 +110,10 @@ def apply_cmd(
     confirm_timeout: ConfirmTimeoutOpt = None,
     best_effort: Annotated[bool, typer.Option("--best-effort", help="Keep the devices that succeeded; "
                                               "by default any failure rolls every device back.")] = False,
-    canary: Annotated[str | None, typer.Option("--canary", help="Staged rollout: these devices (a comma "
-                                               "list) or the first N first.")] = None,
-    wave_size: Annotated[str | None, typer.Option("--wave-size", help="Staged rollout: then waves of N "
-                                                  "devices or P% of them.")] = None,
+    canary: Annotated[str | None, typer.Option("--canary", metavar="HOSTS|N", help="Staged rollout: these "
+                                               "devices (a comma list), or the first N, first.")] = None,
+    wave_size: Annotated[str | None, typer.Option("--wave-size", metavar="N|P%", help="Staged rollout: "
+                                                  "then waves of N devices or P% of them.")] = None,
     max_failures: Annotated[int, typer.Option("--max-failures", min=0, help="Staged rollout: failures "
                                               "allowed before the rollout stops and rolls back.")] = 0,
     pause: Annotated[float, typer.Option("--pause", min=0, max=86400, help="Staged rollout: seconds between "

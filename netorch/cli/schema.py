@@ -222,7 +222,7 @@ def schema_list() -> BaseModel:
 
 
 def schema_cmd(
-    kind: Annotated[str | None, typer.Argument(metavar="[KIND]", help="The schema to print: one of "
+    kind: Annotated[str | None, typer.Argument(metavar="KIND", help="The schema to print: one of "
                                                + ", ".join(SCHEMAS) + ". Without it: the list of them.",
                                                show_default=False)] = None,
     as_reference: Annotated[bool, typer.Option("--reference", help="Print the reference of the intent and "

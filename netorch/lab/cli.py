@@ -7,31 +7,47 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperCommand, TyperGroup
 
 from netorch.errors import LabError
 from netorch.lab.lifecycle import default_topology_path, down, status, up
 from netorch.lab.state import LabStatus, default_run_dir
 from netorch.lab.topology import Topology, generate, load_topology
 from netorch.service import Workspace
-from netorch.util import nonempty_path
+from netorch.util import bare_flags, nonempty_path, reflow
+
+
+class _Command(TyperCommand):
+    """A lab command: its flags show no value in --help."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return bare_flags(super().get_params(ctx))
+
+
+class _Group(TyperGroup):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return bare_flags(super().get_params(ctx))
+
 
 app = typer.Typer(
     name="lab",
-    help="A real network of FRR routers, end hosts and a NETCONF device in Linux namespaces.",
+    help="A real network of FRR routers, end hosts and a NETCONF device in Linux namespaces (root).",
     no_args_is_help=True,
+    cls=_Group,
 )
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
 RunDirOpt = Annotated[
     Path | None,
-    typer.Option("--run-dir", help="State dir of the lab [env NETORCH_LAB_DIR, /run/netorch-lab]",
-                 parser=nonempty_path, metavar="<path>"),
+    typer.Option("--run-dir", envvar="NETORCH_LAB_DIR", show_envvar=True, show_default=False,
+                 help="The lab's state folder (default: /run/netorch-lab).", parser=nonempty_path,
+                 metavar="<path>"),
 ]
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout (`netorch schema` lists "
@@ -62,15 +78,16 @@ def _table(st: LabStatus) -> Table:
     return table
 
 
-@app.command("up")
+@app.command("up", cls=_Command)
 def up_cmd(
     topology: Annotated[
-        Path | None, typer.Option("--topology", "-t", help="Topology file [lab/topology.yaml]", parser=nonempty_path,
-                                  metavar="<path>")
+        Path | None, typer.Option("--topology", "-t", help="Topology file (default: lab/topology.yaml).",
+                                  parser=nonempty_path, metavar="<path>")
     ] = None,
     routers: Annotated[
         int | None,
-        typer.Option("--routers", "-n", help="Instead of a file: a generated ring of N routers"),
+        typer.Option("--routers", "-n", metavar="N", help="Instead of a topology file: a generated ring of N "
+                     "routers."),
     ] = None,
     run_dir: RunDirOpt = None,
     as_json: JsonOpt = False,
@@ -98,7 +115,7 @@ def up_cmd(
     )
 
 
-@app.command("down")
+@app.command("down", cls=_Command)
 def down_cmd(run_dir: RunDirOpt = None) -> None:
     """Remove every namespace, link, process and file of the lab."""
     rd = run_dir or default_run_dir()
@@ -110,7 +127,7 @@ def down_cmd(run_dir: RunDirOpt = None) -> None:
     console.print(f"lab down ({rd}) in {time.monotonic() - t0:.1f}s", highlight=False)
 
 
-@app.command("status")
+@app.command("status", cls=_Command)
 def status_cmd(
     run_dir: RunDirOpt = None,
     as_json: JsonOpt = False,
@@ -140,7 +157,7 @@ def _workspace(ctx: typer.Context) -> Workspace:
     return workspace
 
 
-@app.command("probe")
+@app.command("probe", cls=_Command)
 def probe_cmd(
     ctx: typer.Context,
     run_dir: RunDirOpt = None,
@@ -175,3 +192,7 @@ def probe_cmd(
         console.print(f"{len(results) - bad}/{len(results)} flows behave as the intents say", highlight=False)
     if any(not p.ok for p in results):
         raise typer.Exit(1)
+
+
+for _info in app.registered_commands:  # docstrings as help: one line per paragraph, wrapped by the display
+    _info.help = reflow(_info.callback.__doc__ if _info.callback else "")
