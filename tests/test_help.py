@@ -115,3 +115,27 @@ def test_the_detector_finds_a_broken_sentence() -> None:
         first, "│           same", "│           transaction as apply: the devices go back to that revision.",
         "│ diff      The differences between two stored revisions."))
     assert early_breaks(broken) == ["'same' / 'transaction'"]
+
+
+def unwrapped(text: str) -> str:
+    """Whitespace normalised, and a word the display broke after a hyphen joined again."""
+    return re.sub(r"-\s+", "-", words(text.translate({ord(c): " " for c in BOX})))
+
+
+@pytest.mark.parametrize("columns", [40, 60])
+@pytest.mark.parametrize("path", sorted(COMMANDS), ids=lambda p: " ".join(p) or "netorch")
+def test_help_in_a_narrow_terminal_is_whole(path: tuple[str, ...], columns: int, capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under 80 columns --help is plain text, each option's help under it at the terminal's
+    width: nothing is cut with an ellipsis, no line is wider than the terminal."""
+    monkeypatch.setenv("COLUMNS", str(columns))
+    assert main([*path, "--help"]) == 0
+    text = capsys.readouterr().out
+    assert "…" not in text
+    assert max(len(line) for line in text.splitlines()) <= columns, text
+    flat = unwrapped(text)
+    command = COMMANDS[path]
+    for paragraph in command.help.split("\n\n"):
+        assert unwrapped(paragraph) in flat, (path, paragraph)
+    for param in params(command):
+        assert unwrapped(param.help) in flat, (path, param.opts, param.help)

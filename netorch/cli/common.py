@@ -12,7 +12,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from netorch.cli.output import err
-from netorch.util import bare_flags, nonempty_path
+from netorch.util import bare_flags, narrow_help, nonempty_path
 
 if TYPE_CHECKING:  # imported when used: `netorch --help` stays light
     from netorch.run.engine import Engine
@@ -31,10 +31,13 @@ class State:
 
 
 class Command(TyperCommand):
-    """Every netorch command: its flags show no value in --help."""
+    """Every netorch command: its flags show no value in --help, which is plain text in a narrow terminal."""
 
     def get_params(self, ctx: Any) -> list[Any]:
         return bare_flags(super().get_params(ctx))
+
+    def get_help(self, ctx: Any) -> str:
+        return narrow_help(self, ctx, super().get_help)
 
 
 class Group(TyperGroup):
@@ -42,6 +45,9 @@ class Group(TyperGroup):
 
     def get_params(self, ctx: Any) -> list[Any]:
         return bare_flags(super().get_params(ctx))
+
+    def get_help(self, ctx: Any) -> str:
+        return narrow_help(self, ctx, super().get_help)
 
 
 EXIT_OK = 0

@@ -28,9 +28,10 @@ def history_cmd(
     run_id: Annotated[int | None, typer.Argument(metavar="RUN", help="Show this run in full.",
                                                  show_default=False)] = None,
     limit: Annotated[int, typer.Option("--last", "-n", min=1, help="How many runs (or verifications) to list.")] = 20,
-    kind: Annotated[RunKind | None, typer.Option("--kind", help="Only the runs of this kind; verify: the "
-                                                 "verifications kept instead (each `netorch verify`, and plan's "
-                                                 "and apply's before any device is touched).")] = None,
+    kind: Annotated[RunKind | None, typer.Option("--kind", metavar="KIND", help="Only the runs of this kind: "
+                                                 "apply, plan, drift or recover; verify: the verifications kept "
+                                                 "instead (each `netorch verify`, and plan's and apply's before "
+                                                 "any device is touched).")] = None,
     host: Annotated[str | None, typer.Option("--host", metavar="HOST", help="Only the runs that touched this "
                                              "device.")] = None,
     as_json: JsonOpt = False,

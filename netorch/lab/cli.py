@@ -19,7 +19,7 @@ from netorch.lab.lifecycle import default_topology_path, down, status, up
 from netorch.lab.state import LabStatus, default_run_dir
 from netorch.lab.topology import Topology, generate, load_topology
 from netorch.service import Workspace
-from netorch.util import bare_flags, nonempty_path, reflow
+from netorch.util import bare_flags, narrow_help, nonempty_path, reflow
 
 
 class _Command(TyperCommand):
@@ -28,10 +28,16 @@ class _Command(TyperCommand):
     def get_params(self, ctx: Any) -> list[Any]:
         return bare_flags(super().get_params(ctx))
 
+    def get_help(self, ctx: Any) -> str:
+        return narrow_help(self, ctx, super().get_help)
+
 
 class _Group(TyperGroup):
     def get_params(self, ctx: Any) -> list[Any]:
         return bare_flags(super().get_params(ctx))
+
+    def get_help(self, ctx: Any) -> str:
+        return narrow_help(self, ctx, super().get_help)
 
 
 app = typer.Typer(
