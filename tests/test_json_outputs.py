@@ -142,6 +142,19 @@ def test_recover_json_with_nothing_to_recover(tmp_path: Path, monkeypatch: pytes
     valid("recover", report)
 
 
+def test_recover_abandon_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("NETORCH_STORE", str(tmp_path / "store.db"))
+    store = Store(tmp_path / "store.db")
+    run_id = store.start_run("apply", "someone", "abc123")
+    store.set_status(run_id, "interrupted")
+    store.close()
+    code, record = cli_json(capsys, "--inventory", str(ROOT / "inventory"), "--intents", str(ROOT / "intents"),
+                            "recover", "--abandon", str(run_id), "--json")
+    assert code == 0 and record["id"] == run_id and record["status"] == "abandoned"
+    valid("history-run", record)
+
+
 def test_render_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, document = cli_json(capsys, "--inventory", str(ROOT / "inventory"), "--intents", str(ROOT / "intents"),
                               "render", "--out", str(tmp_path / "out"), "--limit", "r1,eos1", "--json")

@@ -20,7 +20,7 @@ from netorch.cli.common import (
     make_engine,
     notice_interrupted,
 )
-from netorch.cli.output import err, out, print_report, print_verify, run_with_progress
+from netorch.cli.output import err, out, print_model, print_report, print_verify, run_with_progress
 from netorch.defaults import CONFIRM_TIMEOUT, LOCK_WAIT, WORKERS
 from netorch.run.options import ApplyOptions, PlanOptions, RecoverOptions
 from netorch.util import nonempty_path
@@ -191,7 +191,8 @@ def recover_cmd(
     workers: WorkersOpt = WORKERS,
     lock_wait: LockWaitOpt = LOCK_WAIT,
     abandon: Annotated[int | None, typer.Option("--abandon", metavar="RUN", help="Close interrupted run RUN "
-                                                "without touching its devices (they stay as they are).")] = None,
+                                                "without touching its devices (they stay as they are); with "
+                                                "--json, print that run as `history RUN --json` does.")] = None,
     as_json: JsonOpt = False,
     credentials: CredOpt = None,
 ) -> None:
@@ -202,7 +203,14 @@ def recover_cmd(
     state: State = ctx.obj
     engine = make_engine(state, credentials)
     if abandon is not None:
-        out.print(abandon_run(engine.store, abandon), highlight=False)
+        said = abandon_run(engine.store, abandon)
+        record = engine.store.run(abandon) if engine.store is not None and as_json else None
+        if record is not None:  # --json: the abandoned run in full, as `history RUN --json` shows it
+            from netorch.cli.models import RunJson
+
+            print_model(RunJson.model_validate(record.as_dict()))
+            return
+        out.print(said, highlight=False)
         return
     report = run_with_progress(
         lambda progress: recover(engine, RecoverOptions(workers=workers, lock_wait=lock_wait), progress=progress),

@@ -144,7 +144,7 @@ WHAT = {
     "render": "render --json",
     "diff": "diff REV_A REV_B --json",
     "history": "history --json (the latest runs)",
-    "history-run": "history RUN --json (one run in full)",
+    "history-run": "history RUN --json (one run in full), recover --abandon RUN --json",
     "history-verify": "history --kind verify --json (the latest verifications)",
     "schema": "schema --json (this list)",
     "lab-up": "lab up --json",
