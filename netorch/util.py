@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import difflib
 import gc
+import inspect
+import shutil
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 def nonempty_path(value: str | Path) -> Path:
@@ -16,6 +19,47 @@ def nonempty_path(value: str | Path) -> Path:
     if isinstance(value, str) and not value:
         raise ValueError("an empty path names no file or folder")
     return Path(value)
+
+
+def reflow(text: str | None) -> str:
+    """A docstring as command-line help: each paragraph on one line, which the help display wraps to
+    the terminal (typer's rich help keeps a docstring's line breaks, so a sentence broken in the
+    source would show broken)."""
+    return "\n\n".join(" ".join(p.split()) for p in inspect.cleandoc(text or "").split("\n\n") if p.strip())
+
+
+def bare_flags(params: list[Any]) -> list[Any]:
+    """A command's parameters with no value shown for its flags (--json, --help): typer shows
+    <bool> beside them, as if they took one."""
+    for param in params:
+        if getattr(param, "is_flag", False) and getattr(param, "metavar", None) is None:
+            param.metavar = ""
+    return params
+
+
+#: under this many columns, --help is plain text wrapped to the terminal: rich's panels would cut
+#: words of the help column with an ellipsis
+NARROW_HELP = 80
+
+
+def narrow_help(command: Any, ctx: Any, get_help: Any) -> str:
+    """A command's --help in a terminal narrower than NARROW_HELP: click's plain help, wrapped to
+    the terminal's width (never cut), instead of typer's rich panels."""
+    columns = shutil.get_terminal_size((NARROW_HELP, 24)).columns
+    if columns >= NARROW_HELP:
+        return str(get_help(ctx))
+    mode, command.rich_markup_mode = command.rich_markup_mode, None
+    ctx.terminal_width = max(columns - 1, 20)
+    base = ctx.formatter_class
+
+    def stacked(self: Any, rows: Any, col_max: int = 30, col_spacing: int = 2) -> None:
+        base.write_dl(self, rows, 2, col_spacing)  # each option's help under it, the whole width
+
+    ctx.formatter_class = type("StackedHelpFormatter", (base,), {"write_dl": stacked})
+    try:
+        return str(get_help(ctx))
+    finally:
+        command.rich_markup_mode = mode
 
 
 @contextmanager

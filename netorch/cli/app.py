@@ -15,11 +15,11 @@ import typer
 
 from netorch import __version__
 from netorch.cli import drift, history, offline, run, schema, serve
-from netorch.cli.common import EXIT_ERROR, EXIT_OK, PATH_METAVAR, State
+from netorch.cli.common import EXIT_ERROR, EXIT_OK, PATH_METAVAR, Command, Group, State
 from netorch.cli.output import err, out, print_problems
 from netorch.errors import NetorchError, ValidationFailed
 from netorch.service import Workspace, templates_folder
-from netorch.util import nonempty_path
+from netorch.util import nonempty_path, reflow
 
 HELP = """netorch: declare routes, security domains and services as intents; netorch
 validates them against a Nornir inventory, compiles and renders per-device configs,
@@ -28,7 +28,7 @@ plans and applies them, and detects drift.
 Exit codes: 0 success or in sync; 1 error (invalid input, device failure, bad usage);
 2 changes pending (plan) or drift found (drift)."""
 
-app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=True,
+app = typer.Typer(help=reflow(HELP), no_args_is_help=True, add_completion=True, cls=Group,
                   context_settings={"help_option_names": ["-h", "--help"]})
 
 
@@ -36,17 +36,19 @@ app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=True,
 def _global(
     ctx: typer.Context,
     inventory: Annotated[Path, typer.Option("--inventory", "-i", envvar="NETORCH_INVENTORY",
-                                            help="Nornir SimpleInventory folder.", parser=nonempty_path,
+                                            help="The inventory: a Nornir SimpleInventory folder.",
+                                            parser=nonempty_path,
                                             metavar=PATH_METAVAR)] = Path("inventory"),
     intents: Annotated[Path, typer.Option("--intents", envvar="NETORCH_INTENTS",
-                                          help="Folder (or file) of intent YAML files.", parser=nonempty_path,
+                                          help="The intents: a folder (or file) of intent YAML files.",
+                                          parser=nonempty_path,
                                           metavar=PATH_METAVAR)] = Path("intents"),
     templates: Annotated[Path | None, typer.Option(
         "--templates", show_default=False,
-        help="Templates folder (<platform>/*.j2). Default: $NETORCH_TEMPLATES, else ./templates if it "
+        help="The templates folder (<platform>/*.j2). Default: $NETORCH_TEMPLATES, else ./templates if it "
              "exists, else the templates netorch ships.", parser=nonempty_path, metavar=PATH_METAVAR)] = None,
     executor: Annotated[str | None, typer.Option(
-        "--executor", envvar="NETORCH_EXECUTOR", show_envvar=True,
+        "--executor", envvar="NETORCH_EXECUTOR", show_envvar=True, metavar="EXECUTOR",
         help="Where device work runs: inprocess (default), celery (Redis at 127.0.0.1:6379/0) or "
              "celery:redis://HOST:PORT/DB (see `netorch worker`).")] = None,
     accept_new_host_keys: Annotated[bool, typer.Option(
@@ -83,7 +85,7 @@ COMMANDS = (
     ("version", version_cmd),
 )
 for _name, _command in COMMANDS:
-    app.command(_name)(_command)
+    app.command(_name, cls=Command, help=reflow(_command.__doc__))(_command)
 
 
 def _mount_optional() -> None:

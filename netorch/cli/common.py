@@ -6,12 +6,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from netorch.cli.output import err
-from netorch.util import nonempty_path
+from netorch.util import bare_flags, narrow_help, nonempty_path
 
 if TYPE_CHECKING:  # imported when used: `netorch --help` stays light
     from netorch.run.engine import Engine
@@ -29,6 +30,26 @@ class State:
     executor: str | None = None
 
 
+class Command(TyperCommand):
+    """Every netorch command: its flags show no value in --help, which is plain text in a narrow terminal."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return bare_flags(super().get_params(ctx))
+
+    def get_help(self, ctx: Any) -> str:
+        return narrow_help(self, ctx, super().get_help)
+
+
+class Group(TyperGroup):
+    """netorch and its sub-apps: their flags show no value in --help."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return bare_flags(super().get_params(ctx))
+
+    def get_help(self, ctx: Any) -> str:
+        return narrow_help(self, ctx, super().get_help)
+
+
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
@@ -38,7 +59,7 @@ EXIT_CHANGES = 2
 PATH_METAVAR = "<path>"
 
 CredOpt = Annotated[Path | None, typer.Option("--credentials", envvar="NETORCH_CREDENTIALS",
-                                              help="Credentials file (see README).", show_envvar=True,
+                                              help="The credentials file (see the README).", show_envvar=True,
                                               parser=nonempty_path, metavar=PATH_METAVAR)]
 
 
@@ -63,10 +84,12 @@ def complete_limit(ctx: typer.Context, incomplete: str) -> list[str]:
     return [prefix + n for n in names if n.startswith(last) and n not in taken]
 
 
-LimitOpt = Annotated[str | None, typer.Option("--limit", "-l", help="Host or group (comma list).",
+LimitOpt = Annotated[str | None, typer.Option("--limit", "-l", metavar="HOSTS", help="The devices: a host or "
+                                              "group, or a comma list of them (default: every host).",
                                               autocompletion=complete_limit)]
 WorkersOpt = Annotated[int, typer.Option("--workers", "-w", min=1, max=500, help="Parallel devices.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout (`netorch schema` "
+                                       "lists the JSON Schema of every output).")]
 LockWaitOpt = Annotated[float, typer.Option("--lock-wait", min=0, max=3600, help="Seconds to wait for devices "
                                             "another run holds before giving up.")]
 

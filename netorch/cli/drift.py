@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from netorch.cli.common import CredOpt, JsonOpt, LimitOpt, WorkersOpt, make_engine, notice_interrupted
-from netorch.cli.output import STATUS_STYLE, out, run_with_progress
+from netorch.cli.output import STATUS_STYLE, heading, out, print_model, print_notes, run_with_progress, table
 from netorch.defaults import WORKERS
 from netorch.run.options import DriftOptions
 
@@ -50,28 +50,27 @@ def drift_cmd(
                                                     show_unmanaged=show_unmanaged), progress=progress),
         total, as_json)
     if as_json:
-        out.print_json(report.model_dump_json())
+        print_model(report)
         raise typer.Exit(report.exit_code)
-    from rich.table import Table
-
-    table = Table(title=f"netorch drift: {report.status}", title_justify="left")
-    for col in ("device", "platform", "via", "status", "config", "state", "detail"):
-        table.add_column(col)
+    shown = table(f"netorch drift: {report.status}", ("device", "platform", "via", "status", "config", "state",
+                                                        "detail"))
     for d in report.devices:
         kinds: dict[str, int] = {}
         for c in d.config:
             kinds[c.kind] = kinds.get(c.kind, 0) + 1
         config = ", ".join(f"{v} {k}" for k, v in sorted(kinds.items()))
-        detail = d.error or (f"not read over {d.transport}: {', '.join(d.unread)}" if d.unread else "")
-        table.add_row(d.host, d.platform, d.transport, f"[{STATUS_STYLE.get(d.status, '')}]{d.status}[/]",
+        detail = "error (below)" if d.error else (f"not read over {d.transport}: {', '.join(d.unread)}"
+                                                  if d.unread else "")
+        shown.add_row(d.host, d.platform, d.transport, f"[{STATUS_STYLE.get(d.status, '')}]{d.status}[/]",
                       config, str(len(d.state)) if d.state else "", detail)
-    out.print(table)
+    out.print(shown)
+    print_notes([(d.host, d.error) for d in report.devices if d.error], style="red")
     from netorch.configtree.base import Difference, render_diffs
 
     for d in report.devices:
         if not (d.config or d.state or d.unmanaged):
             continue
-        out.rule(d.host, style="dim")
+        heading(d.host)
         for artifact in sorted({c.artifact for c in d.config}):
             out.print(f"[bold]{artifact}[/]")
             text = render_diffs([Difference(c.kind, tuple(c.path), c.detail) for c in d.config

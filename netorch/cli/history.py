@@ -3,7 +3,6 @@ run in full, or --json."""
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
@@ -11,7 +10,7 @@ import typer
 from rich.text import Text
 
 from netorch.cli.common import EXIT_ERROR, JsonOpt
-from netorch.cli.output import err, out
+from netorch.cli.output import err, out, print_model, table
 
 if TYPE_CHECKING:  # imported when used: `netorch --help` stays light
     from netorch.store import Store, VerificationRecord
@@ -26,12 +25,15 @@ class RunKind(StrEnum):
 
 
 def history_cmd(
-    run_id: Annotated[int | None, typer.Argument(help="Show one run in full.")] = None,
-    limit: Annotated[int, typer.Option("--last", "-n", min=1, help="How many runs.")] = 20,
-    kind: Annotated[RunKind | None, typer.Option("--kind", help="apply, plan, drift, recover; verify: the "
-                                                 "verifications kept (each `netorch verify`, and plan's and "
-                                                 "apply's before any device is touched).")] = None,
-    host: Annotated[str | None, typer.Option("--host", help="Runs that touched this device.")] = None,
+    run_id: Annotated[int | None, typer.Argument(metavar="RUN", help="Show this run in full.",
+                                                 show_default=False)] = None,
+    limit: Annotated[int, typer.Option("--last", "-n", min=1, help="How many runs (or verifications) to list.")] = 20,
+    kind: Annotated[RunKind | None, typer.Option("--kind", metavar="KIND", help="Only the runs of this kind: "
+                                                 "apply, plan, drift or recover; verify: the verifications kept "
+                                                 "instead (each `netorch verify`, and plan's and apply's before "
+                                                 "any device is touched).")] = None,
+    host: Annotated[str | None, typer.Option("--host", metavar="HOST", help="Only the runs that touched this "
+                                             "device.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Runs recorded in the local store (who, when, revision, outcome, per-device diffs)."""
@@ -49,7 +51,9 @@ def history_cmd(
             err.print(f"no run {run_id} in {store.path}")
             raise typer.Exit(EXIT_ERROR)
         if as_json:
-            out.print_json(json.dumps(record.as_dict()))
+            from netorch.cli.models import RunJson
+
+            print_model(RunJson.model_validate(record.as_dict()))
             return
         when = datetime.datetime.fromtimestamp(record.started_at).isoformat(timespec="seconds")
         out.print(f"run {record.id}: {record.kind} by {record.actor} at {when}, revision {record.revision}: "
@@ -76,20 +80,19 @@ def history_cmd(
         if v.run_id is not None:
             verified.setdefault(v.run_id, v.verdict)
     if as_json:
-        out.print_json(json.dumps([{**r.as_dict(with_devices=False), "verification": verified.get(r.id)}
-                                   for r in runs]))
-        return
-    from rich.table import Table
+        from netorch.cli.models import HistoryJson
 
-    table = Table(title=f"netorch history ({store.path})", title_justify="left")
-    for col in ("run", "kind", "started", "actor", "revision", "status", "verified", "devices"):
-        table.add_column(col)
+        print_model(HistoryJson.model_validate([{**r.as_dict(with_devices=False), "verification": verified.get(r.id)}
+                                                for r in runs]))
+        return
+    shown = table(f"netorch history ({store.path})", ("run", "kind", "started", "actor", "revision", "status",
+                                                      "verified", "devices"))
     for r in runs:
         when = datetime.datetime.fromtimestamp(r.started_at).isoformat(sep=" ", timespec="seconds")
         counts = r.summary.get("counts", {})
-        table.add_row(str(r.id), r.kind, when, r.actor, r.revision, r.status, verified.get(r.id, ""),
+        shown.add_row(str(r.id), r.kind, when, r.actor, r.revision, r.status, verified.get(r.id, ""),
                       ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
-    out.print(table)
+    out.print(shown)
 
 
 def _print_verification(v: VerificationRecord) -> None:
@@ -114,15 +117,14 @@ def _verification_history(store: Store, limit: int, as_json: bool) -> None:
 
     found = store.verifications(limit=limit)
     if as_json:
-        out.print_json(json.dumps([v.as_dict() for v in found]))
-        return
-    from rich.table import Table
+        from netorch.cli.models import VerificationsJson
 
-    table = Table(title=f"netorch verifications ({store.path})", title_justify="left")
-    for col in ("id", "kind", "run", "when", "actor", "revision", "against", "verdict"):
-        table.add_column(col, no_wrap=col in ("verdict", "kind"))
+        print_model(VerificationsJson.model_validate([v.as_dict() for v in found]))
+        return
+    shown = table(f"netorch verifications ({store.path})", ("id", "kind", "run", "when", "actor", "revision",
+                                                            "against", "verdict"))
     for v in found:
         when = datetime.datetime.fromtimestamp(v.created_at).isoformat(sep=" ", timespec="seconds")
-        table.add_row(str(v.id), v.kind, str(v.run_id or ""), when, v.actor, v.revision, Text(v.against), v.verdict)
-    out.print(table)
+        shown.add_row(str(v.id), v.kind, str(v.run_id or ""), when, v.actor, v.revision, Text(v.against), v.verdict)
+    out.print(shown)
     out.print("`netorch history --kind verify --json`: each one's failures and differences in full", highlight=False)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -21,7 +20,7 @@ from netorch.cli.common import (
     WorkersOpt,
     keep_verification,
 )
-from netorch.cli.output import out, print_differential, print_problems, print_verify, run_with_progress
+from netorch.cli.output import out, print_differential, print_model, print_problems, print_verify, run_with_progress
 from netorch.defaults import WORKERS
 from netorch.service import write_rendered
 from netorch.util import nonempty_path
@@ -51,16 +50,16 @@ class ValidationJson(BaseModel):
 
 def validate_cmd(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Validate intents against the inventory; report every problem with file:line."""
     state: State = ctx.obj
     result = state.workspace.validate()
     if as_json:
-        out.print_json(ValidationJson(
+        print_model(ValidationJson(
             ok=result.ok, summary=result.summary(), deferred=result.deferred,
             problems=[ProblemJson(file=p.file, line=p.line, path=p.path, message=p.message, code=p.code)
-                      for p in result.problems]).model_dump_json())
+                      for p in result.problems]))
         raise typer.Exit(EXIT_OK if result.ok else EXIT_ERROR)
     if not result.ok:
         print_problems(result.problems, result.deferred)
@@ -72,7 +71,8 @@ def render_cmd(
     ctx: typer.Context,
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Write DIR/<host>/<artifact>.", parser=nonempty_path,
                                           metavar=PATH_METAVAR)] = Path("out"),
-    limit: Annotated[str | None, typer.Option("--limit", "-l", help="Host or group (comma list).")] = None,
+    limit: LimitOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Compile the intents and render every host's config artifacts into DIR/<host>/."""
     state: State = ctx.obj
@@ -81,6 +81,12 @@ def render_cmd(
                                  param_hint=["--out", "-o"])
     rendered = state.workspace.render(limit, processes=os.cpu_count() or 1)
     written = write_rendered(rendered, out_dir)
+    if as_json:
+        from netorch.cli.models import RenderJson
+
+        print_model(RenderJson(out=str(out_dir), hosts={h: sorted(files) for h, files in sorted(rendered.items())},
+                               files=len(written)))
+        return
     out.print(f"rendered {len(written)} artifact(s) for {len(rendered)} host(s) into {out_dir}/",
               highlight=False)
     for host, files in sorted(rendered.items()):
@@ -147,8 +153,9 @@ def diff_cmd(
 
     result = diff(Store(), rev_a, rev_b)
     if as_json:
-        out.print_json(json.dumps({"a": result.a, "b": result.b, "intents": result.intents,
-                                   "devices": result.devices}))
+        from netorch.cli.models import RevisionDiffJson
+
+        print_model(RevisionDiffJson(a=result.a, b=result.b, intents=result.intents, devices=result.devices))
         return
     for line in result.text().splitlines():
         style = "green" if line.startswith("+") else "red" if line.startswith("-") else ""

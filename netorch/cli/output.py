@@ -4,11 +4,11 @@ problems with file:line (print_problems), and the progress display of device wor
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, TypeVar
 
+from pydantic import BaseModel
 from rich.console import Console
 from rich.text import Text
 
@@ -16,6 +16,7 @@ from netorch.errors import Problem
 
 if TYPE_CHECKING:  # imported when used: `netorch --help` stays light
     from rich.progress import Progress, TaskID
+    from rich.table import Table
 
     from netorch.executor.base import ProgressFn
     from netorch.run.report import RunReport
@@ -36,6 +37,41 @@ DIFF_STYLE = {"NEWLY ALLOWED": "yellow", "NEWLY BLOCKED": "bold red", "NOTE": "d
 
 DEFERRED = ("paths, loops and what routers share (links, sessions, areas) are checked once these are "
             "fixed: they may fail only because of them")
+
+
+def table(title: str, columns: tuple[str, ...]) -> Table:
+    """A table whose cells wrap, and fold a word longer than their column, in a narrow terminal:
+    never cut with an ellipsis. Free text (errors, hints) goes under a table as whole lines
+    (print_notes), where a narrow terminal wraps it and nothing is cut."""
+    from rich import box
+    from rich.table import Table
+
+    narrow = out.width < 80  # no vertical borders: their columns go to the cells
+    found = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD if narrow else box.HEAVY_HEAD,
+                  pad_edge=not narrow)
+    for column in columns:
+        found.add_column(column, overflow="fold")
+    return found
+
+
+def print_notes(notes: list[tuple[str, str]], style: str = "") -> None:
+    """`subject: text` lines, whole (soft-wrapped by the terminal, never cut by netorch)."""
+    for subject, text in notes:
+        out.print(f"{subject}: {text}", style=style, markup=False, highlight=False, soft_wrap=True)
+
+
+def heading(text: str) -> None:
+    """A rule with `text` in it; a line starting with one when the terminal is too narrow for a
+    rule around the whole text (a rule would cut it with an ellipsis)."""
+    if len(text) + 8 <= out.width:
+        out.rule(text, style="dim")
+    else:
+        out.print(f"── {text}", style="dim", markup=False, highlight=False, soft_wrap=True)
+
+
+def print_model(document: BaseModel, to: Console | None = None) -> None:
+    """A --json output: the document as its model dumps it (the model `netorch schema` prints)."""
+    (to or out).print_json(document.model_dump_json())
 
 
 def print_problems(problems: list[Problem] | tuple[Problem, ...], deferred: bool = False) -> None:
@@ -73,25 +109,24 @@ def run_with_progress(run: Callable[[ProgressFn | None], R], total: int, as_json
 
 def print_report(report: RunReport, as_json: bool, show_diff: bool = True) -> None:
     if as_json:
-        out.print_json(json.dumps(report.as_dict()))
-        return
-    from rich.table import Table
+        from netorch.run.report import RunReportJson
 
+        print_model(RunReportJson.model_validate(report.as_dict()))
+        return
     if not report.devices:
         out.print(f"netorch {report.kind}: {report.message} (no device read)", highlight=False)
         return
-    table = Table(title=f"netorch {report.kind}: {report.status}", title_justify="left")
-    for col in ("device", "platform", "via", "status", "now", "detail"):
-        table.add_column(col)
+    shown = table(f"netorch {report.kind}: {report.status}", ("device", "platform", "via", "status", "now", "detail"))
     for d in report.devices:
-        detail = d.error or (f"{len(d.diff.splitlines())} line(s) of diff" if d.diff else "")
-        table.add_row(d.host, d.platform, d.transport, f"[{STATUS_STYLE.get(d.status, '')}]{d.status}[/]",
+        detail = "error (below)" if d.error else f"{len(d.diff.splitlines())} line(s) of diff" if d.diff else ""
+        shown.add_row(d.host, d.platform, d.transport, f"[{STATUS_STYLE.get(d.status, '')}]{d.status}[/]",
                       d.final, Text(detail))
-    out.print(table)
+    out.print(shown)
+    print_notes([(d.host, d.error) for d in report.devices if d.error], style="red")
     if show_diff:
         for d in report.devices:
             if d.diff:
-                out.rule(f"{d.host}", style="dim")
+                heading(d.host)
                 for line in d.diff.splitlines():
                     style = "green" if line.startswith("+") else "red" if line.startswith("-") else ""
                     out.print(line, style=style, markup=False, highlight=False)
@@ -102,7 +137,9 @@ def print_report(report: RunReport, as_json: bool, show_diff: bool = True) -> No
 
 def print_verify(report: Report, as_json: bool, to: Console) -> None:
     if as_json:
-        to.print_json(json.dumps(report.as_dict()))
+        from netorch.verify.report import VerifyReportJson
+
+        print_model(VerifyReportJson.model_validate(report.as_dict()), to)
         return
     for line in report.lines():
         style = "bold red" if line.startswith("FAIL") else "yellow" if line.startswith("WARNING") else ""
@@ -111,7 +148,9 @@ def print_verify(report: Report, as_json: bool, to: Console) -> None:
 
 def print_differential(diff: Differential, as_json: bool) -> None:
     if as_json:
-        out.print_json(json.dumps(diff.as_dict()))
+        from netorch.cli.models import DifferentialJson
+
+        print_model(DifferentialJson.model_validate(diff.as_dict()))
         return
     for line in diff.lines():
         style = next((v for k, v in DIFF_STYLE.items() if line.startswith(k)), "")

@@ -20,7 +20,7 @@ from netorch.cli.common import (
     make_engine,
     notice_interrupted,
 )
-from netorch.cli.output import err, out, print_report, print_verify, run_with_progress
+from netorch.cli.output import err, out, print_model, print_report, print_verify, run_with_progress
 from netorch.defaults import CONFIRM_TIMEOUT, LOCK_WAIT, WORKERS
 from netorch.run.options import ApplyOptions, PlanOptions, RecoverOptions
 from netorch.util import nonempty_path
@@ -102,7 +102,7 @@ def plan_cmd(
 
 def apply_cmd(
     ctx: typer.Context,
-    plan_file: Annotated[Path | None, typer.Argument(metavar="[PLANFILE]", help="A saved plan (`plan --out`): "
+    plan_file: Annotated[Path | None, typer.Argument(metavar="PLANFILE", help="A saved plan (`plan --out`): "
                                                      "apply exactly it.", parser=nonempty_path)] = None,
     limit: LimitOpt = None,
     dry_run: DryRunOpt = False,
@@ -110,10 +110,10 @@ def apply_cmd(
     confirm_timeout: ConfirmTimeoutOpt = None,
     best_effort: Annotated[bool, typer.Option("--best-effort", help="Keep the devices that succeeded; "
                                               "by default any failure rolls every device back.")] = False,
-    canary: Annotated[str | None, typer.Option("--canary", help="Staged rollout: these devices (a comma "
-                                               "list) or the first N first.")] = None,
-    wave_size: Annotated[str | None, typer.Option("--wave-size", help="Staged rollout: then waves of N "
-                                                  "devices or P% of them.")] = None,
+    canary: Annotated[str | None, typer.Option("--canary", metavar="HOSTS|N", help="Staged rollout: these "
+                                               "devices (a comma list), or the first N, first.")] = None,
+    wave_size: Annotated[str | None, typer.Option("--wave-size", metavar="N|P%", help="Staged rollout: "
+                                                  "then waves of N devices or P% of them.")] = None,
     max_failures: Annotated[int, typer.Option("--max-failures", min=0, help="Staged rollout: failures "
                                               "allowed before the rollout stops and rolls back.")] = 0,
     pause: Annotated[float, typer.Option("--pause", min=0, max=86400, help="Staged rollout: seconds between "
@@ -191,7 +191,8 @@ def recover_cmd(
     workers: WorkersOpt = WORKERS,
     lock_wait: LockWaitOpt = LOCK_WAIT,
     abandon: Annotated[int | None, typer.Option("--abandon", metavar="RUN", help="Close interrupted run RUN "
-                                                "without touching its devices (they stay as they are).")] = None,
+                                                "without touching its devices (they stay as they are); with "
+                                                "--json, print that run as `history RUN --json` does.")] = None,
     as_json: JsonOpt = False,
     credentials: CredOpt = None,
 ) -> None:
@@ -202,7 +203,14 @@ def recover_cmd(
     state: State = ctx.obj
     engine = make_engine(state, credentials)
     if abandon is not None:
-        out.print(abandon_run(engine.store, abandon), highlight=False)
+        said = abandon_run(engine.store, abandon)
+        record = engine.store.run(abandon) if engine.store is not None and as_json else None
+        if record is not None:  # --json: the abandoned run in full, as `history RUN --json` shows it
+            from netorch.cli.models import RunJson
+
+            print_model(RunJson.model_validate(record.as_dict()))
+            return
+        out.print(said, highlight=False)
         return
     report = run_with_progress(
         lambda progress: recover(engine, RecoverOptions(workers=workers, lock_wait=lock_wait), progress=progress),

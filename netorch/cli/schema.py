@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import BaseModel, ConfigDict, create_model
 
-from netorch.cli.output import err, out
+from netorch.cli.output import err, out, table
 
 
 def _attribute_docs(model: type[BaseModel]) -> dict[str, str]:
@@ -116,6 +116,40 @@ SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
     "recover": _model("netorch.run.report", "RunReportJson"),
     "drift": _model("netorch.run.drift", "DriftReport"),
     "verify": _model("netorch.verify.report", "VerifyReportJson"),
+    "verify-against": _model("netorch.cli.models", "DifferentialJson"),
+    "render": _model("netorch.cli.models", "RenderJson"),
+    "diff": _model("netorch.cli.models", "RevisionDiffJson"),
+    "history": _model("netorch.cli.models", "HistoryJson"),
+    "history-run": _model("netorch.cli.models", "RunJson"),
+    "history-verify": _model("netorch.cli.models", "VerificationsJson"),
+    "schema": _model("netorch.cli.models", "SchemaListJson"),
+    "lab-up": _model("netorch.lab.state", "LabStatus"),
+    "lab-status": _model("netorch.lab.state", "LabStatus"),
+    "lab-probe": _model("netorch.lab.probe", "ProbesJson"),
+}
+
+#: what each schema is of, as `netorch schema` lists them
+WHAT = {
+    "intents": "an intents file (intents/*.yaml)",
+    "inventory": "the inventory's hosts.yaml and groups.yaml",
+    "daemon-config": "the daemon's configuration file (netorch daemon --config)",
+    "validate": "validate --json",
+    "plan": "plan --json",
+    "apply": "apply --json",
+    "rollback": "rollback --json",
+    "recover": "recover --json",
+    "drift": "drift --json",
+    "verify": "verify --json",
+    "verify-against": "verify --against live|RUN|REV --json",
+    "render": "render --json",
+    "diff": "diff REV_A REV_B --json",
+    "history": "history --json (the latest runs)",
+    "history-run": "history RUN --json (one run in full), recover --abandon RUN --json",
+    "history-verify": "history --kind verify --json (the latest verifications)",
+    "schema": "schema --json (this list)",
+    "lab-up": "lab up --json",
+    "lab-status": "lab status --json",
+    "lab-probe": "lab probe --json",
 }
 
 
@@ -181,16 +215,34 @@ def reference() -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def schema_list() -> BaseModel:
+    from netorch.cli.models import SchemaListJson
+
+    return SchemaListJson.model_validate([{"name": name, "description": WHAT[name]} for name in SCHEMAS])
+
+
 def schema_cmd(
-    kind: Annotated[str | None, typer.Argument(metavar="[KIND]", help="One of: " + ", ".join(SCHEMAS) + ".",
+    kind: Annotated[str | None, typer.Argument(metavar="KIND", help="The schema to print: one of "
+                                               + ", ".join(SCHEMAS) + ". Without it: the list of them.",
                                                show_default=False)] = None,
     as_reference: Annotated[bool, typer.Option("--reference", help="Print the reference of the intent and "
                                                "inventory fields (Markdown) instead.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="The list of schemas as JSON (without KIND).")] = False,
 ) -> None:
     """Print the JSON Schema of an input file (intents, inventory, daemon-config) or of a command's
-    --json output, or the field reference."""
+    --json output, the list of them, or the field reference."""
     if as_reference:
         out.print(reference(), markup=False, highlight=False, soft_wrap=True, end="")
+        return
+    if kind is None:
+        listing = schema_list()
+        if as_json:
+            out.print_json(listing.model_dump_json())
+            return
+        shown = table("netorch schema KIND prints the JSON Schema of", ("KIND", "what"))
+        for name, what in WHAT.items():
+            shown.add_row(name, what)
+        out.print(shown)
         return
     if kind not in SCHEMAS:
         err.print(f"error: schema {kind!r} unknown: use one of {', '.join(SCHEMAS)}", markup=False,

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 def daemon_cmd(
     config: Annotated[Path | None, typer.Option("--config", "-c", envvar="NETORCH_DAEMON_CONFIG",
-                                                help="Daemon config (YAML); see README.", parser=nonempty_path,
+                                                help="The daemon's configuration file (YAML; see the README).",
+                                                parser=nonempty_path,
                                                 metavar=PATH_METAVAR)] = None,
 ) -> None:
     """Run the daemon in the foreground: scheduled drift checks and the HTTP API."""
@@ -29,8 +30,9 @@ def daemon_cmd(
 
 def worker_cmd(
     ctx: typer.Context,
-    queues: Annotated[str, typer.Option("--queues", "-Q", help="The regions this worker serves (comma list; "
-                                        "a device's region is its inventory data.region, else 'default').")],
+    queues: Annotated[str, typer.Option("--queues", "-Q", metavar="REGIONS", help="The regions this worker "
+                                        "serves (comma list; a device's region is its inventory data.region, "
+                                        "else 'default').")],
     concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1, max=64,
                                              help="Batches this worker runs at once.")] = 2,
     credentials: CredOpt = None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
+from netorch.lab._system import LLDPD_SOCKET
 from netorch.lab.state import LabState
 from netorch.service import PACKAGED_TEMPLATES, templates_folder
 
@@ -134,10 +135,54 @@ def router_start(state: LabState, router: str) -> str:
     lines += [shlex.join(daemon_argv(state, router, daemon)) for daemon in daemons]
     lines += [
         f"{shlex.join(load_config_argv(state, router))} >/dev/null",
+        *(lldpd_start(state, router) if state.lldp else []),
         f"/usr/sbin/sshd -f {q(d / 'sshd_config')}",
         "",
     ]
     return "\n".join(lines)
+
+
+#: what each router's lldpd is told at start (-O): a frame a second, its interface name as port id
+LLDPD_CONF = "configure lldp tx-interval 1\nconfigure lldp portidsubtype ifname\n"
+
+
+def lldp_interfaces(state: LabState, router: str) -> list[str]:
+    """The router's interfaces on links to other routers: the only ones its lldpd uses (never eth0,
+    the management link to the host's bridge, nor the links to end hosts)."""
+    found = []
+    for a, b in state.topology.links:
+        for end in (a, b):
+            node, iface = end.split(":")
+            if node == router:
+                found.append(iface)
+    return sorted(found, key=lambda n: int(n[3:]) if n[3:].isdigit() else 0)
+
+
+def lldpd_start(state: LabState, router: str) -> list[str]:
+    """Start lines for the router's lldpd (in its namespaces, on its router links only). lldpd's
+    paths are compiled in under /run (its socket, its privilege-separation chroot): it runs in a
+    mount namespace of its own where the node's lldpd/ folder is /run, and its socket is then
+    bind-mounted on /run/lldpd.socket in the router's mount namespace, where lldpcli (and so the
+    NAPALM driver) finds it. Nothing of it is written on the host's /run."""
+    interfaces = lldp_interfaces(state, router)
+    if not interfaces:
+        return []
+    d = state.node_dir(router)
+    private = d / "lldpd"
+    inner = (f"mount --bind {q(private)} /run && exec /usr/sbin/lldpd -d -I {','.join(interfaces)} "
+             f"-O {q(d / 'lldpd.conf')}")
+    return [
+        f"mkdir -p {q(private / 'lldpd')}",
+        f"printf %s {q(LLDPD_CONF)} > {q(d / 'lldpd.conf')}",
+        f"setsid unshare --mount --propagation private sh -c {q(inner)} </dev/null >>{q(d / 'lldpd.log')} 2>&1 &",
+        f"echo $! > {q(d / 'lldpd.pid')}",
+        "i=0",
+        f"while [ ! -S {q(private / 'lldpd.socket')} ]; do",
+        f"  i=$((i+1)); [ $i -lt 500 ] || {{ tail -n 5 {q(d / 'lldpd.log')}; exit 1; }}",
+        "  sleep 0.02",
+        "done",
+        f"mount --bind {q(private / 'lldpd.socket')} {LLDPD_SOCKET}",
+    ]
 
 
 def daemon_argv(state: LabState, router: str, daemon: str) -> list[str]:

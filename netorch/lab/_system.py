@@ -38,6 +38,17 @@ REQUIRED: dict[str, str] = {
 }
 
 
+#: lldpd (Debian package lldpd), optional: when installed, every lab router runs one on its links
+LLDPD = "/usr/sbin/lldpd"
+#: where lldpcli looks for lldpd (compiled in): each router's own lldpd is bind-mounted there, in the
+#: router's mount namespace only
+LLDPD_SOCKET = "/run/lldpd.socket"
+
+
+def lldpd_installed() -> bool:
+    return os.access(LLDPD, os.X_OK) and bool(shutil.which("lldpcli"))
+
+
 class PrerequisiteError(LabError):
     """Not root, or a package the lab needs is missing."""
 

@@ -21,6 +21,9 @@ How a lab is built (all names start with the topology's prefix, default ``nol``)
 * every router and NETCONF device has its own SSH host key (nodes/<node>/ssh_host_ed25519_key);
   <run_dir>/known_hosts lists them all, and the lab's credentials file and inventory name it,
   so netorch connects to the lab with host key checking on;
+* when lldpd is installed, each router runs one on its links to other routers (never on eth0),
+  with a private /run of its own (its compiled-in socket, chroot); its socket is bind-mounted on
+  /run/lldpd.socket in the router's mount namespace, where lldpcli finds it;
 * the NETCONF device runs netconfd (yuma123) as plain YANG: an empty directory is
   mounted over every SIL library directory in its mount namespace, and the process
   map is checked after start, so no host-touching SIL code is ever loaded.
@@ -50,9 +53,11 @@ from netorch.errors import LabError
 from netorch.lab import _render as render
 from netorch.lab._hostkeys import HOST_KEY, known_hosts_line, new_host_key
 from netorch.lab._system import (
+    LLDPD_SOCKET,
     check_prerequisites,
     host_links,
     ip_batch,
+    lldpd_installed,
     namespaces,
     netns_inode,
     pid_alive,
@@ -100,6 +105,8 @@ def _router_processes(state: LabState, router: str) -> dict[str, Path]:
     daemons = render.router_daemons(state, router)
     procs = {d: run_dir / f"{d}.pid" for d in daemons}
     procs["sshd"] = state.node_dir(router) / "sshd.pid"
+    if state.lldp and render.lldp_interfaces(state, router):
+        procs["lldpd"] = state.node_dir(router) / "lldpd.pid"
     return procs
 
 
@@ -209,8 +216,12 @@ def _remove_files(run_dir: Path, created_dirs: tuple[str, ...], prefix: str) -> 
     for directory in reversed(created_dirs):
         if shared and directory != str(run_dir):
             continue
+        path = Path(directory)
         with contextlib.suppress(OSError):  # not empty (used by someone else) or gone
-            Path(directory).rmdir()
+            if path.is_dir():
+                path.rmdir()
+            elif path.is_file() and path.stat().st_size == 0:  # the empty mount point of lldpd's socket
+                path.unlink()
 
 
 def down(run_dir: Path) -> None:
@@ -486,7 +497,8 @@ def up(topology: Path | Topology, run_dir: Path) -> LabStatus:
         current = status(run_dir)
         if current.state == "up":
             return current
-    state = LabState(run_dir=run_dir, prefix=topo.prefix, topology=topo, digest=topo.digest())
+    state = LabState(run_dir=run_dir, prefix=topo.prefix, topology=topo, digest=topo.digest(),
+                     lldp=lldpd_installed())
     other = _conflicting_lab(state)
     if other is not None:
         raise LabError(
@@ -501,6 +513,10 @@ def up(topology: Path | Topology, run_dir: Path) -> LabStatus:
         created = []
     _clean_system(topo.prefix, [])  # crash leftovers without a state file
     created += _mkdirs([run_dir, Path("/run/sshd"), Path("/run/frr")])
+    if state.lldp and not os.path.lexists(LLDPD_SOCKET):
+        # an empty file the routers' lldpd sockets are bind-mounted on (in their mount namespaces only)
+        _write(Path(LLDPD_SOCKET), "", 0o644)
+        created.append(LLDPD_SOCKET)
     if str(run_dir) in created:
         os.chmod(run_dir, 0o711)  # noqa: S103 - lab users must reach it
     state = state.model_copy(update={"created_dirs": tuple(created)})

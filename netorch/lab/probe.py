@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict, Field, RootModel
+
 from netorch.lab.nodes import listening, ping, tcp_connect
 from netorch.lab.state import LabState
 from netorch.model.intents import DomainIntent, Protocol, Sourced
@@ -47,6 +49,26 @@ class Probe:
         return {"src": self.src, "dst": self.dst, "dst_ip": self.dst_ip, "protocol": self.protocol,
                 "port": self.port, "expected": self.expected, "observed": self.observed, "ok": self.ok,
                 "reason": self.reason}
+
+
+class ProbeJson(BaseModel):
+    """One flow of `netorch lab probe --json`: what the intents say and what the network did."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    src: str = Field(description="the lab host the flow starts from")
+    dst: str = Field(description="the lab host it goes to")
+    dst_ip: str
+    protocol: str = Field(description="icmp (a ping) or tcp (a connect)")
+    port: int | None
+    expected: bool = Field(description="the intents allow the flow")
+    observed: bool | None = Field(description="the flow passed (null: not sent)")
+    ok: bool = Field(description="the network did what the intents say")
+    reason: str = Field(description="why the intents allow or deny it")
+
+
+class ProbesJson(RootModel[list[ProbeJson]]):
+    """`netorch lab probe --json`: every flow sent."""
 
 
 #: a range of up to this many ports is probed port by port; a longer one at its edges and middle

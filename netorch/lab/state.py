@@ -32,7 +32,8 @@ class LabState(BaseModel):
     topology: Topology
     digest: str
     phase: Literal["starting", "up"] = "starting"
-    created_dirs: tuple[str, ...] = ()  # host dirs that `up` created (e.g. /run/sshd)
+    created_dirs: tuple[str, ...] = ()  # host dirs (and files) that `up` created (/run/sshd, /run/lldpd.socket)
+    lldp: bool = False  # every router runs lldpd on its links to other routers (lldpd was installed)
     users: dict[str, int] = Field(default_factory=dict)  # lab-private users -> uid
     up_seconds: float | None = None
 

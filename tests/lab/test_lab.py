@@ -31,7 +31,7 @@ from netorch.lab.topology import Topology
 pytestmark = pytest.mark.lab
 
 ROUTERS = ("r1", "r2", "r3", "r4", "up1")
-LAB_DAEMONS = {"zebra", "staticd", "ospfd", "bgpd", "sshd", "netconfd"}
+LAB_DAEMONS = {"zebra", "staticd", "ospfd", "bgpd", "sshd", "netconfd", "lldpd"}
 
 
 # ----------------------------------------------------------------- routers over SSH
@@ -201,7 +201,7 @@ def _snapshot() -> dict[str, Any]:
         "procs": procs,
         "users": [digest(p) for p in ("/etc/passwd", "/etc/group", "/etc/shadow")],
         "mounts": Path("/proc/self/mounts").read_text(),
-        "dirs": [Path(p).exists() for p in ("/run/sshd", "/run/frr")],
+        "dirs": [Path(p).exists() for p in ("/run/sshd", "/run/frr", "/run/lldpd.socket", "/run/lldpd")],
     }
 
 

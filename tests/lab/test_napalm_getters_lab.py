@@ -4,6 +4,8 @@ what the lab really is (r2's eBGP session to up1 up, its link neighbours in the 
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,8 +15,10 @@ import yaml
 from faults import HOSTS, ROOT, engine_for, wait_converged
 from napalm.base import models
 from napalm.base.test import helpers
+from waiting import wait_for
 
-from netorch.lab import LabStatus
+from netorch.lab import LabStatus, exec_in, load_topology
+from netorch.lab._system import lldpd_installed
 from netorch.run.options import ApplyOptions
 from netorch.store import Store
 from netorch.transport.napalm_frr.driver import FrrDriver
@@ -127,8 +131,50 @@ def test_environment_users_ntp_snmp_lldp(r2: FrrDriver) -> None:
     assert isinstance(r2.get_ntp_servers(), dict)
     snmp = r2.get_snmp_information()
     shaped(models.SNMPDict, snmp)
-    # lldpd does not run on the lab's routers: no neighbour, no error
-    assert r2.get_lldp_neighbors() == {} and r2.get_lldp_neighbors_detail() == {}
+
+
+def topology_neighbours(lab: LabStatus, router: str) -> dict[str, list[dict[str, str]]]:
+    """What LLDP should see from `router`: per link interface, the router and interface at its far end."""
+    topology = load_topology(lab.run_dir / "topology.yaml")
+    found: dict[str, list[dict[str, str]]] = {}
+    for a, b in topology.links:
+        for near, far in ((a, b), (b, a)):
+            node, iface = near.split(":")
+            if node == router:
+                peer, port = far.split(":")
+                found[iface] = [{"hostname": peer, "port": port}]
+    return found
+
+
+def test_lldp_neighbours_are_the_topology_links(applied: LabStatus) -> None:
+    """lldpd runs in every router on its router links (a frame a second): r1's neighbours, as the
+    NAPALM driver reads them, are the lab's links, and lldpd uses no other interface (never eth0,
+    the management link to the host's bridge)."""
+    if not lldpd_installed():
+        if os.environ.get("CI") == "true":
+            pytest.fail("lldpd is not installed (.ci/setup installs it)")
+        pytest.skip("lldpd is not installed: the lab's routers run no LLDP")
+    expected = topology_neighbours(applied, "r1")
+    assert expected == {"eth1": [{"hostname": "r2", "port": "eth1"}], "eth2": [{"hostname": "r3", "port": "eth1"}]}
+    drv = driver(applied, "198.18.0.11")
+    drv.open()
+    try:
+        # lldpd sends its first frames when it starts, then one a second: the lab has been up long
+        # enough, but a neighbour that missed the first frame shows within a few intervals
+        wait_for(lambda: drv.get_lldp_neighbors() == expected, 20, "r1's LLDP neighbours to be its links")
+        detail = drv.get_lldp_neighbors_detail()
+        assert sorted(detail) == sorted(expected)
+        for iface, neighbours in detail.items():
+            for n in neighbours:
+                shaped(models.LLDPNeighborDetailDict, n)
+            assert [n["remote_system_name"] for n in neighbours] == [expected[iface][0]["hostname"]]
+            assert "router" in neighbours[0]["remote_system_enable_capab"]
+        assert drv.get_lldp_neighbors_detail("eth2").keys() == {"eth2"}
+        used = json.loads(exec_in(applied.run_dir, "r1", ["lldpcli", "-f", "json0", "show", "interfaces"],
+                                  check=True).stdout)
+        assert sorted(i["name"] for block in used["lldp"] for i in block["interface"]) == sorted(expected)
+    finally:
+        drv.close()
 
 
 def test_traceroute(applied: LabStatus) -> None:
