@@ -300,7 +300,8 @@ def expected_routes(states: Mapping[str, DesiredState], plane: ControlPlane) -> 
         if not ospf and state.bgp is None:
             continue
         found = []
-        for route in plane.rib(host).selected():
+        routes = plane.rib(host).selected() if ospf else [r for r in plane.bgp_routes(host) if r.selected]
+        for route in routes:
             if (route.protocol == "ospf" and ospf) or route.protocol == "bgp":
                 found.append(ExpectedRoute(prefix=route.prefix, protocol=route.protocol, next_hops=route.via,
                                            origin=route.origin))

@@ -55,6 +55,7 @@ class ControlPlane:
         self._bgp_routes: dict[str, list[Route]] = {}
         self._owners: dict[IPv4Address, str] | None = None
         self._others: dict[int, dict[int, set[str]]] | None = None
+        self._advertised: dict[int, dict[int, IPv4Network]] | None = None
         self._local_indexes: dict[tuple[str, str], dict[int, dict[int, list[Route]]]] = {}
         self.ospf = OspfDomain(self.states, self.down, self._redistributed_into_ospf)
         if any(s.bgp is not None for s in self.states.values()):
@@ -120,21 +121,55 @@ class ControlPlane:
                      via=tuple(sorted({h.address for h in r.hops if h.address is not None})),
                      origin=f"ospf:{state.ospf.process}", detail=r.kind)
 
+    def _igp_route(self, host: str, prefix: IPv4Network) -> Route | None:
+        """The selected non-BGP route of `host` for exactly `prefix` (default VRF)."""
+        cands = list(self._local(host).get("", {}).get(prefix, ()))
+        if self.states[host].ospf is not None:
+            o = self.ospf.route(host, prefix)
+            if o is not None:
+                cands.append(self._ospf_route(host, o))
+        return min(cands, key=lambda r: r.distance) if cands else None
+
+    def _ospf_prefixes(self, host: str) -> dict[int, dict[int, IPv4Network]]:
+        """The OSPF prefixes `host` may have a route to, by length and address."""
+        if len(self.ospf.areas) == 1 and not self.ospf.externals():
+            if self._advertised is None:
+                self._advertised = {plen: {k: v[0] for k, v in table.items()}
+                                    for plen, table in self.ospf.advertisers().items()}
+            return self._advertised
+        index: dict[int, dict[int, IPv4Network]] = {}
+        for prefix in self.ospf.routes(host):
+            index.setdefault(prefix.prefixlen, {})[int(prefix.network_address)] = prefix
+        return index
+
     def _resolve(self, host: str, address: IPv4Address) -> tuple[int, frozenset[NextHop]] | None:
         """How `host` reaches `address` over its non-BGP routes (never through a default route)."""
-        best: Route | None = None
-        for prefix, r in self._igp(host).items():
-            if address in prefix and prefix != DEFAULT and (best is None or prefix.prefixlen > best.prefix.prefixlen):
-                best = r
-        if best is None:
-            return None
-        if best.protocol == "connected":
-            ifname = best.next_hops[0].interface
-            return 0, frozenset({NextHop(address, ifname)})
-        return best.metric, frozenset(best.next_hops)
+        value = int(address)
+        prefixes: set[IPv4Network] = set()
+        for plen, table in self._local_index(host, "").items():
+            mask = (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF if plen else 0
+            found = table.get(value & mask)
+            if found is not None:
+                prefixes.add(found[0].prefix)
+        if self.states[host].ospf is not None:
+            for plen, known in self._ospf_prefixes(host).items():
+                mask = (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF if plen else 0
+                hit = known.get(value & mask)
+                if hit is not None:
+                    prefixes.add(hit)
+        for prefix in sorted(prefixes, key=lambda p: -p.prefixlen):
+            if prefix == DEFAULT:
+                continue
+            best = self._igp_route(host, prefix)
+            if best is None:
+                continue
+            if best.protocol == "connected":
+                return 0, frozenset({NextHop(address, best.next_hops[0].interface)})
+            return best.metric, frozenset(best.next_hops)
+        return None
 
     def _exact(self, host: str, prefix: IPv4Network) -> int | None:
-        r = self._igp(host).get(prefix)
+        r = self._igp_route(host, prefix)
         return None if r is None else r.metric
 
     def _selected_of(self, host: str, protocol: str) -> list[tuple[IPv4Network, int]]:
@@ -176,6 +211,7 @@ class ControlPlane:
             self.ospf = OspfDomain(self.states, self.down, self._redistributed_into_ospf)
             self._ribs.clear()
             self._others = None
+            self._advertised = None
         self.notes.append("OSPF and BGP do not settle: routes redistributed between them keep changing")
 
     def _bgp_redistributed(self, host: str, protocol: str) -> list[tuple[IPv4Network, int]]:
@@ -190,7 +226,6 @@ class ControlPlane:
         whether each is selected over the other protocols' routes."""
         state = self.states[host]
         assert state.bgp is not None
-        igp = self._igp(host)
         out = []
         for prefix, chosen in sorted(self.bgp.loc.get(host, {}).items(),
                                      key=lambda t: (int(t[0].network_address), t[0].prefixlen)):
@@ -201,7 +236,7 @@ class ControlPlane:
             hops: set[NextHop] = set()
             for p in chosen.multipath:
                 hops |= p.hops
-            other = igp.get(prefix)
+            other = self._igp_route(host, prefix)
             out.append(Route(prefix, "bgp", distance, best.med or 0, tuple(sorted(hops)),
                              via=tuple(dict.fromkeys(p.next_hop for p in (best, *chosen.multipath)
                                                      if p.next_hop is not None)),
@@ -375,6 +410,10 @@ class ControlPlane:
         if state is None or state.bgp is None:
             return []
         return [p for p in state.bgp.networks if self._exact(host, p) is None]
+
+    def bgp_routes(self, host: str) -> list[Route]:
+        """The BGP routes `host` installs (each marked selected when it wins over the others)."""
+        return list(self._bgp_routes.get(host, []))
 
     def hosts(self) -> list[str]:
         return sorted(self.states)
