@@ -494,6 +494,8 @@ class Validator:
                         where, verb, dst = f"{what}: replies from {net} to {src.subnet}", "have", src.subnet
                     if walk.outcome == "no-route":
                         found = f"{where} {verb} no route: {_walk(walk)}has no route to {dst}"
+                    elif walk.outcome == "discard":
+                        found = f"{where} {verb} no route: {_walk(walk)}discards them (an aggregate's discard route)"
                     elif walk.outcome == "loop":
                         found = f"{where} loop{'s' if verb == 'has' else ''}: {_walk(walk)}again"
                     if found:

@@ -157,3 +157,29 @@ def test_originating_a_prefix_no_route_holds_is_refused_at_its_line(tmp_path: Pa
     [problem] = ws.validate().problems
     assert problem.line == INTENTS.splitlines().index("      - {host: c2, prefixes: [10.40.0.0/24]}") + 1
     assert "c2 has no route to 10.77.0.0/24" in problem.message
+
+
+def test_an_aggregate_with_summary_only_and_its_discard_route(tmp_path: Path) -> None:
+    """c2 aggregates the users' /16 for the upstream (summary-only: the /24 is not sent), and
+    discards what of the /16 it has no longer route for, rather than send it back upstream."""
+    aggregate = "    aggregate:\n      - {host: c2, prefixes: [10.40.0.0/16], summary_only: true}\n"
+    intents = INTENTS.replace("    accept:\n", aggregate + "    accept:\n", 1)
+    ws = _workspace(tmp_path, intents)
+    assert ws.validate().problems == ()
+    desired = ws.compile()
+    plane = ControlPlane(desired)
+    upstream = {str(r.prefix): r for r in plane.rib("u1").selected() if r.protocol == "bgp"}
+    assert set(upstream) == {"10.40.0.0/16"}
+    assert [str(h) for h in upstream["10.40.0.0/16"].via] == ["10.60.29.1"]
+    discard = plane.rib("c2").best(IPv4Network("10.40.0.0/16"))
+    assert discard is not None and discard.protocol == "bgp" and discard.next_hops == () and discard.distance == 200
+    # the users' own /24 still goes to c1 (OSPF, longer), the rest of the /16 is dropped at c2
+    assert plane.follow("u1", IPv4Address("10.40.0.10")).outcome == "delivered"
+    walk = plane.follow("u1", IPv4Address("10.40.7.1"))
+    assert walk.outcome == "discard" and walk.host == "c2"
+    # without a longer prefix in BGP, FRR announces no aggregate
+    lonely = INTENTS.replace("    accept:\n", "    aggregate:\n      - {host: c2, prefixes: [10.90.0.0/16]}\n"
+                             "    accept:\n", 1)
+    (tmp_path / "lonely").mkdir()
+    plane = ControlPlane(_workspace(tmp_path / "lonely", lonely).compile())
+    assert plane.rib("c2").best(IPv4Network("10.90.0.0/16")) is None

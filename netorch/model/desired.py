@@ -170,11 +170,17 @@ class BgpNeighbor(Frozen):
     """The prefixes this session is meant to bring in (for the state checks)."""
 
 
+class BgpAggregate(Frozen):
+    prefix: IPv4Network
+    summary_only: bool = False
+
+
 class DesiredBgp(Frozen):
     asn: int
     router_id: IPv4Address
     neighbors: tuple[BgpNeighbor, ...]
     networks: tuple[IPv4Network, ...] = ()
+    aggregates: tuple[BgpAggregate, ...] = ()
     redistribute: tuple[Redistribution, ...] = ()
 
 

@@ -192,6 +192,16 @@ class BgpPreference(Frozen):
     """The exit routers, the preferred one first."""
 
 
+class BgpAggregate(Scope):
+    """An aggregate the router announces while it has a route within it in BGP (`summary_only`:
+    instead of those longer prefixes), with a discard route for its unused space."""
+
+    prefixes: tuple[Prefix, ...] = Field(min_length=1)
+    """The aggregate prefixes."""
+    summary_only: Bool = False
+    """Announce only the aggregate, not the longer prefixes within it."""
+
+
 class BgpIntent(Frozen):
     """BGP for a set of routers: ASNs, sessions (eBGP from links or named, iBGP loopback to
     loopback), what each router originates and accepts, and path preferences."""
@@ -214,6 +224,8 @@ class BgpIntent(Frozen):
     """iBGP sessions run between the addresses of this interface."""
     originate: tuple[BgpOriginate, ...] = ()
     """What each router originates."""
+    aggregate: tuple[BgpAggregate, ...] = ()
+    """Aggregates each router announces (from the longer prefixes it has in BGP)."""
     accept: tuple[BgpAccept, ...] = ()
     """What each router accepts from each peer: a prefix filter on what that peer sends."""
     prefer: tuple[BgpPreference, ...] = ()

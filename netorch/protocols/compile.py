@@ -13,6 +13,7 @@ from ipaddress import IPv4Network
 from typing import Any
 
 from netorch.model.desired import (
+    BgpAggregate,
     BgpNeighbor,
     DesiredBgp,
     DesiredOspf,
@@ -211,6 +212,8 @@ class RoutingCompiler:
         originated_by_as: dict[int, list[IPv4Network]] = {}
         for host, prefixes in net.originate.items():
             originated_by_as.setdefault(net.asn[host], []).extend(p for p in prefixes if p.prefixlen)
+        for host, aggregates in net.aggregates.items():
+            originated_by_as.setdefault(net.asn[host], []).extend(p for p, _ in aggregates if p.prefixlen)
         for host in sorted(net.asn):
             rid = net.router_ids.get(host)
             if rid is None:
@@ -251,6 +254,9 @@ class RoutingCompiler:
             hr.bgp = DesiredBgp(asn=asn, router_id=rid, neighbors=tuple(neighbors),
                                 networks=tuple(sorted({p for p in net.originate.get(host, []) if p.prefixlen},
                                                       key=lambda n: (int(n.network_address), n.prefixlen))),
+                                aggregates=tuple(BgpAggregate(prefix=p, summary_only=s) for p, s in sorted(
+                                    dict(net.aggregates.get(host, [])).items(),
+                                    key=lambda t: (int(t[0].network_address), t[0].prefixlen))),
                                 redistribute=self.redistribution(hr, "bgp", net.redistribute.get(host, [])))
 
     def preference(self, net: BgpNetwork, hr: HostRouting, host: str, peer: str, values: dict[str, Any],

@@ -85,6 +85,7 @@ class BgpNetwork:
     loopback_names: dict[str, str] = field(default_factory=dict)
     sessions: list[BgpSessionPlan] = field(default_factory=list)
     originate: dict[str, list[IPv4Network]] = field(default_factory=dict)
+    aggregates: dict[str, list[tuple[IPv4Network, bool]]] = field(default_factory=dict)
     # (host, peer) -> (prefixes, or_longer, max_prefix)
     accept: dict[tuple[str, str], tuple[tuple[IPv4Network, ...], bool, int | None]] = field(default_factory=dict)
     redistribute: dict[str, list[Redistribute]] = field(default_factory=dict)
@@ -529,6 +530,14 @@ class Planner:
                 # control-plane model's to say: validate asks it once the design compiles
                 for prefix in orig.prefixes:
                     net.originate.setdefault(host, []).append(prefix)
+        for i, agg in enumerate(intent.aggregate):
+            for host in self.scope(item, agg, ("aggregate", i)):
+                if host not in net.asn:
+                    self.add(item, ("aggregate", i), f"{host} is not a router of this BGP intent", "reference",
+                             follow_on=True)
+                    continue
+                for prefix in agg.prefixes:
+                    net.aggregates.setdefault(host, []).append((prefix, agg.summary_only))
         for i, acc in enumerate(intent.accept):
             if acc.peer not in self.inventory.hosts:
                 self.unknown(item, ("accept", i, "from"), "host", acc.peer)

@@ -46,6 +46,7 @@ class Path:
     clusters: frozenset[IPv4Address] = frozenset()
     igp_metric: int = 0
     hops: frozenset[NextHop] = frozenset()
+    aggregate: bool = False
 
     @property
     def local(self) -> bool:
@@ -158,6 +159,26 @@ class BgpComputation:
                     out.append(Path(prefix, (), ORIGIN_INCOMPLETE, metric, DEFAULT_LOCAL_PREF, LOCAL_WEIGHT, None))
         return out
 
+    def aggregates(self, host: str, loc: dict[IPv4Network, Best]) -> list[Path]:
+        """The aggregates `host` announces: those with a longer prefix within them in its BGP
+        table (FRR), originated here with a discard route."""
+        state = self.states[host]
+        assert state.bgp is not None
+        out = []
+        for agg in state.bgp.aggregates:
+            if any(p != agg.prefix and p.subnet_of(agg.prefix) and not chosen.best.aggregate
+                   for p, chosen in loc.items()):
+                out.append(Path(agg.prefix, (), ORIGIN_IGP, None, DEFAULT_LOCAL_PREF, LOCAL_WEIGHT, None,
+                                aggregate=True))
+        return out
+
+    def suppressed(self, host: str, prefix: IPv4Network, loc: dict[IPv4Network, Best]) -> bool:
+        """Whether a summary-only aggregate of `host` that is announced hides `prefix`."""
+        state = self.states[host]
+        assert state.bgp is not None
+        return any(agg.summary_only and prefix != agg.prefix and prefix.subnet_of(agg.prefix)
+                   and agg.prefix in loc and loc[agg.prefix].best.aggregate for agg in state.bgp.aggregates)
+
     # -- exchange -----------------------------------------------------------------------------------
     def advertise(self, s: Session, loc: dict[IPv4Network, Best],
                   reflector: dict[tuple[str, str], bool]) -> dict[IPv4Network, Path]:
@@ -169,7 +190,7 @@ class BgpComputation:
         out: dict[IPv4Network, Path] = {}
         for prefix, chosen in loc.items():
             best = chosen.best
-            if best.peer == b:
+            if best.peer == b or self.suppressed(a, prefix, loc):
                 continue
             if not s.ebgp and not best.local and not best.ebgp:
                 # iBGP-learned to an iBGP peer: only a route reflector passes it on
@@ -289,10 +310,11 @@ class BgpComputation:
         rounds = max_rounds if max_rounds is not None else 4 * len(self.states) + 8
         converged = False
         for _ in range(rounds):
+            previous = loc
             loc = {}
             for host in self.states:
                 paths: dict[IPv4Network, list[Path]] = {}
-                for p in local[host]:
+                for p in [*local[host], *self.aggregates(host, previous.get(host, {}))]:
                     paths.setdefault(p.prefix, []).append(p)
                 for (_a, b), got in adj_in.items():
                     if b == host:
@@ -302,7 +324,9 @@ class BgpComputation:
             new: dict[tuple[str, str], dict[IPv4Network, Path]] = {}
             for s in sessions:
                 new[(s.a, s.b)] = self.receive(s, self.advertise(s, loc[s.a], reflector))
-            if new == adj_in:
+            aggregated = {h: {p for p, c in rib.items() if c.best.aggregate} for h, rib in loc.items()}
+            before = {h: {p for p, c in rib.items() if c.best.aggregate} for h, rib in previous.items()}
+            if new == adj_in and all(aggregated[h] == before.get(h, set()) for h in aggregated) and previous:
                 converged = True
                 break
             adj_in = new

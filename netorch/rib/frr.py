@@ -27,7 +27,7 @@ def frr_selected(doc: dict[str, Any], ignore_interfaces: Iterable[str] = ()) -> 
                 continue
             protocol = str(e.get("protocol"))
             if any(h.get("blackhole") for h in e.get("nexthops", []) if isinstance(h, dict)):
-                protocol, hops = f"{protocol}:blackhole", ()
+                hops = ()  # a discard route
             out[prefix] = (protocol, hops)
     return out
 

@@ -30,7 +30,7 @@ MAX_ITERATIONS = 6
 class Walk:
     """A packet's way over the selected routes: the routers and the route each used (its origin)."""
 
-    outcome: Literal["delivered", "no-route", "out", "loop"]
+    outcome: Literal["delivered", "no-route", "discard", "out", "loop"]
     hops: tuple[tuple[str, str], ...]
     host: str  # where it ended
 
@@ -230,13 +230,18 @@ class ControlPlane:
         for prefix, chosen in sorted(self.bgp.loc.get(host, {}).items(),
                                      key=lambda t: (int(t[0].network_address), t[0].prefixlen)):
             best = chosen.best
+            other = self._igp_route(host, prefix)
+            if best.aggregate:  # FRR installs an aggregate as a discard route, at iBGP's distance
+                out.append(Route(prefix, "bgp", DISTANCE["ibgp"], 0, (), selected=other is None
+                                 or DISTANCE["ibgp"] < other.distance, origin=f"bgp:{state.bgp.asn}",
+                                 detail="aggregate"))
+                continue
             if best.local:
                 continue
             distance = DISTANCE["ebgp"] if best.ebgp else DISTANCE["ibgp"]
             hops: set[NextHop] = set()
             for p in chosen.multipath:
                 hops |= p.hops
-            other = self._igp_route(host, prefix)
             out.append(Route(prefix, "bgp", distance, best.med or 0, tuple(sorted(hops)),
                              via=tuple(dict.fromkeys(p.next_hop for p in (best, *chosen.multipath)
                                                      if p.next_hop is not None)),
@@ -391,9 +396,11 @@ class ControlPlane:
                 return Walk("loop", tuple(hops), node)
             seen.add(node)
             route = self.lookup(node, dst, vrf)
-            if route is None or not route.next_hops:
+            if route is None:
                 return Walk("no-route", tuple(hops), node)
             hops.append((node, route.origin))
+            if not route.next_hops:
+                return Walk("discard", tuple(hops), node)
             hop = min(route.next_hops)
             if hop.address is None:
                 return Walk("delivered", tuple(hops), node)

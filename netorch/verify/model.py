@@ -114,7 +114,8 @@ def intended_routes(desired: Mapping[str, DesiredState], topo: Topology,
     for host in plane.hosts():
         for vrf in {"", *plane.vrfs(host)}:
             for route in plane.rib(host, vrf).selected():
-                if not route.next_hops:
+                if not route.next_hops:  # a discard route (an aggregate's)
+                    yield host, RibEntry(route.prefix, vrf, "blackhole", route.distance, None, None, route.origin)
                     continue
                 hop = min(route.next_hops)
                 yield host, RibEntry(route.prefix, vrf, route.protocol, route.distance, hop.address, hop.interface,
@@ -307,6 +308,8 @@ class Network:
     def _resolve(self, router: Router, entry: RibEntry) -> FibEntry | None:
         if entry.source == "connected":
             return FibEntry(entry, entry.interface or "", None)
+        if entry.source == "blackhole":
+            return FibEntry(entry, "", None)
         if entry.next_hop is not None:
             hop = int(entry.next_hop)
             for ifname, iface in router.addresses.items():
@@ -407,7 +410,10 @@ class Network:
                 hops.append(Hop(node, in_if, None, ""))
                 result = Trace("no-route", tuple(hops), f"{node} has no route")
                 break
-            hops.append(Hop(node, in_if, fe.out_if, fe.entry.origin))
+            hops.append(Hop(node, in_if, fe.out_if or None, fe.entry.origin))
+            if fe.entry.source == "blackhole":
+                result = Trace("no-route", tuple(hops), f"{node} discards it ({fe.entry.origin})")
+                break
             if fe.next_hop is None:
                 peer = self._peer(node, fe.out_if, value) if fe.entry.source != "connected" else None
                 if peer is None:
