@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
+from collections.abc import Mapping
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any, Literal, TypeVar
 
@@ -25,7 +26,7 @@ from netorch.model.intents import Action, IntentSet, Protocol, ServiceIntent
 from netorch.model.inventory import HostView, InventoryView
 from netorch.model.types import PortRange
 from netorch.platforms import spec
-from netorch.protocols.compile import carriage, compile_routing, expected_routes
+from netorch.protocols.compile import HostRouting, compile_routing, expected_routes
 from netorch.protocols.plan import plan_routing
 from netorch.rib import ControlPlane
 from netorch.topology import DomainSubnet, Topology, domain_subnets, route_hosts, routes_between
@@ -107,7 +108,7 @@ class Compiler:
         self._consumer_hosts = {svc.name: {n.host for c in svc.consumers for n in self.domains.get(c, [])}
                                 for svc in self.services}
         self.plan = plan_routing(inventory, intents, self.topo)
-        self.carriage = carriage(self.plan, self.topo)
+        self._routing: dict[str, HostRouting] | None = None
 
     def provider_domain(self, address: IPv4Address) -> str | None:
         if address in self._provider_domain:
@@ -163,6 +164,9 @@ class Compiler:
                     return True
             return False
 
+        # with dynamic routing, a service gets static routes only where the control-plane model of
+        # the network without them delivers its traffic, or the replies, nowhere
+        plane = self._plane(out) if self.services and (self.plan.ospf or self.plan.bgp) else None
         for svc in self.services:
             for provider in sorted(set(svc.providers)):
                 located = self.topo.locate(provider)
@@ -172,9 +176,9 @@ class Compiler:
                 dst = IPv4Network(f"{provider}/32")
                 for consumer in svc.consumers:
                     for net in self.domains.get(consumer, []):
-                        if (self.carriage.carries(net.host, dst_host, dst)
-                                and self.carriage.carries(dst_host, net.host, net.subnet)):
-                            continue  # OSPF carries this path both ways: no static routes
+                        if plane is not None and _delivered(plane, net.host, provider) and _delivered(
+                                plane, dst_host, net.subnet.network_address):
+                            continue  # the routers carry this path both ways: no static routes
                         for g in routes_between(self.topo, net.host, net.subnet, dst_host, dst) or []:
                             if covered(g.host, g.prefix):
                                 continue
@@ -314,10 +318,31 @@ class Compiler:
     def run(self) -> dict[str, DesiredState]:
         return self.run_with_plane()[0]
 
+    def routing(self) -> dict[str, HostRouting]:
+        if self._routing is None:
+            self._routing = compile_routing(self.plan, self.topo)
+        return self._routing
+
+    def _plane(self, routes: Mapping[str, list[DesiredRoute]]) -> ControlPlane:
+        """The control plane of the interfaces, `routes` and the protocols (no filters)."""
+        routing = self.routing()
+        states: dict[str, DesiredState] = {}
+        for name in sorted(self.inventory.hosts):
+            host = self.inventory.hosts[name]
+            interfaces = tuple(
+                DesiredInterface(name=ifname, address=data.address, enabled=data.enabled,
+                                 vrf=self.plan.vrf_of_if.get((name, ifname)))
+                for ifname, data in sorted(host.data.interfaces.items()) if ifname != host.data.mgmt_interface)
+            states[name] = DesiredState(
+                host=name, platform=host.platform, stateful_filter=False, interfaces=interfaces,
+                routes=tuple(routes.get(name, ())), filters=(), services=(),
+                **(routing[name].fields() if name in routing else {}))
+        return ControlPlane(states)
+
     def run_with_plane(self) -> tuple[dict[str, DesiredState], ControlPlane]:
         routes = self.routes()
         flows = self._flows()
-        routing = compile_routing(self.plan, self.topo)
+        routing = self.routing()
         out: dict[str, DesiredState] = {}
         for name in sorted(self.inventory.hosts):
             host = self.inventory.hosts[name]
@@ -349,6 +374,10 @@ class Compiler:
         for name, expected in expected_routes(out, plane).items():
             out[name] = out[name].model_copy(update={"expected_routes": expected})
         return out, plane
+
+
+def _delivered(plane: ControlPlane, host: str, address: IPv4Address) -> bool:
+    return plane.reaches(host, address) or plane.follow(host, address).outcome == "delivered"
 
 
 def compile_intents(inventory: InventoryView, intents: IntentSet,

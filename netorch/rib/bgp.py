@@ -155,6 +155,8 @@ class BgpComputation:
         policies = self.policies[host]
         for redis in state.bgp.redistribute:
             for prefix, metric in self.redistributed(host, redis.protocol):
+                if not prefix.prefixlen:
+                    continue  # a default route takes default-information originate
                 if policies.route_map(redis.route_map, prefix) is not None:
                     out.append(Path(prefix, (), ORIGIN_INCOMPLETE, metric, DEFAULT_LOCAL_PREF, LOCAL_WEIGHT, None))
         return out

@@ -387,6 +387,8 @@ class OspfDomain:
                     seen: set[IPv4Network] = set()
                     for redis in state.ospf.redistribute:
                         for prefix, _metric in self.redistributed(host, redis.protocol):
+                            if not prefix.prefixlen:
+                                continue  # a default route takes default-information originate
                             if prefix in seen or policies.route_map(redis.route_map, prefix) is None:
                                 continue
                             seen.add(prefix)
