@@ -183,3 +183,20 @@ def test_an_aggregate_with_summary_only_and_its_discard_route(tmp_path: Path) ->
     (tmp_path / "lonely").mkdir()
     plane = ControlPlane(_workspace(tmp_path / "lonely", lonely).compile())
     assert plane.rib("c2").best(IPv4Network("10.90.0.0/16")) is None
+
+
+def test_a_default_route_originated_into_ospf_while_the_router_has_one(tmp_path: Path) -> None:
+    """c2 originates a default route into OSPF (default-information originate) while it has one
+    of its own, here from the upstream by eBGP; redistribution alone never carries a default."""
+    intents = INTENTS.replace("    redistribute:\n      - {protocol: static, hosts: [c3]}\n",
+                              "    redistribute:\n      - {protocol: static, hosts: [c3]}\n"
+                              "    default_originate:\n      - {hosts: [c2]}\n", 1)
+    desired = _workspace(tmp_path, intents).compile()
+    default = IPv4Network("0.0.0.0/0")
+    route = ControlPlane(desired).rib("c1").best(default)
+    assert route is not None and (route.protocol, route.detail) == ("ospf", "e2")
+    assert [str(h.address) for h in route.next_hops] == ["10.60.12.2"]
+    assert ControlPlane(desired, routers_down=["u1"]).rib("c1").best(default) is None
+    # the rendered FRR config says so
+    (tmp_path / "render").mkdir()
+    assert " default-information originate\n" in _workspace(tmp_path / "render", intents).render()["c2"]["frr.conf"]

@@ -122,6 +122,8 @@ class DesiredOspf(Frozen):
     router_id: IPv4Address
     interfaces: tuple[OspfInterface, ...]
     redistribute: tuple[Redistribution, ...] = ()
+    default_originate: Literal["", "if-present", "always"] = ""
+    """default-information originate: none, while the router has a default route, or always."""
     neighbors: tuple[OspfNeighbor, ...] = ()
 
 

@@ -119,6 +119,17 @@ class Redistribute(Frozen):
     """Only these prefixes (and their longer prefixes); every prefix when empty."""
 
 
+class OspfDefault(Frozen):
+    """Routers that originate a default route into OSPF (default-information originate)."""
+
+    hosts: tuple[Name, ...] = ()
+    """The routers (every router of the intent when hosts and groups are empty)."""
+    groups: tuple[Name, ...] = ()
+    """Groups whose members originate it."""
+    always: Bool = False
+    """Originate it even when the router has no default route of its own."""
+
+
 class OspfIntent(Frozen):
     """One OSPF routing domain."""
 
@@ -136,6 +147,8 @@ class OspfIntent(Frozen):
     """Explicit router ids per host."""
     redistribute: tuple[Redistribute, ...] = ()
     """Routes of other sources the routers redistribute into OSPF (as external routes)."""
+    default_originate: tuple[OspfDefault, ...] = ()
+    """Routers that originate a default route into OSPF (while they have one, or always)."""
 
     @model_validator(mode="before")
     @classmethod

@@ -130,6 +130,7 @@ class RoutingCompiler:
                                                point_to_point=p.point_to_point and not p.passive,
                                                passive=p.passive) for p in ports),
                 redistribute=self.redistribution(hr, "ospf", proc.redistribute.get(host, [])),
+                default_originate=proc.default_originate.get(host, ""),
                 neighbors=tuple(sorted(neighbors.get(host, []), key=lambda n: (n.interface, int(n.router_id)))))
 
     # -- BGP ----------------------------------------------------------------------------------

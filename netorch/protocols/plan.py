@@ -44,6 +44,7 @@ class OspfProcess:
     ports: dict[tuple[str, str], OspfPort] = field(default_factory=dict)
     router_ids: dict[str, IPv4Address] = field(default_factory=dict)
     redistribute: dict[str, list[Redistribute]] = field(default_factory=dict)
+    default_originate: dict[str, str] = field(default_factory=dict)  # host -> "if-present" | "always"
 
     @property
     def name(self) -> str:
@@ -390,6 +391,15 @@ class Planner:
                              follow_on=True)
                     continue
                 proc.redistribute.setdefault(host, []).append(redis)
+        for i, default in enumerate(intent.default_originate):
+            for host in self.members(item, default.hosts, default.groups, ("default_originate", i)) if (
+                    default.hosts or default.groups) else sorted(proc.routers):
+                if host not in proc.routers:
+                    self.add(item, ("default_originate", i), f"{host} is no router of this OSPF process",
+                             "reference", follow_on=True)
+                    continue
+                if proc.default_originate.get(host) != "always":
+                    proc.default_originate[host] = "always" if default.always else "if-present"
         return proc
 
     def port(self, proc: OspfProcess, host: str, ifname: str, area: int, network: IPv4Network) -> OspfPort:

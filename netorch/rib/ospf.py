@@ -22,6 +22,8 @@ from netorch.rib.types import NextHop
 
 DEFAULT_COST = 10
 EXTERNAL_METRIC = 20
+DEFAULT_METRIC = 10  # FRR's metric of a default route it originates (default-information)
+DEFAULT = IPv4Network("0.0.0.0/0")
 INFINITY = 1 << 62
 
 Node = tuple[str, str]  # ("r", host) or ("n", network)
@@ -70,10 +72,12 @@ class OspfDomain:
     """One OSPF process across the routers that run it (netorch renders one per router)."""
 
     def __init__(self, states: dict[str, DesiredState], down: set[tuple[str, str]],
-                 redistributed: Callable[[str, str], Iterable[tuple[IPv4Network, int]]] | None = None) -> None:
+                 redistributed: Callable[[str, str], Iterable[tuple[IPv4Network, int]]] | None = None,
+                 has_default: Callable[[str], bool] | None = None) -> None:
         self.states = states
         self.down = down
         self.redistributed = redistributed
+        self.has_default = has_default
         self.areas: dict[int, Area] = {}
         self.router_areas: dict[str, set[int]] = {}
         self.ports: dict[str, list[Port]] = {}
@@ -393,6 +397,11 @@ class OspfDomain:
                                 continue
                             seen.add(prefix)
                             ext.append((host, prefix, EXTERNAL_METRIC, 2))
+            for host in self.routers():
+                mode = self.states[host].ospf.default_originate  # type: ignore[union-attr]
+                if mode == "always" or (mode == "if-present" and self.has_default is not None
+                                        and self.has_default(host)):
+                    ext.append((host, DEFAULT, DEFAULT_METRIC, 2))
             self._externals = ext
         return self._externals
 

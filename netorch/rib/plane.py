@@ -57,7 +57,7 @@ class ControlPlane:
         self._others: dict[int, dict[int, set[str]]] | None = None
         self._advertised: dict[int, dict[int, IPv4Network]] | None = None
         self._local_indexes: dict[tuple[str, str], dict[int, dict[int, list[Route]]]] = {}
-        self.ospf = OspfDomain(self.states, self.down, self._redistributed_into_ospf)
+        self.ospf = OspfDomain(self.states, self.down, self._redistributed_into_ospf, self._has_default)
         if any(s.bgp is not None for s in self.states.values()):
             self._converge()
 
@@ -187,6 +187,13 @@ class ControlPlane:
                 out.append((prefix, best.metric))
         return out
 
+    def _has_default(self, host: str) -> bool:
+        """Whether `host` has a default route of its own (static, or BGP): what
+        default-information originate waits for."""
+        if any(r.protocol != "connected" for r in self._local(host).get("", {}).get(DEFAULT, ())):
+            return True
+        return any(r.prefix == DEFAULT and r.selected for r in self._bgp_routes.get(host, []))
+
     def _redistributed_into_ospf(self, host: str, protocol: str) -> list[tuple[IPv4Network, int]]:
         if protocol == "bgp":
             return [(r.prefix, r.metric) for r in self._bgp_routes.get(host, []) if r.selected]
@@ -194,7 +201,8 @@ class ControlPlane:
 
     # -- BGP and the loop over both -----------------------------------------------------------------
     def _converge(self) -> None:
-        redistributes_bgp = any(s.ospf is not None and any(r.protocol == "bgp" for r in s.ospf.redistribute)
+        redistributes_bgp = any(s.ospf is not None and (any(r.protocol == "bgp" for r in s.ospf.redistribute)
+                                                        or s.ospf.default_originate == "if-present")
                                 for s in self.states.values())
         previous: dict[str, list[Route]] | None = None
         for _ in range(MAX_ITERATIONS):
@@ -208,7 +216,7 @@ class ControlPlane:
             if not redistributes_bgp or self._bgp_routes == previous:
                 return
             previous = self._bgp_routes
-            self.ospf = OspfDomain(self.states, self.down, self._redistributed_into_ospf)
+            self.ospf = OspfDomain(self.states, self.down, self._redistributed_into_ospf, self._has_default)
             self._ribs.clear()
             self._others = None
             self._advertised = None
