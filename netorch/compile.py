@@ -319,8 +319,15 @@ class Compiler:
         return self.run_with_plane()[0]
 
     def routing(self) -> dict[str, HostRouting]:
+        """The protocol sections of every host, memoised on the topology for this intent set."""
         if self._routing is None:
-            self._routing = compile_routing(self.plan, self.topo)
+            memo = self.topo.compiled_routing
+            if memo is not None and memo[0] is self.intents:
+                self._routing = memo[1]  # type: ignore[assignment]
+            else:
+                self._routing = compile_routing(self.plan, self.topo)
+                self.topo.compiled_routing = (self.intents, self._routing)
+        assert self._routing is not None
         return self._routing
 
     def _plane(self, routes: Mapping[str, list[DesiredRoute]]) -> ControlPlane:

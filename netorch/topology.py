@@ -51,6 +51,8 @@ class Topology:
     routing_plan: tuple[object, object] | None = None
     # the compiled desired states of one intent set and their control-plane model (netorch.rib)
     compiled_states: tuple[object, object, object] | None = None
+    # the protocol sections (netorch.protocols.compile) of one intent set
+    compiled_routing: tuple[object, object] | None = None
 
     @classmethod
     def build(cls, inventory: InventoryView) -> Topology:

@@ -43,12 +43,12 @@ class Port:
     cost: int
     passive: bool
     address: IPv4Interface
+    network: IPv4Network  # a loopback's: its host route
 
-    @property
-    def network(self) -> IPv4Network:
-        if is_loopback(self.interface):
-            return IPv4Network(f"{self.address.ip}/32")
-        return self.address.network
+
+def _port(host: str, interface: str, area: int, cost: int, passive: bool, address: IPv4Interface) -> Port:
+    network = IPv4Network((int(address.ip), 32)) if is_loopback(interface) else address.network
+    return Port(host, interface, area, cost, passive, address, network)
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ class OspfDomain:
                 if (host, oi.name) in self.down:
                     continue
                 cost = 0 if is_loopback(oi.name) else (oi.cost or DEFAULT_COST)
-                port = Port(host, oi.name, oi.area, cost, oi.passive or is_loopback(oi.name), iface.address)
+                port = _port(host, oi.name, oi.area, cost, oi.passive or is_loopback(oi.name), iface.address)
                 ports.append(port)
                 if not port.passive:
                     by_net.setdefault((oi.area, port.network), []).append(port)

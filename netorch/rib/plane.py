@@ -56,6 +56,7 @@ class ControlPlane:
         self._owners: dict[IPv4Address, str] | None = None
         self._others: dict[int, dict[int, set[str]]] | None = None
         self._advertised: dict[int, dict[int, IPv4Network]] | None = None
+        self._advertised_by_length: list[tuple[int, dict[int, tuple[IPv4Network, frozenset[str]]]]] | None = None
         self._local_indexes: dict[tuple[str, str], dict[int, dict[int, list[Route]]]] = {}
         self.ospf = OspfDomain(self.states, self.down, self._redistributed_into_ospf, self._has_default)
         if any(s.bgp is not None for s in self.states.values()):
@@ -220,6 +221,7 @@ class ControlPlane:
             self._ribs.clear()
             self._others = None
             self._advertised = None
+            self._advertised_by_length = None
         self.notes.append("OSPF and BGP do not settle: routes redistributed between them keep changing")
 
     def _bgp_redistributed(self, host: str, protocol: str) -> list[tuple[IPv4Network, int]]:
@@ -336,7 +338,9 @@ class ControlPlane:
             return False
         value = int(dst)
         found: tuple[IPv4Network, frozenset[str]] | None = None
-        for plen, table in sorted(self.ospf.advertisers().items(), reverse=True):
+        if self._advertised_by_length is None:
+            self._advertised_by_length = sorted(self.ospf.advertisers().items(), reverse=True)
+        for plen, table in self._advertised_by_length:
             mask = (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF if plen else 0
             found = table.get(value & mask)
             if found is not None:
