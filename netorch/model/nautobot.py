@@ -107,7 +107,7 @@ def complete_from_nautobot(inventory: Any) -> tuple[Origins, list[Problem]]:
     derived: dict[str, dict[str, Any]] = {name: {"interfaces": {}} for name in devices}
     primary = {name: {_id(getattr(d, "primary_ip4", None)), _id(getattr(d, "primary_ip6", None))} - {None}
                for name, d in devices.items()}
-    for iface_id, (host, iface) in sorted(iface_host.items(), key=lambda kv: str(kv[1][1].name)):
+    for iface_id, (host, iface) in iface_host.items():  # in Nautobot's order (natural, by name)
         name = str(iface.name)
         assigned = addresses.get(iface_id, [])
         data = derived[host]

@@ -112,8 +112,10 @@ def _from_view(inventory: InventoryView, hosts: list[str], workers: int) -> Norn
     view of them, without asking the plugin (Nautobot) again."""
     from nornir.core.configuration import Config
     from nornir.core.inventory import Defaults, Groups, Host, Hosts, Inventory
+    from nornir.core.plugins.connections import ConnectionPluginRegister
     from nornir.plugins.runners import ThreadedRunner
 
+    ConnectionPluginRegister.auto_register()  # napalm, netmiko: what InitNornir registers
     defaults = Defaults()
     built = Hosts({name: Host(name=name, hostname=view.hostname, port=view.port, platform=view.platform.value,
                               defaults=defaults)
