@@ -5,6 +5,7 @@ here by fakes), the view built from Nornir's Inventory, and clear errors that na
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, ClassVar
@@ -16,6 +17,7 @@ from typer.testing import CliRunner
 
 from netorch.cli.app import app
 from netorch.credentials import CredentialStore
+from netorch.model import nornir_config
 from netorch.model.inventory import load_inventory
 from netorch.model.nornir_config import RESOLVED_NAME, load_any
 from netorch.platforms import Platform
@@ -169,6 +171,31 @@ def test_a_bad_config_file_is_a_clear_error(tmp_path: Path, registered: Any, tex
     assert result.exit_code == 1
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert "Traceback" not in result.output and "internal error" not in result.output
+
+
+class HangingPlugin:
+    """A source of truth that never answers (a dropped connection without a timeout)."""
+
+    release = threading.Event()
+
+    def __init__(self) -> None:
+        pass
+
+    def load(self) -> Inventory:
+        self.release.wait(30)
+        raise RuntimeError("released")
+
+
+def test_a_plugin_that_never_answers_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(nornir_config, "PLUGIN_TIMEOUT", 0.3)
+    InventoryPluginRegister.register("HangingPlugin", HangingPlugin)
+    try:
+        found = messages(config(tmp_path, "HangingPlugin"))
+    finally:
+        HangingPlugin.release.set()
+        InventoryPluginRegister.deregister("HangingPlugin")
+    assert found == [f"{tmp_path / 'nornir.yaml'}:1: [inventory.plugin] inventory plugin HangingPlugin gave no "
+                     "inventory within 0.3 s (is its source of truth reachable?)"]
 
 
 def test_a_missing_config_file_is_named(tmp_path: Path) -> None:

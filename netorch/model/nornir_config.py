@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,9 @@ from netorch.yamlsrc import format_loc, line_of, load_file
 NORNIR_SECTIONS = frozenset({"inventory", "runner", "logging", "ssh", "core", "user_defined"})
 """The sections of a Nornir config file (nornir.core.configuration.Config); only inventory is read."""
 INVENTORY_KEYS = frozenset({"plugin", "options", "transform_function", "transform_function_options"})
+PLUGIN_TIMEOUT = 300.0
+"""Most seconds an inventory plugin (with its transform function, and netorch's reading of Nautobot)
+may take to give the inventory."""
 RESOLVED_NAME = "resolved-hosts.json"
 """The name under which a stored revision keeps the hosts a plugin gave (see resolved_text)."""
 
@@ -172,30 +176,47 @@ def load_config(path: Path) -> tuple[InventoryView | None, list[Problem]]:
                                   "inventory.transform_function",
                                   f"unknown Nornir transform function {transform_name!r} (registered: {known})",
                                   "reference")]
-    try:
-        # a plugin is foreign code: whatever it raises (or exits with) is its failure, reported
-        inventory = plugin(**_plain(section.get("options") or {})).load()
-    except (Exception, SystemExit) as exc:
-        return None, [Problem(name, at, "inventory.plugin",
-                              f"inventory plugin {plugin_name} failed: {_failure(exc)}", "io")]
-    if transform is not None:
-        options = _plain(section.get("transform_function_options") or {})
+    options = _plain(section.get("options") or {})
+    transform_options = _plain(section.get("transform_function_options") or {})
+    transform_at = line_of(root, ("inventory", "transform_function"))
+    transform_fn = transform
+
+    def run() -> tuple[Any, Origins, list[Problem]]:
+        try:
+            # a plugin is foreign code: whatever it raises (or exits with) is its failure, reported
+            inventory = plugin(**options).load()
+        except (Exception, SystemExit) as exc:
+            return None, {}, [Problem(name, at, "inventory.plugin",
+                                      f"inventory plugin {plugin_name} failed: {_failure(exc)}", "io")]
         for host in inventory.hosts.values():
             try:
-                transform(host, **options)
+                if transform_fn is not None:
+                    transform_fn(host, **transform_options)
             except (Exception, SystemExit) as exc:
-                return None, [Problem(name, line_of(root, ("inventory", "transform_function")),
-                                      "inventory.transform_function",
-                                      f"transform function {transform_name} failed on host {host.name}: "
-                                      f"{_failure(exc)}", "io")]
-    origins: Origins = {}
-    if any(NAUTOBOT_OBJECT in host.data for host in inventory.hosts.values()):
+                return None, {}, [Problem(name, transform_at, "inventory.transform_function",
+                                          f"transform function {transform_name} failed on host {host.name}: "
+                                          f"{_failure(exc)}", "io")]
+        if not any(NAUTOBOT_OBJECT in host.data for host in inventory.hosts.values()):
+            return inventory, {}, []
         try:
             origins, found = complete_from_nautobot(inventory)
         except Exception as exc:  # the Nautobot API, over the network: any failure is reported
-            return None, [Problem(name, at, "inventory.plugin",
-                                  f"reading interfaces and addresses from Nautobot failed: {_failure(exc)}", "io")]
-        problems.extend(found)
+            return None, {}, [Problem(name, at, "inventory.plugin",
+                                      f"reading interfaces and addresses from Nautobot failed: {_failure(exc)}", "io")]
+        return inventory, origins, found
+
+    done: list[tuple[Any, Origins, list[Problem]]] = []
+    # a plugin may wait on the network without a bound of its own (NautobotInventory's requests)
+    worker = threading.Thread(target=lambda: done.append(run()), name="netorch-inventory-plugin", daemon=True)
+    worker.start()
+    worker.join(PLUGIN_TIMEOUT)
+    if not done:
+        return None, [Problem(name, at, "inventory.plugin", f"inventory plugin {plugin_name} gave no inventory "
+                              f"within {PLUGIN_TIMEOUT:g} s (is its source of truth reachable?)", "io")]
+    inventory, origins, found = done[0]
+    problems.extend(found)
+    if inventory is None:
+        return None, problems
     view, found = view_of(inventory, path, f"{name}: {plugin_name} host", origins)
     problems.extend(found)
     return view, problems
