@@ -74,14 +74,15 @@ def is_config_file(path: Path) -> bool:
     return path.suffix in (".yaml", ".yml")
 
 
-def load_any(path: Path) -> tuple[InventoryView | None, list[Problem]]:
+def load_any(path: Path, timeout: float | None = None) -> tuple[InventoryView | None, list[Problem]]:
     """The inventory `--inventory` names: a SimpleInventory folder, its hosts.yaml, or a Nornir
-    config file (any inventory plugin). Returns the view (None if unusable) and the problems."""
+    config file (any inventory plugin, given `timeout` s, by default PLUGIN_TIMEOUT). Returns the
+    view (None if unusable) and the problems."""
     if path.name in ("hosts.yaml", "hosts.yml") and path.is_file():
         return load_inventory(path.parent)
     if not is_config_file(path):
         return load_inventory(path)
-    return load_config(path)
+    return load_config(path, timeout)
 
 
 def _plain(value: Any) -> Any:
@@ -146,7 +147,7 @@ def _failure(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def load_config(path: Path) -> tuple[InventoryView | None, list[Problem]]:
+def load_config(path: Path, timeout: float | None = None) -> tuple[InventoryView | None, list[Problem]]:
     """Load the inventory of a Nornir config file through its plugin; see the module docstring."""
     from nornir.core.exceptions import PluginNotRegistered
     from nornir.core.plugins.inventory import InventoryPluginRegister, TransformFunctionRegister
@@ -209,10 +210,11 @@ def load_config(path: Path) -> tuple[InventoryView | None, list[Problem]]:
     # a plugin may wait on the network without a bound of its own (NautobotInventory's requests)
     worker = threading.Thread(target=lambda: done.append(run()), name="netorch-inventory-plugin", daemon=True)
     worker.start()
-    worker.join(PLUGIN_TIMEOUT)
+    bound = PLUGIN_TIMEOUT if timeout is None else timeout
+    worker.join(bound)
     if not done:
         return None, [Problem(name, at, "inventory.plugin", f"inventory plugin {plugin_name} gave no inventory "
-                              f"within {PLUGIN_TIMEOUT:g} s (is its source of truth reachable?)", "io")]
+                              f"within {bound:g} s (is its source of truth reachable?)", "io")]
     inventory, origins, found = done[0]
     problems.extend(found)
     if inventory is None:
