@@ -215,6 +215,24 @@ def test_the_revision_follows_the_plugins_hosts(tmp_path: Path, registered: Any)
     assert Workspace(path, ROOT / "intents", TEMPLATES).revision() != first.revision()
 
 
+def test_a_stored_revision_loads_without_the_plugin(tmp_path: Path) -> None:
+    """What `verify --against REV` does: the revision's files in a folder, loaded again; the hosts
+    come from what the plugin gave then, the plugin (a Nautobot) is not asked again."""
+    live = Workspace(simple(tmp_path, ROOT / "inventory"), ROOT / "intents", TEMPLATES)
+    stored = tmp_path / "revision"
+    for name, text in live.revision_files().items():
+        (stored / name).parent.mkdir(parents=True, exist_ok=True)
+        (stored / name).write_text(text)
+    (stored / "inventory" / "nornir.yaml").unlink()  # nothing to ask
+    again = Workspace(stored / "inventory", stored / "intents", TEMPLATES)
+    assert again.inventory().hosts == live.inventory().hosts
+    assert again.inventory().groups == live.inventory().groups
+    assert again.render(None) == live.render(None)
+    assert again.revision_files()[f"inventory/{RESOLVED_NAME}"] == live.revision_files()[f"inventory/{RESOLVED_NAME}"]
+    (stored / "inventory" / RESOLVED_NAME).write_text('{"r1": {"name": "r1"}}')
+    assert any("not the hosts of a stored revision" in m for m in messages(stored / "inventory"))
+
+
 # --- NautobotInventory's hosts, completed from a fake of Nautobot's API ---------------------------
 
 def record(url: str = "", **fields: Any) -> SimpleNamespace:

@@ -81,8 +81,25 @@ def load_any(path: Path, timeout: float | None = None) -> tuple[InventoryView | 
     if path.name in ("hosts.yaml", "hosts.yml") and path.is_file():
         return load_inventory(path.parent)
     if not is_config_file(path):
+        resolved = path / RESOLVED_NAME
+        if resolved.is_file() and not any((path / n).exists() for n in ("hosts.yaml", "hosts.yml")):
+            return load_resolved(resolved)
         return load_inventory(path)
     return load_config(path, timeout)
+
+
+def load_resolved(path: Path) -> tuple[InventoryView | None, list[Problem]]:
+    """The hosts a stored revision kept of an inventory plugin (resolved_text): a revision's
+    inventory folder holding them is loaded as they were, without asking the source again."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        groups = {str(g): tuple(str(p) for p in parents) for g, parents in data.pop("__groups__").items()}
+        hosts = {str(n): HostView.model_validate(h) for n, h in data.items()}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        return None, [Problem(str(path), 0, "", f"not the hosts of a stored revision: {_failure(exc)}", "schema")]
+    view = InventoryView(hosts=hosts, groups=groups, host_lines={n: (str(path), 0) for n in hosts},
+                         directory=str(path.parent), raw_hosts={}, source=str(path))
+    return view, []
 
 
 def _plain(value: Any) -> Any:
