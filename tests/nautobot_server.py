@@ -152,6 +152,7 @@ class Processes:
         self.redis = subprocess.Popen(["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1",
                                        "--save", "", "--appendonly", "no"],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        (self.sockets / "redis.pid").write_text(f"{self.redis.pid}\n")
         deadline = time.monotonic() + 30
         while True:
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.redis_port), timeout=1):
@@ -253,6 +254,44 @@ class Nautobot:
         shutil.rmtree(self.run, ignore_errors=True)
 
 
+def _pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _alive(pid: int | None) -> bool:
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep(cache: Path) -> None:
+    """Stop what a test session that died left running (its run folder names the pids: the
+    owner's, Redis's, runserver's, PostgreSQL's postmaster.pid) and remove its run folder."""
+    for run in sorted(cache.glob("run-*")):
+        if _alive(_pid(run / "owner.pid")):
+            continue
+        for name, program in (("server.pid", "nautobot-server"), ("sockets/redis.pid", "redis-server")):
+            pid = _pid(run / name)
+            try:  # only the program it was: a pid can be reused
+                ours = pid is not None and program in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
+            except OSError:
+                ours = False
+            if ours and pid is not None:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+        Processes(run / "pgdata", run / "sockets").stop()
+        shutil.rmtree(run, ignore_errors=True)
+
+
 def _healthy(url: str) -> bool:
     try:
         with urllib.request.urlopen(url + "/health/", timeout=5) as answer:
@@ -265,8 +304,10 @@ def start(cache: Path | None = None) -> Nautobot:
     """Start PostgreSQL (over a copy of the template), Redis and `nautobot-server runserver`, each
     on a free port; wait (bounded) for /health/; create a superuser and its API token."""
     cache = prepare(cache)
+    sweep(cache)
     run = Path(tempfile.mkdtemp(prefix="run-", dir=cache))
     run.chmod(0o755)
+    (run / "owner.pid").write_text(f"{os.getpid()}\n")
     nb = Nautobot(cache, run)
     try:
         _check(subprocess.run(["cp", "-a", str(cache / "pgtemplate"), str(run / "pgdata")], capture_output=True,
@@ -288,6 +329,7 @@ def start(cache: Path | None = None) -> Nautobot:
         with (run / "nautobot.log").open("wb") as log:
             nb.server = subprocess.Popen([str(server), "runserver", f"127.0.0.1:{port}", "--noreload"],
                                          stdout=log, stderr=subprocess.STDOUT, env=env, cwd=run)
+        (run / "server.pid").write_text(f"{nb.server.pid}\n")
         deadline = time.monotonic() + START_TIMEOUT
         while not _healthy(nb.url):
             if nb.server.poll() is not None or time.monotonic() > deadline:
