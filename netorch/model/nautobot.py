@@ -19,8 +19,8 @@ URL, token and TLS settings), in a few bulk queries rather than one per device:
 |                          | primary IP (never rendered, like any mgmt_interface)                  |
 | data.region              | the name of the device's location                                     |
 | data.site                | the name of that location's parent (the location's own when none)     |
-| port and other data keys | the `netorch` mapping of the device's config context (rendered when   |
-|                          | the plugin asks for it, else the device's local config context):      |
+| port and other data keys | the `netorch` mapping of the device's config context (rendered with  |
+|                          | filter_parameters {include: config_context}, else the local one):     |
 |                          | port, deploy, transport, known_hosts, credentials_file, ownership...  |
 
 The config context wins over what is derived; what a user's transform function already set in
