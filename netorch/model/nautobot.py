@@ -45,6 +45,7 @@ CHUNK = 50
 """Object ids per bulk query (they travel in the URL)."""
 
 Origins = dict[str, dict[tuple[Any, ...], str]]
+"""host -> (loc inside its HostView -> the source object a problem there is about)"""
 
 
 def _chunks(ids: list[str]) -> Iterator[list[str]]:

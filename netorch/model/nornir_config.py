@@ -26,6 +26,9 @@ not read. Paths in `options` are read by the plugin as Nornir does: relative to 
 folder. Secrets are refused in the file as in inventory files (SECRET_KEY_RE): give
 `nautobot_token: null` and NAUTOBOT_TOKEN in the environment. Problems of a host name its
 source (the Nautobot object, or the plugin and host), since there is no file and line.
+
+A stored revision keeps the hosts a plugin gave (RESOLVED_NAME); a folder holding that file and
+no hosts.yaml loads from it, as it was, without asking the plugin again.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ from netorch.model.inventory import (
     load_inventory,
     walk_secrets,
 )
-from netorch.model.nautobot import NAUTOBOT_OBJECT, complete_from_nautobot
+from netorch.model.nautobot import NAUTOBOT_OBJECT, Origins, complete_from_nautobot
 from netorch.platforms import Platform, platform_name
 from netorch.yamlsrc import format_loc, line_of, load_file
 
@@ -59,9 +62,6 @@ PLUGIN_TIMEOUT = 300.0
 may take to give the inventory."""
 RESOLVED_NAME = "resolved-hosts.json"
 """The name under which a stored revision keeps the hosts a plugin gave (see resolved_text)."""
-
-#: (host, loc inside the HostView) -> the source object a problem there is about
-Origins = dict[str, dict[tuple[Any, ...], str]]
 
 
 def is_config_file(path: Path) -> bool:
