@@ -16,8 +16,9 @@ from netorch.compile import compile_intents
 from netorch.errors import NetorchError, Problem, ValidationFailed
 from netorch.model.desired import DesiredState
 from netorch.model.intents import IntentSet
-from netorch.model.inventory import HostView, InventoryView, inventory_files, load_inventory
+from netorch.model.inventory import HostView, InventoryView, inventory_files
 from netorch.model.loader import load_intents
+from netorch.model.nornir_config import RESOLVED_NAME, load_any, resolved_text
 from netorch.render import render_state
 from netorch.topology import Topology
 from netorch.util import paused_gc
@@ -82,7 +83,7 @@ class Workspace:
     def load(self) -> tuple[InventoryView | None, IntentSet, list[Problem]]:
         if self._loaded is None:
             with paused_gc():
-                inventory, inv_problems = load_inventory(self.inventory_dir)
+                inventory, inv_problems = load_any(self.inventory_dir)
                 intents, int_problems = load_intents(self.intents_dir)
             self._loaded = (inventory, intents, inv_problems + int_problems)
         return self._loaded
@@ -148,7 +149,7 @@ class Workspace:
         the intents themselves; a file gone since the load is left out."""
         if self._files is not None:
             return self._files
-        _, intents, _ = self.load()
+        inventory, intents, _ = self.load()
         out: dict[str, str] = {}
         base = self.intents_dir if self.intents_dir.is_dir() else self.intents_dir.parent
         paths: list[tuple[str, Path]] = []
@@ -159,7 +160,11 @@ class Workspace:
             except ValueError:
                 rel = Path(path.name)
             paths.append((f"intents/{rel}", path))
-        paths += [(f"inventory/{n}", path) for n, path in inventory_files(self.inventory_dir).items()]
+        if inventory is not None and inventory.source:  # a Nornir config file: it, and the hosts its plugin gave
+            paths.append((f"inventory/{Path(inventory.source).name}", Path(inventory.source)))
+            out[f"inventory/{RESOLVED_NAME}"] = resolved_text(inventory)
+        else:
+            paths += [(f"inventory/{n}", path) for n, path in inventory_files(self.inventory_dir).items()]
         for key, path in paths:
             try:
                 out[key] = path.read_text(encoding="utf-8")

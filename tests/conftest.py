@@ -18,6 +18,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="rewrite tests/golden/ from the current templates")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests of a real Nautobot run last: CI builds Nautobot (minutes, the first time) in the
+    background while the others run (.ci/run), so they seldom wait for it."""
+    items.sort(key=lambda item: "test_nautobot_lab.py" in item.nodeid)  # stable: the rest keep their order
+
+
 @pytest.fixture(autouse=True)
 def _state_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """netorch's default store is in the XDG state directory: each test gets a folder of its own

@@ -36,6 +36,15 @@ def test_limit_completes_from_the_inventory_the_command_line_names(tmp_path: Pat
     assert complete("netorch plan --limit ", inventory=tmp_path / "missing") == []
 
 
+def test_limit_completes_from_a_nornir_config_file(tmp_path: Path) -> None:
+    (tmp_path / "hosts.yaml").write_text("edge9:\n  platform: frr\n  groups: [edges]\n")
+    (tmp_path / "groups.yaml").write_text("edges: {}\n")
+    config = tmp_path / "nornir.yaml"
+    config.write_text(f"inventory:\n  plugin: SimpleInventory\n  options:\n    host_file: {tmp_path / 'hosts.yaml'}\n"
+                      f"    group_file: {tmp_path / 'groups.yaml'}\n")
+    assert complete("netorch plan --limit e", inventory=config) == ["edge9", "edges"]
+
+
 def test_completion_scripts_for_the_usual_shells() -> None:
     # typer detects the shell it runs under unless told not to; then --show-completion takes the shell
     env = {**os.environ, "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"}

@@ -36,8 +36,8 @@ app = typer.Typer(help=reflow(HELP), no_args_is_help=True, add_completion=True, 
 def _global(
     ctx: typer.Context,
     inventory: Annotated[Path, typer.Option("--inventory", "-i", envvar="NETORCH_INVENTORY",
-                                            help="The inventory: a Nornir SimpleInventory folder.",
-                                            parser=nonempty_path,
+                                            help="Nornir SimpleInventory folder, or a Nornir config file (any inventory"
+                                                 " plugin, e.g. Nautobot).", parser=nonempty_path,
                                             metavar=PATH_METAVAR)] = Path("inventory"),
     intents: Annotated[Path, typer.Option("--intents", envvar="NETORCH_INTENTS",
                                           help="The intents: a folder (or file) of intent YAML files.",

@@ -63,17 +63,22 @@ CredOpt = Annotated[Path | None, typer.Option("--credentials", envvar="NETORCH_C
                                               parser=nonempty_path, metavar=PATH_METAVAR)]
 
 
+COMPLETION_TIMEOUT = 5.0
+"""Most seconds shell completion waits for an inventory plugin (a Nautobot) to give the hosts."""
+
+
 def complete_limit(ctx: typer.Context, incomplete: str) -> list[str]:
     """Shell completion of --limit: the inventory's host and group names (after the last comma of
     a comma list). The inventory is the one the command line names (--inventory,
-    NETORCH_INVENTORY, ./inventory); an unreadable one completes nothing."""
-    from netorch.model.inventory import load_inventory
+    NETORCH_INVENTORY, ./inventory), a Nornir config file's within COMPLETION_TIMEOUT; an unreadable one
+    completes nothing."""
+    from netorch.model.nornir_config import load_any
 
     root = ctx.find_root()
     folder = root.params.get("inventory") or os.environ.get("NETORCH_INVENTORY") or "inventory"
     done, _, last = incomplete.rpartition(",")
     try:
-        view, _ = load_inventory(Path(folder))
+        view, _ = load_any(Path(folder), timeout=COMPLETION_TIMEOUT)
     except Exception:  # completion never fails the shell
         return []
     if view is None:

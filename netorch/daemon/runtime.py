@@ -129,19 +129,23 @@ class Runtime:
     def scope(self) -> list[str]:
         """The devices the daemon checks (see the module docstring), sorted. Read from the current
         inventory (again only when its files change); while it cannot be read, the last scope."""
-        from netorch.model.inventory import inventory_files, load_inventory
+        from netorch.model.inventory import inventory_files
+        from netorch.model.nornir_config import is_config_file, load_any
 
         folder = self.config.inventory
-        stamp = []
-        for name, path in inventory_files(folder).items():
+        stamp: list[tuple[str, int, int]] = []
+        files = {folder.name: folder} if is_config_file(folder) else inventory_files(folder)
+        for name, path in files.items():
             with contextlib.suppress(OSError):
                 st = path.stat()
                 stamp.append((name, st.st_mtime_ns, st.st_size))
+        if is_config_file(folder):  # the hosts live elsewhere (Nautobot): read them again each minute
+            stamp.append(("minute", int(time.time() // 60), 0))
         key = (str(folder), tuple(stamp))
         with self._scope_lock:
             if self._scope is not None and self._scope[0] == key:
                 return self._scope[1]
-            inventory, problems = load_inventory(folder)
+            inventory, problems = load_any(folder)
             if inventory is None:
                 log.warning("drift scope: cannot read the inventory (%s); keeping the last one",
                             problems[0].message if problems else "unknown problem")

@@ -152,6 +152,8 @@ class InventoryView:
         file, root, base = found
         full = (*base, *keys[1:])
         return file, line_of(root, full), format_loc(full)
+    source: str = ""
+    """The Nornir config file the hosts came from through an inventory plugin ("" for a folder)."""
 
     def members(self, group: str) -> list[str]:
         index = self.__dict__.get("_members")
@@ -184,7 +186,7 @@ class InventoryView:
         return [self.hosts[n] for n in sorted(wanted)]
 
 
-def _walk_secrets(value: Any, loc: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
+def walk_secrets(value: Any, loc: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
     if isinstance(value, dict):
         for key, sub in value.items():
             if isinstance(key, str) and SECRET_KEY_RE.search(key):
@@ -192,10 +194,10 @@ def _walk_secrets(value: Any, loc: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]
                     continue  # an empty value holds no secret (NAPALM's `secret: ""`)
                 yield (*loc, key)
             else:
-                yield from _walk_secrets(sub, (*loc, key))
+                yield from walk_secrets(sub, (*loc, key))
     elif isinstance(value, list):
         for i, sub in enumerate(value):
-            yield from _walk_secrets(sub, (*loc, i))
+            yield from walk_secrets(sub, (*loc, i))
 
 
 def _entry_problems(
@@ -214,7 +216,7 @@ def _entry_problems(
                         f"unknown field {key!r} (Nornir fields: {', '.join(sorted(allowed))})")
             )
             ok = False
-    for secret_loc in _walk_secrets(entry, loc):
+    for secret_loc in walk_secrets(entry, loc):
         problems.append(
             Problem(file, line_of(root, secret_loc), format_loc(secret_loc),
                     f"{secret_loc[-1]!r} looks like a secret: credentials must not be stored in inventory "

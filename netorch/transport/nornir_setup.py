@@ -54,15 +54,7 @@ def build_nornir(inventory: InventoryView, hosts: list[str], workers: int, creds
     connect_plugins()
     logging.getLogger("nornir").setLevel(logging.CRITICAL)
     accept_new = accept_new_host_keys()
-    folder = Path(inventory.directory)
-    files = inventory_files(folder)
-    options: dict[str, Any] = {"host_file": str(files["hosts.yaml"])}
-    for key, name in (("group_file", "groups.yaml"), ("defaults_file", "defaults.yaml")):
-        if files[name].exists():
-            options[key] = str(files[name])
-    nr = InitNornir(runner={"plugin": "threaded", "options": {"num_workers": max(1, workers)}},
-                    inventory={"plugin": "SimpleInventory", "options": options},
-                    logging={"enabled": False})
+    nr = _from_files(inventory, workers) if not inventory.source else _from_view(inventory, hosts, workers)
     wanted = set(hosts)
     for name, host in nr.inventory.hosts.items():
         if name not in wanted:
@@ -101,3 +93,33 @@ def build_nornir(inventory: InventoryView, hosts: list[str], workers: int, creds
             nc_extras["key_filename"] = nc.ssh_key_file
         host.connection_options["netorch_ncclient"] = _options(view, creds, "netorch_ncclient", None, nc_extras)
     return nr.filter(filter_func=lambda h: h.name in wanted)
+
+
+def _from_files(inventory: InventoryView, workers: int) -> Nornir:
+    """A Nornir over a SimpleInventory folder, read by Nornir itself."""
+    files = inventory_files(Path(inventory.directory))
+    options: dict[str, Any] = {"host_file": str(files["hosts.yaml"])}
+    for key, name in (("group_file", "groups.yaml"), ("defaults_file", "defaults.yaml")):
+        if files[name].exists():
+            options[key] = str(files[name])
+    return InitNornir(runner={"plugin": "threaded", "options": {"num_workers": max(1, workers)}},
+                      inventory={"plugin": "SimpleInventory", "options": options},
+                      logging={"enabled": False})
+
+
+def _from_view(inventory: InventoryView, hosts: list[str], workers: int) -> Nornir:
+    """A Nornir over hosts an inventory plugin gave (a Nornir config file): built from netorch's
+    view of them, without asking the plugin (Nautobot) again."""
+    from nornir.core.configuration import Config
+    from nornir.core.inventory import Defaults, Groups, Host, Hosts, Inventory
+    from nornir.core.plugins.connections import ConnectionPluginRegister
+    from nornir.plugins.runners import ThreadedRunner
+
+    ConnectionPluginRegister.auto_register()  # napalm, netmiko: what InitNornir registers
+    defaults = Defaults()
+    built = Hosts({name: Host(name=name, hostname=view.hostname, port=view.port, platform=view.platform.value,
+                              defaults=defaults)
+                   for name in hosts if (view := inventory.hosts.get(name)) is not None})
+    return Nornir(inventory=Inventory(hosts=built, groups=Groups(), defaults=defaults),
+                  runner=ThreadedRunner(num_workers=max(1, workers)),
+                  config=Config.from_dict(logging={"enabled": False}))
