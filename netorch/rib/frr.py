@@ -13,7 +13,8 @@ Selected = dict[str, tuple[str, tuple[tuple[str, str], ...]]]
 
 def frr_selected(doc: dict[str, Any], ignore_interfaces: Iterable[str] = ()) -> Selected:
     """The selected route of every prefix (kernel routes and routes over an ignored interface,
-    such as management, left out); next hops as (gateway or '', interface)."""
+    such as management, left out); next hops as (gateway or '', interface), FRR's duplicates of
+    one (two equal-cost paths through the same neighbour) once."""
     ignored = set(ignore_interfaces)
     out: Selected = {}
     for prefix, entries in doc.items():
@@ -22,7 +23,7 @@ def frr_selected(doc: dict[str, Any], ignore_interfaces: Iterable[str] = ()) -> 
                 continue
             hops = tuple(sorted((str(h.get("ip", "")), str(h.get("interfaceName", "")))
                                 for h in e.get("nexthops", []) if isinstance(h, dict) and not h.get("recursive")
-                                and h.get("active", True)))
+                                and h.get("active", True) and not h.get("duplicate")))
             if any(ifname in ignored for _, ifname in hops):
                 continue
             protocol = str(e.get("protocol"))
