@@ -2,19 +2,21 @@
 static stubs redistributed at the edge, an eBGP upstream receiving a summary-only aggregate),
 with no workaround routes: it validates, verifies, applies, converges to exactly the RIB the
 control-plane model computes on every router, carries real traffic as the intents say, and
-shows clean drift. The example is put back afterwards."""
+shows clean drift; a core link down moves every router as the model says. On a lab of its own."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Iterator
 from ipaddress import IPv4Network
 from pathlib import Path
 
 import pytest
+from conftest import alt_topology, make_run_dir, require_lab
 
-from netorch.lab import LabStatus, exec_in
+from netorch.lab import LabStatus, down, exec_in, up
 from netorch.lab.probe import probe
 from netorch.rib import ControlPlane
 from netorch.rib.frr import Selected, frr_selected, model_selected
@@ -30,11 +32,6 @@ ROOT = Path(__file__).resolve().parents[2]
 MIXED = ROOT / "tests" / "cases" / "mixed" / "intents"
 HOSTS = "lab_routers,lab_netconf"
 ROUTERS = ("r1", "r2", "r3", "r4", "up1")
-
-
-def _engine(lab: LabStatus, intents: Path, store: Path) -> Engine:
-    ws = Workspace(ROOT / "inventory", intents, ROOT / "netorch" / "templates")
-    return Engine(ws, Store(store), credentials=str(lab.credentials_file))
 
 
 def live_rib(lab: LabStatus, router: str) -> Selected:
@@ -61,23 +58,38 @@ def wait_same(lab: LabStatus, plane: ControlPlane, timeout: float = 90.0) -> Non
         if not found:
             return
         if time.monotonic() > deadline:
-            raise AssertionError(f"the routers' RIBs are not the model's after {timeout:.0f}s: {found}")
+            bgp = {r: exec_in(lab.run_dir, r, ["vtysh", "-c", "show bgp summary", "-c", "show bgp ipv4 unicast"]).stdout
+                   for r in found}
+            raise AssertionError(f"the routers' RIBs are not the model's after {timeout:.0f}s: {found}; BGP: {bgp}")
         time.sleep(0.5)
 
 
 @pytest.fixture(scope="module")
-def mixed(lab: LabStatus, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    folder = tmp_path_factory.mktemp("mixed")
-    eng = _engine(lab, MIXED, folder / "store.db")
-    yield eng
-    example = _engine(lab, ROOT / "intents", folder / "example.db")
-    again = example.apply(ApplyOptions(limit=HOSTS, workers=10))
-    if again.exit_code != 0:
-        pytest.fail("putting the example back failed: " + again.message)
+def mixed_lab() -> Iterator[LabStatus]:
+    """A lab of its own (the default topology under another prefix and management subnet, its
+    own inventory): the design changes every router, and nothing needs putting back."""
+    require_lab()
+    run_dir = make_run_dir("mixed")
+    try:
+        status = up(alt_topology(), run_dir)
+        assert status.state == "up", status
+        yield status
+    finally:
+        down(run_dir)
+        shutil.rmtree(run_dir.parent, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def mixed(mixed_lab: LabStatus, tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    assert mixed_lab.inventory_dir is not None
+    ws = Workspace(mixed_lab.inventory_dir, MIXED, ROOT / "netorch" / "templates")
+    return Engine(ws, Store(tmp_path_factory.mktemp("mixed") / "store.db"),
+                  credentials=str(mixed_lab.credentials_file))
 
 
 def test_the_mixed_design_validates_verifies_applies_converges_and_has_no_drift(mixed: Engine,
-                                                                                  lab: LabStatus) -> None:
+                                                                                  mixed_lab: LabStatus) -> None:
+    lab = mixed_lab
     assert mixed.ws.validate().problems == ()
     desired = mixed.ws.compile()
     # no workaround: the only static routes are the design's own
@@ -107,9 +119,10 @@ def test_the_mixed_design_validates_verifies_applies_converges_and_has_no_drift(
     assert len(drift.devices) == 6
 
 
-def test_a_core_link_down_moves_the_routers_as_the_model_says(mixed: Engine, lab: LabStatus) -> None:
+def test_a_core_link_down_moves_the_routers_as_the_model_says(mixed: Engine, mixed_lab: LabStatus) -> None:
     """r1-r2 down: r1 reaches the servers through r3's redistributed static (OSPF external), and
     the default route through r3's eBGP exit; every router's RIB is the model's again."""
+    lab = mixed_lab
     desired = mixed.ws.compile()
     exec_in(lab.run_dir, "r1", ["ip", "link", "set", "eth1", "down"], check=True)
     try:
