@@ -427,7 +427,7 @@ def test_protocol_ownership_follows_what_netorch_renders() -> None:
     # another ASN's BGP in the default VRF is replaced (FRR runs one instance per VRF) ...
     other = R2.replace("router bgp 65000", "router bgp 65111")
     diffs = diff_frr(other, R2)
-    assert Difference("unexpected", ("router bgp 65111",), "22 line(s)") in diffs
+    assert Difference("unexpected", ("router bgp 65111",), "26 line(s)") in diffs
     fixed = frr_remediation(diffs)
     assert "no router bgp 65111" in fixed and "router bgp 65000" in fixed
     # ... an out-of-band OSPF cost on an owned interface is drift, a stale netorch_ policy too

@@ -715,7 +715,7 @@ PROTOCOL_DRIFTS = {
     "no protocols yet": _without_protocols(R2_DESIRED),
     "a neighbour removed, a cost and a local preference changed": R2_DESIRED
     .replace(" neighbor 10.255.0.4 remote-as 65000\n neighbor 10.255.0.4 description r4\n"
-             " neighbor 10.255.0.4 update-source lo\n", "")
+             " neighbor 10.255.0.4 update-source lo\n neighbor 10.255.0.4 timers connect 10\n", "")
     .replace("  neighbor 10.255.0.4 next-hop-self\n", "")
     .replace(" ip ospf network point-to-point\n", " ip ospf cost 55\n", 1)
     .replace("set local-preference 150", "set local-preference 90"),
