@@ -294,8 +294,18 @@ def frr_rib(run_dir: Path, router: str) -> Selected:
     selected: Selected = {}
     for vrf, table in sorted(tables.items()):
         tag = "" if vrf == "default" else f"vrf {vrf} "
-        selected.update({tag + p: r for p, r in frr_selected(table, ignore_interfaces={MGMT}).items()})
+        selected.update({tag + p: r for p, r in frr_selected(without_duplicates(table),
+                                                              ignore_interfaces={MGMT}).items()})
     return selected
+
+
+def without_duplicates(table: dict[str, Any]) -> dict[str, Any]:
+    """FRR lists a next hop twice when two equal-cost paths leave through the same neighbour (an
+    OSPF route over two border routers behind one link), flagging the copy `duplicate`; the
+    kernel holds it once. (frr_selected should leave the copies out itself.)"""
+    return {p: [{**e, "nexthops": [h for h in e.get("nexthops", []) if not h.get("duplicate")]}
+                if isinstance(e, dict) else e for e in entries] if isinstance(entries, list) else entries
+            for p, entries in table.items()}
 
 
 def model_rib(plane: ControlPlane, router: str) -> Selected:
