@@ -119,10 +119,6 @@ TOPO, LINKS, STUBS = build_topology()
 ROUTERS = [*CAMPUS, UPSTREAM]
 
 
-def link(a: str, b: str) -> LinkEnds:
-    return next(x for x in LINKS if {x.a, x.b} == {a, b})
-
-
 def neighbours(router: str) -> list[tuple[str, LinkEnds]]:
     """(peer, link) of every link of `router`."""
     return [(x.b if x.a == router else x.a, x) for x in LINKS if router in (x.a, x.b)]
@@ -136,18 +132,18 @@ def address_of(router: str, x: LinkEnds) -> str:
 
 @dataclass
 class Design:
-    """The intents of one drawn design (routing.yaml) and the links OSPF uses (for the failure)."""
+    """The intents of one drawn design (routing.yaml)."""
 
     routing: dict[str, Any]
-    ospf_links: list[tuple[str, str]] = field(default_factory=list)
 
 
 COSTS = st.sampled_from([5, 10, 10, 20])
 
 
 @st.composite
-def ospf_part(draw: st.DrawFn) -> tuple[dict[str, Any], list[tuple[str, str]], dict[str, int]]:
-    """The OSPF intent, the links it uses, and each campus router's area (where its loopback is)."""
+def ospf_part(draw: st.DrawFn) -> dict[str, Any]:
+    """The OSPF intent: the ring and some chords, one area or two (r4, and maybe r1, border
+    routers), costs, passive loopbacks and some passive stubs."""
     two_areas = draw(st.booleans())
     second_abr = two_areas and draw(st.booleans())
     members: dict[int, list[str]] = {0: list(CAMPUS)} if not two_areas else {
@@ -165,7 +161,7 @@ def ospf_part(draw: st.DrawFn) -> tuple[dict[str, Any], list[tuple[str, str]], d
     intent: dict[str, Any] = {"name": "core", "areas": [
         {"area": a, "hosts": sorted(members[a]), "links": False, "interfaces": areas[a]} for a in sorted(members)],
         "links": links}
-    return intent, used, home
+    return intent
 
 
 @st.composite
@@ -197,7 +193,7 @@ def static_routers(routes: list[dict[str, Any]]) -> set[str]:
 
 @st.composite
 def designs(draw: st.DrawFn) -> Design:
-    ospf, used, _home = draw(ospf_part())
+    ospf = draw(ospf_part())
     routes = draw(static_part())
     with_statics = sorted(static_routers(routes))
     # -- BGP: the exits r2 and r5 always, other campus routers at random
@@ -279,7 +275,7 @@ def designs(draw: st.DrawFn) -> Design:
     routing: dict[str, Any] = {"ospf": [ospf], "bgp": [bgp]}
     if routes:
         routing["routes"] = routes
-    return Design(routing, used)
+    return Design(routing)
 
 
 # -- the routers' RIBs against the model -----------------------------------------------------------------
