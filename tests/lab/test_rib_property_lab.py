@@ -449,7 +449,8 @@ def test_every_router_rib_equals_the_model(rib_lab: RibLab, design: Design, data
     engine = Engine(ws, Store(lab.work / "store.db"), credentials=str(lab.status.credentials_file))
     started = time.monotonic()
     report = engine.apply(ApplyOptions(workers=len(ROUTERS)))
-    assert report.exit_code == 0, [(d.host, d.status, d.error) for d in report.devices]
+    assert report.exit_code == 0, "apply failed:\n" + "\n".join(f"  {d.host}: {d.status} {d.error or ''}"
+                                                          for d in report.devices)
     lab.timings.append(f"example {lab.examples}: applied in {time.monotonic() - started:.1f}s")
     timed(lab, "converged to the model", lambda: wait_or_explain(lab, plane, "after apply"))
     broken = data.draw(st.sampled_from(survivable(plane, states)), label="failed link")
