@@ -73,11 +73,14 @@ class OspfDomain:
 
     def __init__(self, states: dict[str, DesiredState], down: set[tuple[str, str]],
                  redistributed: Callable[[str, str], Iterable[tuple[IPv4Network, int]]] | None = None,
-                 has_default: Callable[[str], bool] | None = None) -> None:
+                 has_default: Callable[[str], bool] | None = None,
+                 gateway: Callable[[str, IPv4Network], IPv4Address | None] | None = None) -> None:
         self.states = states
         self.down = down
         self.redistributed = redistributed
         self.has_default = has_default
+        self.gateway = gateway
+        self._forwarding: dict[tuple[str, IPv4Network], IPv4Address] = {}
         self.areas: dict[int, Area] = {}
         self.router_areas: dict[str, set[int]] = {}
         self.ports: dict[str, list[Port]] = {}
@@ -380,6 +383,23 @@ class OspfDomain:
                     best = _merge(best, (dist[("r", abr)] + inner, hops[("r", abr)]))
         return best
 
+    @staticmethod
+    def _to_address(fa: IPv4Address, own: set[IPv4Address],
+                    internal: dict[IPv4Network, OspfRoute]) -> tuple[int, Hops] | None:
+        """The cost and first hops to an external route's forwarding address: through root's
+        intra- or inter-area route to it (longest prefix); none when it is root's own address
+        (FRR skips the LSA) or no such route exists."""
+        if fa in own:
+            return None
+        best: OspfRoute | None = None
+        for prefix, r in internal.items():
+            if fa in prefix and (best is None or prefix.prefixlen > best.prefix.prefixlen):
+                best = r
+        if best is None:
+            return None
+        hops = frozenset(NextHop(fa, h.interface) if h.address is None else h for h in best.hops)
+        return best.cost, hops
+
     def externals(self) -> list[tuple[str, IPv4Network, int, int]]:
         if self._externals is None:
             ext: list[tuple[str, IPv4Network, int, int]] = []
@@ -397,6 +417,11 @@ class OspfDomain:
                                 continue
                             seen.add(prefix)
                             ext.append((host, prefix, EXTERNAL_METRIC, 2))
+                            fa = self.gateway(host, prefix) if self.gateway is not None else None
+                            if fa is not None and any(fa in p.address.network for p in self.ports.get(host, ())):
+                                # FRR: a next hop on one of the ASBR's OSPF subnets is the LSA's
+                                # forwarding address, which the other routers route to instead
+                                self._forwarding[(host, prefix)] = fa
             for host in self.routers():
                 mode = self.states[host].ospf.default_originate  # type: ignore[union-attr]
                 if mode == "always" or (mode == "if-present" and self.has_default is not None
@@ -421,10 +446,12 @@ class OspfDomain:
         for prefix, r in self._inter(root).items():
             out.setdefault(prefix, r)
         ext: dict[IPv4Network, OspfRoute] = {}
+        own = {i.address.ip for i in self.states[root].interfaces if i.address is not None}
         for asbr, prefix, metric, mtype in self.externals():
             if asbr == root or prefix in out:
                 continue
-            path = self._to_router(root, asbr)
+            fa = self._forwarding.get((asbr, prefix))
+            path = self._to_router(root, asbr) if fa is None else self._to_address(fa, own, out)
             if path is None:
                 continue
             fwd, hops = path

@@ -58,7 +58,8 @@ class ControlPlane:
         self._advertised: dict[int, dict[int, IPv4Network]] | None = None
         self._advertised_by_length: list[tuple[int, dict[int, tuple[IPv4Network, frozenset[str]]]]] | None = None
         self._local_indexes: dict[tuple[str, str], dict[int, dict[int, list[Route]]]] = {}
-        self.ospf = OspfDomain(self.states, self.down, self._redistributed_into_ospf, self._has_default)
+        self.ospf = OspfDomain(self.states, self.down, self._redistributed_into_ospf, self._has_default,
+                               self._gateway)
         if any(s.bgp is not None for s in self.states.values()):
             self._converge()
 
@@ -188,6 +189,15 @@ class ControlPlane:
                 out.append((prefix, best.metric))
         return out
 
+    def _gateway(self, host: str, prefix: IPv4Network) -> IPv4Address | None:
+        """The gateway of the (non-OSPF) route `host` selects for `prefix`, if it has one."""
+        cands = [r for r in self._local(host).get("", {}).get(prefix, ())]
+        cands += [r for r in self._bgp_routes.get(host, []) if r.prefix == prefix and r.selected]
+        if not cands:
+            return None
+        best = min(cands, key=lambda r: r.distance)
+        return min((h.address for h in best.next_hops if h.address is not None), default=None)
+
     def _has_default(self, host: str) -> bool:
         """Whether `host` has a default route of its own (static, or BGP): what
         default-information originate waits for."""
@@ -217,7 +227,8 @@ class ControlPlane:
             if not redistributes_bgp or self._bgp_routes == previous:
                 return
             previous = self._bgp_routes
-            self.ospf = OspfDomain(self.states, self.down, self._redistributed_into_ospf, self._has_default)
+            self.ospf = OspfDomain(self.states, self.down, self._redistributed_into_ospf, self._has_default,
+                                   self._gateway)
             self._ribs.clear()
             self._others = None
             self._advertised = None
