@@ -92,6 +92,7 @@ def test_bgp_neighbour_removed_out_of_band(checker: DriftChecker, lab: LabStatus
         assert sorted((c.kind, tuple(c.path)) for c in d.config) == [
             ("missing", ("router bgp 65000", "neighbor 10.255.0.1 description r1")),
             ("missing", ("router bgp 65000", "neighbor 10.255.0.1 remote-as 65000")),
+            ("missing", ("router bgp 65000", "neighbor 10.255.0.1 timers connect 10")),
             ("missing", ("router bgp 65000", "neighbor 10.255.0.1 update-source lo"))]
         assert ("bgp_session_down", "bgp neighbour r1 (10.255.0.1, AS 65000)") in {
             (s.kind, s.subject) for s in d.state}
