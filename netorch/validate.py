@@ -416,6 +416,7 @@ class Validator:
             return
         plane = compile_with_plane(self.inventory, self.intents, self.topo)[1]
         self.check_originate(plane)
+        self.check_sessions(plane)
         for item in self.intents.rules:
             rule = item.value
             if (rule.action == Action.ALLOW and rule.source != rule.destination
@@ -448,6 +449,19 @@ class Validator:
                             self.add(item, ("originate", i, "prefixes", j),
                                      f"{host} has no route to {prefix} in its RIB (connected, static, OSPF or "
                                      f"redistributed): there is nothing to originate", "reference")
+
+    def check_sessions(self, plane: ControlPlane) -> None:
+        """Every BGP session netorch configures comes up in the control-plane model: an iBGP one
+        needs a route to each loopback that is not BGP's own."""
+        idle = plane.idle_sessions()
+        if not idle:
+            return
+        for item in self.intents.bgp:
+            members = {h for r in item.value.routers
+                       for h in ([r.host] if r.host else sorted(self.inventory.members(r.group or "")))}
+            for a, b, why in idle:
+                if a in members and b in members:
+                    self.add(item, ("routers",), f"the BGP session {a}-{b} cannot come up: {why}", "igp")
 
     def check_loops(self, fwd: Forwarding, routes: dict[str, list[DesiredRoute]]) -> None:
         by_name = {item.name: item for item in self.intents.routes}

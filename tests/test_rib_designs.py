@@ -200,3 +200,19 @@ def test_a_default_route_originated_into_ospf_while_the_router_has_one(tmp_path:
     # the rendered FRR config says so
     (tmp_path / "render").mkdir()
     assert " default-information originate\n" in _workspace(tmp_path / "render", intents).render()["c2"]["frr.conf"]
+
+
+def test_an_ibgp_session_no_route_carries_is_refused(tmp_path: Path) -> None:
+    """c1 and c3 in iBGP over loopbacks OSPF advertises, but c3 has no adjacency (the area's
+    links are not in it, only c1-c2's): the session cannot come up, and validate says so
+    instead of apply waiting for it."""
+    area = "        hosts: [c1, c2, c3]\n"
+    intents = INTENTS.replace(area, area + "        links: false\n", 1).replace(
+        "          - {host: c1, interface: eth3, passive: true}\n",
+        "          - {host: c1, interface: eth3, passive: true}\n          - {host: c1, interface: eth1}\n"
+        "          - {host: c2, interface: eth1}\n", 1).replace(
+        "      - {host: c2, asn: 65010}\n", "      - {host: c2, asn: 65010}\n      - {host: c1, asn: 65010}\n"
+        "      - {host: c3, asn: 65010}\n", 1).replace("    ibgp: none\n", "    ibgp: full-mesh\n", 1)
+    messages = [p.message for p in _workspace(tmp_path, intents).validate().problems]
+    assert any("BGP session c1-c3 cannot come up: c1 has no route to 10.255.9.3 (c3)" in m for m in messages), messages
+    assert not any("c1-c2" in m for m in messages), messages

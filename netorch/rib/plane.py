@@ -433,6 +433,31 @@ class ControlPlane:
             node = nxt
         return Walk("loop", tuple(hops), node)
 
+    def idle_sessions(self) -> list[tuple[str, str, str]]:
+        """The BGP sessions the routers are configured with that will not come up, each once:
+        (a, b, why)."""
+        up = {(s.a, s.b) for s in self.bgp.sessions}
+        out: list[tuple[str, str, str]] = []
+        seen: set[frozenset[str]] = set()
+        for a, state in sorted(self.states.items()):
+            if state.bgp is None:
+                continue
+            for n in state.bgp.neighbors:
+                b = n.peer
+                if (a, b) in up or frozenset((a, b)) in seen or b not in self.states:
+                    continue
+                seen.add(frozenset((a, b)))
+                why = "it does not come up"
+                if n.kind == "ibgp" and self._resolve(a, n.address) is None:
+                    why = f"{a} has no route to {n.address} ({b}) but through BGP or a default route"
+                elif n.kind == "ibgp":
+                    peer_bgp = self.states[b].bgp
+                    back = next((m.address for m in (peer_bgp.neighbors if peer_bgp else ()) if m.peer == a), None)
+                    if back is not None and self._resolve(b, back) is None:
+                        why = f"{b} has no route to {back} ({a}) but through BGP or a default route"
+                out.append((a, b, why))
+        return out
+
     def unoriginated(self, host: str) -> list[IPv4Network]:
         """The prefixes `host` names to originate in BGP that are not in its RIB (FRR's network
         import-check: it does not announce them)."""
