@@ -417,6 +417,7 @@ class Validator:
         plane = compile_with_plane(self.inventory, self.intents, self.topo)[1]
         self.check_originate(plane)
         self.check_sessions(plane)
+        self.check_settles(plane)
         for item in self.intents.rules:
             rule = item.value
             if (rule.action == Action.ALLOW and rule.source != rule.destination
@@ -462,6 +463,37 @@ class Validator:
             for a, b, why in idle:
                 if a in members and b in members:
                     self.add(item, ("routers",), f"the BGP session {a}-{b} cannot come up: {why}", "igp")
+
+    def check_settles(self, plane: ControlPlane) -> None:
+        """The control-plane model settles: routes redistributed from BGP into OSPF that come back
+        into BGP (OSPF into BGP elsewhere), or BGP policies that keep changing each other's
+        choices, leave the routers' routes to timing (route oscillation): refused at the
+        redistribution (or the BGP intent), with the prefixes that keep changing."""
+        if not plane.unsettled:
+            return
+        def shown(kind: str) -> str:
+            nets = sorted((p for p, k in plane.unsettled.items() if k == kind),
+                          key=lambda n: (int(n.network_address), n.prefixlen))
+            more = f" and {len(nets) - 4} more" if len(nets) > 4 else ""
+            return ", ".join(map(str, nets[:4])) + more
+        if "redistribution" in plane.unsettled.values():
+            why = (f"routes redistributed between BGP and OSPF go round and never settle ({shown('redistribution')}): "
+                   "what the routers hold would depend on timing; limit what is redistributed (prefixes:) so "
+                   "that no prefix redistributed from BGP into OSPF comes back into BGP, or redistribute at one "
+                   "router only")
+            for o_item in self.intents.ospf:
+                for i, redis in enumerate(o_item.value.redistribute):
+                    if redis.protocol == "bgp":
+                        self.add(o_item, ("redistribute", i), why, "loop")
+            for b_item in self.intents.bgp:
+                for i, redis in enumerate(b_item.value.redistribute):
+                    if redis.protocol == "ospf":
+                        self.add(b_item, ("redistribute", i), why, "loop")
+        if "bgp" in plane.unsettled.values():
+            why = (f"BGP does not converge ({shown('bgp')}): the routers' best paths keep changing each "
+                   "other's (route oscillation); what they hold would depend on timing")
+            for b_item in self.intents.bgp:
+                self.add(b_item, ("routers",), why, "loop")
 
     def check_loops(self, fwd: Forwarding, routes: dict[str, list[DesiredRoute]]) -> None:
         by_name = {item.name: item for item in self.intents.routes}

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from netorch.configtree.base import Difference, render_diffs
 from netorch.configtree.frr import diff_frr, frr_remediation, parse_frr
 from netorch.configtree.nft import diff_nft
+from netorch.model.ownership import Ownership, protocol_kinds, retire_protocols
 
 RUNNING = """Building configuration...
 
@@ -226,7 +227,7 @@ def test_unowned_parts_are_neither_drift_nor_removed() -> None:
 
 
 def test_widened_ownership_from_the_artifact_header() -> None:
-    from netorch.model.ownership import Ownership
+
 
     running = RUNNING.replace("interface eth1\n description to r2\n ip address 10.0.12.1/30\nexit\n", FOREIGN)
     header = Ownership(static_routes="all", interfaces="all", prefix_lists="all").header()
@@ -246,7 +247,7 @@ def test_ownership_schema_is_validated() -> None:
     import pytest
     from pydantic import ValidationError
 
-    from netorch.model.ownership import Ownership
+
 
     with pytest.raises(ValidationError):
         Ownership.model_validate({"static_routes": "some"})
@@ -368,7 +369,6 @@ def test_render_states_a_widened_ownership_and_only_then() -> None:
     from pathlib import Path
 
     from netorch.model.desired import DesiredState
-    from netorch.model.ownership import Ownership
     from netorch.platforms import Platform
     from netorch.render import render_state
 
@@ -457,3 +457,27 @@ def test_nft_sets_compare_by_meaning_as_nft_merges_them() -> None:
     assert [d.kind for d in diff_nft(narrower, desired)] == ["unexpected", "missing"]
     other_port = listed.replace("8000-8081", "8000-8082")
     assert [d.kind for d in diff_nft(other_port, desired)] == ["unexpected", "missing"]
+
+
+def test_a_protocol_netorch_pushed_before_is_removed_when_the_intents_drop_it() -> None:
+    """A router taken out of the BGP intent: its desired config renders no `router bgp`. Without
+    ownership `protocols` the block is not netorch's (it is kept); with the kind the engine marks
+    as pushed before (retire_protocols), it is drift and its remediation removes it, while a
+    kind netorch never pushed (a hand-written `router ospf`) stays unmanaged."""
+    without_bgp = R2.split("router bgp")[0]
+    assert not any("router bgp" in " ".join(d.path) for d in diff_frr(R2, without_bgp))
+    assert protocol_kinds(R2) >= {"bgp"} and "bgp" not in protocol_kinds(without_bgp)
+    retiring = retire_protocols(without_bgp, {"bgp"})
+    assert Ownership.from_artifact(retiring).protocols == "bgp"
+    diffs = diff_frr(R2, retiring)
+    assert any(d.path[0].startswith("router bgp") for d in diffs), render_diffs(diffs)
+    fixed = apply_vtysh(R2, frr_remediation(diffs))
+    assert "router bgp" not in fixed
+    assert diff_frr(fixed, retiring) == []
+    hand_ospf = without_bgp.replace("router ospf", "router ospf") + "router ospf\n ospf router-id 9.9.9.9\nexit\n"
+    own_ospf = "\n".join(line for line in retiring.splitlines() if not line.startswith((" ip ospf", "router ospf")))
+    assert not any("ospf router-id 9.9.9.9" in " ".join(d.path) for d in diff_frr(hand_ospf, own_ospf))
+    # both kinds: the header says all; an existing header keeps its other widenings
+    wide = retire_protocols("! netorch-ownership: vrfs=all\n" + without_bgp, {"bgp", "ospf"})
+    assert Ownership.from_artifact(wide) == Ownership(vrfs="all", protocols="all")
+    assert wide.count("netorch-ownership") == 1

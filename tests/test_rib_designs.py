@@ -96,7 +96,7 @@ rules:
 
 
 def _workspace(tmp_path: Path, intents: str = INTENTS) -> Workspace:
-    (tmp_path / "inventory").mkdir()
+    (tmp_path / "inventory").mkdir(parents=True)
     (tmp_path / "inventory" / "hosts.yaml").write_text(INVENTORY)
     (tmp_path / "intents").mkdir()
     (tmp_path / "intents" / "design.yaml").write_text(intents)
@@ -216,3 +216,55 @@ def test_an_ibgp_session_no_route_carries_is_refused(tmp_path: Path) -> None:
     messages = [p.message for p in _workspace(tmp_path, intents).validate().problems]
     assert any("BGP session c1-c3 cannot come up: c1 has no route to 10.255.9.3 (c3)" in m for m in messages), messages
     assert not any("c1-c2" in m for m in messages), messages
+
+
+def _ibgp_core(redistribute: str) -> str:
+    """The design with c1, c2, c3 in iBGP (full mesh over their loopbacks) and `redistribute`
+    entries (YAML lines) under BGP."""
+    return INTENTS.replace(
+        "      - {host: c2, asn: 65010}\n", "      - {host: c2, asn: 65010}\n      - {host: c1, asn: 65010}\n"
+        "      - {host: c3, asn: 65010}\n", 1).replace("    ibgp: none\n", "    ibgp: full-mesh\n"
+                                                    "    redistribute:\n" + redistribute, 1)
+
+
+def test_a_redistributed_route_keeps_its_gateway_as_the_bgp_next_hop(tmp_path: Path) -> None:
+    """FRR announces a route redistributed into BGP with the route's own gateway as next hop
+    (as the lab showed: `10.0.5.1 from 0.0.0.0`), and a router drops a path whose next hop is
+    one of its own addresses: c3's OSPF route to c1's loopback reaches c2 via c1's address and
+    never reaches c1 back."""
+    ws = _workspace(tmp_path, _ibgp_core("      - {protocol: ospf, hosts: [c3]}\n"))
+    assert ws.validate().ok, ws.validate().problems
+    plane = ControlPlane(ws.compile())
+    c1_lo = IPv4Network("10.255.9.1/32")
+    at_c2 = plane.bgp.loc["c2"][c1_lo].best
+    assert at_c2.peer == "c3" and at_c2.next_hop == IPv4Address("10.60.13.1")
+    assert c1_lo not in plane.bgp.loc["c1"]
+    # a connected route redistributed has no gateway: the next hop is the router's own address
+    ws2 = _workspace(tmp_path / "connected", _ibgp_core("      - {protocol: connected, hosts: [c3]}\n"))
+    stub = ControlPlane(ws2.compile()).bgp.loc["c2"][IPv4Network("10.60.35.0/30")].best
+    assert stub.peer == "c3" and stub.next_hop == IPv4Address("10.255.9.3")
+
+
+def test_redistribution_that_goes_round_is_refused_at_both_ends(tmp_path: Path) -> None:
+    """A design the lab property test drew (tests/data/rib_oscillation): BGP into OSPF on r5, OSPF
+    into BGP on r6, in one AS with route reflectors. r6 sends the upstream's 203.0.113.0/24 back
+    into BGP as its own, r2 then prefers that over its own eBGP path and withdraws it, r5 loses the
+    route, r6's OSPF route goes, and round again: on the lab, apply never converged (iBGP stuck,
+    routes selected but never installed). validate refuses it at both redistribute entries,
+    naming the prefix; with OSPF into BGP limited to the campus's prefixes, it validates."""
+    data = Path(__file__).resolve().parent / "data" / "rib_oscillation"
+    intents = tmp_path / "intents"
+    intents.mkdir()
+    design = (data / "routing.yaml").read_text()
+    (intents / "routing.yaml").write_text(design)
+    templates = Path(__file__).resolve().parents[1] / "netorch" / "templates"
+    ws = Workspace(data / "inventory", intents, templates)
+    problems = [p for p in ws.validate().problems if "never settle" in p.message]
+    assert {p.path for p in problems} == {"ospf[0].redistribute[1]", "bgp[0].redistribute[2]"}, problems
+    assert all("203.0.113.0/24" in p.message for p in problems)
+    filtered = design.replace("  - protocol: ospf\n    hosts:\n    - r6\n",
+                              "  - protocol: ospf\n    hosts:\n    - r6\n    prefixes:\n    - 10.0.0.0/8\n")
+    assert filtered != design
+    (intents / "routing.yaml").write_text(filtered)
+    assert not any("never settle" in p.message for p in Workspace(data / "inventory", intents, templates)
+                   .validate().problems)

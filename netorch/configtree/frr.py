@@ -144,7 +144,7 @@ class _Scope:
             return child.startswith(FRR_OWN.route_children)
         if scope == "interface":
             return (child.startswith(FRR_OWN.interface_children) or child in self.want.blocks.get(header, [])
-                    or any(child.startswith(start) and self._renders(kind)
+                    or any(child.startswith(start) and self._owns_kind(kind)
                            for start, kind in FRR_OWN.protocol_interface_children))
         return False
 
@@ -152,8 +152,14 @@ class _Scope:
         return any(re.fullmatch(pattern, h) for h in self.want.blocks)
 
     def _protocol(self, header: str) -> bool:
-        """A default-VRF protocol block of a kind netorch renders on this device."""
-        return any(re.fullmatch(p, header) and self._renders(p) for p in FRR_OWN.protocol_blocks)
+        """A default-VRF protocol block of a kind netorch renders on this device (or owns there
+        without rendering it: ownership `protocols`)."""
+        return any(re.fullmatch(p, header) and self._owns_kind(p) for _kind, p in FRR_OWN.protocol_blocks)
+
+    def _owns_kind(self, pattern: str) -> bool:
+        """Whether the protocol blocks of this kind (their header pattern) are netorch's here."""
+        owned = {"rendered": (), "all": ("ospf", "bgp")}.get(self.own.protocols, (self.own.protocols,))
+        return self._renders(pattern) or any(p == pattern and kind in owned for kind, p in FRR_OWN.protocol_blocks)
 
 
 def unmanaged_frr(running: str, desired: str, ignore_interfaces: tuple[str, ...] = ()) -> list[str]:

@@ -47,6 +47,11 @@ def router_daemons(state: LabState, router: str) -> list[str]:
     return [*ROUTER_DAEMONS, *(daemon for flag, daemon in PROTOCOL_DAEMONS if getattr(r, flag))]
 
 
+#: zebra's own start-up configuration (see daemon_argv)
+ZEBRA_BOOT = "zebra.boot.conf"
+ZEBRA_BOOT_TEXT = "no zebra nexthop kernel enable\n"
+
+
 def frr_conf(state: LabState, router: str) -> str:
     topo = state.topology
     r = topo.routers[router]
@@ -188,7 +193,11 @@ def lldpd_start(state: LabState, router: str) -> list[str]:
 def daemon_argv(state: LabState, router: str, daemon: str) -> list[str]:
     """How a router's FRR daemon is started (daemonised, private paths, inside its namespaces)."""
     run = state.node_dir(router) / "run"
-    return [f"{FRR}/{daemon}", "-d", "-F", "traditional", "-P", "0", "-f", "/dev/null", "--vty_socket", str(run),
+    # zebra reads its boot file before it installs a route: FRR 8.4 switched off kernel nexthop
+    # groups at run time still installs routes by the ids of groups it no longer keeps in the
+    # kernel ("Nexthop id does not exist"), and those routes never reach the FIB
+    boot = state.node_dir(router) / "etc" / ZEBRA_BOOT if daemon == "zebra" else Path("/dev/null")
+    return [f"{FRR}/{daemon}", "-d", "-F", "traditional", "-P", "0", "-f", str(boot), "--vty_socket", str(run),
             "-z", str(run / "zserv.api"), "-i", str(run / f"{daemon}.pid"), "--log", f"file:{run / daemon}.log"]
 
 

@@ -344,8 +344,9 @@ def _node_files(state: LabState) -> None:
         os.chmod(d, 0o755)  # noqa: S103 - lab users must reach it
         _write(d / "etc" / "frr.conf", render.frr_conf(state, name), 0o660)
         _write(d / "etc" / "vtysh.conf", render.vtysh_conf(), 0o660)
+        _write(d / "etc" / render.ZEBRA_BOOT, render.ZEBRA_BOOT_TEXT, 0o660)
         frrvty_gid = grp.getgrnam("frrvty").gr_gid
-        for path in (d / "etc", d / "etc" / "frr.conf", d / "etc" / "vtysh.conf"):
+        for path in (d / "etc", d / "etc" / "frr.conf", d / "etc" / "vtysh.conf", d / "etc" / render.ZEBRA_BOOT):
             os.chown(path, frr.pw_uid, frrvty_gid)
         os.chmod(d / "etc", 0o2775)  # noqa: S103 - lab users must reach it
         os.chown(d / "run", frr.pw_uid, frr.pw_gid)

@@ -37,6 +37,12 @@ class Ownership(Frozen):
     too (the management interface is never netorch's)."""
     prefix_lists: Literal["rendered", "all"] = "rendered"
     route_maps: Literal["rendered", "all"] = "rendered"
+    protocols: Literal["rendered", "ospf", "bgp", "all"] = "rendered"
+    """rendered: a default-VRF protocol block (router ospf, router bgp) is netorch's where netorch
+    renders one of its kind; ospf, bgp, all: that kind is netorch's even where netorch renders
+    none, so it is removed. netorch sets it by itself for a kind it pushed to the device before
+    (its last apply) and renders no more: a router taken out of an OSPF or BGP intent loses the
+    block netorch wrote."""
     nft_tables: Literal["netorch", "all"] = "netorch"
     """all: every nftables table is netorch's: foreign tables are drift and a commit replaces
     the whole ruleset (`flush ruleset`)."""
@@ -83,7 +89,7 @@ class FrrOwnership:
     #: default-VRF protocol blocks (regular expressions of their header): where netorch renders
     #: one of a kind, every block of that kind is netorch's (one BGP instance per VRF: a block
     #: with another ASN is replaced, not kept beside it)
-    protocol_blocks: tuple[str, ...] = (r"router ospf", r"router bgp \d+")
+    protocol_blocks: tuple[tuple[str, str], ...] = (("ospf", r"router ospf"), ("bgp", r"router bgp \d+"))
     #: interface child lines owned where netorch renders the protocol they belong to
     protocol_interface_children: tuple[tuple[str, str], ...] = (("ip ospf ", r"router ospf"),)
     #: prefix-lists and route-maps with this name prefix are netorch's, rendered or not (its
@@ -123,9 +129,31 @@ TABLE: dict[str, tuple[str, ...]] = {
 }
 
 
+def protocol_kinds(text: str) -> set[str]:
+    """The kinds of default-VRF protocol blocks ("ospf", "bgp") an FRR artifact renders."""
+    return {kind for kind, pattern in FRR.protocol_blocks
+            if re.search(rf"^{pattern}\s*$", text, re.MULTILINE)}
+
+
+def retire_protocols(text: str, kinds: set[str]) -> str:
+    """The FRR artifact `text`, its ownership widened to the protocol `kinds` (what netorch
+    pushed before and renders no more), so the blocks it wrote are removed."""
+    own = Ownership.from_artifact(text)
+    have = {"rendered": set(), "ospf": {"ospf"}, "bgp": {"bgp"}, "all": {"ospf", "bgp"}}[own.protocols]
+    want = have | kinds
+    if not kinds or want == have:
+        return text
+    value = "all" if want >= {"ospf", "bgp"} else next(iter(want))
+    header = own.model_copy(update={"protocols": value}).header()
+    if HEADER_RE.search(text):
+        return re.sub(r"^! netorch-ownership:.*$", header, text, count=1, flags=re.MULTILINE)
+    return f"{header}\n{text}"
+
+
 def daemons_needed(features: set[str]) -> list[str]:
     """The FRR daemons a configuration with these features ("routes", "ospf", "bgp") needs running."""
     return [d for d, need in FRR.daemons if need == "always" or need in features]
 
 
-__all__ = ["DEFAULT", "FRR", "HEADER", "TABLE", "FrrOwnership", "Ownership", "daemons_needed"]
+__all__ = ["DEFAULT", "FRR", "HEADER", "TABLE", "FrrOwnership", "Ownership", "daemons_needed", "protocol_kinds",
+           "retire_protocols"]

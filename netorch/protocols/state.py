@@ -190,12 +190,14 @@ def check_routes(desired: DesiredState, state: ProtocolState) -> list[ProtocolCh
                 out.append(ProtocolCheck(**fields, problem="prefix_missing", detail="not in the BGP table"))
                 continue
             best = next((p for p in paths if p.get("bestpath")), None)
-            if intended and not any(_from(p, intended[0]) for p in paths):
+            unheard = [h for h in intended if not any(_from(p, h) for p in paths)]
+            if unheard:
                 seen = ", ".join(sorted({_source(p) for p in paths}))
                 out.append(ProtocolCheck(**fields, problem="prefix_missing",
-                                         detail=f"not received from {intended[0]} (only from {seen})"))
+                                         detail=f"not received from {unheard[0]} (only from {seen})"))
                 continue
-            if intended and (best is None or not _from(best, intended[0])):
+            # equal paths (multipath): FRR's best among them is the oldest eBGP one, any of them
+            if intended and (best is None or not any(_from(best, h) for h in intended)):
                 out.append(ProtocolCheck(**fields, problem="wrong_next_hop",
                                          detail=f"best path from {_source(best) if best else 'none'}"))
                 continue
@@ -210,7 +212,7 @@ def check_routes(desired: DesiredState, state: ProtocolState) -> list[ProtocolCh
             out.append(ProtocolCheck(**fields, problem="wrong_next_hop",
                                      detail=f"installed via {', '.join(sorted(hops, key=_addr)) or 'none'}, "
                                             f"intended via {', '.join(intended)}"))
-        elif route.protocol == "bgp" and intended and intended[0] not in hops:
+        elif route.protocol == "bgp" and intended and not set(intended) <= hops:
             out.append(ProtocolCheck(**fields, problem="wrong_next_hop",
                                      detail=f"installed via {', '.join(sorted(hops, key=_addr)) or 'none'}"))
         else:

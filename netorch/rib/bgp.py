@@ -25,8 +25,8 @@ DEFAULT = IPv4Network("0.0.0.0/0")
 Resolver = Callable[[str, IPv4Address], tuple[int, frozenset[NextHop]] | None]
 #: The metric of a router's route to exactly this prefix (any protocol but BGP), or None.
 ExactRoute = Callable[[str, IPv4Network], int | None]
-#: A router's routes of one protocol, for redistribution: (prefix, metric).
-Redistributed = Callable[[str, str], Iterable[tuple[IPv4Network, int]]]
+#: A router's routes of one protocol, for redistribution: (prefix, metric, gateway or None).
+Redistributed = Callable[[str, str], Iterable[tuple[IPv4Network, int, IPv4Address | None]]]
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,8 @@ class Path:
     med: int | None
     local_pref: int
     weight: int
-    next_hop: IPv4Address | None  # None: originated here
+    #: as sent or received; originated here: None, or a redistributed route's gateway (FRR keeps it)
+    next_hop: IPv4Address | None
     peer: str | None = None  # the router it was learned from
     peer_address: IPv4Address | None = None
     peer_router_id: IPv4Address | None = None
@@ -80,6 +81,8 @@ class BgpResult:
     loc: dict[str, dict[IPv4Network, Best]] = field(default_factory=dict)
     down: list[tuple[str, str, str]] = field(default_factory=list)  # (a, b, why)
     converged: bool = True
+    #: when BGP does not converge: the prefixes whose best paths still change
+    unsettled: frozenset[IPv4Network] = frozenset()
 
 
 def _addresses(state: DesiredState, down: set[tuple[str, str]]) -> dict[str, tuple[IPv4Address, IPv4Network]]:
@@ -154,11 +157,12 @@ class BgpComputation:
                 out.append(Path(prefix, (), ORIGIN_IGP, metric, DEFAULT_LOCAL_PREF, LOCAL_WEIGHT, None))
         policies = self.policies[host]
         for redis in state.bgp.redistribute:
-            for prefix, metric in self.redistributed(host, redis.protocol):
+            for prefix, metric, gateway in self.redistributed(host, redis.protocol):
                 if not prefix.prefixlen:
                     continue  # a default route takes default-information originate
                 if policies.route_map(redis.route_map, prefix) is not None:
-                    out.append(Path(prefix, (), ORIGIN_INCOMPLETE, metric, DEFAULT_LOCAL_PREF, LOCAL_WEIGHT, None))
+                    out.append(Path(prefix, (), ORIGIN_INCOMPLETE, metric, DEFAULT_LOCAL_PREF, LOCAL_WEIGHT,
+                                    gateway))
         return out
 
     def aggregates(self, host: str, loc: dict[IPv4Network, Best]) -> list[Path]:
@@ -206,13 +210,17 @@ class BgpComputation:
             if sets is None:
                 continue
             if s.ebgp:
+                # a next hop on the subnet shared with the peer is kept (a third-party next hop)
+                shared = (s.a_interface is not None and best.next_hop is not None
+                          and best.next_hop in self.addrs[a][s.a_interface][1])
                 out[prefix] = Path(prefix, (*sets.prepend, sa.bgp.asn, *best.as_path), best.origin,
-                                   best.med if best.local else None, DEFAULT_LOCAL_PREF, 0, s.a_address)
+                                   best.med if best.local else None, DEFAULT_LOCAL_PREF, 0,
+                                   best.next_hop if shared else s.a_address)
             else:
                 reflected = not best.local and not best.ebgp
                 nh = best.next_hop
-                if best.local or (n.next_hop_self and best.ebgp):
-                    nh = s.a_address
+                if (n.next_hop_self and (best.local or best.ebgp)) or nh is None:
+                    nh = s.a_address  # (originated: a redistributed route's gateway stays the next hop)
                 out[prefix] = Path(
                     prefix, (*sets.prepend, *best.as_path), best.origin, best.med, best.local_pref, 0, nh,
                     originator=(best.originator or best.peer_router_id) if reflected else best.originator,
@@ -241,6 +249,8 @@ class BgpComputation:
             lp = sets.local_preference if sets.local_preference is not None else (
                 DEFAULT_LOCAL_PREF if s.ebgp else p.local_pref)
             assert p.next_hop is not None
+            if any(p.next_hop == ip for ip, _ in self.addrs[b].values()):
+                continue  # FRR: a next hop that is one of the router's own addresses is martian
             if s.ebgp:
                 iface = next((ifname for ifname, (ip, net) in self.addrs[b].items()
                               if p.next_hop in net and p.next_hop != ip), None)
@@ -311,6 +321,7 @@ class BgpComputation:
         loc: dict[str, dict[IPv4Network, Best]] = {}
         rounds = max_rounds if max_rounds is not None else 4 * len(self.states) + 8
         converged = False
+        previous: dict[str, dict[IPv4Network, Best]] = {}
         for _ in range(rounds):
             previous = loc
             loc = {}
@@ -336,4 +347,7 @@ class BgpComputation:
             limit = s.b_neighbor.max_prefix
             if limit is not None and len(adj_in.get((s.a, s.b), {})) > limit:
                 down.append((s.a, s.b, "maximum-prefix"))
-        return BgpResult(sessions, loc, down, converged)
+        unsettled = frozenset() if converged else frozenset(
+            p for h in loc for p in set(loc[h]) | set(previous.get(h, {}))
+            if loc[h].get(p) != previous.get(h, {}).get(p))
+        return BgpResult(sessions, loc, down, converged, unsettled)

@@ -49,6 +49,9 @@ class ControlPlane:
         self.states: dict[str, DesiredState] = {h: s for h, s in states.items() if h not in dead}
         self.down: set[tuple[str, str]] = set(down)
         self.notes: list[str] = []
+        #: prefixes the model cannot settle (BGP alone, or routes redistributed between OSPF and
+        #: BGP): what the routers hold for them depends on timing, so nothing is predicted
+        self.unsettled: dict[IPv4Network, str] = {}
         self._base: dict[str, dict[str, dict[IPv4Network, list[Route]]]] = {}
         self._ribs: dict[tuple[str, str], Rib] = {}
         self.bgp: BgpResult = BgpResult()
@@ -174,19 +177,17 @@ class ControlPlane:
         r = self._igp_route(host, prefix)
         return None if r is None else r.metric
 
-    def _selected_of(self, host: str, protocol: str) -> list[tuple[IPv4Network, int]]:
-        """The routes of one protocol that `host` selects (what redistribution takes)."""
-        rib = self.rib(host) if protocol == "bgp" else None
-        if rib is not None:
-            return [(r.prefix, r.metric) for r in rib.selected() if r.protocol == "bgp"]
+    def _selected_of(self, host: str, protocol: str) -> list[Route]:
+        """The routes of one protocol (OSPF, static, connected) that `host` selects (what
+        redistribution takes)."""
         if protocol == "ospf":
-            return [(p, r.metric) for p, r in self._igp(host).items() if r.protocol == "ospf"]
+            return [r for r in self._igp(host).values() if r.protocol == "ospf"]
         local = self._local(host).get("", {})
         out = []
-        for prefix, rs in local.items():
+        for rs in local.values():
             best = min(rs, key=lambda r: r.distance)
             if best.protocol == protocol:
-                out.append((prefix, best.metric))
+                out.append(best)
         return out
 
     def _gateway(self, host: str, prefix: IPv4Network) -> IPv4Address | None:
@@ -196,6 +197,8 @@ class ControlPlane:
         if not cands:
             return None
         best = min(cands, key=lambda r: r.distance)
+        if best.protocol == "bgp":  # zebra hands ospfd BGP's own next hop, not what it resolves to
+            return min(best.via, default=None)
         return min((h.address for h in best.next_hops if h.address is not None), default=None)
 
     def _has_default(self, host: str) -> bool:
@@ -208,7 +211,7 @@ class ControlPlane:
     def _redistributed_into_ospf(self, host: str, protocol: str) -> list[tuple[IPv4Network, int]]:
         if protocol == "bgp":
             return [(r.prefix, r.metric) for r in self._bgp_routes.get(host, []) if r.selected]
-        return self._selected_of(host, protocol)
+        return [(r.prefix, r.metric) for r in self._selected_of(host, protocol)]
 
     # -- BGP and the loop over both -----------------------------------------------------------------
     def _converge(self) -> None:
@@ -216,16 +219,21 @@ class ControlPlane:
                                                         or s.ospf.default_originate == "if-present")
                                 for s in self.states.values())
         previous: dict[str, list[Route]] | None = None
+        changing: set[IPv4Network] = set()
         for _ in range(MAX_ITERATIONS):
             comp = BgpComputation(self.states, self.down, self._resolve, self._exact, self._bgp_redistributed)
             self.bgp = comp.run()
             self._bgp_routes = {h: self._bgp_rib(h) for h in comp.states}
             if not self.bgp.converged:
                 self.notes.append("BGP does not converge: the routers' choices keep changing each other")
+                self.unsettled.update((p, "bgp") for p in self.bgp.unsettled)
             for a, b, why in self.bgp.down:
                 self.notes.append(f"BGP session {a}-{b} goes down: {why} exceeded")
             if not redistributes_bgp or self._bgp_routes == previous:
                 return
+            if previous is not None:
+                changing = {r.prefix for h in self._bgp_routes.keys() | previous.keys()
+                            for r in set(self._bgp_routes.get(h, [])) ^ set(previous.get(h, []))}
             previous = self._bgp_routes
             self.ospf = OspfDomain(self.states, self.down, self._redistributed_into_ospf, self._has_default,
                                    self._gateway)
@@ -233,14 +241,17 @@ class ControlPlane:
             self._others = None
             self._advertised = None
             self._advertised_by_length = None
-        self.notes.append("OSPF and BGP do not settle: routes redistributed between them keep changing")
+        self.unsettled.update((p, "redistribution") for p in changing)
+        shown = ", ".join(map(str, sorted(changing, key=lambda n: (int(n.network_address), n.prefixlen))[:4]))
+        self.notes.append(f"OSPF and BGP do not settle: routes redistributed between them keep changing ({shown})")
 
-    def _bgp_redistributed(self, host: str, protocol: str) -> list[tuple[IPv4Network, int]]:
+    def _bgp_redistributed(self, host: str, protocol: str) -> list[tuple[IPv4Network, int, IPv4Address | None]]:
+        """(prefix, metric, gateway) of what BGP takes from `protocol` on `host`: FRR keeps the
+        route's gateway as the BGP next hop (its lowest one, for ECMP), none for a connected one."""
         if protocol == "bgp":
             return []
-        if protocol == "ospf":
-            return [(p, r.metric) for p, r in self._igp(host).items() if r.protocol == "ospf"]
-        return self._selected_of(host, protocol)
+        return [(r.prefix, r.metric, min((h.address for h in r.next_hops if h.address is not None), default=None))
+                for r in self._selected_of(host, protocol)]
 
     def _bgp_rib(self, host: str) -> list[Route]:
         """The BGP routes `host` installs: the best path and its multipaths, unless originated here;

@@ -20,7 +20,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,9 @@ from netorch.device.probes import service_probes
 from netorch.errors import DeviceBusy, StoreError
 from netorch.executor.base import Executor, ExecutorRun, ProgressFn, RunTarget
 from netorch.executor.inprocess import InProcessExecutor
+from netorch.model.ownership import protocol_kinds, retire_protocols
 from netorch.plans import PlannedDevice, SavedPlan, new_plan
+from netorch.platforms import spec
 from netorch.run.options import ApplyOptions, PlanOptions
 from netorch.run.report import DeviceOutcome, RunReport, actor_name, checked_count, scrubbed, status_counts
 from netorch.run.rollout import run_rollout
@@ -87,7 +89,24 @@ class Engine:
                 continue
             jobs.append(DeviceJob(host.name, host.platform.value, transport, rendered[host.name],
                                   desired[host.name]))
-        return jobs, skipped
+        return self._retiring(jobs), skipped
+
+    def _retiring(self, jobs: list[DeviceJob]) -> list[DeviceJob]:
+        """Jobs whose FRR configuration no longer renders a protocol block netorch pushed to the
+        device with its last apply: that kind stays netorch's (ownership `protocols`), so the block
+        it wrote is removed (and is drift until then), as a resource taken out of the intents is."""
+        frr = {j.host: name for j in jobs for name in j.artifacts if spec(j.platform).dialect(name) == "frr"}
+        if self.store is None or not frr:
+            return jobs
+        before = self.store.last_pushed(sorted(frr))
+        out = []
+        for job in jobs:
+            name = frr.get(job.host)
+            pushed = before.get(job.host, {}).get(name or "")
+            gone = protocol_kinds(pushed) - protocol_kinds(job.artifacts[name]) if name and pushed else set()
+            out.append(replace(job, artifacts={**job.artifacts, name: retire_protocols(job.artifacts[name], gone)})
+                       if name and gone else job)
+        return out
 
     def target(self, workers: int = WORKERS) -> RunTarget:
         """What an executor needs to reach this workspace's devices."""

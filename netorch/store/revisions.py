@@ -52,6 +52,21 @@ class RevisionsMixin(StoreBase):
                                     " WHERE run_id=?", (run_id,)).fetchall()
         return {r[0]: (r[1], r[2], json.loads(r[3]), json.loads(r[4])) for r in rows}
 
+    def last_pushed(self, hosts: list[str]) -> dict[str, dict[str, str]]:
+        """{host: artifacts} of the last apply that left each host on its artifacts (changed, or
+        already in sync); hosts never applied are absent."""
+        out: dict[str, dict[str, str]] = {}
+        with self._lock:
+            for host in hosts:
+                row = self._db.execute(
+                    "SELECT a.artifacts FROM run_artifacts a JOIN device_results d"
+                    " ON d.run_id = a.run_id AND d.host = a.host"
+                    " WHERE a.host=? AND d.status IN ('changed', 'unchanged')"
+                    " ORDER BY a.run_id DESC LIMIT 1", (host,)).fetchone()
+                if row is not None:
+                    out[host] = json.loads(row[0])
+        return out
+
     def prune(self, keep: int | None = None) -> int:
         """Keep the artifacts of the last `keep` apply runs (NETORCH_RETENTION, default 100) and the
         revisions they or any run refers to; returns how many runs lost their artifacts."""

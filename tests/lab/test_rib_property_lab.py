@@ -28,7 +28,7 @@ import yaml
 from hypothesis import HealthCheck, Phase, assume, given, note, settings
 from hypothesis import strategies as st
 
-from netorch.lab import LabStatus, down, exec_in, up
+from netorch.lab import LabStatus, down, exec_in, ping, up
 from netorch.lab.topology import Topology, parse_topology
 from netorch.model.desired import DesiredState
 from netorch.rib import ControlPlane
@@ -343,18 +343,27 @@ def set_link(run_dir: Path, x: LinkEnds, state: str) -> None:
 
 @dataclass
 class RibLab:
-    status: LabStatus
+    """The lab of one example: brought up afresh for each (about a second), since FRR 8.4's
+    zebra, after some sequences of changes, keeps selected routes out of the kernel for good
+    ("Nexthop id does not exist"), which one design would then pass on to the next."""
+
+    run_dir: Path
     work: Path
+    status: LabStatus | None = None
     examples: int = 0
     timings: list[str] = field(default_factory=list)
 
     @property
-    def run_dir(self) -> Path:
-        return self.status.run_dir
-
-    @property
     def inventory(self) -> Path:
-        return self.status.run_dir / "inventory"
+        return self.run_dir / "inventory"
+
+    def fresh(self) -> LabStatus:
+        if self.status is not None:
+            down(self.run_dir)
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.status = up(TOPO, self.run_dir)
+        assert self.status.state == "up", self.status
+        return self.status
 
 
 @pytest.fixture(scope="module")
@@ -363,17 +372,13 @@ def rib_lab() -> Iterator[RibLab]:
 
     require_lab()
     run_dir = make_run_dir("ribprop")
-    lab: RibLab | None = None
+    work = run_dir.parent / "work"
+    work.mkdir()
+    lab = RibLab(run_dir, work)
     try:
-        status = up(TOPO, run_dir)
-        assert status.state == "up", status
-        work = run_dir.parent / "work"
-        work.mkdir()
-        lab = RibLab(status, work)
         yield lab
     finally:
-        if lab is not None:
-            print("\n" + "\n".join(lab.timings))
+        print("\n" + "\n".join(lab.timings))
         down(run_dir)
         shutil.rmtree(run_dir.parent, ignore_errors=True)
 
@@ -416,6 +421,38 @@ def survivable(plane: ControlPlane, states: dict[str, DesiredState]) -> list[Lin
     return out
 
 
+HOSTS = sorted(TOPO.hosts)
+
+
+def delivered(plane: ControlPlane, a: str, b: str) -> bool:
+    """Whether the model delivers a ping from host a to host b and its answer back."""
+    ha, hb = TOPO.hosts[a], TOPO.hosts[b]
+    there = plane.follow(ha.router, hb.address.ip)
+    back = plane.follow(hb.router, ha.address.ip)
+    return (there.outcome == "delivered" and there.host == hb.router
+            and back.outcome == "delivered" and back.host == ha.router)
+
+
+def check_traffic(lab: RibLab, plane: ControlPlane, what: str, timeout: float = 20.0) -> float:
+    """Traffic fidelity on the same design: a ping between every two end hosts passes exactly
+    when the model delivers it both ways (waiting, with a bound, for a path the model delivers)."""
+    pairs = [(a, b) for a in HOSTS for b in HOSTS if a != b]
+    expected = {p: delivered(plane, *p) for p in pairs}
+    start = time.monotonic()
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        while True:
+            real = dict(zip(pairs, pool.map(lambda p: ping(lab.run_dir, p[0], str(TOPO.hosts[p[1]].address.ip),
+                                                              count=1, timeout=1.0), pairs), strict=True))
+            wrong = [p for p in pairs if real[p] != expected[p]]
+            took = time.monotonic() - start
+            if not wrong:
+                return took
+            if took > timeout or any(real[p] for p in wrong):  # a ping the model drops never heals
+                raise AssertionError(f"{what}: traffic differs from the model:\n" + "\n".join(
+                    f"  {a} -> {b}: ping {'passes' if real[(a, b)] else 'fails'}, model "
+                    f"{'delivers' if expected[(a, b)] else 'drops'}" for a, b in wrong))
+
+
 def wait_or_explain(lab: RibLab, plane: ControlPlane, what: str) -> float:
     try:
         return wait_for_model(lab.run_dir, plane, what)
@@ -424,12 +461,10 @@ def wait_or_explain(lab: RibLab, plane: ControlPlane, what: str) -> float:
         raise AssertionError(f"{exc}\nBGP sessions as the routers see them:\n{sessions}") from None
 
 
-# One derandomised example in CI. The second one drawn (two areas, route reflectors, BGP
-# redistributed into OSPF on r5 and OSPF into BGP on r6) does not pass yet: its apply is rolled
-# back because on several routers FRR selects routes it does not install in the kernel, and
-# iBGP sessions stay in Connect/Active meanwhile. Recorded in issue #20, to be understood (or
-# refused by validate as redistribution that churns), not drawn away.
-@settings(max_examples=1, deadline=None, derandomize=True, database=None,
+# Four derandomised examples in CI, each on a fresh lab (the second drawn design, BGP into OSPF
+# on one exit and OSPF into BGP on another router, is refused by validate: its routes go round
+# and never settle, and hypothesis draws another).
+@settings(max_examples=4, deadline=None, derandomize=True, database=None,
           phases=[Phase.explicit, Phase.generate],
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(design=designs(), data=st.data())
@@ -437,24 +472,27 @@ def test_every_router_rib_equals_the_model(rib_lab: RibLab, design: Design, data
     lab = rib_lab
     lab.examples += 1
     note(yaml.safe_dump(design.routing, sort_keys=False))
+    status = lab.fresh()
     ws = workspace(lab, design)
     validation = ws.validate()
     assume(validation.ok)
     states: dict[str, DesiredState] = ws.compile()
     plane = ControlPlane(states)
-    engine = Engine(ws, Store(lab.work / "store.db"), credentials=str(lab.status.credentials_file))
+    engine = Engine(ws, Store(lab.work / f"store-{lab.examples}.db"), credentials=str(status.credentials_file))
     started = time.monotonic()
     report = engine.apply(ApplyOptions(workers=len(ROUTERS)))
     assert report.exit_code == 0, "apply failed:\n" + "\n".join(f"  {d.host}: {d.status} {d.error or ''}"
                                                           for d in report.devices)
     lab.timings.append(f"example {lab.examples}: applied in {time.monotonic() - started:.1f}s")
     timed(lab, "converged to the model", lambda: wait_or_explain(lab, plane, "after apply"))
+    timed(lab, "traffic as the model says", lambda: check_traffic(lab, plane, "after apply"))
     broken = data.draw(st.sampled_from(survivable(plane, states)), label="failed link")
     set_link(lab.run_dir, broken, "down")
     try:
         failed = ControlPlane(states, down=[(broken.a, broken.a_if), (broken.b, broken.b_if)])
         timed(lab, f"converged with {broken.a}-{broken.b} down",
               lambda: wait_or_explain(lab, failed, f"with the link {broken.a}-{broken.b} down"))
+        timed(lab, "traffic as the model says", lambda: check_traffic(lab, failed, f"with {broken.a}-{broken.b} down"))
     finally:
         set_link(lab.run_dir, broken, "up")
     timed(lab, "converged back", lambda: wait_or_explain(lab, plane, f"after {broken.a}-{broken.b} came back"))
