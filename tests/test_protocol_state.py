@@ -211,3 +211,33 @@ def test_an_interface_that_carries_an_adjacency_is_used(desired: dict[str, Desir
     links = {n: InterfaceState(n, n != "eth2", True) for n in ("eth1", "eth2", "eth3", "eth4", "lo")}
     issues = state_issues(desired["r2"], Snapshot({}, None, links))
     assert [(i.kind, i.subject, i.detail) for i in issues] == [("interface_down", "eth2", "link down")]
+
+
+def test_equal_bgp_paths_any_may_be_the_best(desired: dict[str, DesiredState]) -> None:
+    """Two eBGP paths equal up to the router id (multipath): FRR installs both and calls the
+    oldest its best, which the model cannot know. Either as best passes; a path not received,
+    or one of the two missing from the FIB, fails."""
+    from ipaddress import IPv4Address, IPv4Network
+
+    from netorch.model.desired import ExpectedRoute
+
+    a, b = "10.0.11.1", "10.0.12.1"
+    prefix = "10.100.3.0/24"
+    state = desired["up1"].model_copy(update={"expected_routes": (ExpectedRoute(
+        prefix=IPv4Network(prefix), protocol="bgp", next_hops=(IPv4Address(a), IPv4Address(b)),
+        origin="bgp:64999"),)})
+
+    def table(best: str, paths: tuple[str, ...], installed: tuple[str, ...]) -> ps.ProtocolState:
+        bgp = {"routes": {prefix: [{"peerId": p, "bestpath": p == best, "multipath": True,
+                                    "nexthops": [{"ip": p}]} for p in paths]}}
+        rib = {prefix: [{"protocol": "bgp", "selected": True, "installed": True,
+                         "nexthops": [{"ip": h, "active": True} for h in installed]}]}
+        return ps.ProtocolState(None, None, bgp, {"": rib})
+
+    def problems(st: ps.ProtocolState) -> list[str]:
+        return [c.detail for c in ps.check_routes(state, st) if c.problem]
+
+    assert problems(table(b, (a, b), (a, b))) == []
+    assert problems(table(a, (a, b), (a, b))) == []
+    assert problems(table(a, (a,), (a,))) == [f"not received from {b} (only from {a})"]
+    assert problems(table(b, (a, b), (b,))) == [f"installed via {b}"]

@@ -205,10 +205,14 @@ class DeviceWork:
             deadline = time.monotonic() + bound
             while True:
                 self._keep_armed(host, req.confirm_timeout, checks)
-                routes = session.check_routes()
-                problems = [c.detail for c in routes if c.detail]
-                pchecks = session.protocol_checks() if protocols else []
-                problems += protocol_problems(pchecks)
+                try:
+                    routes = session.check_routes()
+                    problems = [c.detail for c in routes if c.detail]
+                    pchecks = session.protocol_checks() if protocols else []
+                    problems += protocol_problems(pchecks)
+                except (ValueError, KeyError) as exc:  # an answer that does not parse (yet): read again
+                    routes, pchecks = [], []
+                    problems = [f"the device's state does not read: {type(exc).__name__}: {exc}"]
                 if not problems or time.monotonic() >= deadline:
                     break
                 time.sleep(0.5 if protocols else 0.1)

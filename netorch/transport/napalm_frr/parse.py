@@ -59,7 +59,10 @@ def daemon_states(text: str) -> dict[str, bool] | None:
 
 def parse_route_table(text: str, protocol: str) -> dict[str, Any]:
     """NAPALM get_route_to from FRR's `show ip route json`."""
-    data = json.loads(text) if text.strip() else {}
+    try:
+        data = json.loads(text) if text.strip() else {}
+    except ValueError:
+        raise ValueError(f"`show ip route json` answered no JSON: {text.strip().splitlines()[0][:120]!r}") from None
     out: dict[str, list[dict[str, Any]]] = {}
     for prefix, routes in data.items():
         for route in routes:
