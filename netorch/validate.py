@@ -465,35 +465,56 @@ class Validator:
                     self.add(item, ("routers",), f"the BGP session {a}-{b} cannot come up: {why}", "igp")
 
     def check_settles(self, plane: ControlPlane) -> None:
-        """The control-plane model settles: routes redistributed from BGP into OSPF that come back
-        into BGP (OSPF into BGP elsewhere), or BGP policies that keep changing each other's
-        choices, leave the routers' routes to timing (route oscillation): refused at the
-        redistribution (or the BGP intent), with the prefixes that keep changing."""
-        if not plane.unsettled:
-            return
-        def shown(kind: str) -> str:
-            nets = sorted((p for p, k in plane.unsettled.items() if k == kind),
+        """Routes that go round between BGP and OSPF (redistributed from BGP into OSPF on one
+        router, back from OSPF into BGP on another) feed themselves: they outlive their source,
+        looping, and where BGP prefers them they never settle. Refused at both redistributions,
+        with the prefixes; BGP policies whose choices keep changing each other (route oscillation)
+        are refused at the BGP intent."""
+        feedback = plane.feedback()
+        unsettled = [p for p, k in plane.unsettled.items() if k == "redistribution"]
+        if feedback or unsettled:
+            nets = sorted({p for p, _a, _b in feedback} | set(unsettled),
                           key=lambda n: (int(n.network_address), n.prefixlen))
-            more = f" and {len(nets) - 4} more" if len(nets) > 4 else ""
-            return ", ".join(map(str, nets[:4])) + more
-        if "redistribution" in plane.unsettled.values():
-            why = (f"routes redistributed between BGP and OSPF go round and never settle ({shown('redistribution')}): "
-                   "what the routers hold would depend on timing; limit what is redistributed (prefixes:) so "
-                   "that no prefix redistributed from BGP into OSPF comes back into BGP, or redistribute at one "
-                   "router only")
+            shown = ", ".join(map(str, nets[:4])) + (f" and {len(nets) - 4} more" if len(nets) > 4 else "")
+            into_ospf = {a for _p, a, _b in feedback}
+            into_bgp = {b for _p, _a, b in feedback}
+            how = (f" (BGP into OSPF on {', '.join(sorted(into_ospf))}, back into BGP on {', '.join(sorted(into_bgp))})"
+                   if feedback else "")
+            why = (f"routes redistributed between BGP and OSPF go round{how}: {shown}; such a route feeds itself, "
+                   "outlives its source and loops, and may never settle; limit what is redistributed (prefixes:) so "
+                   "that nothing redistributed from BGP into OSPF comes back into BGP")
             for o_item in self.intents.ospf:
+                members = self._members(o_item.value.areas)
                 for i, redis in enumerate(o_item.value.redistribute):
-                    if redis.protocol == "bgp":
+                    if redis.protocol == "bgp" and (not feedback or self._covers(redis, members) & into_ospf):
                         self.add(o_item, ("redistribute", i), why, "loop")
             for b_item in self.intents.bgp:
+                members = self._members(b_item.value.routers)
                 for i, redis in enumerate(b_item.value.redistribute):
-                    if redis.protocol == "ospf":
+                    if redis.protocol == "ospf" and (not feedback or self._covers(redis, members) & into_bgp):
                         self.add(b_item, ("redistribute", i), why, "loop")
-        if "bgp" in plane.unsettled.values():
-            why = (f"BGP does not converge ({shown('bgp')}): the routers' best paths keep changing each "
-                   "other's (route oscillation); what they hold would depend on timing")
+        rest = sorted((p for p, k in plane.unsettled.items() if k == "bgp"),
+                      key=lambda n: (int(n.network_address), n.prefixlen))
+        if rest:
+            why = (f"BGP does not converge ({', '.join(map(str, rest[:4]))}): the routers' best paths keep "
+                   "changing each other's (route oscillation); what they hold would depend on timing")
             for b_item in self.intents.bgp:
                 self.add(b_item, ("routers",), why, "loop")
+
+    def _members(self, scopes: Any) -> set[str]:
+        """The hosts of intent entries that name a host or a group (OSPF areas, BGP routers)."""
+        out: set[str] = set()
+        for scope in scopes:
+            for host in getattr(scope, "hosts", None) or ([scope.host] if getattr(scope, "host", None) else []):
+                out.add(host)
+            for group in getattr(scope, "groups", None) or ([scope.group] if getattr(scope, "group", None) else []):
+                out |= set(self.inventory.members(group))
+        return out
+
+    def _covers(self, redis: Any, members: set[str]) -> set[str]:
+        """The routers a redistribute entry names (every router of its intent when it names none)."""
+        named = set(redis.hosts) | {h for g in redis.groups for h in self.inventory.members(g)}
+        return named or members
 
     def check_loops(self, fwd: Forwarding, routes: dict[str, list[DesiredRoute]]) -> None:
         by_name = {item.name: item for item in self.intents.routes}

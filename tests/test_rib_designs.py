@@ -268,3 +268,19 @@ def test_redistribution_that_goes_round_is_refused_at_both_ends(tmp_path: Path) 
     (intents / "routing.yaml").write_text(filtered)
     assert not any("never settle" in p.message for p in Workspace(data / "inventory", intents, templates)
                    .validate().problems)
+
+
+def test_a_route_that_feeds_itself_is_refused(tmp_path: Path) -> None:
+    """Another drawn design (tests/data/rib_oscillation/ghost.yaml): BGP into OSPF on r5, OSPF
+    into BGP on r1. It settles, but the upstream's 198.51.100.0/24 goes round: on the lab, with
+    r2-up1 down (its only source), every router kept it (OSPF from r5, r5's BGP path from r1's
+    redistribution) while the model, computed afresh, had it gone. Refused at both entries."""
+    data = Path(__file__).resolve().parent / "data" / "rib_oscillation"
+    intents = tmp_path / "intents"
+    intents.mkdir()
+    (intents / "routing.yaml").write_text((data / "ghost.yaml").read_text())
+    ws = Workspace(data / "inventory", intents, Path(__file__).resolve().parents[1] / "netorch" / "templates")
+    problems = [p for p in ws.validate().problems if "go round" in p.message]
+    assert {p.path for p in problems} == {"ospf[0].redistribute[0]", "bgp[0].redistribute[0]"}, problems
+    assert all("BGP into OSPF on r5, back into BGP on r1" in p.message and "198.51.100.0/24" in p.message
+               for p in problems)

@@ -20,6 +20,7 @@ from typing import Literal
 from netorch.model.desired import DesiredState
 from netorch.rib.bgp import BgpComputation, BgpResult
 from netorch.rib.ospf import OspfDomain, OspfRoute
+from netorch.rib.policy import Policies
 from netorch.rib.types import DISTANCE, NextHop, Rib, Route
 
 DEFAULT = IPv4Network("0.0.0.0/0")
@@ -468,6 +469,36 @@ class ControlPlane:
                         why = f"{b} has no route to {back} ({a}) but through BGP or a default route"
                 out.append((a, b, why))
         return out
+
+    def feedback(self) -> list[tuple[IPv4Network, str, str]]:
+        """Routes that go round: (prefix, a, b) where router a redistributes BGP into OSPF, b
+        (another router) holds that external OSPF route and redistributes it back into BGP. Such a
+        route feeds itself: once its source withdraws it, it stays (the model, computed from
+        nothing, has it go; the routers, which had it, keep it, looping), and where BGP then
+        prefers it, it never settles."""
+        into_ospf: dict[IPv4Network, set[str]] = {}
+        for a, state in self.states.items():
+            if state.ospf is None:
+                continue
+            policies = Policies(state)
+            for redis in state.ospf.redistribute:
+                if redis.protocol == "bgp":
+                    for prefix, _metric in self._redistributed_into_ospf(a, "bgp"):
+                        if prefix.prefixlen and policies.route_map(redis.route_map, prefix) is not None:
+                            into_ospf.setdefault(prefix, set()).add(a)
+        out: set[tuple[IPv4Network, str, str]] = set()
+        for b, state in self.states.items():
+            if state.bgp is None or not into_ospf:
+                continue
+            policies = Policies(state)
+            for redis in state.bgp.redistribute:
+                if redis.protocol != "ospf":
+                    continue
+                for prefix, route in self._igp(b).items():
+                    if (route.protocol == "ospf" and route.detail in ("e1", "e2") and prefix in into_ospf
+                            and policies.route_map(redis.route_map, prefix) is not None):
+                        out.update((prefix, a, b) for a in into_ospf[prefix] if a != b)
+        return sorted(out, key=lambda t: (int(t[0].network_address), t[0].prefixlen, t[1], t[2]))
 
     def unoriginated(self, host: str) -> list[IPv4Network]:
         """The prefixes `host` names to originate in BGP that are not in its RIB (FRR's network

@@ -466,7 +466,7 @@ def wait_or_explain(lab: RibLab, plane: ControlPlane, what: str) -> float:
 # settle). Not yet more: a later drawn design (two areas, BGP into OSPF on r5) failed once after
 # its traffic check and then, replayed on a fresh lab, with a post-check that read an empty answer
 # from r1 (issue #20).
-@settings(max_examples=1, deadline=None, derandomize=True, database=None,
+@settings(max_examples=10, deadline=None, derandomize=True, database=None,
           phases=[Phase.explicit, Phase.generate],
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(design=designs(), data=st.data())
