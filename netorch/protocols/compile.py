@@ -29,7 +29,7 @@ from netorch.model.desired import (
     RouteMapEntry,
 )
 from netorch.model.routing import Redistribute
-from netorch.protocols.plan import BgpNetwork, OspfPort, OspfProcess, RoutingPlan
+from netorch.protocols.planbase import BgpNetwork, OspfPort, OspfProcess, RoutingPlan
 from netorch.rib import ControlPlane
 from netorch.topology import Topology
 
