@@ -246,16 +246,16 @@ def test_a_redistributed_route_keeps_its_gateway_as_the_bgp_next_hop(tmp_path: P
 
 
 def test_redistribution_that_goes_round_is_refused_at_both_ends(tmp_path: Path) -> None:
-    """A design the lab property test drew (tests/data/rib_oscillation): BGP into OSPF on r5, OSPF
+    """A design the lab property test drew (tests/data/rib_property_lab): BGP into OSPF on r5, OSPF
     into BGP on r6, in one AS with route reflectors. r6 sends the upstream's 203.0.113.0/24 back
     into BGP as its own, r2 then prefers that over its own eBGP path and withdraws it, r5 loses the
     route, r6's OSPF route goes, and round again: on the lab, apply never converged (iBGP stuck,
     routes selected but never installed). validate refuses it at both redistribute entries,
     naming the prefix; with OSPF into BGP limited to the campus's prefixes, it validates."""
-    data = Path(__file__).resolve().parent / "data" / "rib_oscillation"
+    data = Path(__file__).resolve().parent / "data" / "rib_property_lab"
     intents = tmp_path / "intents"
     intents.mkdir()
-    design = (data / "routing.yaml").read_text()
+    design = (data / "oscillation.yaml").read_text()
     (intents / "routing.yaml").write_text(design)
     templates = Path(__file__).resolve().parents[1] / "netorch" / "templates"
     ws = Workspace(data / "inventory", intents, templates)
@@ -271,11 +271,11 @@ def test_redistribution_that_goes_round_is_refused_at_both_ends(tmp_path: Path) 
 
 
 def test_a_route_that_feeds_itself_is_refused(tmp_path: Path) -> None:
-    """Another drawn design (tests/data/rib_oscillation/ghost.yaml): BGP into OSPF on r5, OSPF
+    """Another drawn design (tests/data/rib_property_lab/ghost.yaml): BGP into OSPF on r5, OSPF
     into BGP on r1. It settles, but the upstream's 198.51.100.0/24 goes round: on the lab, with
     r2-up1 down (its only source), every router kept it (OSPF from r5, r5's BGP path from r1's
     redistribution) while the model, computed afresh, had it gone. Refused at both entries."""
-    data = Path(__file__).resolve().parent / "data" / "rib_oscillation"
+    data = Path(__file__).resolve().parent / "data" / "rib_property_lab"
     intents = tmp_path / "intents"
     intents.mkdir()
     (intents / "routing.yaml").write_text((data / "ghost.yaml").read_text())
@@ -284,3 +284,24 @@ def test_a_route_that_feeds_itself_is_refused(tmp_path: Path) -> None:
     assert {p.path for p in problems} == {"ospf[0].redistribute[0]", "bgp[0].redistribute[0]"}, problems
     assert all("BGP into OSPF on r5, back into BGP on r1" in p.message and "198.51.100.0/24" in p.message
                for p in problems)
+
+
+def test_a_flow_follows_every_equal_cost_branch(tmp_path: Path) -> None:
+    """A drawn design (tests/data/rib_property_lab/ecmp_loop.yaml) where r6 reaches the
+    upstream's 198.51.100.0/24 over two equal-cost OSPF paths: through r5 it is delivered,
+    through r7 it loops between r1 (OSPF, via r2) and r2 (BGP, via r1). On the lab, a ping from
+    h6 to x2 took the looping branch; the model follows every branch and says so."""
+    data = Path(__file__).resolve().parent / "data" / "rib_property_lab"
+    intents = tmp_path / "intents"
+    intents.mkdir()
+    (intents / "routing.yaml").write_text((data / "ecmp_loop.yaml").read_text())
+    ws = Workspace(data / "inventory", intents, Path(__file__).resolve().parents[1] / "netorch" / "templates")
+    plane = ControlPlane(ws.compile())
+    x2 = IPv4Address("198.51.100.10")
+    walks = plane.walks("r6", x2)
+    assert {w.outcome for w in walks} == {"delivered", "loop"}, walks
+    assert [h for h, _ in walks[0].hops] == ["r6", "r5", "up1"] and walks[0].outcome == "delivered"
+    looping = next(w for w in walks if w.outcome == "loop")
+    assert [h for h, _ in looping.hops][:2] == ["r6", "r7"] and {"r1", "r2"} <= {h for h, _ in looping.hops}
+    assert plane.follow("r6", x2).outcome == "loop"
+    assert plane.follow("r5", x2).outcome == "delivered"

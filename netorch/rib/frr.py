@@ -13,8 +13,9 @@ Selected = dict[str, tuple[str, tuple[tuple[str, str], ...]]]
 
 def frr_selected(doc: dict[str, Any], ignore_interfaces: Iterable[str] = ()) -> Selected:
     """The selected route of every prefix (kernel routes and routes over an ignored interface,
-    such as management, left out); next hops as (gateway or '', interface), FRR's duplicates of
-    one (two equal-cost paths through the same neighbour) once."""
+    such as management, left out; one the kernel does not hold is marked so); next hops as
+    (gateway or '', interface), FRR's duplicates of one (two equal-cost paths through the same
+    neighbour) once."""
     ignored = set(ignore_interfaces)
     out: Selected = {}
     for prefix, entries in doc.items():
@@ -27,6 +28,8 @@ def frr_selected(doc: dict[str, Any], ignore_interfaces: Iterable[str] = ()) -> 
             if any(ifname in ignored for _, ifname in hops):
                 continue
             protocol = str(e.get("protocol"))
+            if "installed" in e and not e.get("installed"):
+                protocol += " (selected, not in the FIB)"  # zebra failed to install it: nothing forwards by it
             if any(h.get("blackhole") for h in e.get("nexthops", []) if isinstance(h, dict)):
                 hops = ()  # a discard route
             out[prefix] = (protocol, hops)

@@ -420,30 +420,45 @@ class ControlPlane:
         return self._owners.get(address)
 
     def follow(self, host: str, dst: IPv4Address, vrf: str = "") -> Walk:
-        """Where a packet for `dst` at `host` goes over the selected routes (equal-cost next hops:
-        the lowest): delivered onto a connected subnet, no route, out of the modelled routers
-        (a next hop that is none of them), or a loop."""
-        hops: list[tuple[str, str]] = []
-        seen: set[str] = set()
-        node = host
-        for _ in range(len(self.states) + 2):
+        """Where a packet for `dst` at `host` goes over the selected routes: delivered onto a
+        connected subnet, no route, discarded, out of the modelled routers (a next hop that is
+        none of them), or a loop. Equal-cost next hops split flows by hash, so every branch is
+        followed: the first that does not deliver is the answer (a flow may take it), else the
+        branch of the lowest next hops."""
+        walks = self.walks(host, dst, vrf)
+        return next((w for w in walks if w.outcome != "delivered"), walks[0])
+
+    def walks(self, host: str, dst: IPv4Address, vrf: str = "", limit: int = 64) -> list[Walk]:
+        """Every way a packet for `dst` at `host` can take over equal-cost next hops, the lowest
+        next hops' first (at most `limit` ways)."""
+        out: list[Walk] = []
+
+        def walk(node: str, hops: tuple[tuple[str, str], ...], seen: frozenset[str]) -> None:
+            if len(out) >= limit:
+                return
             if node in seen:
-                return Walk("loop", tuple(hops), node)
-            seen.add(node)
+                out.append(Walk("loop", hops, node))
+                return
             route = self.lookup(node, dst, vrf)
             if route is None:
-                return Walk("no-route", tuple(hops), node)
-            hops.append((node, route.origin))
+                out.append(Walk("no-route", hops, node))
+                return
+            hops = (*hops, (node, route.origin))
             if not route.next_hops:
-                return Walk("discard", tuple(hops), node)
-            hop = min(route.next_hops)
-            if hop.address is None:
-                return Walk("delivered", tuple(hops), node)
-            nxt = self.owner(hop.address)
-            if nxt is None:
-                return Walk("out", tuple(hops), node)
-            node = nxt
-        return Walk("loop", tuple(hops), node)
+                out.append(Walk("discard", hops, node))
+                return
+            for hop in sorted(route.next_hops):
+                if hop.address is None:
+                    out.append(Walk("delivered", hops, node))
+                    continue
+                nxt = self.owner(hop.address)
+                if nxt is None:
+                    out.append(Walk("out", hops, node))
+                else:
+                    walk(nxt, hops, seen | {node})
+
+        walk(host, (), frozenset())
+        return out
 
     def idle_sessions(self) -> list[tuple[str, str, str]]:
         """The BGP sessions the routers are configured with that will not come up, each once:

@@ -424,18 +424,25 @@ def survivable(plane: ControlPlane, states: dict[str, DesiredState]) -> list[Lin
 HOSTS = sorted(TOPO.hosts)
 
 
-def delivered(plane: ControlPlane, a: str, b: str) -> bool:
-    """Whether the model delivers a ping from host a to host b and its answer back."""
+def delivered(plane: ControlPlane, a: str, b: str) -> bool | None:
+    """Whether the model delivers a ping from host a to host b and its answer back: True on
+    every equal-cost branch both ways, False on none (one way or the other), None when it
+    depends on the branch a flow's hash picks."""
     ha, hb = TOPO.hosts[a], TOPO.hosts[b]
-    there = plane.follow(ha.router, hb.address.ip)
-    back = plane.follow(hb.router, ha.address.ip)
-    return (there.outcome == "delivered" and there.host == hb.router
-            and back.outcome == "delivered" and back.host == ha.router)
+    there = [w.outcome == "delivered" and w.host == hb.router for w in plane.walks(ha.router, hb.address.ip)]
+    back = [w.outcome == "delivered" and w.host == ha.router for w in plane.walks(hb.router, ha.address.ip)]
+    if all(there) and all(back):
+        return True
+    if not any(there) or not any(back):
+        return False
+    return None
 
 
 def check_traffic(lab: RibLab, plane: ControlPlane, what: str, timeout: float = 20.0) -> float:
     """Traffic fidelity on the same design: a ping between every two end hosts passes exactly
-    when the model delivers it both ways (waiting, with a bound, for a path the model delivers)."""
+    when the model delivers it both ways (waiting, with a bound, for a path the model delivers);
+    where one equal-cost branch delivers and another does not, the flow's hash decides, and
+    either answer is the model's."""
     pairs = [(a, b) for a in HOSTS for b in HOSTS if a != b]
     expected = {p: delivered(plane, *p) for p in pairs}
     start = time.monotonic()
@@ -443,14 +450,23 @@ def check_traffic(lab: RibLab, plane: ControlPlane, what: str, timeout: float = 
         while True:
             real = dict(zip(pairs, pool.map(lambda p: ping(lab.run_dir, p[0], str(TOPO.hosts[p[1]].address.ip),
                                                               count=1, timeout=1.0), pairs), strict=True))
-            wrong = [p for p in pairs if real[p] != expected[p]]
+            wrong = [p for p in pairs if expected[p] is not None and real[p] != expected[p]]
             took = time.monotonic() - start
             if not wrong:
                 return took
             if took > timeout or any(real[p] for p in wrong):  # a ping the model drops never heals
+                def walks(a: str, b: str) -> str:
+                    there = plane.follow(TOPO.hosts[a].router, TOPO.hosts[b].address.ip)
+                    back = plane.follow(TOPO.hosts[b].router, TOPO.hosts[a].address.ip)
+                    return (f"there {there.outcome} {' > '.join(h for h, _ in there.hops)}, "
+                            f"back {back.outcome} {' > '.join(h for h, _ in back.hops)}")
+
+                routes = "\n".join(f"  {r}: " + exec_in(lab.run_dir, r, ["ip", "route"], timeout=20).stdout.replace(
+                    "\n", "; ") for r in ROUTERS)
                 raise AssertionError(f"{what}: traffic differs from the model:\n" + "\n".join(
                     f"  {a} -> {b}: ping {'passes' if real[(a, b)] else 'fails'}, model "
-                    f"{'delivers' if expected[(a, b)] else 'drops'}" for a, b in wrong))
+                    f"{'delivers' if expected[(a, b)] else 'drops'} ({walks(a, b)})" for a, b in wrong)
+                    + "\nthe kernels' routes:\n" + routes)
 
 
 def wait_or_explain(lab: RibLab, plane: ControlPlane, what: str) -> float:
@@ -466,7 +482,7 @@ def wait_or_explain(lab: RibLab, plane: ControlPlane, what: str) -> float:
 # settle). Not yet more: a later drawn design (two areas, BGP into OSPF on r5) failed once after
 # its traffic check and then, replayed on a fresh lab, with a post-check that read an empty answer
 # from r1 (issue #20).
-@settings(max_examples=10, deadline=None, derandomize=True, database=None,
+@settings(max_examples=12, deadline=None, derandomize=True, database=None,
           phases=[Phase.explicit, Phase.generate],
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(design=designs(), data=st.data())
