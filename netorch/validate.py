@@ -416,6 +416,7 @@ class Validator:
             return
         plane = compile_with_plane(self.inventory, self.intents, self.topo)[1]
         self.check_originate(plane)
+        self.check_aggregates(plane)
         self.check_sessions(plane)
         self.check_settles(plane)
         for item in self.intents.rules:
@@ -450,6 +451,21 @@ class Validator:
                             self.add(item, ("originate", i, "prefixes", j),
                                      f"{host} has no route to {prefix} in its RIB (connected, static, OSPF or "
                                      f"redistributed): there is nothing to originate", "reference")
+
+    def check_aggregates(self, plane: ControlPlane) -> None:
+        """An aggregate is announced only while the router has a longer prefix within it in its
+        BGP table (FRR): one with nothing within it (nor the prefix itself, learned from another
+        router that aggregates it) is never announced."""
+        for item in self.intents.bgp:
+            for i, agg in enumerate(item.value.aggregate):
+                hosts = [agg.host] if agg.host else sorted(self.inventory.members(agg.group or ""))
+                for host in hosts:
+                    loc = plane.bgp.loc.get(host, {})
+                    for j, prefix in enumerate(agg.prefixes):
+                        if prefix not in loc:  # (learned from another router that aggregates it: there)
+                            self.add(item, ("aggregate", i, "prefixes", j),
+                                     f"{host} has no route within {prefix} in its BGP table (originated, "
+                                     "redistributed or learned): the aggregate is never announced", "reference")
 
     def check_sessions(self, plane: ControlPlane) -> None:
         """Every BGP session netorch configures comes up in the control-plane model: an iBGP one
@@ -565,6 +581,11 @@ class Validator:
                         found = f"{where} {verb} no route: {_walk(walk)}discards them (an aggregate's discard route)"
                     elif walk.outcome == "loop":
                         found = f"{where} loop{'s' if verb == 'has' else ''}: {_walk(walk)}again"
+                    elif walk.outcome == "out":
+                        route = walk.hops[-1][1] if walk.hops else ""
+                        before = "".join(f"{h} ({_origin(o)}) -> " for h, o in walk.hops[:-1])
+                        found = (f"{where} {verb} no route: {before}{walk.host} sends them out of the network by "
+                                 f"{_origin(route)} (a next hop outside the inventory), never to {dst}")
                     if found:
                         break
                 if found:

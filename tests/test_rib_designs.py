@@ -3,6 +3,7 @@ disagree: one control-plane model (netorch.rib) now answers for all of them."""
 
 from __future__ import annotations
 
+import shutil
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
@@ -177,12 +178,14 @@ def test_an_aggregate_with_summary_only_and_its_discard_route(tmp_path: Path) ->
     assert plane.follow("u1", IPv4Address("10.40.0.10")).outcome == "delivered"
     walk = plane.follow("u1", IPv4Address("10.40.7.1"))
     assert walk.outcome == "discard" and walk.host == "c2"
-    # without a longer prefix in BGP, FRR announces no aggregate
+    # without a longer prefix in BGP, FRR announces no aggregate: validate says so at its line
     lonely = INTENTS.replace("    accept:\n", "    aggregate:\n      - {host: c2, prefixes: [10.90.0.0/16]}\n"
                              "    accept:\n", 1)
     (tmp_path / "lonely").mkdir()
-    plane = ControlPlane(_workspace(tmp_path / "lonely", lonely).compile())
-    assert plane.rib("c2").best(IPv4Network("10.90.0.0/16")) is None
+    problems = _workspace(tmp_path / "lonely", lonely).validate().problems
+    assert [(p.path, p.message) for p in problems] == [(
+        "bgp[0].aggregate[0].prefixes[0]", "c2 has no route within 10.90.0.0/16 in its BGP table (originated, "
+        "redistributed or learned): the aggregate is never announced")]
 
 
 def test_a_default_route_originated_into_ospf_while_the_router_has_one(tmp_path: Path) -> None:
@@ -305,3 +308,44 @@ def test_a_flow_follows_every_equal_cost_branch(tmp_path: Path) -> None:
     assert [h for h, _ in looping.hops][:2] == ["r6", "r7"] and {"r1", "r2"} <= {h for h, _ in looping.hops}
     assert plane.follow("r6", x2).outcome == "loop"
     assert plane.follow("r5", x2).outcome == "delivered"
+
+
+USER_DESIGN = Path(__file__).resolve().parent / "data" / "user_design"
+
+
+def _user_design(tmp_path: Path, old: str = "", new: str = "") -> Workspace:
+    """A design a new user wrote (tests/data/user_design: two OSPF areas, a static stub
+    redistributed into OSPF, two eBGP exits with a summary-only aggregate, floating defaults,
+    four domains, rules and services), with `old` replaced by `new` in its routing intents."""
+    intents = tmp_path / "intents"
+    shutil.copytree(USER_DESIGN / "intents", intents)
+    routing = intents / "routing.yaml"
+    text = routing.read_text()
+    assert old in text
+    routing.write_text(text.replace(old, new))
+    return Workspace(USER_DESIGN / "inventory", intents, Path(__file__).resolve().parents[1] / "netorch" / "templates")
+
+
+def test_a_flow_that_leaves_the_network_is_no_path(tmp_path: Path) -> None:
+    """The upstream accepts only a /24 the exits never send (summary-only): its own default
+    route then carries the service's packets out of the inventory. verify said so; validate now
+    says it too, instead of 'valid'."""
+    assert _user_design(tmp_path / "as-written").validate().ok
+    ws = _user_design(tmp_path / "narrow", "prefixes: [172.16.0.0/16]}\n      - {host: isp, from: e2, prefixes: "
+                      "[172.16.0.0/16]}", "prefixes: [172.16.20.0/24]}\n      - {host: isp, from: e2, prefixes: "
+                      "[172.16.20.0/24]}")
+    messages = [p.message for p in ws.validate().problems]
+    assert any("to 172.16.20.20/32 has no route: isp sends them out of the network by route" in m
+               and "(a next hop outside the inventory)" in m for m in messages), messages
+
+
+def test_redistribution_both_ways_on_one_router_with_disjoint_filters(tmp_path: Path) -> None:
+    """e1 redistributes the upstream's /24 into OSPF and the campus /16 into BGP: nothing can come
+    back, so it validates; with filters that overlap it is refused, naming what goes round."""
+    into_ospf = "    redistribute:\n      - {protocol: static, hosts: [d1], prefixes: [172.16.60.0/24]}\n"
+    disjoint = into_ospf + "      - {protocol: bgp, hosts: [e1], prefixes: [198.51.100.0/24]}\n"
+    assert _user_design(tmp_path / "disjoint", into_ospf, disjoint).validate().ok
+    overlapping = into_ospf + "      - {protocol: bgp, hosts: [e1], prefixes: [172.16.20.0/24]}\n"
+    messages = [p.message for p in _user_design(tmp_path / "overlap", into_ospf, overlapping).validate().problems]
+    assert any("e1 redistributes OSPF into BGP and BGP into OSPF" in m and "172.16.20.0/24 through both ways" in m
+               for m in messages), messages

@@ -6,7 +6,7 @@ base (planbase); here: the order, VRFs and what spans protocols (feedback, route
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 
 from netorch.errors import Problem
 from netorch.model.intents import IntentSet, Sourced
@@ -87,18 +87,27 @@ class Planner(OspfPlanner, BgpPlanner):
 
     # -- across protocols ---------------------------------------------------------------------
     def feedback(self, plan: RoutingPlan) -> None:
+        """A router that redistributes BGP into OSPF and OSPF into BGP, with filters that let a
+        prefix through both ways: its routes feed back into their own source. (Across routers,
+        the control-plane model finds the prefixes that go round: validate's check_settles.)"""
         for proc in plan.ospf:
             for host, redis in sorted(proc.redistribute.items()):
-                if not any(r.protocol == "bgp" for r in redis):
-                    continue
+                into_ospf = [r for r in redis if r.protocol == "bgp"]
                 net = plan.bgp_of(host)
-                if net is None:
+                if not into_ospf or net is None:
                     continue
                 for i, back in enumerate(net.item.value.redistribute):
-                    if back.protocol == "ospf" and back in net.redistribute.get(host, []):
-                        self.add(net.item, ("redistribute", i), f"{host} redistributes OSPF into BGP and "
-                                 f"BGP into OSPF (OSPF {proc.name!r}): routes feed back into their own "
-                                 "source", "feedback")
+                    if back.protocol != "ospf" or back not in net.redistribute.get(host, []):
+                        continue
+                    both = [_both_ways(r.prefixes, back.prefixes) for r in into_ospf]
+                    if not any(b is not None for b in both):
+                        continue
+                    what = "every prefix" if any(b == [] for b in both) else ", ".join(
+                        sorted({str(p) for b in both if b for p in b}))
+                    self.add(net.item, ("redistribute", i), f"{host} redistributes OSPF into BGP and "
+                             f"BGP into OSPF (OSPF {proc.name!r}) with filters that let {what} through both "
+                             "ways: those routes feed back into their own source; give the two `prefixes:` "
+                             "that do not overlap", "feedback")
 
     def router_ids(self, plan: RoutingPlan) -> None:
         """Router ids are unique in an OSPF process and in a BGP network. Two ids taken from
@@ -143,6 +152,16 @@ class Planner(OspfPlanner, BgpPlanner):
             ifname = net.item.value.loopback
         file, line, _ = self.inventory.locate(host, "interfaces", self.loopback_name(host, ifname), "address")
         return (f"{file}:{line}" if line else file), False
+
+
+def _both_ways(a: tuple[IPv4Network, ...], b: tuple[IPv4Network, ...]) -> list[IPv4Network] | None:
+    """What two redistribution filters (prefixes and their longer ones; empty: every prefix)
+    both let through: [] for every prefix, the narrower prefixes where they overlap, None when
+    they never do."""
+    if not a or not b:
+        return [] if not a and not b else list(a or b)
+    out = [x if x.prefixlen >= y.prefixlen else y for x in a for y in b if x.overlaps(y)]
+    return out or None
 
 
 def plan_routing(inventory: InventoryView, intents: IntentSet, topo: Topology,

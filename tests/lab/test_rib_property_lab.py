@@ -477,12 +477,10 @@ def wait_or_explain(lab: RibLab, plane: ControlPlane, what: str) -> float:
         raise AssertionError(f"{exc}\nBGP sessions as the routers see them:\n{sessions}") from None
 
 
-# One derandomised example in CI, on a fresh lab (the second drawn design, BGP into OSPF on one
-# exit and OSPF into BGP on another router, is refused by validate: its routes go round and never
-# settle). Not yet more: a later drawn design (two areas, BGP into OSPF on r5) failed once after
-# its traffic check and then, replayed on a fresh lab, with a post-check that read an empty answer
-# from r1 (issue #20).
-@settings(max_examples=12, deadline=None, derandomize=True, database=None,
+# Eight derandomised examples in CI, each on a fresh lab (about 45 s each). Drawn designs that
+# validate refuses (routes that go round between BGP and OSPF) do not count; hypothesis draws
+# others. Twelve passed when last run by hand (17 drawn).
+@settings(max_examples=8, deadline=None, derandomize=True, database=None,
           phases=[Phase.explicit, Phase.generate],
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(design=designs(), data=st.data())
