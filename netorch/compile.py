@@ -99,7 +99,9 @@ class Compiler:
         self.domain_of_if: dict[tuple[str, str], str] = {
             (n.host, n.interface): name for name, nets in self.domains.items() for n in nets
         }
-        self.rules = sorted((r.value for r in intents.rules), key=lambda r: r.sequence)
+        # a sequence orders the rules of one domain pair; rules of two pairs never match the same
+        # packet (domains do not overlap), so equal sequences of two pairs keep a fixed order by name
+        self.rules = sorted((r.value for r in intents.rules), key=lambda r: (r.sequence, r.name))
         self.services = [s.value for s in intents.services]
         self._provider_domain: dict[IPv4Address, str | None] = {}
         # per service: the hosts its providers are attached to, and the hosts of its consumer domains

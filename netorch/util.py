@@ -88,12 +88,18 @@ SUGGESTED_NAMES = 12
 """Most existing names an "unknown name" message lists."""
 
 
+#: characters a reader takes for one another ("dl" typed for "d1", "rO" for "r0")
+LOOKALIKE = str.maketrans({"l": "1", "I": "1", "|": "1", "O": "0", "o": "0"})
+
+
 def unknown_name(kind: str, name: str, known: Iterable[str]) -> str:
     """"unknown host 'r22'; did you mean 'r2'? (hosts: r1, r2, r3)": the closest existing name
     (difflib) when one is close, and the names that exist, at most SUGGESTED_NAMES of them."""
     names = sorted({str(n) for n in known})
     text = f"unknown {kind} {name!r}"
-    close = difflib.get_close_matches(str(name), names, n=1, cutoff=0.6)
+    look = str(name).translate(LOOKALIKE)
+    close = [n for n in names if n.translate(LOOKALIKE) == look][:1] or difflib.get_close_matches(
+        str(name), names, n=1, cutoff=0.6)
     if close:
         text += f"; did you mean {close[0]!r}?"
     if not names:

@@ -285,7 +285,7 @@ class Validator:
 
     # -- rules ----------------------------------------------------------------------------
     def check_rules(self) -> None:
-        sequences: dict[int, Sourced[RuleIntent]] = {}
+        sequences: dict[tuple[str, str, int], Sourced[RuleIntent]] = {}
         for item in self.intents.rules:
             rule = item.value
             for field, dom in (("from", rule.source), ("to", rule.destination)):
@@ -294,12 +294,14 @@ class Validator:
             if rule.source == rule.destination:
                 self.add(item, ("to",), "a rule inside one domain has no effect: traffic inside "
                          "a domain is always allowed", "reference")
-            prev = sequences.get(rule.sequence)
+            key = (rule.source, rule.destination, rule.sequence)  # the order among one pair's rules
+            prev = sequences.get(key)
             if prev is not None:
                 self.add(item, ("sequence",), f"sequence {rule.sequence} is already used by rule "
-                         f"{prev.name!r} ({prev.file}:{prev.line('sequence')})", "duplicate")
+                         f"{prev.name!r} ({prev.file}:{prev.line('sequence')}) from {rule.source!r} to "
+                         f"{rule.destination!r}", "duplicate")
             else:
-                sequences[rule.sequence] = item
+                sequences[key] = item
 
     # -- services -------------------------------------------------------------------------
     def provider_domain(self, address: object) -> str | None:

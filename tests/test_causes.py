@@ -161,3 +161,24 @@ def test_unknown_name_bounds_the_names_it_lists() -> None:
     assert text.endswith("and 88 more)")
     assert "did you mean" not in text
     assert unknown_name("VRF", "gren", []) == "unknown VRF 'gren' (no VRF is declared)"
+
+
+def test_a_lookalike_name_is_what_was_meant() -> None:
+    """'dl' typed for 'd1' (and O for 0) is no near match for difflib, but a reader's mistake."""
+    assert unknown_name("host", "dl", ["d1", "d2", "e1"]).startswith("unknown host 'dl'; did you mean 'd1'?")
+    assert unknown_name("host", "rO", ["r0", "r9"]).startswith("unknown host 'rO'; did you mean 'r0'?")
+
+
+def test_a_sequence_orders_the_rules_of_one_domain_pair(tmp_path: Path) -> None:
+    """Sequence 30 is the guests -> users rule's; a users -> servers rule may use it too (rules of two
+    pairs never match one packet), another users -> servers rule at 10 may not."""
+    folder = _copy(tmp_path)
+    domains = folder / "intents" / "domains.yaml"
+    text = domains.read_text()
+    domains.write_text(text.replace("    sequence: 20\n", "    sequence: 30\n", 1))
+    assert _validate(folder) == []
+    domains.write_text(text.replace("    sequence: 20\n", "    sequence: 10\n", 1))
+    problems = _validate(folder)
+    assert len(problems) == 1, problems
+    assert problems[0].message.startswith("sequence 10 is already used by rule 'users-")
+    assert problems[0].message.endswith(") from 'users' to 'servers'") and str(domains) in problems[0].message

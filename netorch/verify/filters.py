@@ -40,6 +40,10 @@ def _classes(sets: list[AtomSet], total: int, prefer: set[int]) -> list[tuple[fr
     return list(seen.items())
 
 
+#: the origin of the filter entries netorch adds by itself (a domain's default action)
+GENERATED = "default:"
+
+
 def _origin(rule: MatchRule) -> str:
     return rule.origin + (" (reply entry)" if rule.rule.reply else "")
 
@@ -98,13 +102,14 @@ def analyse(net: Network, flt: Filter, kinds: tuple[Kind, ...], prefer: set[int]
             packet=sample, path=(f"{flt.host}[{flt.interface} {flt.direction}]",),
             decided_by=f"{flt.host} {flt.name}: {_origin(allow)}", flows=hs.describe(atoms))
     for rule in flt.rules:
-        if rule.index in reached:
-            continue
+        if rule.index in reached or rule.origin.startswith(GENERATED):
+            continue  # (a default entry netorch adds that the rules before it cover: nothing to say)
         earlier = sorted(set(applies.get(rule.index, [])))
-        by = ", ".join(f"#{j + 1} {_origin(by_index[j])}" for j in earlier) or "earlier rules"
+        by = ", ".join(f"entry #{j + 1} ({_origin(by_index[j])})" for j in earlier) or "earlier entries"
+        verb = "takes" if len(earlier) == 1 else "take"
         yield Finding("shadowed", "warning", f"{_origin(rule)} on {flt.host} {flt.name}",
-                      f"rule #{rule.index + 1} can match no packet: {by} take everything it matches",
-                      decided_by=by)
+                      f"{_origin(rule)} (entry #{rule.index + 1}) can match no packet: {by} {verb} "
+                      "everything it matches", decided_by=by)
 
 
 def filter_findings(net: Network, hosts: set[str] | None, prefer: set[int]) -> Iterator[Finding]:
