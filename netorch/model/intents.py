@@ -80,7 +80,8 @@ class DomainMember(Frozen):
     interface: IfName | None = None
     """An interface of that host: its connected subnet is in the domain."""
     subnet: Prefix | None = None
-    """A subnet reached through that host (exactly one of interface or subnet)."""
+    """A subnet within one of that host's connected subnets, filtered at that interface (exactly
+    one of interface or subnet). A subnet the host reaches only by a static route is not one yet."""
 
     @model_validator(mode="after")
     def _one_of(self) -> DomainMember:
