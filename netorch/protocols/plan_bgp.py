@@ -54,16 +54,8 @@ class BgpPlanner(PlannerBase):
                         seen.add(frozenset((host, link.peer)))
         for i, session in enumerate(intent.sessions):
             a, b = session.hosts
-            ok = True
-            for j, host in enumerate((a, b)):
-                if host not in self.inventory.hosts:
-                    self.unknown(item, ("sessions", i, "hosts", j), "host", host)
-                    ok = False
-                elif host not in net.asn:
-                    self.add(item, ("sessions", i, "hosts", j), f"{host} is not a router of this BGP "
-                             "intent (missing peer: give it an ASN in routers)", "reference", follow_on=True)
-                    ok = False
-            if not ok:
+            if not self.pair(item, ("sessions", i), (a, b), net.asn, "is not a router of this BGP intent "
+                             "(missing peer: give it an ASN in routers)"):
                 continue
             if net.asn[a] == net.asn[b]:
                 self.add(item, ("sessions", i, "hosts"), f"{a} and {b} are both in AS {net.asn[a]}: an "

@@ -37,15 +37,7 @@ class OspfPlanner(PlannerBase):
                         self.port(proc, host, link.interface, area.area, link.network)
         for i, link_entry in enumerate(intent.links):
             a, b = link_entry.hosts
-            ok = True
-            for j, host in enumerate((a, b)):
-                if host not in self.inventory.hosts:
-                    self.unknown(item, ("links", i, "hosts", j), "host", host)
-                    ok = False
-                elif host not in proc.routers:
-                    self.add(item, ("links", i, "hosts", j), f"{host} is in no area of this process", "reference",
-                             follow_on=True)
-                    ok = False
+            ok = self.pair(item, ("links", i), (a, b), proc.routers, "is in no area of this process")
             if link_entry.area is not None and link_entry.area not in area_ids:
                 self.add(item, ("links", i, "area"), f"unknown area {link_entry.area} (areas: "
                          f"{', '.join(str(x) for x in sorted(area_ids))})", "reference", cause=True)

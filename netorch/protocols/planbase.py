@@ -174,6 +174,21 @@ class PlannerBase:
                 found.update(self.inventory.members(group))
         return sorted(found)
 
+    def pair(self, item: Sourced[Any], base: tuple[object, ...], hosts: tuple[str, str], members: Iterable[str],
+             outside: str) -> bool:
+        """Whether both hosts of an entry naming two (a session, a link) are known and members;
+        each that is not is reported at its place (`outside`: what a non-member is)."""
+        inside = set(members)
+        ok = True
+        for j, host in enumerate(hosts):
+            if host not in self.inventory.hosts:
+                self.unknown(item, (*base, "hosts", j), "host", host)
+                ok = False
+            elif host not in inside:
+                self.add(item, (*base, "hosts", j), f"{host} {outside}", "reference", follow_on=True)
+                ok = False
+        return ok
+
     def scope(self, item: Sourced[Any], entry: Scope, base: tuple[object, ...]) -> list[str]:
         if entry.host is not None:
             if entry.host not in self.inventory.hosts:
