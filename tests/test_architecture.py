@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("netorch.model", "netorch.model.ownership"),
     ("netorch.rib",),
     ("netorch.configtree", "netorch.addressplan", "netorch.topology", "netorch.protocols", "netorch.simulate",
-     "netorch.validate", "netorch.compile", "netorch.render"),
+     "netorch.validate", "netorch.planechecks", "netorch.compile", "netorch.render"),
     ("netorch.service",),
     ("netorch.transport",),
     ("netorch.plans", "netorch.store"),
