@@ -10,6 +10,8 @@ from typing import Any
 
 from netorch.model.intents import IntentSet, Sourced
 from netorch.model.inventory import InventoryView
+from netorch.model.routing import Scope
+from netorch.protocols.planbase import RoutingPlan
 from netorch.rib.plane import ControlPlane
 
 #: how a check reports: (intent item, its field path, message, code)
@@ -17,10 +19,14 @@ Report = Callable[[Sourced[Any], tuple[object, ...], str, str], None]
 
 
 class PlaneChecks:
-    def __init__(self, inventory: InventoryView, intents: IntentSet, add: Report) -> None:
+    def __init__(self, inventory: InventoryView, intents: IntentSet, plan: RoutingPlan, add: Report) -> None:
         self.inventory = inventory
         self.intents = intents
+        self.plan = plan  # which routers each intent and each of its entries covers
         self.add = add
+
+    def hosts(self, entry: Scope) -> list[str]:
+        return [entry.host] if entry.host else sorted(self.inventory.members(entry.group or ""))
 
     def run(self, plane: ControlPlane) -> None:
         self.check_originate(plane)
@@ -33,8 +39,7 @@ class PlaneChecks:
         from OSPF): routers announce nothing else."""
         for item in self.intents.bgp:
             for i, orig in enumerate(item.value.originate):
-                hosts = [orig.host] if orig.host else sorted(self.inventory.members(orig.group or ""))
-                for host in hosts:
+                for host in self.hosts(orig):
                     missing = set(plane.unoriginated(host))
                     for j, prefix in enumerate(orig.prefixes):
                         if prefix in missing:
@@ -48,8 +53,7 @@ class PlaneChecks:
         router that aggregates it) is never announced."""
         for item in self.intents.bgp:
             for i, agg in enumerate(item.value.aggregate):
-                hosts = [agg.host] if agg.host else sorted(self.inventory.members(agg.group or ""))
-                for host in hosts:
+                for host in self.hosts(agg):
                     loc = plane.bgp.loc.get(host, {})
                     for j, prefix in enumerate(agg.prefixes):
                         if prefix not in loc:  # (learned from another router that aggregates it: there)
@@ -63,12 +67,10 @@ class PlaneChecks:
         idle = plane.idle_sessions()
         if not idle:
             return
-        for item in self.intents.bgp:
-            members = {h for r in item.value.routers
-                       for h in ([r.host] if r.host else sorted(self.inventory.members(r.group or "")))}
+        for net in self.plan.bgp:
             for a, b, why in idle:
-                if a in members and b in members:
-                    self.add(item, ("routers",), f"the BGP session {a}-{b} cannot come up: {why}", "igp")
+                if a in net.asn and b in net.asn:
+                    self.add(net.item, ("routers",), f"the BGP session {a}-{b} cannot come up: {why}", "igp")
 
     def check_settles(self, plane: ControlPlane) -> None:
         """Routes that go round between BGP and OSPF (redistributed from BGP into OSPF on one
@@ -89,16 +91,16 @@ class PlaneChecks:
             why = (f"routes redistributed between BGP and OSPF go round{how}: {shown}; such a route feeds itself, "
                    "outlives its source and loops, and may never settle; limit what is redistributed (prefixes:) so "
                    "that nothing redistributed from BGP into OSPF comes back into BGP")
-            for o_item in self.intents.ospf:
-                members = self._members(o_item.value.areas)
-                for i, redis in enumerate(o_item.value.redistribute):
-                    if redis.protocol == "bgp" and (not feedback or self._covers(redis, members) & into_ospf):
-                        self.add(o_item, ("redistribute", i), why, "loop")
-            for b_item in self.intents.bgp:
-                members = self._members(b_item.value.routers)
-                for i, redis in enumerate(b_item.value.redistribute):
-                    if redis.protocol == "ospf" and (not feedback or self._covers(redis, members) & into_bgp):
-                        self.add(b_item, ("redistribute", i), why, "loop")
+            for proc in self.plan.ospf:
+                for i, redis in enumerate(proc.item.value.redistribute):
+                    if redis.protocol == "bgp" and (not feedback or any(
+                            redis in proc.redistribute.get(h, ()) for h in into_ospf)):
+                        self.add(proc.item, ("redistribute", i), why, "loop")
+            for net in self.plan.bgp:
+                for i, redis in enumerate(net.item.value.redistribute):
+                    if redis.protocol == "ospf" and (not feedback or any(
+                            redis in net.redistribute.get(h, ()) for h in into_bgp)):
+                        self.add(net.item, ("redistribute", i), why, "loop")
         rest = sorted((p for p, k in plane.unsettled.items() if k == "bgp"),
                       key=lambda n: (int(n.network_address), n.prefixlen))
         if rest:
@@ -106,21 +108,6 @@ class PlaneChecks:
                    "changing each other's (route oscillation); what they hold would depend on timing")
             for b_item in self.intents.bgp:
                 self.add(b_item, ("routers",), why, "loop")
-
-    def _members(self, scopes: Any) -> set[str]:
-        """The hosts of intent entries that name a host or a group (OSPF areas, BGP routers)."""
-        out: set[str] = set()
-        for scope in scopes:
-            for host in getattr(scope, "hosts", None) or ([scope.host] if getattr(scope, "host", None) else []):
-                out.add(host)
-            for group in getattr(scope, "groups", None) or ([scope.group] if getattr(scope, "group", None) else []):
-                out |= set(self.inventory.members(group))
-        return out
-
-    def _covers(self, redis: Any, members: set[str]) -> set[str]:
-        """The routers a redistribute entry names (every router of its intent when it names none)."""
-        named = set(redis.hosts) | {h for g in redis.groups for h in self.inventory.members(g)}
-        return named or members
 
 
 __all__ = ["PlaneChecks"]

@@ -418,7 +418,8 @@ class Validator:
             self.deferred = True  # the model is computed from a design that compiles
             return
         plane = compile_with_plane(self.inventory, self.intents, self.topo)[1]
-        PlaneChecks(self.inventory, self.intents, self.add).run(plane)
+        PlaneChecks(self.inventory, self.intents, plan_routing(self.inventory, self.intents, self.topo),
+                    self.add).run(plane)
         for item in self.intents.rules:
             rule = item.value
             if (rule.action == Action.ALLOW and rule.source != rule.destination

@@ -8,7 +8,7 @@ from ipaddress import IPv4Address
 from typing import Any
 
 from netorch.model.intents import Sourced
-from netorch.model.routing import BgpIntent
+from netorch.model.routing import BgpIntent, Scope
 from netorch.protocols.planbase import BgpNetwork, BgpSessionPlan, PlannerBase, RoutingPlan
 from netorch.topology import Link
 
@@ -71,21 +71,13 @@ class BgpPlanner(PlannerBase):
                 self.ebgp(net, a, shared, session.description)
         self.ibgp(item, net, plan)
         for i, orig in enumerate(intent.originate):
-            for host in self.scope(item, orig, ("originate", i)):
-                if host not in net.asn:
-                    self.add(item, ("originate", i), f"{host} is not a router of this BGP intent", "reference",
-                             follow_on=True)
-                    continue
+            for host in self.routers_of(item, net, orig, ("originate", i)):
                 # whether the prefix is in the router's RIB (connected, static, OSPF...) is the
                 # control-plane model's to say: validate asks it once the design compiles
                 for prefix in orig.prefixes:
                     net.originate.setdefault(host, []).append(prefix)
         for i, agg in enumerate(intent.aggregate):
-            for host in self.scope(item, agg, ("aggregate", i)):
-                if host not in net.asn:
-                    self.add(item, ("aggregate", i), f"{host} is not a router of this BGP intent", "reference",
-                             follow_on=True)
-                    continue
+            for host in self.routers_of(item, net, agg, ("aggregate", i)):
                 for prefix in agg.prefixes:
                     net.aggregates.setdefault(host, []).append((prefix, agg.summary_only))
         for i, acc in enumerate(intent.accept):
@@ -127,6 +119,17 @@ class BgpPlanner(PlannerBase):
                 if host in net.asn:
                     net.redistribute.setdefault(host, []).append(redis)
         return net
+
+    def routers_of(self, item: Sourced[BgpIntent], net: BgpNetwork, entry: Scope,
+                   base: tuple[object, ...]) -> list[str]:
+        """The hosts an entry names that are routers of the intent; each other one reported."""
+        out = []
+        for host in self.scope(item, entry, base):
+            if host in net.asn:
+                out.append(host)
+            else:
+                self.add(item, base, f"{host} is not a router of this BGP intent", "reference", follow_on=True)
+        return out
 
     def _route_hosts(self, item: Sourced[Any]) -> set[str]:
         route = item.value

@@ -83,6 +83,8 @@ class BgpResult:
     converged: bool = True
     #: when BGP does not converge: the prefixes whose best paths still change
     unsettled: frozenset[IPv4Network] = frozenset()
+    #: what each router originates (network statements, redistribution, after its route-maps)
+    originated: dict[str, list[Path]] = field(default_factory=dict)
 
 
 def _addresses(state: DesiredState, down: set[tuple[str, str]]) -> dict[str, tuple[IPv4Address, IPv4Network]]:
@@ -350,4 +352,4 @@ class BgpComputation:
         unsettled = frozenset() if converged else frozenset(
             p for h in loc for p in set(loc[h]) | set(previous.get(h, {}))
             if loc[h].get(p) != previous.get(h, {}).get(p))
-        return BgpResult(sessions, loc, down, converged, unsettled)
+        return BgpResult(sessions, loc, down, converged, unsettled, local)

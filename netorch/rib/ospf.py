@@ -81,6 +81,8 @@ class OspfDomain:
         self.has_default = has_default
         self.gateway = gateway
         self._forwarding: dict[tuple[str, IPv4Network], IPv4Address] = {}
+        #: (asbr, prefix) -> the protocol its external route was redistributed from
+        self.external_source: dict[tuple[str, IPv4Network], str] = {}
         self.areas: dict[int, Area] = {}
         self.router_areas: dict[str, set[int]] = {}
         self.ports: dict[str, list[Port]] = {}
@@ -417,6 +419,7 @@ class OspfDomain:
                                 continue
                             seen.add(prefix)
                             ext.append((host, prefix, EXTERNAL_METRIC, 2))
+                            self.external_source[(host, prefix)] = redis.protocol
                             fa = self.gateway(host, prefix) if self.gateway is not None else None
                             if fa is not None and any(fa in p.address.network for p in self.ports.get(host, ())):
                                 # FRR: a next hop on one of the ASBR's OSPF subnets is the LSA's

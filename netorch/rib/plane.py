@@ -18,9 +18,8 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import Literal
 
 from netorch.model.desired import DesiredState
-from netorch.rib.bgp import BgpComputation, BgpResult
+from netorch.rib.bgp import ORIGIN_INCOMPLETE, BgpComputation, BgpResult
 from netorch.rib.ospf import OspfDomain, OspfRoute
-from netorch.rib.policy import Policies
 from netorch.rib.types import DISTANCE, NextHop, Rib, Route
 
 DEFAULT = IPv4Network("0.0.0.0/0")
@@ -34,6 +33,12 @@ class Walk:
     outcome: Literal["delivered", "no-route", "discard", "out", "loop"]
     hops: tuple[tuple[str, str], ...]
     host: str  # where it ended
+
+
+def _lowest_gateway(route: Route) -> IPv4Address | None:
+    """The lowest gateway of a route's next hops (the one zebra hands a redistributing daemon
+    first), None for a connected or discard route."""
+    return min((h.address for h in route.next_hops if h.address is not None), default=None)
 
 
 def _sort_key(r: Route) -> tuple[int, int]:
@@ -200,7 +205,7 @@ class ControlPlane:
         best = min(cands, key=lambda r: r.distance)
         if best.protocol == "bgp":  # zebra hands ospfd BGP's own next hop, not what it resolves to
             return min(best.via, default=None)
-        return min((h.address for h in best.next_hops if h.address is not None), default=None)
+        return _lowest_gateway(best)
 
     def _has_default(self, host: str) -> bool:
         """Whether `host` has a default route of its own (static, or BGP): what
@@ -251,8 +256,7 @@ class ControlPlane:
         route's gateway as the BGP next hop (its lowest one, for ECMP), none for a connected one."""
         if protocol == "bgp":
             return []
-        return [(r.prefix, r.metric, min((h.address for h in r.next_hops if h.address is not None), default=None))
-                for r in self._selected_of(host, protocol)]
+        return [(r.prefix, r.metric, _lowest_gateway(r)) for r in self._selected_of(host, protocol)]
 
     def _bgp_rib(self, host: str) -> list[Route]:
         """The BGP routes `host` installs: the best path and its multipaths, unless originated here;
@@ -492,27 +496,17 @@ class ControlPlane:
         nothing, has it go; the routers, which had it, keep it, looping), and where BGP then
         prefers it, it never settles."""
         into_ospf: dict[IPv4Network, set[str]] = {}
-        for a, state in self.states.items():
-            if state.ospf is None:
-                continue
-            policies = Policies(state)
-            for redis in state.ospf.redistribute:
-                if redis.protocol == "bgp":
-                    for prefix, _metric in self._redistributed_into_ospf(a, "bgp"):
-                        if prefix.prefixlen and policies.route_map(redis.route_map, prefix) is not None:
-                            into_ospf.setdefault(prefix, set()).add(a)
+        for a, prefix, _metric, _type in self.ospf.externals():
+            if self.ospf.external_source.get((a, prefix)) == "bgp":
+                into_ospf.setdefault(prefix, set()).add(a)
         out: set[tuple[IPv4Network, str, str]] = set()
-        for b, state in self.states.items():
-            if state.bgp is None or not into_ospf:
-                continue
-            policies = Policies(state)
-            for redis in state.bgp.redistribute:
-                if redis.protocol != "ospf":
+        for b, paths in self.bgp.originated.items():
+            for path in paths:  # redistributed (origin incomplete) while b's route is OSPF's external
+                if path.origin != ORIGIN_INCOMPLETE or path.prefix not in into_ospf:
                     continue
-                for prefix, route in self._igp(b).items():
-                    if (route.protocol == "ospf" and route.detail in ("e1", "e2") and prefix in into_ospf
-                            and policies.route_map(redis.route_map, prefix) is not None):
-                        out.update((prefix, a, b) for a in into_ospf[prefix] if a != b)
+                route = self._igp_route(b, path.prefix)
+                if route is not None and route.protocol == "ospf" and route.detail in ("e1", "e2"):
+                    out.update((path.prefix, a, b) for a in into_ospf[path.prefix] if a != b)
         return sorted(out, key=lambda t: (int(t[0].network_address), t[0].prefixlen, t[1], t[2]))
 
     def unoriginated(self, host: str) -> list[IPv4Network]:
