@@ -13,6 +13,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel
 
 from netorch.model.desired import (
+    DEFAULT_ORIGIN,
     DesiredInterface,
     DesiredRoute,
     DesiredState,
@@ -254,7 +255,7 @@ class Compiler:
                         rules += self._service_rules(svc, domain, pdom)
             for other in others:
                 rules.append(FilterRule(action=FilterAction.DROP, sources=own,
-                                        destinations=self._nets_of[other], origin=f"default:{other}"))
+                                        destinations=self._nets_of[other], origin=f"{DEFAULT_ORIGIN}{other}"))
         else:
             if not stateful:
                 for other in others:
@@ -273,7 +274,7 @@ class Compiler:
                         rules += self._service_rules(svc, consumer, domain)
             for other in others:
                 rules.append(FilterRule(action=FilterAction.DROP, sources=self._nets_of[other],
-                                        destinations=own, origin=f"default:{other}"))
+                                        destinations=own, origin=f"{DEFAULT_ORIGIN}{other}"))
         rules = self._localise(rules, direction, own, self._local_nets(host.name, ifname, domain))
         name = filter_name(domain, ifname, direction, spec(host.platform).filter_names.max_length)
         return InterfaceFilter(name=name, interface=ifname, domain=domain,

@@ -59,6 +59,12 @@ class FilterRule(Frozen):
     ports: tuple[PortRange, ...] = ()
     reply: bool = False
     origin: str
+    """What made it: "rule:NAME", "service:NAME", or DEFAULT_ORIGIN + the domain for a domain's
+    default action."""
+
+
+#: the origin prefix of the filter entries a domain's default action compiles into
+DEFAULT_ORIGIN = "default:"
 
 
 class InterfaceFilter(Frozen):

@@ -54,18 +54,16 @@ class RevisionsMixin(StoreBase):
 
     def last_pushed(self, hosts: list[str]) -> dict[str, dict[str, str]]:
         """{host: artifacts} of the last apply that left each host on its artifacts (changed, or
-        already in sync); hosts never applied are absent."""
-        out: dict[str, dict[str, str]] = {}
+        already in sync); hosts never applied are absent. One query, whatever the fleet."""
+        wanted = set(hosts)
         with self._lock:
-            for host in hosts:
-                row = self._db.execute(
-                    "SELECT a.artifacts FROM run_artifacts a JOIN device_results d"
-                    " ON d.run_id = a.run_id AND d.host = a.host"
-                    " WHERE a.host=? AND d.status IN ('changed', 'unchanged')"
-                    " ORDER BY a.run_id DESC LIMIT 1", (host,)).fetchone()
-                if row is not None:
-                    out[host] = json.loads(row[0])
-        return out
+            rows = self._db.execute(
+                "SELECT a.host, a.artifacts FROM run_artifacts a JOIN ("
+                " SELECT d.host, MAX(d.run_id) AS run_id FROM device_results d JOIN run_artifacts x"
+                " ON x.run_id = d.run_id AND x.host = d.host"
+                " WHERE d.status IN ('changed', 'unchanged') GROUP BY d.host"
+                ") last ON a.host = last.host AND a.run_id = last.run_id").fetchall()
+        return {host: json.loads(text) for host, text in rows if host in wanted}
 
     def prune(self, keep: int | None = None) -> int:
         """Keep the artifacts of the last `keep` apply runs (NETORCH_RETENTION, default 100) and the

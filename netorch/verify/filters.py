@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from netorch.model.desired import DEFAULT_ORIGIN
 from netorch.verify.headerspace import ALL_SERVICES, AtomSet, HeaderSpace, Services, sample_service
 from netorch.verify.model import Filter, Kind, MatchRule, Network
 from netorch.verify.report import Finding
@@ -38,10 +39,6 @@ def _classes(sets: list[AtomSet], total: int, prefer: set[int]) -> list[tuple[fr
             end = cuts[k + 1] if k + 1 < len(cuts) else total
             seen[sig] = next((a for a in range(pos, min(end, pos + 4)) if a in prefer), pos)
     return list(seen.items())
-
-
-#: the origin of the filter entries netorch adds by itself (a domain's default action)
-GENERATED = "default:"
 
 
 def _origin(rule: MatchRule) -> str:
@@ -102,7 +99,7 @@ def analyse(net: Network, flt: Filter, kinds: tuple[Kind, ...], prefer: set[int]
             packet=sample, path=(f"{flt.host}[{flt.interface} {flt.direction}]",),
             decided_by=f"{flt.host} {flt.name}: {_origin(allow)}", flows=hs.describe(atoms))
     for rule in flt.rules:
-        if rule.index in reached or rule.origin.startswith(GENERATED):
+        if rule.index in reached or rule.origin.startswith(DEFAULT_ORIGIN):
             continue  # (a default entry netorch adds that the rules before it cover: nothing to say)
         earlier = sorted(set(applies.get(rule.index, [])))
         by = ", ".join(f"entry #{j + 1} ({_origin(by_index[j])})" for j in earlier) or "earlier entries"
