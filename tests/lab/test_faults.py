@@ -123,7 +123,9 @@ def test_a_device_lost_during_commit_is_reported_unknown_and_reverts_by_itself(
                                       for e in store.journal_entries(runs[0].id))
 
         wait_until(r1_committing, 90, "r1 to enter its commit")
-        time.sleep(0.5)  # let the first part of r1's commit reach it (its nftables step)
+        # the commit's first step has reached r1 (its revert timer is armed with the first change);
+        # its answer is still on the way back through the 2 s of latency when r1 is cut off
+        wait_until(lambda: pending_commit(lab, "r1"), 30, "r1's commit to reach it")
         cut_off(lab, "r1")
         worker.join(timeout=120)
     assert not worker.is_alive()
